@@ -1,0 +1,311 @@
+//! The `lamina` command line: `new`, `train`, `inspect`. Thin glue over `project`,
+//! `train` and `export`, the same functions the window calls.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+use crate::export::save_model;
+use crate::project::{NewOptions, new_experiment, parent_dir, prepare};
+use crate::spec::shapes::{ShapeReport, short};
+use crate::spec::templates::Template;
+use crate::spec::{Experiment, write_atomic};
+use crate::train::{DevicePreference, Event, Job, Worker};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "lamina",
+    version,
+    about = "Deep learning for life-science data, point-and-click or headless"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Write a ready experiment from a template and a data file.
+    New {
+        /// Experiment file to write.
+        experiment: PathBuf,
+        /// mlp_classifier, autoencoder, vae, dna_cnn or image_cnn.
+        #[arg(long)]
+        template: String,
+        /// A CSV/TSV table, a FASTA file or a folder of class folders.
+        #[arg(long)]
+        data: PathBuf,
+        /// A metadata table with sample ids and labels.
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// The label column (in --labels, or in the data table itself).
+        #[arg(long = "label-column")]
+        label_column: Option<String>,
+        /// Change a setting, e.g. --set training.epochs=5 (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        settings: Vec<String>,
+    },
+    /// Train an experiment headless and save the model, metrics and summary.
+    Train {
+        experiment: PathBuf,
+        /// Output folder (metrics.jsonl, summary.json, model/).
+        #[arg(long)]
+        out: PathBuf,
+        /// auto (GPU if present), gpu or cpu.
+        #[arg(long, default_value = "auto")]
+        device: String,
+    },
+    /// Describe a data file or folder, or say what is wrong with it.
+    Inspect { path: PathBuf },
+}
+
+/// Run the command line; errors become a message and exit code 1 in `main`.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        None => {
+            use clap::CommandFactory;
+            Cli::command().print_help()?;
+            println!();
+            Ok(())
+        }
+        Some(Command::New {
+            experiment,
+            template,
+            data,
+            labels,
+            label_column,
+            settings,
+        }) => cmd_new(
+            &experiment,
+            &template,
+            &data,
+            labels,
+            label_column,
+            settings,
+        ),
+        Some(Command::Train {
+            experiment,
+            out,
+            device,
+        }) => {
+            let pref: DevicePreference = device.parse().map_err(anyhow::Error::msg)?;
+            cmd_train(&experiment, &out, pref)
+        }
+        Some(Command::Inspect { path }) => {
+            let ds = crate::data::inspect(&path).map_err(anyhow::Error::msg)?;
+            println!("{}", ds.describe());
+            Ok(())
+        }
+    }
+}
+
+fn cmd_new(
+    path: &Path,
+    template: &str,
+    data: &Path,
+    labels: Option<PathBuf>,
+    label_column: Option<String>,
+    settings: Vec<String>,
+) -> Result<()> {
+    let Some(t) = Template::from_name(template) else {
+        let names: Vec<_> = Template::all().iter().map(|t| t.name()).collect();
+        bail!(
+            "unknown template '{template}'; choose one of: {}",
+            names.join(", ")
+        );
+    };
+    let opts = NewOptions {
+        labels,
+        label_column,
+        settings,
+    };
+    let (exp, dataset, report) =
+        new_experiment(t, data, path, &opts).map_err(anyhow::Error::msg)?;
+    exp.save(path)?;
+    println!("wrote {} ({})", path.display(), t.title());
+    println!("{}", dataset.describe());
+    print_network(&exp, &report);
+    Ok(())
+}
+
+fn print_network(exp: &Experiment, report: &ShapeReport) {
+    for stack in &report.stacks {
+        println!("{} (input {}):", stack.name, short(&stack.input));
+        let layers = &exp
+            .architecture
+            .stack(&stack.name)
+            .map(|s| s.layers.clone())
+            .unwrap_or_default();
+        for (i, (l, r)) in layers.iter().zip(&stack.layers).enumerate() {
+            let out = r.output.as_deref().map(short).unwrap_or_else(|| "?".into());
+            println!(
+                "  {:>2}. {:<24} → {:<16} {:>9} parameters",
+                i + 1,
+                l.summary(),
+                out,
+                r.params
+            );
+        }
+    }
+    println!("total: {} parameters", report.total_params());
+}
+
+fn cmd_train(path: &Path, out: &Path, device: DevicePreference) -> Result<()> {
+    let exp = Experiment::load(path)?;
+    let (dataset, _target, report) =
+        prepare(&exp, &parent_dir(path)).map_err(anyhow::Error::msg)?;
+    println!("experiment: {} ({})", exp.name, path.display());
+    println!(
+        "data: {} — {} samples, sample shape {}",
+        dataset.source.display(),
+        dataset.len(),
+        short(&dataset.shape)
+    );
+    print_network(&exp, &report);
+
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let metrics_path = out.join("metrics.jsonl");
+    let mut metrics = std::fs::File::create(&metrics_path)
+        .with_context(|| format!("cannot write {}", metrics_path.display()))?;
+
+    let worker = Worker::spawn(Job {
+        experiment: exp.clone(),
+        dataset,
+        device,
+    });
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} steps  epoch {msg}")
+            .expect("the progress template is valid"),
+    );
+    while let Some(event) = worker.recv() {
+        match event {
+            Event::Started(s) => {
+                bar.set_length((s.steps_per_epoch * s.epochs) as u64);
+                say(
+                    &bar,
+                    format!(
+                        "device: {}{} — {}",
+                        s.device,
+                        if s.is_gpu { "" } else { " (no GPU)" },
+                        s.device_reason
+                    ),
+                );
+                say(
+                    &bar,
+                    format!(
+                        "training on {} samples, validating on {}, {} steps per epoch",
+                        s.train_samples, s.valid_samples, s.steps_per_epoch
+                    ),
+                );
+            }
+            Event::Progress(p) => {
+                let done = (p.epoch - 1) * p.steps_per_epoch + p.step;
+                bar.set_position(done as u64);
+                bar.set_message(format!(
+                    "{}/{}  loss {:.4}  {:.0} samples/s  ETA {}",
+                    p.epoch,
+                    p.epochs,
+                    p.loss,
+                    p.samples_per_second,
+                    eta(p.eta_seconds)
+                ));
+            }
+            Event::Epoch(m) => {
+                let mut line = |split: &str, s: &crate::train::SplitMetrics| -> Result<()> {
+                    let mut obj =
+                        serde_json::json!({"epoch": m.epoch, "split": split, "loss": s.loss});
+                    if let Some(a) = s.accuracy {
+                        obj["accuracy"] = a.into();
+                    }
+                    if let Some(r) = s.reconstruction {
+                        obj["reconstruction"] = r.into();
+                    }
+                    if let Some(k) = s.kl {
+                        obj["kl"] = k.into();
+                    }
+                    writeln!(metrics, "{obj}")?;
+                    Ok(())
+                };
+                line("train", &m.train)?;
+                if let Some(v) = &m.valid {
+                    line("valid", v)?;
+                }
+                metrics.flush()?;
+                say(&bar, epoch_line(&m));
+            }
+            Event::Latent(_) | Event::Paused | Event::Resumed => {}
+            Event::Finished(outcome) => {
+                bar.finish_and_clear();
+                let model_dir = out.join("model");
+                save_model(&model_dir, &outcome.model, Some(&outcome.summary))?;
+                let summary = serde_json::to_string_pretty(&outcome.summary)?;
+                write_atomic(&out.join("summary.json"), summary.as_bytes()).with_context(|| {
+                    format!("cannot write {}", out.join("summary.json").display())
+                })?;
+                let s = &outcome.summary;
+                println!(
+                    "done: {} epochs in {:.1} s ({:.0} samples/s) on {}",
+                    s.epochs_completed, s.wall_seconds, s.samples_per_second, s.device
+                );
+                if let (Some(v), Some(c)) = (
+                    s.final_valid.as_ref().and_then(|v| v.accuracy),
+                    s.chance_accuracy,
+                ) {
+                    println!(
+                        "validation accuracy {:.3} (always guessing the commonest class: {:.3})",
+                        v, c
+                    );
+                }
+                println!("model saved to {}", model_dir.display());
+                return Ok(());
+            }
+            Event::Failed(msg) => {
+                bar.finish_and_clear();
+                bail!("training failed: {msg}");
+            }
+        }
+    }
+    bail!("the training thread ended without a result")
+}
+
+/// Print above the progress bar, or plainly when there is no terminal to draw it on.
+fn say(bar: &indicatif::ProgressBar, line: String) {
+    if bar.is_hidden() {
+        println!("{line}");
+    } else {
+        bar.println(line);
+    }
+}
+
+fn epoch_line(m: &crate::train::EpochMetrics) -> String {
+    let fmt = |s: &crate::train::SplitMetrics| {
+        let mut t = format!("loss {:.4}", s.loss);
+        if let Some(a) = s.accuracy {
+            t.push_str(&format!(", accuracy {a:.3}"));
+        }
+        if let (Some(r), Some(k)) = (s.reconstruction, s.kl) {
+            t.push_str(&format!(" (reconstruction {r:.3} + KL {k:.3})"));
+        }
+        t
+    };
+    let mut line = format!("epoch {:>3}: train {}", m.epoch, fmt(&m.train));
+    if let Some(v) = &m.valid {
+        line.push_str(&format!(" | valid {}", fmt(v)));
+    }
+    line.push_str(&format!("  [{:.1} s]", m.seconds));
+    line
+}
+
+fn eta(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}

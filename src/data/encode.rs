@@ -1,0 +1,143 @@
+//! Encodings applied before training: pixel scaling, log1p and per-feature
+//! standardisation. Statistics are fitted on the training split only and saved
+//! with the model, so predictions on new files get the same treatment.
+
+use serde::{Deserialize, Serialize};
+
+use super::{DataKind, Dataset};
+use crate::spec::Encoding;
+
+/// Fitted preprocessing, stored with a trained model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Preprocessing {
+    /// Divide every value by this first (pixel scaling); 1 = unchanged.
+    pub divide_by: f32,
+    pub log1p: bool,
+    /// Per-feature mean and standard deviation, when standardising.
+    pub mean: Option<Vec<f32>>,
+    pub std: Option<Vec<f32>>,
+}
+
+impl Preprocessing {
+    /// Fit on the samples `train` of `data`.
+    pub fn fit(data: &Dataset, encoding: &Encoding, train: &[usize]) -> Preprocessing {
+        let divide_by = if encoding.scale_pixels && data.kind == DataKind::Images {
+            data.max_value
+        } else {
+            1.0
+        };
+        let mut p = Preprocessing {
+            divide_by,
+            log1p: encoding.log1p,
+            mean: None,
+            std: None,
+        };
+        if encoding.standardize && !train.is_empty() {
+            let f = data.sample_len();
+            let mut sum = vec![0.0f64; f];
+            let mut sq = vec![0.0f64; f];
+            let mut row = vec![0.0f32; f];
+            for &i in train {
+                row.copy_from_slice(data.sample(i));
+                p.apply_pre(&mut row);
+                for j in 0..f {
+                    let v = row[j] as f64;
+                    sum[j] += v;
+                    sq[j] += v * v;
+                }
+            }
+            let n = train.len() as f64;
+            let mean: Vec<f32> = sum.iter().map(|s| (s / n) as f32).collect();
+            let std: Vec<f32> = sq
+                .iter()
+                .zip(&sum)
+                .map(|(q, s)| {
+                    let var = (q / n - (s / n).powi(2)).max(0.0);
+                    let sd = var.sqrt() as f32;
+                    if sd > 1e-6 { sd } else { 1.0 }
+                })
+                .collect();
+            p.mean = Some(mean);
+            p.std = Some(std);
+        }
+        p
+    }
+
+    fn apply_pre(&self, row: &mut [f32]) {
+        if self.divide_by != 1.0 && self.divide_by > 0.0 {
+            let inv = 1.0 / self.divide_by;
+            row.iter_mut().for_each(|v| *v *= inv);
+        }
+        if self.log1p {
+            row.iter_mut().for_each(|v| *v = v.max(0.0).ln_1p());
+        }
+    }
+
+    /// Transform one sample in place.
+    pub fn apply(&self, row: &mut [f32]) {
+        self.apply_pre(row);
+        if let (Some(mean), Some(std)) = (&self.mean, &self.std) {
+            for ((v, m), s) in row.iter_mut().zip(mean).zip(std) {
+                *v = (*v - m) / s;
+            }
+        }
+    }
+
+    /// Transform every sample of a dataset into a new value buffer.
+    pub fn transform(&self, data: &Dataset) -> Vec<f32> {
+        let mut out = data.values.clone();
+        let f = data.sample_len().max(1);
+        out.chunks_mut(f).for_each(|row| self.apply(row));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Labels;
+
+    fn table(values: Vec<f32>, features: usize) -> Dataset {
+        let n = values.len() / features;
+        Dataset {
+            kind: DataKind::Table,
+            source: "t.csv".into(),
+            ids: (0..n).map(|i| i.to_string()).collect(),
+            shape: vec![features],
+            values,
+            feature_names: Vec::new(),
+            labels: Labels::None,
+            max_value: f32::MAX,
+            notes: Vec::new(),
+            text_columns: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn standardisation_uses_training_statistics_only() {
+        let ds = table(vec![0.0, 10.0, 2.0, 10.0, 100.0, 10.0], 2);
+        let enc = Encoding {
+            log1p: false,
+            standardize: true,
+            scale_pixels: false,
+        };
+        let p = Preprocessing::fit(&ds, &enc, &[0, 1]);
+        assert_eq!(p.mean.as_deref(), Some(&[1.0, 10.0][..]));
+        // A constant feature keeps its values centred instead of dividing by zero.
+        assert_eq!(p.std.as_deref(), Some(&[1.0, 1.0][..]));
+        let out = p.transform(&ds);
+        assert_eq!(out, vec![-1.0, 0.0, 1.0, 0.0, 99.0, 0.0]);
+    }
+
+    #[test]
+    fn log1p_then_standardise() {
+        let ds = table(vec![0.0, (1f32).exp() - 1.0], 1);
+        let enc = Encoding {
+            log1p: true,
+            standardize: false,
+            scale_pixels: false,
+        };
+        let out = Preprocessing::fit(&ds, &enc, &[0, 1]).transform(&ds);
+        assert!((out[1] - 1.0).abs() < 1e-5);
+    }
+}

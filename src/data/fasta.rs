@@ -1,0 +1,344 @@
+//! FASTA/FASTQ sequences (DNA, RNA or protein), parsed with needletail, encoded
+//! one-hot as `[letters × length]`, cut or zero-padded to a fixed length.
+//! Lowercase (soft-masked) letters count as uppercase; ambiguous letters such as
+//! `N` or `X` become all-zero columns.
+
+use std::path::Path;
+
+use super::{DataError, DataKind, Dataset, Labels};
+use crate::spec::{Alphabet, SequenceOptions};
+
+const DNA: &str = "ACGT";
+const RNA: &str = "ACGU";
+const PROTEIN: &str = "ACDEFGHIKLMNPQRSTVWY";
+/// Letters accepted as "unknown" (all-zero) in each alphabet: IUPAC ambiguity codes.
+const DNA_AMBIGUOUS: &str = "NRYSWKMBDHV";
+const PROTEIN_AMBIGUOUS: &str = "XBZJUO*";
+
+struct Record {
+    id: String,
+    description: String,
+    seq: Vec<u8>,
+}
+
+impl Alphabet {
+    fn letters(self) -> &'static str {
+        match self {
+            Alphabet::Dna | Alphabet::Auto => DNA,
+            Alphabet::Rna => RNA,
+            Alphabet::Protein => PROTEIN,
+        }
+    }
+
+    fn ambiguous(self) -> &'static str {
+        match self {
+            Alphabet::Protein => PROTEIN_AMBIGUOUS,
+            _ => DNA_AMBIGUOUS,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Alphabet::Dna | Alphabet::Auto => "DNA",
+            Alphabet::Rna => "RNA",
+            Alphabet::Protein => "protein",
+        }
+    }
+}
+
+/// Read sequences; labels come from `key=value` in the headers when `label_key` is set.
+pub fn read(
+    path: &Path,
+    opts: &SequenceOptions,
+    label_key: Option<&str>,
+) -> Result<Dataset, DataError> {
+    let records = parse(path)?;
+    let alphabet = match opts.alphabet {
+        Alphabet::Auto => detect(&records),
+        a => a,
+    };
+    let letters = alphabet.letters().as_bytes();
+    let ambiguous = alphabet.ambiguous().as_bytes();
+    let longest = records.iter().map(|r| r.seq.len()).max().unwrap_or(0);
+    let length = if opts.length == 0 {
+        longest
+    } else {
+        opts.length
+    };
+    let channels = letters.len();
+
+    let mut values = vec![0.0f32; records.len() * channels * length];
+    let mut truncated = 0usize;
+    let mut padded = 0usize;
+    for (r, rec) in records.iter().enumerate() {
+        if rec.seq.is_empty() {
+            return Err(DataError::EmptyRecord {
+                path: path.to_path_buf(),
+                record: r + 1,
+                id: rec.id.clone(),
+            });
+        }
+        let sample = &mut values[r * channels * length..(r + 1) * channels * length];
+        for (pos, &b) in rec.seq.iter().enumerate() {
+            let up = b.to_ascii_uppercase();
+            match letters.iter().position(|&l| l == up) {
+                Some(c) => {
+                    if pos < length {
+                        sample[c * length + pos] = 1.0;
+                    }
+                }
+                None if ambiguous.contains(&up) => {}
+                None => {
+                    return Err(DataError::InvalidLetter {
+                        path: path.to_path_buf(),
+                        record: r + 1,
+                        id: rec.id.clone(),
+                        letter: b as char,
+                        position: pos + 1,
+                        alphabet: alphabet.label().to_string(),
+                        allowed: format!(
+                            "{}, and {} for unknown",
+                            alphabet.letters(),
+                            alphabet.ambiguous()
+                        ),
+                    });
+                }
+            }
+        }
+        if rec.seq.len() > length {
+            truncated += 1;
+        } else if rec.seq.len() < length {
+            padded += 1;
+        }
+    }
+
+    let labels = match label_key {
+        Some(key) => {
+            let mut raw = Vec::with_capacity(records.len());
+            for (r, rec) in records.iter().enumerate() {
+                match header_value(&rec.description, key) {
+                    Some(v) => raw.push(v.to_string()),
+                    None => {
+                        return Err(DataError::MissingHeaderLabel {
+                            path: path.to_path_buf(),
+                            record: r + 1,
+                            id: rec.id.clone(),
+                            key: key.to_string(),
+                        });
+                    }
+                }
+            }
+            let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+            Labels::from_strings(&raw, false, path, &ids)?
+        }
+        None => Labels::None,
+    };
+
+    let mut notes = Vec::new();
+    if truncated > 0 {
+        notes.push(format!(
+            "{truncated} sequences are longer than {length} and were cut to that length"
+        ));
+    }
+    if padded > 0 {
+        notes.push(format!(
+            "{padded} sequences are shorter than {length} and were padded with zeros"
+        ));
+    }
+    let (shortest, longest) = records.iter().fold((usize::MAX, 0), |(a, b), r| {
+        (a.min(r.seq.len()), b.max(r.seq.len()))
+    });
+    notes.push(format!(
+        "sequence lengths range from {shortest} to {longest}"
+    ));
+    Ok(Dataset {
+        kind: DataKind::Sequences,
+        source: path.to_path_buf(),
+        ids: records.into_iter().map(|r| r.id).collect(),
+        shape: vec![channels, length],
+        values,
+        feature_names: letters.iter().map(|&b| (b as char).to_string()).collect(),
+        labels,
+        max_value: 1.0,
+        notes,
+        text_columns: Vec::new(),
+    })
+}
+
+fn parse(path: &Path) -> Result<Vec<Record>, DataError> {
+    let meta = std::fs::metadata(path).map_err(DataError::io(path))?;
+    if meta.len() == 0 {
+        return Err(DataError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    let fastx = |e: needletail::errors::ParseError| DataError::Fastx {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let mut reader = needletail::parse_fastx_file(path).map_err(|e| {
+        if e.kind == needletail::errors::ParseErrorKind::EmptyFile {
+            DataError::Empty {
+                path: path.to_path_buf(),
+            }
+        } else {
+            fastx(e)
+        }
+    })?;
+    let mut records = Vec::new();
+    let mut seen = std::collections::HashMap::new();
+    while let Some(rec) = reader.next() {
+        let rec = rec.map_err(fastx)?;
+        let header = String::from_utf8_lossy(rec.id()).to_string();
+        let (id, description) = match header.split_once(char::is_whitespace) {
+            Some((id, rest)) => (id.to_string(), rest.trim().to_string()),
+            None => (header.trim().to_string(), String::new()),
+        };
+        let line = rec.start_line_number();
+        if let Some(first) = seen.insert(id.clone(), line) {
+            return Err(DataError::DuplicateId {
+                path: path.to_path_buf(),
+                id,
+                first,
+                second: line,
+            });
+        }
+        let seq: Vec<u8> = rec
+            .seq()
+            .iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect();
+        records.push(Record {
+            id,
+            description,
+            seq,
+        });
+    }
+    if records.is_empty() {
+        return Err(DataError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(records)
+}
+
+/// DNA if every letter is A/C/G/T/N, RNA if A/C/G/U/N, else protein.
+fn detect(records: &[Record]) -> Alphabet {
+    let mut has_t = false;
+    let mut has_u = false;
+    for r in records {
+        for &b in &r.seq {
+            match b.to_ascii_uppercase() {
+                b'A' | b'C' | b'G' | b'N' => {}
+                b'T' => has_t = true,
+                b'U' => has_u = true,
+                _ => return Alphabet::Protein,
+            }
+        }
+    }
+    if has_u && !has_t {
+        Alphabet::Rna
+    } else if has_u {
+        Alphabet::Protein
+    } else {
+        Alphabet::Dna
+    }
+}
+
+/// The value of `key=value` in a FASTA description.
+fn header_value<'a>(description: &'a str, key: &str) -> Option<&'a str> {
+    description.split_whitespace().find_map(|tok| {
+        let (k, v) = tok.split_once('=')?;
+        (k == key && !v.is_empty()).then_some(v)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(name: &str, text: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("lamina-fasta-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn one_hot_with_padding_multiline_and_header_labels() {
+        let p = write("ok.fa", ">s1 label=1\nACG\nT\n>s2 label=0 extra=x\nacn\n");
+        let ds = read(&p, &SequenceOptions::default(), Some("label")).unwrap();
+        assert_eq!(ds.shape, [4, 4]);
+        assert_eq!(ds.ids, ["s1", "s2"]);
+        // s1 = ACGT: A at 0, C at 1, G at 2, T at 3.
+        let s1 = ds.sample(0);
+        assert_eq!(&s1[0..4], &[1.0, 0.0, 0.0, 0.0]);
+        assert_eq!(&s1[12..16], &[0.0, 0.0, 0.0, 1.0]);
+        // s2 = acn + padding: lowercase counts, N and padding are zero columns.
+        let s2 = ds.sample(1);
+        assert_eq!(s2.iter().sum::<f32>(), 2.0);
+        assert_eq!(ds.labels.class_names(), ["0", "1"]);
+        assert!(ds.notes.iter().any(|n| n.contains("padded")));
+    }
+
+    #[test]
+    fn proteins_are_detected_and_fixed_length_cuts() {
+        let p = write("prot.fa", ">p1\nMKWVTFISLL\n");
+        let opts = SequenceOptions {
+            length: 5,
+            ..Default::default()
+        };
+        let ds = read(&p, &opts, None).unwrap();
+        assert_eq!(ds.shape, [20, 5]);
+        assert_eq!(ds.values.iter().sum::<f32>(), 5.0);
+    }
+
+    #[test]
+    fn an_invalid_letter_names_record_position_and_alphabet() {
+        let p = write("bad.fa", ">a\nACGT\n>b\nACJT\n");
+        let opts = SequenceOptions {
+            alphabet: Alphabet::Dna,
+            ..Default::default()
+        };
+        let msg = read(&p, &opts, None).unwrap_err().to_string();
+        assert!(msg.contains("record 2 ('b')"), "{msg}");
+        assert!(
+            msg.contains("'J' at position 3 is not a DNA letter"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn empty_files_records_and_missing_labels_are_explained() {
+        let p = write("empty.fa", "");
+        assert!(
+            read(&p, &SequenceOptions::default(), None)
+                .unwrap_err()
+                .to_string()
+                .contains("is empty")
+        );
+        let p = write("emptyrec.fa", ">a\nACGT\n>b\n>c\nAC\n");
+        let msg = read(&p, &SequenceOptions::default(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("('b')") && msg.contains("empty sequence"),
+            "{msg}"
+        );
+        let p = write("nolabel.fa", ">a label=1\nACGT\n>b\nAC\n");
+        let msg = read(&p, &SequenceOptions::default(), Some("label"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("record 2 ('b')") && msg.contains("no 'label='"),
+            "{msg}"
+        );
+        let p = write("notfasta.fa", "hello\n");
+        let msg = read(&p, &SequenceOptions::default(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("not a valid FASTA"), "{msg}");
+    }
+}

@@ -1,0 +1,472 @@
+//! Reading researchers' files into one in-memory `Dataset`: numbers per sample,
+//! sample ids, labels and feature names.
+//!
+//! One file per format (`table.rs`, `fasta.rs`, `image.rs`), all behind
+//! [`load`]; labels from a separate table are joined in `labels.rs`; encodings
+//! fitted on the training split live in `encode.rs` and the split in `split.rs`.
+//! This module knows nothing of burn or egui: tensors are built by `train`.
+
+pub mod encode;
+pub mod fasta;
+pub mod image;
+pub mod labels;
+pub mod split;
+pub mod table;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::spec::{DataFormat, DataSpec, LabelSource, Task, shapes::Target};
+
+pub use encode::Preprocessing;
+
+/// What kind of data a dataset holds; decides how it is shown and encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataKind {
+    Table,
+    Sequences,
+    Images,
+}
+
+impl DataKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            DataKind::Table => "table of numbers",
+            DataKind::Sequences => "sequences",
+            DataKind::Images => "images",
+        }
+    }
+}
+
+/// Each sample's label.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Labels {
+    None,
+    /// Class index per sample, and the class names in index order.
+    Classes {
+        index: Vec<usize>,
+        names: Vec<String>,
+    },
+    /// A number per sample to predict.
+    Values(Vec<f32>),
+}
+
+impl Labels {
+    pub fn class_names(&self) -> &[String] {
+        match self {
+            Labels::Classes { names, .. } => names,
+            _ => &[],
+        }
+    }
+
+    /// Number of samples in each class, in class order.
+    pub fn class_counts(&self) -> Vec<usize> {
+        match self {
+            Labels::Classes { index, names } => {
+                let mut counts = vec![0; names.len()];
+                for &i in index {
+                    counts[i] += 1;
+                }
+                counts
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Turn one text label per sample into classes, or numbers when `numeric`.
+    pub fn from_strings(
+        raw: &[String],
+        numeric: bool,
+        source: &Path,
+        ids: &[String],
+    ) -> Result<Labels, DataError> {
+        if numeric {
+            let mut values = Vec::with_capacity(raw.len());
+            for (i, r) in raw.iter().enumerate() {
+                let v: f32 = r.trim().parse().map_err(|_| DataError::LabelNotNumber {
+                    path: source.to_path_buf(),
+                    id: ids.get(i).cloned().unwrap_or_default(),
+                    value: r.clone(),
+                })?;
+                values.push(v);
+            }
+            return Ok(Labels::Values(values));
+        }
+        let mut names: Vec<String> = raw
+            .iter()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        sort_natural(&mut names);
+        let lookup: BTreeMap<&str, usize> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i))
+            .collect();
+        let index = raw.iter().map(|r| lookup[r.as_str()]).collect();
+        Ok(Labels::Classes { index, names })
+    }
+}
+
+/// Sort so that "2" comes before "10" when all names are numbers.
+fn sort_natural(names: &mut [String]) {
+    if names.iter().all(|n| n.parse::<f64>().is_ok()) {
+        names.sort_by(|a, b| {
+            let (x, y): (f64, f64) = (a.parse().unwrap_or(0.0), b.parse().unwrap_or(0.0));
+            x.total_cmp(&y)
+        });
+    } else {
+        names.sort();
+    }
+}
+
+/// Samples in memory, before encoding.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub kind: DataKind,
+    pub source: PathBuf,
+    pub ids: Vec<String>,
+    /// Shape of one sample without the batch: `[features]`, `[channels, length]`
+    /// or `[channels, height, width]`.
+    pub shape: Vec<usize>,
+    /// Row-major values, `ids.len() × shape.product()`.
+    pub values: Vec<f32>,
+    /// Column names for tables, alphabet letters for sequences, channel names for images.
+    pub feature_names: Vec<String>,
+    pub labels: Labels,
+    /// The largest value the format can hold (255 or 65535 for images), for pixel scaling.
+    pub max_value: f32,
+    /// Facts worth telling the user (padding, truncation, conversions).
+    pub notes: Vec<String>,
+    /// Columns of a table that hold text rather than numbers (label candidates).
+    pub text_columns: Vec<String>,
+}
+
+impl Dataset {
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    pub fn sample_len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn sample(&self, i: usize) -> &[f32] {
+        let n = self.sample_len();
+        &self.values[i * n..(i + 1) * n]
+    }
+
+    /// What the network must produce for this task on this data.
+    pub fn target(&self, task: Task) -> Result<Target, DataError> {
+        match task {
+            Task::Autoencoder | Task::Vae => Ok(Target::Reconstruct),
+            Task::Classification => match &self.labels {
+                Labels::Classes { names, .. } if names.len() >= 2 => Ok(Target::Classes(names.len())),
+                Labels::Classes { names, .. } => Err(DataError::Invalid(format!(
+                    "{}: every sample has the same label ({}); a classifier needs at least two classes",
+                    self.source.display(),
+                    names.first().map(String::as_str).unwrap_or("none")
+                ))),
+                Labels::Values(_) => Err(DataError::Invalid(
+                    "the labels are numbers to predict; choose the regression task, or treat them as classes".into(),
+                )),
+                Labels::None => Err(DataError::Invalid(format!(
+                    "{} has no labels; a classifier needs one label per sample (choose a label column or a metadata table)",
+                    self.source.display()
+                ))),
+            },
+            Task::Regression => match &self.labels {
+                Labels::Values(_) => Ok(Target::Values(1)),
+                _ => Err(DataError::Invalid(
+                    "regression needs a numeric label per sample".into(),
+                )),
+            },
+        }
+    }
+
+    /// A human-readable description, as printed by `lamina inspect`.
+    pub fn describe(&self) -> String {
+        let mut out = Vec::new();
+        out.push(format!("file:     {}", self.source.display()));
+        out.push(format!("kind:     {}", self.kind.label()));
+        out.push(format!("samples:  {}", self.len()));
+        match self.kind {
+            DataKind::Table => out.push(format!(
+                "features: {} ({}{})",
+                self.shape[0],
+                preview(&self.feature_names, 5),
+                if self.feature_names.len() > 5 {
+                    ", …"
+                } else {
+                    ""
+                }
+            )),
+            DataKind::Sequences => out.push(format!(
+                "length:   {} positions, alphabet {} ({})",
+                self.shape[1],
+                self.feature_names.len(),
+                self.feature_names.join("")
+            )),
+            DataKind::Images => out.push(format!(
+                "size:     {} × {} pixels, {} channel{}",
+                self.shape[2],
+                self.shape[1],
+                self.shape[0],
+                if self.shape[0] == 1 { "" } else { "s" }
+            )),
+        }
+        match &self.labels {
+            Labels::None => out.push("labels:   none".into()),
+            Labels::Classes { names, .. } => {
+                let counts = self.labels.class_counts();
+                let parts: Vec<String> = names
+                    .iter()
+                    .zip(&counts)
+                    .map(|(n, c)| format!("{n} ({c})"))
+                    .collect();
+                out.push(format!("classes:  {} — {}", names.len(), parts.join(", ")));
+            }
+            Labels::Values(v) => {
+                let (lo, hi) = v
+                    .iter()
+                    .fold((f32::MAX, f32::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+                out.push(format!("labels:   numbers from {lo} to {hi}"));
+            }
+        }
+        if !self.text_columns.is_empty() {
+            out.push(format!(
+                "text columns (usable as labels): {}",
+                self.text_columns.join(", ")
+            ));
+        }
+        for n in &self.notes {
+            out.push(format!("note:     {n}"));
+        }
+        out.join("\n")
+    }
+}
+
+fn preview(names: &[String], n: usize) -> String {
+    names.iter().take(n).cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// Everything that can be wrong with input data, with the facts a user needs.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is empty", path.display())]
+    Empty { path: PathBuf },
+    #[error("{} does not exist", path.display())]
+    NotFound { path: PathBuf },
+    #[error("line {line} of {} has {found} values; the header has {expected} columns", path.display())]
+    Ragged {
+        path: PathBuf,
+        line: u64,
+        found: usize,
+        expected: usize,
+    },
+    #[error("line {line} of {}, column '{column}': '{value}' is not a number{hint}", path.display())]
+    NotNumber {
+        path: PathBuf,
+        line: u64,
+        column: String,
+        value: String,
+        hint: String,
+    },
+    #[error("{} has a header but no data rows", path.display())]
+    NoRows { path: PathBuf },
+    #[error("{}: sample id '{id}' appears twice (lines {first} and {second}); ids must be unique", path.display())]
+    DuplicateId {
+        path: PathBuf,
+        id: String,
+        first: u64,
+        second: u64,
+    },
+    #[error("{} has no column '{column}'; its columns are: {available}", path.display())]
+    MissingColumn {
+        path: PathBuf,
+        column: String,
+        available: String,
+    },
+    #[error("record {record} ('{id}') of {}: '{letter}' at position {position} is not a {alphabet} letter (allowed: {allowed})", path.display())]
+    InvalidLetter {
+        path: PathBuf,
+        record: usize,
+        id: String,
+        letter: char,
+        position: usize,
+        alphabet: String,
+        allowed: String,
+    },
+    #[error("record {record} ('{id}') of {} has an empty sequence", path.display())]
+    EmptyRecord {
+        path: PathBuf,
+        record: usize,
+        id: String,
+    },
+    #[error("record {record} ('{id}') of {} has no '{key}=' in its header; add it (e.g. '>{id} {key}=1') or take labels from a metadata table", path.display())]
+    MissingHeaderLabel {
+        path: PathBuf,
+        record: usize,
+        id: String,
+        key: String,
+    },
+    #[error("{} is not a valid FASTA/FASTQ file: {message}", path.display())]
+    Fastx { path: PathBuf, message: String },
+    #[error("cannot read image {}: {message}", path.display())]
+    Image { path: PathBuf, message: String },
+    #[error("{} holds no images; put PNG/JPEG/TIFF files in one subfolder per class (e.g. {}/round/cell1.png)", path.display(), path.display())]
+    NoImages { path: PathBuf },
+    #[error("{count} of {total} samples in {} have no row in {}; for example: {examples}. Check that the id column of the label table holds the same sample ids", data.display(), labels.display())]
+    LabelsMissing {
+        data: PathBuf,
+        labels: PathBuf,
+        count: usize,
+        total: usize,
+        examples: String,
+    },
+    #[error("{}, sample '{id}': label '{value}' is not a number", path.display())]
+    LabelNotNumber {
+        path: PathBuf,
+        id: String,
+        value: String,
+    },
+    #[error("cannot tell the format of {}; use a .csv/.tsv table, a .fasta/.fa file or a folder of image folders", path.display())]
+    UnknownFormat { path: PathBuf },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl DataError {
+    pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
+        move |source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                DataError::NotFound {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                DataError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            }
+        }
+    }
+}
+
+/// The format a path holds, deciding from extension or folder contents.
+pub fn detect_format(path: &Path) -> Result<DataFormat, DataError> {
+    if !path.exists() {
+        return Err(DataError::NotFound {
+            path: path.to_path_buf(),
+        });
+    }
+    if path.is_dir() {
+        return Ok(DataFormat::ImageFolder);
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    let ext = name.rsplit('.').next().unwrap_or("");
+    match ext {
+        "csv" | "tsv" | "tab" | "txt" => Ok(DataFormat::Table),
+        "fa" | "fasta" | "fna" | "faa" | "ffn" | "fas" | "fq" | "fastq" => Ok(DataFormat::Fasta),
+        _ => Err(DataError::UnknownFormat {
+            path: path.to_path_buf(),
+        }),
+    }
+}
+
+/// Load the data an experiment points at, with its labels.
+///
+/// `base` is the folder relative paths are resolved against (the experiment's folder).
+pub fn load(spec: &DataSpec, base: &Path) -> Result<Dataset, DataError> {
+    let path = spec.resolved_path(base);
+    let format = match spec.format {
+        DataFormat::Auto => detect_format(&path)?,
+        f => f,
+    };
+    let label_column = match &spec.labels {
+        LabelSource::Column { column } => Some(column.as_str()),
+        _ => None,
+    };
+    let mut ds = match format {
+        DataFormat::Table | DataFormat::Auto => table::read(
+            &path,
+            &spec.table,
+            label_column,
+            spec.table.regression_target,
+        )?,
+        DataFormat::Fasta => {
+            let key = match &spec.labels {
+                LabelSource::Header { key } => Some(key.as_str()),
+                _ => None,
+            };
+            fasta::read(&path, &spec.sequence, key)?
+        }
+        DataFormat::ImageFolder => image::read(&path, &spec.image)?,
+    };
+    match &spec.labels {
+        LabelSource::None => {
+            if format == DataFormat::ImageFolder {
+                ds.labels = Labels::None;
+            }
+        }
+        LabelSource::Metadata {
+            path: meta,
+            id_column,
+            column,
+        } => {
+            let meta = crate::spec::resolve(base, meta);
+            ds.labels = labels::join(&ds, &meta, id_column, column, spec.table.regression_target)?;
+        }
+        LabelSource::Column { .. } | LabelSource::Header { .. } | LabelSource::Folder => {}
+    }
+    if matches!(spec.labels, LabelSource::Folder) && format != DataFormat::ImageFolder {
+        return Err(DataError::Invalid(format!(
+            "labels are set to come from image folders, but {} is not a folder of images",
+            path.display()
+        )));
+    }
+    Ok(ds)
+}
+
+/// Load a path with every setting on automatic, for `lamina inspect` and previews.
+pub fn inspect(path: &Path) -> Result<Dataset, DataError> {
+    let format = detect_format(path)?;
+    let labels = match format {
+        DataFormat::Fasta => LabelSource::Header {
+            key: "label".into(),
+        },
+        DataFormat::ImageFolder => LabelSource::Folder,
+        _ => LabelSource::None,
+    };
+    let spec = DataSpec {
+        path: path.to_path_buf(),
+        format,
+        labels,
+        ..DataSpec::default()
+    };
+    match load(&spec, Path::new("")) {
+        // FASTA without labels in the headers is still worth describing.
+        Err(DataError::MissingHeaderLabel { .. }) => load(
+            &DataSpec {
+                labels: LabelSource::None,
+                ..spec
+            },
+            Path::new(""),
+        ),
+        other => other,
+    }
+}

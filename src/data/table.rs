@@ -1,0 +1,363 @@
+//! CSV/TSV matrices: a header row, one row per sample, a sample-id column and
+//! numeric features (omics counts, measurements). Optionally one column holds the
+//! label. The delimiter follows the extension (`.tsv`/`.tab`/`.txt` → tab) or,
+//! failing that, whichever of tab and comma the header uses more.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+
+use super::{DataError, DataKind, Dataset, Labels};
+use crate::spec::TableOptions;
+
+/// Read a numeric table. `label_column` is taken out of the features and used as
+/// the labels; with `allow_text`, other columns holding text in the first row are
+/// set aside as label candidates instead of being an error.
+pub fn read(
+    path: &Path,
+    opts: &TableOptions,
+    label_column: Option<&str>,
+    numeric_label: bool,
+) -> Result<Dataset, DataError> {
+    read_with(path, opts, label_column, numeric_label, false)
+}
+
+/// Like [`read`], but columns of text are set aside rather than refused (for previews).
+pub fn read_lenient(path: &Path) -> Result<Dataset, DataError> {
+    read_with(path, &TableOptions::default(), None, false, true)
+}
+
+fn read_with(
+    path: &Path,
+    opts: &TableOptions,
+    label_column: Option<&str>,
+    numeric_label: bool,
+    allow_text: bool,
+) -> Result<Dataset, DataError> {
+    let bytes = read_all(path)?;
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(DataError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    let delimiter = delimiter_for(path, &bytes);
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes.as_slice());
+
+    let mut records = reader.byte_records();
+    let header = match records.next() {
+        Some(r) => r.map_err(|e| csv_error(path, e))?,
+        None => {
+            return Err(DataError::Empty {
+                path: path.to_path_buf(),
+            });
+        }
+    };
+    let columns: Vec<String> = header
+        .iter()
+        .map(|c| String::from_utf8_lossy(c).trim().to_string())
+        .collect();
+    let find = |name: &str| {
+        columns
+            .iter()
+            .position(|c| c == name)
+            .ok_or_else(|| DataError::MissingColumn {
+                path: path.to_path_buf(),
+                column: name.to_string(),
+                available: columns.join(", "),
+            })
+    };
+    let id_col = if opts.id_column.is_empty() {
+        0
+    } else {
+        find(&opts.id_column)?
+    };
+    let label_col = label_column.map(find).transpose()?;
+
+    let mut feature_cols: Vec<usize> = (0..columns.len())
+        .filter(|&c| c != id_col && Some(c) != label_col)
+        .collect();
+    let mut text_cols: Vec<usize> = Vec::new();
+
+    let mut ids = Vec::new();
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut values = Vec::new();
+    let mut raw_labels = Vec::new();
+    let mut first_row = true;
+    for rec in records {
+        let rec = rec.map_err(|e| csv_error(path, e))?;
+        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+        if rec.len() == 1 && rec.get(0).is_some_and(|f| f.trim_ascii().is_empty()) {
+            continue; // blank line
+        }
+        if rec.len() != columns.len() {
+            return Err(DataError::Ragged {
+                path: path.to_path_buf(),
+                line,
+                found: rec.len(),
+                expected: columns.len(),
+            });
+        }
+        if first_row && allow_text {
+            // Columns holding text in the first row are label candidates, not features.
+            text_cols = feature_cols
+                .iter()
+                .copied()
+                .filter(|&c| parse_number(&rec[c]).is_none())
+                .collect();
+            feature_cols.retain(|c| !text_cols.contains(c));
+        }
+        first_row = false;
+        let id = String::from_utf8_lossy(&rec[id_col]).trim().to_string();
+        if let Some(first) = seen.insert(id.clone(), line) {
+            return Err(DataError::DuplicateId {
+                path: path.to_path_buf(),
+                id,
+                first,
+                second: line,
+            });
+        }
+        for &c in &feature_cols {
+            let cell = &rec[c];
+            match parse_number(cell) {
+                Some(v) => values.push(v),
+                None => {
+                    let text = String::from_utf8_lossy(cell).trim().to_string();
+                    let hint = if text.is_empty() || is_missing_marker(&text) {
+                        "; fill in or remove missing values".to_string()
+                    } else if ids.is_empty() {
+                        "; if this column holds labels, choose it as the label column".to_string()
+                    } else {
+                        String::new()
+                    };
+                    return Err(DataError::NotNumber {
+                        path: path.to_path_buf(),
+                        line,
+                        column: columns[c].clone(),
+                        value: text,
+                        hint,
+                    });
+                }
+            }
+        }
+        if let Some(lc) = label_col {
+            raw_labels.push(String::from_utf8_lossy(&rec[lc]).trim().to_string());
+        }
+        ids.push(id);
+    }
+    if ids.is_empty() {
+        return Err(DataError::NoRows {
+            path: path.to_path_buf(),
+        });
+    }
+    if feature_cols.is_empty() {
+        return Err(DataError::Invalid(format!(
+            "{} has no numeric feature columns besides the id{} column",
+            path.display(),
+            if label_col.is_some() {
+                " and label"
+            } else {
+                ""
+            }
+        )));
+    }
+    let labels = if label_col.is_some() {
+        Labels::from_strings(&raw_labels, numeric_label, path, &ids)?
+    } else {
+        Labels::None
+    };
+    Ok(Dataset {
+        kind: DataKind::Table,
+        source: path.to_path_buf(),
+        ids,
+        shape: vec![feature_cols.len()],
+        values,
+        feature_names: feature_cols.iter().map(|&c| columns[c].clone()).collect(),
+        labels,
+        max_value: f32::MAX,
+        notes: Vec::new(),
+        text_columns: text_cols.iter().map(|&c| columns[c].clone()).collect(),
+    })
+}
+
+/// Read a whole file, gunzipping `.gz`.
+pub(crate) fn read_all(path: &Path) -> Result<Vec<u8>, DataError> {
+    let raw = std::fs::read(path).map_err(DataError::io(path))?;
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
+    {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(raw.as_slice())
+            .read_to_end(&mut out)
+            .map_err(|e| {
+                DataError::Invalid(format!(
+                    "{} is not a readable gzip file (truncated or damaged?): {e}",
+                    path.display()
+                ))
+            })?;
+        return Ok(out);
+    }
+    Ok(raw)
+}
+
+fn delimiter_for(path: &Path, bytes: &[u8]) -> u8 {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    if name.ends_with(".tsv") || name.ends_with(".tab") {
+        return b'\t';
+    }
+    if name.ends_with(".csv") {
+        return b',';
+    }
+    let first_line = bytes.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let tabs = first_line.iter().filter(|&&b| b == b'\t').count();
+    let commas = first_line.iter().filter(|&&b| b == b',').count();
+    if tabs > commas { b'\t' } else { b',' }
+}
+
+fn parse_number(cell: &[u8]) -> Option<f32> {
+    let s = std::str::from_utf8(cell).ok()?.trim();
+    if s.is_empty() {
+        return None;
+    }
+    let v: f32 = s.parse().ok()?;
+    v.is_finite().then_some(v)
+}
+
+fn is_missing_marker(s: &str) -> bool {
+    matches!(
+        s.to_ascii_lowercase().as_str(),
+        "na" | "nan" | "n/a" | "null" | "none" | "-" | "?"
+    )
+}
+
+fn csv_error(path: &Path, e: csv::Error) -> DataError {
+    let line = e.position().map(|p| p.line()).unwrap_or(0);
+    DataError::Invalid(format!("line {line} of {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(name: &str, text: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("lamina-table-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn reads_ids_features_and_a_label_column() {
+        let p = write(
+            "ok.csv",
+            "cell,g1,g2,type\nc1,1,2,T\nc2,3,4.5,B\nc3,0,0,T\n",
+        );
+        let ds = read(&p, &TableOptions::default(), Some("type"), false).unwrap();
+        assert_eq!(ds.ids, ["c1", "c2", "c3"]);
+        assert_eq!(ds.shape, [2]);
+        assert_eq!(ds.values, [1.0, 2.0, 3.0, 4.5, 0.0, 0.0]);
+        assert_eq!(ds.feature_names, ["g1", "g2"]);
+        assert_eq!(
+            ds.labels,
+            Labels::Classes {
+                index: vec![1, 0, 1],
+                names: vec!["B".into(), "T".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn tsv_is_detected_from_the_extension_and_the_header() {
+        let p = write("ok.tsv", "id\ta\tb\nx\t1\t2\n");
+        assert_eq!(
+            read(&p, &TableOptions::default(), None, false)
+                .unwrap()
+                .values,
+            [1.0, 2.0]
+        );
+        let p = write("ok2.txt", "id\ta\tb\nx\t1\t2\n");
+        assert_eq!(
+            read(&p, &TableOptions::default(), None, false)
+                .unwrap()
+                .values,
+            [1.0, 2.0]
+        );
+    }
+
+    #[test]
+    fn a_ragged_row_names_its_line_and_the_counts() {
+        let p = write("ragged.csv", "id,a,b,c\nx,1,2,3\ny,1,2\n");
+        let msg = read(&p, &TableOptions::default(), None, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("line 3 of") && msg.contains("ragged.csv"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("has 3 values; the header has 4 columns"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_text_cell_names_line_column_and_value() {
+        let p = write("text.csv", "id,a,b\nx,1,2\ny,1,oops\n");
+        let msg = read(&p, &TableOptions::default(), None, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("line 3") && msg.contains("column 'b'") && msg.contains("'oops'"),
+            "{msg}"
+        );
+        let p = write("na.csv", "id,a\nx,NA\n");
+        let msg = read(&p, &TableOptions::default(), None, false)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("missing values"), "{msg}");
+    }
+
+    #[test]
+    fn empty_files_duplicates_and_missing_columns_are_explained() {
+        let p = write("empty.csv", "");
+        let msg = read(&p, &TableOptions::default(), None, false)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.ends_with("empty.csv is empty"), "{msg}");
+        let p = write("header.csv", "id,a\n");
+        let msg = read(&p, &TableOptions::default(), None, false)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("no data rows"), "{msg}");
+        let p = write("dup.csv", "id,a\nx,1\nx,2\n");
+        let msg = read(&p, &TableOptions::default(), None, false)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("'x' appears twice (lines 2 and 3)"), "{msg}");
+        let p = write("cols.csv", "id,a\nx,1\n");
+        let msg = read(&p, &TableOptions::default(), Some("type"), false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("no column 'type'") && msg.contains("id, a"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn lenient_reading_sets_text_columns_aside() {
+        let p = write("lenient.csv", "id,a,kind,b\nx,1,T,2\ny,3,B,4\n");
+        let ds = read_lenient(&p).unwrap();
+        assert_eq!(ds.feature_names, ["a", "b"]);
+        assert_eq!(ds.text_columns, ["kind"]);
+    }
+}

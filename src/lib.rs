@@ -1,0 +1,14 @@
+//! Lamina: a deep-learning workbench for life-science researchers.
+//!
+//! The experiment file (`spec`) is the single source of truth; `data` reads
+//! researchers' files; `model` turns the spec into a burn network; `train` runs it
+//! on a worker thread; `export` saves and loads trained models; `cli` is the
+//! headless front end. See DESIGN.md in the shared folder for the whole picture.
+
+pub mod cli;
+pub mod data;
+pub mod export;
+pub mod model;
+pub mod project;
+pub mod spec;
+pub mod train;

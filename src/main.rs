@@ -1,0 +1,32 @@
+//! `lamina`: the command-line entry point. Errors are printed as one message and
+//! exit with code 1; an internal error is reported as such, never as a raw panic.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        let place = info
+            .location()
+            .map(|l| format!(" ({}:{})", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "Lamina hit an internal error{place}: {msg}. Please report it with the experiment file."
+        );
+    }));
+    let cli = lamina::cli::Cli::parse();
+    match lamina::cli::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

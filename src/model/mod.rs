@@ -1,0 +1,442 @@
+//! Spec → burn module. A network is a list of stacks; a stack is a `Vec` of an
+//! enum of layers; values flowing between layers are an [`Act`] over tensor ranks
+//! so dense, convolutional (and later recurrent and attention) layers compose.
+//!
+//! The builder trusts shape inference: it runs it first and refuses what it
+//! rejects, so the forward pass never meets a shape it cannot take.
+
+use burn::module::Module;
+use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig};
+use burn::nn::pool::{
+    AvgPool1d, AvgPool1dConfig, AvgPool2d, AvgPool2dConfig, MaxPool1d, MaxPool1dConfig, MaxPool2d,
+    MaxPool2dConfig,
+};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear,
+    LinearConfig, PaddingConfig1d, PaddingConfig2d,
+};
+use burn::tensor::{Device, Distribution, Tensor, activation};
+
+use crate::spec::shapes::{ShapeError, ShapeReport, Target, infer_shapes};
+use crate::spec::{ActivationFn, Experiment, LayerSpec, Padding, Task};
+
+/// Activations between layers, by rank (batch first).
+#[derive(Debug, Clone)]
+pub enum Act {
+    /// `[batch, features]`
+    Flat(Tensor<2>),
+    /// `[batch, channels, length]`
+    Seq(Tensor<3>),
+    /// `[batch, channels, height, width]`
+    Img(Tensor<4>),
+}
+
+macro_rules! each_rank {
+    ($act:expr, $t:ident => $e:expr) => {
+        match $act {
+            Act::Flat($t) => Act::Flat($e),
+            Act::Seq($t) => Act::Seq($e),
+            Act::Img($t) => Act::Img($e),
+        }
+    };
+}
+
+impl Act {
+    /// Build from a flat `[batch, sample_len]` tensor and a sample shape.
+    pub fn from_flat(t: Tensor<2>, shape: &[usize]) -> Act {
+        let b = t.dims()[0];
+        match shape {
+            [_] => Act::Flat(t),
+            [c, l] => Act::Seq(t.reshape([b, *c, *l])),
+            [c, h, w] => Act::Img(t.reshape([b, *c, *h, *w])),
+            other => {
+                panic!("sample shapes have rank 1 to 3 (data readers guarantee it), got {other:?}")
+            }
+        }
+    }
+
+    /// Every value of a sample in one row: `[batch, values]`.
+    pub fn flatten(self) -> Tensor<2> {
+        match self {
+            Act::Flat(t) => t,
+            Act::Seq(t) => t.flatten(1, 2),
+            Act::Img(t) => t.flatten(1, 3),
+        }
+    }
+
+    fn flat(self) -> Tensor<2> {
+        match self {
+            Act::Flat(t) => t,
+            _ => panic!("shape inference guarantees a flat input here"),
+        }
+    }
+
+    fn seq(self) -> Tensor<3> {
+        match self {
+            Act::Seq(t) => t,
+            _ => panic!("shape inference guarantees a sequence input here"),
+        }
+    }
+
+    fn img(self) -> Tensor<4> {
+        match self {
+            Act::Img(t) => t,
+            _ => panic!("shape inference guarantees an image input here"),
+        }
+    }
+}
+
+/// An element-wise activation (no parameters).
+#[derive(Module, Debug)]
+pub struct Activation {
+    #[module(skip)]
+    pub function: ActivationKind,
+}
+
+/// `ActivationFn` in a form the module derive can skip over.
+#[derive(Debug, Clone, Copy)]
+pub struct ActivationKind(pub ActivationFn);
+
+impl Activation {
+    fn apply<const D: usize>(&self, t: Tensor<D>) -> Tensor<D> {
+        match self.function.0 {
+            ActivationFn::Relu => activation::relu(t),
+            ActivationFn::LeakyRelu(s) => activation::leaky_relu(t, s),
+            ActivationFn::Gelu => activation::gelu(t),
+            ActivationFn::Sigmoid => activation::sigmoid(t),
+            ActivationFn::Tanh => activation::tanh(t),
+            ActivationFn::Softplus => activation::softplus(t, 1.0),
+        }
+    }
+}
+
+/// Max or average over all positions/pixels of each channel.
+#[derive(Module, Debug)]
+pub struct GlobalPool {
+    pub max: bool,
+}
+
+/// Flatten (empty shape) or reshape to a fixed sample shape.
+#[derive(Module, Debug)]
+pub struct Reshape {
+    #[module(skip)]
+    pub shape: Vec<usize>,
+}
+
+/// Mean and log-variance heads and the reparameterisation trick.
+#[derive(Module, Debug)]
+pub struct VaeSampling {
+    pub mean: Linear,
+    pub log_var: Linear,
+}
+
+/// One built layer.
+#[derive(Module, Debug)]
+pub enum Layer {
+    Dense(Linear),
+    Dropout(Dropout),
+    BatchNorm(BatchNorm),
+    LayerNorm(LayerNorm),
+    Activation(Activation),
+    Conv1d(Conv1d),
+    Conv2d(Conv2d),
+    MaxPool1d(MaxPool1d),
+    AvgPool1d(AvgPool1d),
+    MaxPool2d(MaxPool2d),
+    AvgPool2d(AvgPool2d),
+    GlobalPool(GlobalPool),
+    Reshape(Reshape),
+    VaeSampling(VaeSampling),
+}
+
+/// A stack of layers applied in order.
+#[derive(Module, Debug)]
+pub struct StackModule {
+    pub layers: Vec<Layer>,
+    /// Index of the last Dense layer: its input is the classifier's embedding.
+    pub last_dense: Option<usize>,
+}
+
+/// What a stack produced.
+pub struct StackOut {
+    pub out: Act,
+    /// The input of the last Dense layer (a classifier's learned embedding).
+    pub before_last_dense: Option<Act>,
+    /// Mean and log-variance of a VAE sampling layer.
+    pub vae: Option<(Tensor<2>, Tensor<2>)>,
+}
+
+impl StackModule {
+    /// Run the stack; `sample` draws from a VAE sampling layer (training) instead
+    /// of returning its mean (prediction).
+    pub fn forward(&self, mut x: Act, sample: bool) -> StackOut {
+        let mut before_last_dense = None;
+        let mut vae = None;
+        for (i, layer) in self.layers.iter().enumerate() {
+            if Some(i) == self.last_dense {
+                before_last_dense = Some(x.clone());
+            }
+            x = match layer {
+                Layer::Dense(l) => Act::Flat(l.forward(x.flat())),
+                Layer::Dropout(l) => each_rank!(x, t => l.forward(t)),
+                Layer::BatchNorm(l) => each_rank!(x, t => l.forward(t)),
+                Layer::LayerNorm(l) => match x {
+                    Act::Flat(t) => Act::Flat(l.forward(t)),
+                    Act::Seq(t) => Act::Seq(l.forward(t.swap_dims(1, 2)).swap_dims(1, 2)),
+                    Act::Img(t) => {
+                        Act::Img(l.forward(t.permute([0, 2, 3, 1])).permute([0, 3, 1, 2]))
+                    }
+                },
+                Layer::Activation(a) => each_rank!(x, t => a.apply(t)),
+                Layer::Conv1d(l) => Act::Seq(l.forward(x.seq())),
+                Layer::Conv2d(l) => Act::Img(l.forward(x.img())),
+                Layer::MaxPool1d(l) => Act::Seq(l.forward(x.seq())),
+                Layer::AvgPool1d(l) => Act::Seq(l.forward(x.seq())),
+                Layer::MaxPool2d(l) => Act::Img(l.forward(x.img())),
+                Layer::AvgPool2d(l) => Act::Img(l.forward(x.img())),
+                Layer::GlobalPool(p) => {
+                    let t: Tensor<3> = match x {
+                        Act::Seq(t) => t,
+                        Act::Img(t) => t.flatten(2, 3),
+                        Act::Flat(_) => {
+                            panic!("shape inference refuses global pooling of a flat vector")
+                        }
+                    };
+                    let pooled = if p.max { t.max_dim(2) } else { t.mean_dim(2) };
+                    Act::Flat(pooled.flatten(1, 2))
+                }
+                Layer::Reshape(r) => {
+                    let flat = x.flatten();
+                    if r.shape.is_empty() {
+                        Act::Flat(flat)
+                    } else {
+                        Act::from_flat(flat, &r.shape)
+                    }
+                }
+                Layer::VaeSampling(v) => {
+                    let h = x.flat();
+                    let mean = v.mean.forward(h.clone());
+                    let log_var = v.log_var.forward(h);
+                    let z = if sample {
+                        let eps = Tensor::random(
+                            mean.shape(),
+                            Distribution::Normal(0.0, 1.0),
+                            &mean.device(),
+                        );
+                        mean.clone() + eps * log_var.clone().mul_scalar(0.5).exp()
+                    } else {
+                        mean.clone()
+                    };
+                    vae = Some((mean, log_var));
+                    Act::Flat(z)
+                }
+            };
+        }
+        StackOut {
+            out: x,
+            before_last_dense,
+            vae,
+        }
+    }
+}
+
+/// A whole network: the stacks the task needs, in data-flow order.
+#[derive(Module, Debug)]
+pub struct Network {
+    pub stacks: Vec<StackModule>,
+    #[module(skip)]
+    pub task: Task,
+    #[module(skip)]
+    pub input_shape: Vec<usize>,
+}
+
+/// Everything one forward pass can report.
+pub struct Forward {
+    /// Class scores, predicted values or the reconstruction (flattened for autoencoders).
+    pub output: Tensor<2>,
+    /// The latent representation: the bottleneck of an autoencoder, the mean of a
+    /// VAE, or the input of a classifier's last Dense layer.
+    pub latent: Option<Tensor<2>>,
+    /// VAE mean and log-variance, for the KL term.
+    pub vae: Option<(Tensor<2>, Tensor<2>)>,
+}
+
+impl Network {
+    /// Forward a flat batch `[batch, sample_len]`.
+    pub fn forward(&self, x: Tensor<2>, sample: bool) -> Forward {
+        let x = Act::from_flat(x, &self.input_shape);
+        match self.task {
+            Task::Classification | Task::Regression => {
+                let out = self.stacks[0].forward(x, sample);
+                Forward {
+                    output: out.out.flatten(),
+                    latent: out.before_last_dense.map(Act::flatten),
+                    vae: None,
+                }
+            }
+            Task::Autoencoder | Task::Vae => {
+                let enc = self.stacks[0].forward(x, sample);
+                let latent = match &enc.vae {
+                    Some((mean, _)) => mean.clone(),
+                    None => enc.out.clone().flatten(),
+                };
+                let dec = self.stacks[1].forward(enc.out, sample);
+                Forward {
+                    output: dec.out.flatten(),
+                    latent: Some(latent),
+                    vae: enc.vae,
+                }
+            }
+        }
+    }
+}
+
+/// Build the network an experiment describes for data of `input_shape`.
+pub fn build(
+    exp: &Experiment,
+    input_shape: &[usize],
+    target: &Target,
+    device: &Device,
+) -> Result<(Network, ShapeReport), ShapeError> {
+    let report = infer_shapes(&exp.architecture, exp.task, input_shape, target).into_result()?;
+    let mut stacks = Vec::new();
+    for (stack_report, name) in report.stacks.iter().zip(exp.task.stack_names()) {
+        let spec = exp
+            .architecture
+            .stack(name)
+            .expect("shape inference found every stack the task needs");
+        let mut shape = stack_report.input.clone();
+        let mut layers = Vec::with_capacity(spec.layers.len());
+        for (layer, r) in spec.layers.iter().zip(&stack_report.layers) {
+            layers.push(build_layer(layer, &shape, device));
+            shape = r
+                .output
+                .clone()
+                .expect("a report without errors has every shape");
+        }
+        let last_dense = spec
+            .layers
+            .iter()
+            .rposition(|l| matches!(l, LayerSpec::Dense { .. }));
+        stacks.push(StackModule { layers, last_dense });
+    }
+    Ok((
+        Network {
+            stacks,
+            task: exp.task,
+            input_shape: input_shape.to_vec(),
+        },
+        report,
+    ))
+}
+
+fn pad1(p: Padding) -> PaddingConfig1d {
+    match p {
+        Padding::Same => PaddingConfig1d::Same,
+        Padding::Valid => PaddingConfig1d::Valid,
+    }
+}
+
+fn pad2(p: Padding) -> PaddingConfig2d {
+    match p {
+        Padding::Same => PaddingConfig2d::Same,
+        Padding::Valid => PaddingConfig2d::Valid,
+    }
+}
+
+fn build_layer(spec: &LayerSpec, input: &[usize], device: &Device) -> Layer {
+    if let Some(f) = spec.activation() {
+        return Layer::Activation(Activation {
+            function: ActivationKind(f),
+        });
+    }
+    match spec {
+        LayerSpec::Dense { units, bias } => Layer::Dense(
+            LinearConfig::new(input[0], *units)
+                .with_bias(*bias)
+                .init(device),
+        ),
+        LayerSpec::Dropout { rate } => Layer::Dropout(DropoutConfig::new(*rate).init()),
+        LayerSpec::BatchNorm => Layer::BatchNorm(BatchNormConfig::new(input[0]).init(device)),
+        LayerSpec::LayerNorm => Layer::LayerNorm(LayerNormConfig::new(input[0]).init(device)),
+        LayerSpec::Conv1d {
+            filters,
+            kernel,
+            stride,
+            padding,
+        } => Layer::Conv1d(
+            Conv1dConfig::new(input[0], *filters, *kernel)
+                .with_stride(*stride)
+                .with_padding(pad1(*padding))
+                .init(device),
+        ),
+        LayerSpec::Conv2d {
+            filters,
+            kernel,
+            stride,
+            padding,
+        } => Layer::Conv2d(
+            Conv2dConfig::new([input[0], *filters], [*kernel, *kernel])
+                .with_stride([*stride, *stride])
+                .with_padding(pad2(*padding))
+                .init(device),
+        ),
+        LayerSpec::MaxPool1d { size } => Layer::MaxPool1d(MaxPool1dConfig::new(*size).init()),
+        LayerSpec::AvgPool1d { size } => Layer::AvgPool1d(AvgPool1dConfig::new(*size).init()),
+        LayerSpec::MaxPool2d { size } => {
+            Layer::MaxPool2d(MaxPool2dConfig::new([*size, *size]).init())
+        }
+        LayerSpec::AvgPool2d { size } => {
+            Layer::AvgPool2d(AvgPool2dConfig::new([*size, *size]).init())
+        }
+        LayerSpec::GlobalMaxPool => Layer::GlobalPool(GlobalPool { max: true }),
+        LayerSpec::GlobalAvgPool => Layer::GlobalPool(GlobalPool { max: false }),
+        LayerSpec::Flatten => Layer::Reshape(Reshape { shape: Vec::new() }),
+        LayerSpec::Reshape { shape } => Layer::Reshape(Reshape {
+            shape: shape.clone(),
+        }),
+        LayerSpec::VaeSampling { latent } => Layer::VaeSampling(VaeSampling {
+            mean: LinearConfig::new(input[0], *latent).init(device),
+            log_var: LinearConfig::new(input[0], *latent).init(device),
+        }),
+        LayerSpec::Relu
+        | LayerSpec::LeakyRelu { .. }
+        | LayerSpec::Gelu
+        | LayerSpec::Sigmoid
+        | LayerSpec::Tanh
+        | LayerSpec::Softplus => unreachable!("activations are handled above"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::templates::Template;
+    use burn::tensor::TensorData;
+
+    #[test]
+    fn every_template_builds_and_runs_forward_with_the_inferred_shapes() {
+        let device = Device::flex();
+        for t in Template::all() {
+            let mut exp = t.experiment();
+            let (input, target) = t.example_shapes();
+            exp.fit_to_data(&input, &target);
+            let (net, report) = build(&exp, &input, &target, &device).unwrap();
+            let n: usize = input.iter().product();
+            let x = Tensor::<2>::from_data(TensorData::new(vec![0.5f32; 3 * n], [3, n]), &device);
+            let f = net.forward(x, false);
+            let expected = match target {
+                Target::Classes(k) | Target::Values(k) => k,
+                Target::Reconstruct => n,
+            };
+            assert_eq!(f.output.dims(), [3, expected], "{}", t.name());
+            assert!(f.latent.is_some(), "{} reports a latent", t.name());
+            assert_eq!(
+                net.num_params(),
+                report.total_params(),
+                "{} parameter count",
+                t.name()
+            );
+        }
+    }
+}

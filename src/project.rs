@@ -1,0 +1,226 @@
+//! Steps shared by the window and the CLI: making a new experiment from a
+//! template and a data file, and loading an experiment's data with its checks.
+
+use std::path::{Component, Path, PathBuf};
+
+use crate::data::{self, Dataset};
+use crate::spec::shapes::{ShapeReport, Target, infer_shapes};
+use crate::spec::templates::Template;
+use crate::spec::{DataFormat, Experiment, LabelSource};
+
+/// Options for [`new_experiment`].
+#[derive(Debug, Clone, Default)]
+pub struct NewOptions {
+    pub labels: Option<PathBuf>,
+    pub label_column: Option<String>,
+    /// `key=value` settings with dotted keys, e.g. `training.epochs=5`.
+    pub settings: Vec<String>,
+}
+
+/// Make a ready experiment from a template and a data path. The data is loaded
+/// to size the network; the experiment's paths are relative to `exp_path`'s folder.
+pub fn new_experiment(
+    template: Template,
+    data_path: &Path,
+    exp_path: &Path,
+    opts: &NewOptions,
+) -> Result<(Experiment, Dataset, ShapeReport), String> {
+    let mut exp = template.experiment();
+    let exp_dir = parent_dir(exp_path);
+    let format = data::detect_format(data_path).map_err(|e| e.to_string())?;
+    if format != exp.data.format {
+        return Err(format!(
+            "the {} template expects {}, but {} is {}",
+            template.name(),
+            format_words(exp.data.format),
+            data_path.display(),
+            format_words(format)
+        ));
+    }
+    exp.data.path = relative_to(data_path, &exp_dir);
+    if let Some(labels) = &opts.labels {
+        let column = match &opts.label_column {
+            Some(c) => c.clone(),
+            None => second_column(labels)?,
+        };
+        exp.data.labels = LabelSource::Metadata {
+            path: relative_to(labels, &exp_dir),
+            id_column: String::new(),
+            column,
+        };
+    } else if let Some(column) = &opts.label_column {
+        exp.data.labels = LabelSource::Column {
+            column: column.clone(),
+        };
+    } else if exp.task.needs_labels() && exp.data.labels == LabelSource::None {
+        return Err(format!(
+            "the {} template needs a label per sample: give --label-column COLUMN (a column of {}) or --labels TABLE",
+            template.name(),
+            data_path.display()
+        ));
+    }
+    apply_settings(&mut exp, &opts.settings)?;
+    let (dataset, target, report) = prepare_with(&mut exp, &exp_dir, true)?;
+    let _ = target;
+    Ok((exp, dataset, report))
+}
+
+/// Load an experiment's data and check that its network fits.
+pub fn prepare(exp: &Experiment, exp_dir: &Path) -> Result<(Dataset, Target, ShapeReport), String> {
+    let mut exp = exp.clone();
+    prepare_with(&mut exp, exp_dir, false)
+}
+
+fn prepare_with(
+    exp: &mut Experiment,
+    exp_dir: &Path,
+    fit: bool,
+) -> Result<(Dataset, Target, ShapeReport), String> {
+    exp.validate().map_err(|e| e.to_string())?;
+    let dataset = data::load(&exp.data, exp_dir).map_err(|e| e.to_string())?;
+    let target = dataset.target(exp.task).map_err(|e| e.to_string())?;
+    if fit {
+        exp.fit_to_data(&dataset.shape, &target);
+    }
+    let report = infer_shapes(&exp.architecture, exp.task, &dataset.shape, &target)
+        .into_result()
+        .map_err(|e| format!("the network does not fit the data: {e}"))?;
+    Ok((dataset, target, report))
+}
+
+/// The folder an experiment file lives in.
+pub fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn format_words(f: DataFormat) -> &'static str {
+    match f {
+        DataFormat::Table => "a CSV/TSV table",
+        DataFormat::Fasta => "FASTA sequences",
+        DataFormat::ImageFolder => "a folder of image folders",
+        DataFormat::Auto => "any data",
+    }
+}
+
+fn second_column(table: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(table)
+        .map_err(|e| format!("cannot read {}: {e}", table.display()))?;
+    let header = text.lines().next().unwrap_or("");
+    let sep = if header.contains('\t') { '\t' } else { ',' };
+    header
+        .split(sep)
+        .nth(1)
+        .map(|s| s.trim().to_string())
+        .ok_or_else(|| format!("{} needs an id column and a label column", table.display()))
+}
+
+/// Apply `key=value` settings with dotted keys to the experiment's JSON.
+pub fn apply_settings(exp: &mut Experiment, settings: &[String]) -> Result<(), String> {
+    if settings.is_empty() {
+        return Ok(());
+    }
+    let mut value = serde_json::to_value(&*exp).map_err(|e| e.to_string())?;
+    for s in settings {
+        let (key, raw) = s.split_once('=').ok_or_else(|| {
+            format!("setting '{s}' must look like key=value, e.g. training.epochs=5")
+        })?;
+        let mut slot = &mut value;
+        for part in key.split('.') {
+            let next = match slot {
+                serde_json::Value::Object(map) => map.get_mut(part),
+                serde_json::Value::Array(items) => {
+                    part.parse::<usize>().ok().and_then(|i| items.get_mut(i))
+                }
+                _ => None,
+            };
+            slot = next.ok_or_else(|| format!("unknown setting '{key}' (no '{part}' there)"))?;
+        }
+        let new: serde_json::Value = serde_json::from_str(raw)
+            .unwrap_or_else(|_| serde_json::Value::String(raw.to_string()));
+        *slot = new;
+    }
+    *exp = serde_json::from_value(value).map_err(|e| format!("invalid setting: {e}"))?;
+    Ok(())
+}
+
+/// `path` expressed relative to `base` when both are relative or share a root.
+pub fn relative_to(path: &Path, base: &Path) -> PathBuf {
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let (p, b) = (normalise(&abs(path)), normalise(&abs(base)));
+    let pc: Vec<_> = p.components().collect();
+    let bc: Vec<_> = b.components().collect();
+    let common = pc.iter().zip(&bc).take_while(|(a, b)| a == b).count();
+    if common == 0 {
+        return p;
+    }
+    let mut out = PathBuf::new();
+    for _ in common..bc.len() {
+        out.push("..");
+    }
+    for c in &pc[common..] {
+        out.push(c.as_os_str());
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+fn normalise(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_between_folders() {
+        assert_eq!(
+            relative_to(Path::new("/a/b/data.csv"), Path::new("/a/c")),
+            PathBuf::from("../b/data.csv")
+        );
+        assert_eq!(
+            relative_to(Path::new("/a/b/data.csv"), Path::new("/a/b")),
+            PathBuf::from("data.csv")
+        );
+        assert_eq!(
+            relative_to(Path::new("x/./y.fa"), Path::new("x")),
+            PathBuf::from("y.fa")
+        );
+    }
+
+    #[test]
+    fn settings_use_dotted_keys_and_refuse_unknown_ones() {
+        let mut exp = Experiment::default();
+        apply_settings(
+            &mut exp,
+            &[
+                "training.epochs=3".into(),
+                "training.optimizer=sgd".into(),
+                "name=My run".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(exp.training.epochs, 3);
+        assert_eq!(exp.training.optimizer, crate::spec::Optimizer::Sgd);
+        assert_eq!(exp.name, "My run");
+        let err = apply_settings(&mut exp, &["training.epoch=3".into()]).unwrap_err();
+        assert!(err.contains("unknown setting 'training.epoch'"), "{err}");
+        let err = apply_settings(&mut exp, &["training.epochs=many".into()]).unwrap_err();
+        assert!(err.contains("invalid setting"), "{err}");
+    }
+}

@@ -1,0 +1,562 @@
+//! The experiment file: what to load, which network to build, how to train it.
+//!
+//! Everything here is plain serde data with a `format_version`, readable in a text
+//! editor. The window edits it, the CLI runs it and an exported model embeds it.
+//! This module knows nothing of burn, egui or file formats beyond JSON itself.
+
+pub mod catalogue;
+pub mod shapes;
+pub mod templates;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use catalogue::{ActivationFn, Family, LayerInfo, LayerSpec, Padding, ParamInfo, catalogue};
+pub use shapes::{LayerReport, ShapeError, StackReport, infer_shapes};
+
+/// The version written by this build. Older files are upgraded on load.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// One experiment: data, network, task and training settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Experiment {
+    pub format_version: u32,
+    pub name: String,
+    pub description: String,
+    pub data: DataSpec,
+    pub task: Task,
+    pub architecture: Architecture,
+    pub training: TrainSpec,
+}
+
+impl Default for Experiment {
+    fn default() -> Self {
+        templates::Template::MlpClassifier.experiment()
+    }
+}
+
+/// What the network learns to do; it decides the loss, the metrics and which stacks exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// Predict one class per sample (cell type, promoter / not promoter).
+    #[default]
+    Classification,
+    /// Predict one or more numbers per sample.
+    Regression,
+    /// Compress each sample to a small code and rebuild it (stacks `encoder`, `decoder`).
+    Autoencoder,
+    /// Variational autoencoder: the encoder ends in a VAE sampling layer.
+    Vae,
+}
+
+impl Task {
+    pub fn label(self) -> &'static str {
+        match self {
+            Task::Classification => "classification",
+            Task::Regression => "regression",
+            Task::Autoencoder => "autoencoder",
+            Task::Vae => "variational autoencoder",
+        }
+    }
+
+    /// The stacks this task needs, in the order data flows through them.
+    pub fn stack_names(self) -> &'static [&'static str] {
+        match self {
+            Task::Classification | Task::Regression => &["network"],
+            Task::Autoencoder | Task::Vae => &["encoder", "decoder"],
+        }
+    }
+
+    /// Whether the task needs a label per sample.
+    pub fn needs_labels(self) -> bool {
+        matches!(self, Task::Classification | Task::Regression)
+    }
+}
+
+/// The network: named stacks of layers applied one after the other.
+///
+/// Families that are more than one stack (autoencoder encoder + decoder; later GAN
+/// generator + discriminator, DQN online network) are several stacks, not special code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Architecture {
+    pub stacks: Vec<Stack>,
+}
+
+impl Architecture {
+    pub fn stack(&self, name: &str) -> Option<&Stack> {
+        self.stacks.iter().find(|s| s.name == name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Stack {
+    pub name: String,
+    pub layers: Vec<LayerSpec>,
+}
+
+/// Where the samples come from and how they become numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DataSpec {
+    /// A table, a FASTA file or a folder of class folders; relative paths are
+    /// relative to the experiment file.
+    pub path: PathBuf,
+    pub format: DataFormat,
+    pub labels: LabelSource,
+    pub table: TableOptions,
+    pub sequence: SequenceOptions,
+    pub image: ImageOptions,
+    pub encoding: Encoding,
+}
+
+impl Default for DataSpec {
+    fn default() -> Self {
+        DataSpec {
+            path: PathBuf::new(),
+            format: DataFormat::Auto,
+            labels: LabelSource::None,
+            table: TableOptions::default(),
+            sequence: SequenceOptions::default(),
+            image: ImageOptions::default(),
+            encoding: Encoding::default(),
+        }
+    }
+}
+
+impl DataSpec {
+    /// The data path resolved against the folder of the experiment file.
+    pub fn resolved_path(&self, base: &Path) -> PathBuf {
+        resolve(base, &self.path)
+    }
+}
+
+/// Resolve `path` against `base` unless it is absolute.
+pub fn resolve(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DataFormat {
+    /// Decide from the file extension or, for a folder, its contents.
+    #[default]
+    Auto,
+    /// CSV/TSV matrix: one row per sample, a sample-id column, numeric features.
+    Table,
+    /// FASTA sequences (DNA, RNA or protein).
+    Fasta,
+    /// A folder with one subfolder of images per class.
+    ImageFolder,
+}
+
+/// Where each sample's label comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "from", rename_all = "snake_case")]
+pub enum LabelSource {
+    /// No labels (autoencoders, VAEs).
+    #[default]
+    None,
+    /// A column of the data table itself; it is then not used as a feature.
+    Column { column: String },
+    /// A separate metadata table joined by sample id.
+    Metadata {
+        path: PathBuf,
+        /// Column holding the sample ids; empty means the first column.
+        #[serde(default)]
+        id_column: String,
+        column: String,
+    },
+    /// `key=value` in FASTA headers, e.g. `>seq7 label=1`.
+    Header {
+        #[serde(default = "default_header_key")]
+        key: String,
+    },
+    /// The name of the subfolder holding each image.
+    Folder,
+}
+
+fn default_header_key() -> String {
+    "label".to_string()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TableOptions {
+    /// Column holding the sample ids; empty means the first column.
+    pub id_column: String,
+    /// Whether a numeric label column is a class (false) or a number to predict (true).
+    pub regression_target: bool,
+}
+
+impl Default for TableOptions {
+    fn default() -> Self {
+        TableOptions {
+            id_column: String::new(),
+            regression_target: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Alphabet {
+    /// DNA if every letter is A/C/G/T/N, RNA if A/C/G/U/N, else protein.
+    #[default]
+    Auto,
+    Dna,
+    Rna,
+    Protein,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SequenceOptions {
+    pub alphabet: Alphabet,
+    /// Sequences are cut or padded (with zeros) to this length; 0 means the longest in the file.
+    pub length: usize,
+}
+
+impl Default for SequenceOptions {
+    fn default() -> Self {
+        SequenceOptions {
+            alphabet: Alphabet::Auto,
+            length: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ColorMode {
+    /// Grayscale if every image is grayscale, else RGB.
+    #[default]
+    Auto,
+    Grayscale,
+    Rgb,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ImageOptions {
+    /// Every image is resized to width × height pixels.
+    pub width: u32,
+    pub height: u32,
+    pub color: ColorMode,
+}
+
+impl Default for ImageOptions {
+    fn default() -> Self {
+        ImageOptions {
+            width: 32,
+            height: 32,
+            color: ColorMode::Auto,
+        }
+    }
+}
+
+/// Transformations applied to the numbers before training, fitted on the training split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Encoding {
+    /// ln(1 + x) of every value: tames count data such as gene expression.
+    pub log1p: bool,
+    /// Per-feature z-score with the training split's mean and standard deviation.
+    pub standardize: bool,
+    /// Divide pixel values by their maximum (255 for 8-bit images) to get 0..1.
+    pub scale_pixels: bool,
+}
+
+impl Default for Encoding {
+    fn default() -> Self {
+        Encoding {
+            log1p: false,
+            standardize: false,
+            scale_pixels: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Optimizer {
+    Sgd,
+    #[default]
+    Adam,
+    AdamW,
+}
+
+/// Training settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainSpec {
+    pub optimizer: Optimizer,
+    pub learning_rate: f64,
+    /// SGD momentum (0 = plain SGD).
+    pub momentum: f64,
+    /// AdamW weight decay.
+    pub weight_decay: f64,
+    pub batch_size: usize,
+    pub epochs: usize,
+    /// Share of samples held out to validate on (0 = none).
+    pub validation_fraction: f64,
+    /// Seed for weight initialisation, shuffling and the train/validation split.
+    pub seed: u64,
+    /// Clip each gradient's norm to this value; 0 = no clipping.
+    pub gradient_clip_norm: f64,
+    /// Stop when the validation loss has not improved for this many epochs; 0 = never.
+    pub early_stopping_patience: usize,
+}
+
+impl Default for TrainSpec {
+    fn default() -> Self {
+        TrainSpec {
+            optimizer: Optimizer::Adam,
+            learning_rate: 1e-3,
+            momentum: 0.9,
+            weight_decay: 1e-4,
+            batch_size: 32,
+            epochs: 20,
+            validation_fraction: 0.2,
+            seed: 42,
+            gradient_clip_norm: 0.0,
+            early_stopping_patience: 0,
+        }
+    }
+}
+
+/// Why an experiment file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("cannot read experiment file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid experiment file (line {line}, column {column}): {message}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error(
+        "{path} was written by a newer Lamina (format version {found}; this build reads up to {FORMAT_VERSION}); update Lamina to open it"
+    )]
+    TooNew { path: PathBuf, found: u32 },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Experiment {
+    /// Read an experiment file, upgrading older format versions.
+    pub fn load(path: &Path) -> Result<Experiment, SpecError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_json(&text, path)
+    }
+
+    /// Parse experiment JSON; `path` is only used in messages.
+    pub fn from_json(text: &str, path: &Path) -> Result<Experiment, SpecError> {
+        let parse_err = |e: serde_json::Error| SpecError::Parse {
+            path: path.to_path_buf(),
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        };
+        let value: serde_json::Value = serde_json::from_str(text).map_err(parse_err)?;
+        let found = value
+            .get("format_version")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0) as u32;
+        if found > FORMAT_VERSION {
+            return Err(SpecError::TooNew {
+                path: path.to_path_buf(),
+                found,
+            });
+        }
+        let value = upgrade(value, found);
+        let mut exp: Experiment = serde_json::from_value(value).map_err(parse_err)?;
+        exp.format_version = FORMAT_VERSION;
+        Ok(exp)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("an experiment always serialises to JSON")
+    }
+
+    /// Write the experiment atomically: a half-written file never replaces a good one.
+    pub fn save(&self, path: &Path) -> Result<(), SpecError> {
+        write_atomic(path, self.to_json().as_bytes()).map_err(|source| SpecError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Check everything that can be checked without the data: stacks present and
+    /// parameters within bounds.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        for name in self.task.stack_names() {
+            if self.architecture.stack(name).is_none() {
+                return Err(SpecError::Invalid(format!(
+                    "a {} needs a stack of layers named '{name}'; the architecture has {}",
+                    self.task.label(),
+                    stack_list(&self.architecture)
+                )));
+            }
+        }
+        for stack in &self.architecture.stacks {
+            for (i, layer) in stack.layers.iter().enumerate() {
+                if let Err(msg) = layer.check_params() {
+                    return Err(SpecError::Invalid(format!(
+                        "layer {} ({}) of '{}': {msg}",
+                        i + 1,
+                        layer.info().display,
+                        stack.name
+                    )));
+                }
+            }
+        }
+        let t = &self.training;
+        let problems = [
+            (t.batch_size == 0, "batch size must be at least 1"),
+            (t.epochs == 0, "epochs must be at least 1"),
+            (
+                !(t.learning_rate > 0.0 && t.learning_rate.is_finite()),
+                "learning rate must be a positive number",
+            ),
+            (
+                !(0.0..0.9).contains(&t.validation_fraction),
+                "validation fraction must be between 0 and 0.9",
+            ),
+            (
+                t.gradient_clip_norm < 0.0,
+                "gradient clipping must be 0 (off) or positive",
+            ),
+        ];
+        if let Some((_, msg)) = problems.iter().find(|(bad, _)| *bad) {
+            return Err(SpecError::Invalid(format!("training settings: {msg}")));
+        }
+        Ok(())
+    }
+}
+
+fn stack_list(arch: &Architecture) -> String {
+    if arch.stacks.is_empty() {
+        "no stacks".to_string()
+    } else {
+        let names: Vec<_> = arch
+            .stacks
+            .iter()
+            .map(|s| format!("'{}'", s.name))
+            .collect();
+        names.join(", ")
+    }
+}
+
+/// Upgrade the JSON of an older format version to the current one.
+fn upgrade(value: serde_json::Value, from: u32) -> serde_json::Value {
+    // Version 0 is a file without `format_version`; its fields are those of version 1.
+    let _ = from;
+    value
+}
+
+/// Write `bytes` to a temporary file beside `path`, then rename it over `path`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir)?;
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".to_string());
+    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_experiment_round_trips_through_json() {
+        let exp = Experiment::default();
+        let back = Experiment::from_json(&exp.to_json(), Path::new("x.json")).unwrap();
+        assert_eq!(exp, back);
+    }
+
+    #[test]
+    fn missing_fields_take_defaults_and_old_files_load() {
+        let exp = Experiment::from_json(r#"{"name": "old"}"#, Path::new("old.json")).unwrap();
+        assert_eq!(exp.name, "old");
+        assert_eq!(exp.format_version, FORMAT_VERSION);
+        assert_eq!(exp.training.batch_size, TrainSpec::default().batch_size);
+    }
+
+    #[test]
+    fn newer_files_are_refused_with_a_reason() {
+        let err = Experiment::from_json(r#"{"format_version": 99}"#, Path::new("new.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("newer Lamina"), "{err}");
+        assert!(err.contains("new.json"), "{err}");
+    }
+
+    #[test]
+    fn parse_errors_name_the_line() {
+        let err = Experiment::from_json("{\n \"name\": 3,\n}", Path::new("bad.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bad.json") && err.contains("line"), "{err}");
+    }
+
+    #[test]
+    fn validate_reports_missing_stack_and_bad_settings() {
+        let mut exp = Experiment::default();
+        exp.task = Task::Autoencoder;
+        let err = exp.validate().unwrap_err().to_string();
+        assert!(err.contains("'encoder'"), "{err}");
+
+        let mut exp = Experiment::default();
+        exp.training.batch_size = 0;
+        let err = exp.validate().unwrap_err().to_string();
+        assert!(err.contains("batch size"), "{err}");
+    }
+
+    #[test]
+    fn atomic_write_replaces_the_file_whole() {
+        let dir = std::env::temp_dir().join(format!("lamina-atomic-{}", std::process::id()));
+        let path = dir.join("exp.json");
+        write_atomic(&path, b"first").unwrap();
+        write_atomic(&path, b"second").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "second");
+        let leftovers = std::fs::read_dir(&dir).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary file is left behind");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

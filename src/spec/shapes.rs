@@ -1,0 +1,658 @@
+//! Shape inference from the spec alone: for each layer its output shape and
+//! parameter count, or a plain-language message naming the layer and saying what
+//! to change. The window shows it live; the model builder refuses what it rejects.
+//!
+//! Shapes leave out the batch: `[features]`, `[channels, length]` for sequences and
+//! `[channels, height, width]` for images.
+
+use super::{Architecture, LayerSpec, Padding, Task};
+
+/// What the last stack must produce.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", content = "size", rename_all = "snake_case")]
+pub enum Target {
+    /// One score per class.
+    Classes(usize),
+    /// This many numbers per sample.
+    Values(usize),
+    /// The input itself (autoencoders).
+    Reconstruct,
+}
+
+/// A wiring mistake, with the layer it belongs to.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}", self.describe())]
+pub struct ShapeError {
+    pub stack: String,
+    /// 0-based index of the layer, if the problem belongs to one.
+    pub layer: Option<usize>,
+    pub layer_name: String,
+    pub message: String,
+}
+
+impl ShapeError {
+    fn describe(&self) -> String {
+        match self.layer {
+            Some(i) => format!(
+                "layer {} ({}) of '{}': {}",
+                i + 1,
+                self.layer_name,
+                self.stack,
+                self.message
+            ),
+            None => format!("'{}': {}", self.stack, self.message),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerReport {
+    /// Output shape, when the layer fits.
+    pub output: Option<Vec<usize>>,
+    pub params: usize,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StackReport {
+    pub name: String,
+    pub input: Vec<usize>,
+    pub layers: Vec<LayerReport>,
+    pub output: Option<Vec<usize>>,
+}
+
+/// The result of shape inference over a whole architecture.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShapeReport {
+    pub stacks: Vec<StackReport>,
+    pub errors: Vec<ShapeError>,
+}
+
+impl ShapeReport {
+    pub fn first_error(&self) -> Option<&ShapeError> {
+        self.errors.first()
+    }
+
+    pub fn total_params(&self) -> usize {
+        self.stacks
+            .iter()
+            .flat_map(|s| s.layers.iter().map(|l| l.params))
+            .sum()
+    }
+
+    pub fn into_result(self) -> Result<ShapeReport, ShapeError> {
+        match self.errors.first() {
+            Some(e) => Err(e.clone()),
+            None => Ok(self),
+        }
+    }
+
+    /// The output shape of a named stack (when it fits).
+    pub fn output_of(&self, stack: &str) -> Option<&[usize]> {
+        self.stacks
+            .iter()
+            .find(|s| s.name == stack)
+            .and_then(|s| s.output.as_deref())
+    }
+}
+
+/// Describe a shape in words for messages.
+pub fn describe(shape: &[usize]) -> String {
+    match shape {
+        [f] => format!("a flat vector of {f}"),
+        [c, l] => format!("a sequence of {c} channels × {l} positions"),
+        [c, h, w] => format!("an image of {c} channels × {h} × {w} pixels"),
+        other => format!("shape {other:?}"),
+    }
+}
+
+/// Short bracketed form, e.g. `[64 × 200]`.
+pub fn short(shape: &[usize]) -> String {
+    let parts: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    format!("[{}]", parts.join(" × "))
+}
+
+/// Infer shapes through every stack the task uses, then check the task's needs.
+pub fn infer_shapes(
+    arch: &Architecture,
+    task: Task,
+    input: &[usize],
+    target: &Target,
+) -> ShapeReport {
+    let mut report = ShapeReport {
+        stacks: Vec::new(),
+        errors: Vec::new(),
+    };
+    let mut current = Some(input.to_vec());
+    for name in task.stack_names() {
+        let Some(stack) = arch.stack(name) else {
+            report.errors.push(ShapeError {
+                stack: name.to_string(),
+                layer: None,
+                layer_name: String::new(),
+                message: format!("a {} needs a stack named '{name}'", task.label()),
+            });
+            current = None;
+            continue;
+        };
+        let stack_input = current.clone().unwrap_or_default();
+        let mut layers = Vec::new();
+        for (i, layer) in stack.layers.iter().enumerate() {
+            let Some(shape) = current.as_ref() else {
+                layers.push(LayerReport {
+                    output: None,
+                    params: 0,
+                    error: None,
+                });
+                continue;
+            };
+            let outcome = layer.check_params().and_then(|_| layer_shape(layer, shape));
+            match outcome {
+                Ok((out, params)) => {
+                    layers.push(LayerReport {
+                        output: Some(out.clone()),
+                        params,
+                        error: None,
+                    });
+                    current = Some(out);
+                }
+                Err(message) => {
+                    report.errors.push(ShapeError {
+                        stack: stack.name.clone(),
+                        layer: Some(i),
+                        layer_name: layer.info().display.to_string(),
+                        message: message.clone(),
+                    });
+                    layers.push(LayerReport {
+                        output: None,
+                        params: 0,
+                        error: Some(message),
+                    });
+                    current = None;
+                }
+            }
+        }
+        report.stacks.push(StackReport {
+            name: stack.name.clone(),
+            input: stack_input,
+            layers,
+            output: current.clone(),
+        });
+    }
+    if report.errors.is_empty() {
+        if let Some(err) = check_task(arch, task, input, target, current.as_deref()) {
+            report.errors.push(err);
+        }
+    }
+    report
+}
+
+/// Output shape and parameter count of one layer, or what is wrong.
+pub fn layer_shape(layer: &LayerSpec, input: &[usize]) -> Result<(Vec<usize>, usize), String> {
+    let name = layer.info().display;
+    let flat_needed = |what: &str| {
+        format!(
+            "{name} expects a flat vector of features; the layer before gives {}. {what}",
+            describe(input)
+        )
+    };
+    Ok(match layer {
+        LayerSpec::Dense { units, bias } => {
+            let [f] = input else {
+                return Err(flat_needed(
+                    "Insert Flatten or a global pooling layer before it.",
+                ));
+            };
+            (vec![*units], f * units + if *bias { *units } else { 0 })
+        }
+        LayerSpec::VaeSampling { latent } => {
+            let [f] = input else {
+                return Err(flat_needed("Insert Flatten before it."));
+            };
+            (vec![*latent], 2 * (f * latent + latent))
+        }
+        LayerSpec::Dropout { .. }
+        | LayerSpec::Relu
+        | LayerSpec::LeakyRelu { .. }
+        | LayerSpec::Gelu
+        | LayerSpec::Sigmoid
+        | LayerSpec::Tanh
+        | LayerSpec::Softplus => (input.to_vec(), 0),
+        LayerSpec::BatchNorm | LayerSpec::LayerNorm => (input.to_vec(), 2 * input[0]),
+        LayerSpec::Conv1d {
+            filters,
+            kernel,
+            stride,
+            padding,
+        } => {
+            let [c, l] = input else {
+                return Err(format!(
+                    "{name} expects a sequence [channels × length]; the layer before gives {}. {}",
+                    describe(input),
+                    if input.len() == 1 {
+                        "Place it before Flatten/Dense, or Reshape to [channels, length] first."
+                    } else {
+                        "Use Conv 2-D for images."
+                    }
+                ));
+            };
+            let out = conv_out(name, *l, *kernel, *stride, *padding)?;
+            (vec![*filters, out], c * filters * kernel + filters)
+        }
+        LayerSpec::Conv2d {
+            filters,
+            kernel,
+            stride,
+            padding,
+        } => {
+            let [c, h, w] = input else {
+                return Err(format!(
+                    "{name} expects an image [channels × height × width]; the layer before gives {}. {}",
+                    describe(input),
+                    if input.len() == 2 {
+                        "Use Conv 1-D for sequences."
+                    } else {
+                        "Place it before Flatten/Dense, or Reshape to [channels, height, width] first."
+                    }
+                ));
+            };
+            let oh = conv_out(name, *h, *kernel, *stride, *padding)?;
+            let ow = conv_out(name, *w, *kernel, *stride, *padding)?;
+            (
+                vec![*filters, oh, ow],
+                c * filters * kernel * kernel + filters,
+            )
+        }
+        LayerSpec::MaxPool1d { size } | LayerSpec::AvgPool1d { size } => {
+            let [c, l] = input else {
+                return Err(format!(
+                    "{name} expects a sequence [channels × length]; the layer before gives {}.",
+                    describe(input)
+                ));
+            };
+            if l < size {
+                return Err(format!(
+                    "{name} has a window of {size} but the sequence is only {l} long here. Use a smaller window."
+                ));
+            }
+            (vec![*c, l / size], 0)
+        }
+        LayerSpec::MaxPool2d { size } | LayerSpec::AvgPool2d { size } => {
+            let [c, h, w] = input else {
+                return Err(format!(
+                    "{name} expects an image [channels × height × width]; the layer before gives {}.",
+                    describe(input)
+                ));
+            };
+            if h < size || w < size {
+                return Err(format!(
+                    "{name} has a {size}×{size} window but the image is only {h}×{w} here. Use a smaller window or fewer pooling layers."
+                ));
+            }
+            (vec![*c, h / size, w / size], 0)
+        }
+        LayerSpec::GlobalMaxPool | LayerSpec::GlobalAvgPool => {
+            if input.len() < 2 {
+                return Err(format!(
+                    "{name} pools over positions or pixels, but the layer before already gives {}. Remove it.",
+                    describe(input)
+                ));
+            }
+            (vec![input[0]], 0)
+        }
+        LayerSpec::Flatten => (vec![input.iter().product()], 0),
+        LayerSpec::Reshape { shape } => {
+            let have: usize = input.iter().product();
+            let want: usize = shape.iter().product();
+            if have != want {
+                return Err(format!(
+                    "{name} to {} needs {want} values but the layer before gives {} = {have}. Change the target shape so its sizes multiply to {have}.",
+                    short(shape),
+                    short(input)
+                ));
+            }
+            (shape.clone(), 0)
+        }
+    })
+}
+
+fn conv_out(
+    name: &str,
+    len: usize,
+    kernel: usize,
+    stride: usize,
+    padding: Padding,
+) -> Result<usize, String> {
+    match padding {
+        Padding::Same => {
+            if kernel % 2 == 0 {
+                return Err(format!(
+                    "{name} with 'same' padding needs an odd kernel; use {} or {} instead of {kernel}.",
+                    kernel - 1,
+                    kernel + 1
+                ));
+            }
+            Ok(len.div_ceil(stride))
+        }
+        Padding::Valid => {
+            if len < kernel {
+                return Err(format!(
+                    "{name} has a kernel of {kernel} but its input is only {len} long here. Use a smaller kernel, 'same' padding, or less pooling before it."
+                ));
+            }
+            Ok((len - kernel) / stride + 1)
+        }
+    }
+}
+
+fn check_task(
+    arch: &Architecture,
+    task: Task,
+    input: &[usize],
+    target: &Target,
+    output: Option<&[usize]>,
+) -> Option<ShapeError> {
+    let last_stack = task.stack_names().last()?;
+    let stack = arch.stack(last_stack)?;
+    let output = output?;
+    let (index, layer_name) = match stack.layers.last() {
+        Some(l) => (Some(stack.layers.len() - 1), l.info().display.to_string()),
+        None => (None, String::new()),
+    };
+    let err = |message: String| {
+        Some(ShapeError {
+            stack: stack.name.clone(),
+            layer: index,
+            layer_name: layer_name.clone(),
+            message,
+        })
+    };
+    if task == Task::Vae {
+        let encoder = arch.stack("encoder")?;
+        let samplers = encoder
+            .layers
+            .iter()
+            .filter(|l| matches!(l, LayerSpec::VaeSampling { .. }))
+            .count();
+        let last_is_sampler = matches!(encoder.layers.last(), Some(LayerSpec::VaeSampling { .. }));
+        if samplers != 1 || !last_is_sampler {
+            return Some(ShapeError {
+                stack: "encoder".into(),
+                layer: None,
+                layer_name: String::new(),
+                message: "a variational autoencoder's encoder must end with exactly one VAE sampling layer".into(),
+            });
+        }
+    }
+    match target {
+        Target::Classes(n) | Target::Values(n) => {
+            let what = if matches!(target, Target::Classes(_)) {
+                format!("the data has {n} classes")
+            } else {
+                format!("the data has {n} values to predict")
+            };
+            if output != [*n] {
+                let fix = match stack.layers.last() {
+                    Some(LayerSpec::Dense { .. }) => format!("Set its units to {n}."),
+                    _ => format!("End the network with a Dense layer of {n} units."),
+                };
+                return err(format!(
+                    "the network ends with {}, but {what}. {fix}",
+                    describe(output)
+                ));
+            }
+        }
+        Target::Reconstruct => {
+            if output != input {
+                return err(format!(
+                    "the decoder must rebuild the input ({}), but it ends with {}. Make its last layer give {}.",
+                    short(input),
+                    short(output),
+                    short(input)
+                ));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{Stack, templates::Template};
+
+    fn net(layers: Vec<LayerSpec>) -> Architecture {
+        Architecture {
+            stacks: vec![Stack {
+                name: "network".into(),
+                layers,
+            }],
+        }
+    }
+
+    fn dense(units: usize) -> LayerSpec {
+        LayerSpec::Dense { units, bias: true }
+    }
+
+    #[test]
+    fn mlp_shapes_and_parameter_counts() {
+        let arch = net(vec![dense(64), LayerSpec::Relu, dense(3)]);
+        let r = infer_shapes(&arch, Task::Classification, &[100], &Target::Classes(3));
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        let outs: Vec<_> = r.stacks[0]
+            .layers
+            .iter()
+            .map(|l| l.output.clone().unwrap())
+            .collect();
+        assert_eq!(outs, vec![vec![64], vec![64], vec![3]]);
+        assert_eq!(r.total_params(), 100 * 64 + 64 + 64 * 3 + 3);
+    }
+
+    #[test]
+    fn conv_pool_shapes_follow_padding_and_stride() {
+        let arch = net(vec![
+            LayerSpec::Conv1d {
+                filters: 64,
+                kernel: 9,
+                stride: 1,
+                padding: Padding::Same,
+            },
+            LayerSpec::MaxPool1d { size: 4 },
+            LayerSpec::Conv1d {
+                filters: 32,
+                kernel: 9,
+                stride: 1,
+                padding: Padding::Valid,
+            },
+            LayerSpec::GlobalMaxPool,
+            dense(2),
+        ]);
+        let r = infer_shapes(&arch, Task::Classification, &[4, 200], &Target::Classes(2));
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        let l = &r.stacks[0].layers;
+        assert_eq!(l[0].output, Some(vec![64, 200]));
+        assert_eq!(l[0].params, 4 * 64 * 9 + 64);
+        assert_eq!(l[1].output, Some(vec![64, 50]));
+        assert_eq!(l[2].output, Some(vec![32, 42]));
+        assert_eq!(l[3].output, Some(vec![32]));
+
+        let img = net(vec![
+            LayerSpec::Conv2d {
+                filters: 16,
+                kernel: 3,
+                stride: 2,
+                padding: Padding::Same,
+            },
+            LayerSpec::Flatten,
+            dense(3),
+        ]);
+        let r = infer_shapes(
+            &img,
+            Task::Classification,
+            &[1, 31, 32],
+            &Target::Classes(3),
+        );
+        assert_eq!(r.stacks[0].layers[0].output, Some(vec![16, 16, 16]));
+        assert_eq!(r.stacks[0].layers[1].output, Some(vec![16 * 16 * 16]));
+    }
+
+    #[test]
+    fn dense_after_a_sequence_names_the_layer_and_the_fix() {
+        let arch = net(vec![
+            LayerSpec::Conv1d {
+                filters: 8,
+                kernel: 3,
+                stride: 1,
+                padding: Padding::Same,
+            },
+            dense(2),
+        ]);
+        let r = infer_shapes(&arch, Task::Classification, &[4, 50], &Target::Classes(2));
+        let e = r.first_error().unwrap();
+        assert_eq!(e.layer, Some(1));
+        let msg = e.to_string();
+        assert!(msg.starts_with("layer 2 (Dense) of 'network'"), "{msg}");
+        assert!(
+            msg.contains("sequence of 8 channels × 50 positions"),
+            "{msg}"
+        );
+        assert!(msg.contains("Insert Flatten"), "{msg}");
+        // Layers after an error have no shape rather than a made-up one.
+        assert_eq!(r.stacks[0].layers[1].output, None);
+    }
+
+    #[test]
+    fn conv_on_flat_input_and_oversized_kernels_are_explained() {
+        let arch = net(vec![LayerSpec::Conv1d {
+            filters: 8,
+            kernel: 3,
+            stride: 1,
+            padding: Padding::Same,
+        }]);
+        let msg = infer_shapes(&arch, Task::Classification, &[256], &Target::Classes(2))
+            .first_error()
+            .unwrap()
+            .to_string();
+        assert!(
+            msg.contains("flat vector of 256") && msg.contains("Reshape"),
+            "{msg}"
+        );
+
+        let arch = net(vec![LayerSpec::Conv1d {
+            filters: 8,
+            kernel: 9,
+            stride: 1,
+            padding: Padding::Valid,
+        }]);
+        let msg = infer_shapes(&arch, Task::Classification, &[4, 5], &Target::Classes(2))
+            .first_error()
+            .unwrap()
+            .to_string();
+        assert!(
+            msg.contains("kernel of 9") && msg.contains("only 5 long"),
+            "{msg}"
+        );
+
+        let arch = net(vec![LayerSpec::Conv1d {
+            filters: 8,
+            kernel: 4,
+            stride: 1,
+            padding: Padding::Same,
+        }]);
+        let msg = infer_shapes(&arch, Task::Classification, &[4, 50], &Target::Classes(2))
+            .first_error()
+            .unwrap()
+            .to_string();
+        assert!(msg.contains("odd kernel"), "{msg}");
+
+        let arch = net(vec![LayerSpec::MaxPool2d { size: 4 }]);
+        let msg = infer_shapes(&arch, Task::Classification, &[1, 3, 3], &Target::Classes(2))
+            .first_error()
+            .unwrap()
+            .to_string();
+        assert!(msg.contains("only 3×3"), "{msg}");
+    }
+
+    #[test]
+    fn reshape_must_keep_the_number_of_values() {
+        let arch = net(vec![LayerSpec::Reshape { shape: vec![2, 10] }]);
+        let msg = infer_shapes(&arch, Task::Classification, &[21], &Target::Classes(2))
+            .first_error()
+            .unwrap()
+            .to_string();
+        assert!(
+            msg.contains("needs 20 values") && msg.contains("[21] = 21"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn wrong_number_of_classes_says_which_units_to_set() {
+        let arch = net(vec![dense(16), LayerSpec::Relu, dense(10)]);
+        let e = infer_shapes(&arch, Task::Classification, &[5], &Target::Classes(3));
+        let e = e.first_error().unwrap();
+        assert_eq!(e.layer, Some(2));
+        let msg = e.to_string();
+        assert!(
+            msg.contains("3 classes") && msg.contains("Set its units to 3"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn autoencoder_must_rebuild_its_input() {
+        let mut exp = Template::Autoencoder.experiment();
+        let r = infer_shapes(
+            &exp.architecture,
+            Task::Autoencoder,
+            &[200],
+            &Target::Reconstruct,
+        );
+        let msg = r.first_error().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            msg.contains("decoder must rebuild the input ([200])"),
+            "{msg}"
+        );
+        exp.fit_to_data(&[200], &Target::Reconstruct);
+        let r = infer_shapes(
+            &exp.architecture,
+            Task::Autoencoder,
+            &[200],
+            &Target::Reconstruct,
+        );
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+    }
+
+    #[test]
+    fn vae_needs_its_sampling_layer_last_in_the_encoder() {
+        let mut exp = Template::Vae.experiment();
+        exp.fit_to_data(&[50], &Target::Reconstruct);
+        assert!(
+            infer_shapes(&exp.architecture, Task::Vae, &[50], &Target::Reconstruct)
+                .errors
+                .is_empty()
+        );
+        let enc = exp
+            .architecture
+            .stacks
+            .iter_mut()
+            .find(|s| s.name == "encoder")
+            .unwrap();
+        enc.layers
+            .retain(|l| !matches!(l, LayerSpec::VaeSampling { .. }));
+        let r = infer_shapes(&exp.architecture, Task::Vae, &[50], &Target::Reconstruct);
+        // The decoder now sees the wrong input width or the sampler is missing; either is named.
+        assert!(!r.errors.is_empty());
+    }
+
+    #[test]
+    fn every_template_fits_its_sample_shapes() {
+        for t in Template::all() {
+            let mut exp = t.experiment();
+            let (input, target) = t.example_shapes();
+            exp.fit_to_data(&input, &target);
+            let r = infer_shapes(&exp.architecture, exp.task, &input, &target);
+            assert!(r.errors.is_empty(), "{}: {:?}", t.name(), r.errors);
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! Ready-made experiments for the families our users learn about. Each is a
+//! sensible first experiment; `Experiment::fit_to_data` sizes its input/output
+//! layers once the data is known.
+
+use super::shapes::Target;
+use super::{
+    Architecture, DataFormat, DataSpec, Encoding, Experiment, FORMAT_VERSION, LabelSource,
+    LayerSpec, Padding, Stack, Task, TrainSpec,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Template {
+    MlpClassifier,
+    Autoencoder,
+    Vae,
+    DnaCnn,
+    ImageCnn,
+}
+
+impl Template {
+    pub fn all() -> &'static [Template] {
+        &[
+            Template::MlpClassifier,
+            Template::Autoencoder,
+            Template::Vae,
+            Template::DnaCnn,
+            Template::ImageCnn,
+        ]
+    }
+
+    /// The name used on the command line and in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Template::MlpClassifier => "mlp_classifier",
+            Template::Autoencoder => "autoencoder",
+            Template::Vae => "vae",
+            Template::DnaCnn => "dna_cnn",
+            Template::ImageCnn => "image_cnn",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Template> {
+        Template::all().iter().copied().find(|t| t.name() == name)
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Template::MlpClassifier => "Classifier for tables and omics (MLP)",
+            Template::Autoencoder => "Autoencoder",
+            Template::Vae => "Variational autoencoder (VAE)",
+            Template::DnaCnn => "DNA/protein sequence classifier (1-D CNN)",
+            Template::ImageCnn => "Image classifier (2-D CNN)",
+        }
+    }
+
+    /// What the family does and which data it suits, in plain words.
+    pub fn description(self) -> &'static str {
+        match self {
+            Template::MlpClassifier => {
+                "Stacked Dense layers that learn to predict a class (e.g. cell type, disease status) from a table of numbers such as gene expression. Good first model for any CSV/TSV matrix with one row per sample."
+            }
+            Template::Autoencoder => {
+                "Learns to squeeze each sample into a small code (the latent space) and rebuild it. No labels needed. Use it to denoise, compress or map single-cell data; similar cells end up close together in the latent space."
+            }
+            Template::Vae => {
+                "An autoencoder whose latent space is a smooth probability distribution, so nearby points are similar samples and new samples can be generated. The standard model behind single-cell tools such as scVI."
+            }
+            Template::DnaCnn => {
+                "Scans one-hot encoded DNA, RNA or protein sequences with learned motif detectors (convolutions) and predicts a class, e.g. promoter vs background or binding vs non-binding."
+            }
+            Template::ImageCnn => {
+                "Convolutional network for microscopy or other images, one folder per class. Learns spots, edges and shapes and predicts the class of each image."
+            }
+        }
+    }
+
+    /// The shapes of this template's sample data (used by tests and examples).
+    pub fn example_shapes(self) -> (Vec<usize>, Target) {
+        match self {
+            Template::MlpClassifier => (vec![200], Target::Classes(4)),
+            Template::Autoencoder | Template::Vae => (vec![200], Target::Reconstruct),
+            Template::DnaCnn => (vec![4, 100], Target::Classes(2)),
+            Template::ImageCnn => (vec![1, 32, 32], Target::Classes(3)),
+        }
+    }
+
+    /// The template as a complete experiment (data path still empty).
+    pub fn experiment(self) -> Experiment {
+        let dense = |units| LayerSpec::Dense { units, bias: true };
+        let stack = |name: &str, layers| Stack {
+            name: name.to_string(),
+            layers,
+        };
+        let omics_encoding = Encoding {
+            log1p: true,
+            standardize: true,
+            scale_pixels: false,
+        };
+        let (task, stacks, data, training) = match self {
+            Template::MlpClassifier => (
+                Task::Classification,
+                vec![stack(
+                    "network",
+                    vec![
+                        dense(128),
+                        LayerSpec::Relu,
+                        LayerSpec::Dropout { rate: 0.2 },
+                        dense(32),
+                        LayerSpec::Relu,
+                        dense(2),
+                    ],
+                )],
+                DataSpec {
+                    format: DataFormat::Table,
+                    encoding: omics_encoding.clone(),
+                    ..DataSpec::default()
+                },
+                TrainSpec {
+                    epochs: 15,
+                    ..TrainSpec::default()
+                },
+            ),
+            Template::Autoencoder => (
+                Task::Autoencoder,
+                vec![
+                    stack("encoder", vec![dense(128), LayerSpec::Relu, dense(16)]),
+                    stack("decoder", vec![dense(128), LayerSpec::Relu, dense(2)]),
+                ],
+                DataSpec {
+                    format: DataFormat::Table,
+                    encoding: omics_encoding.clone(),
+                    ..DataSpec::default()
+                },
+                TrainSpec {
+                    epochs: 30,
+                    ..TrainSpec::default()
+                },
+            ),
+            Template::Vae => (
+                Task::Vae,
+                vec![
+                    stack(
+                        "encoder",
+                        vec![
+                            dense(128),
+                            LayerSpec::Relu,
+                            LayerSpec::VaeSampling { latent: 8 },
+                        ],
+                    ),
+                    stack("decoder", vec![dense(128), LayerSpec::Relu, dense(2)]),
+                ],
+                DataSpec {
+                    format: DataFormat::Table,
+                    encoding: omics_encoding,
+                    ..DataSpec::default()
+                },
+                TrainSpec {
+                    epochs: 30,
+                    ..TrainSpec::default()
+                },
+            ),
+            Template::DnaCnn => (
+                Task::Classification,
+                vec![stack(
+                    "network",
+                    vec![
+                        LayerSpec::Conv1d {
+                            filters: 32,
+                            kernel: 9,
+                            stride: 1,
+                            padding: Padding::Same,
+                        },
+                        LayerSpec::Relu,
+                        LayerSpec::MaxPool1d { size: 4 },
+                        LayerSpec::Conv1d {
+                            filters: 32,
+                            kernel: 5,
+                            stride: 1,
+                            padding: Padding::Same,
+                        },
+                        LayerSpec::Relu,
+                        LayerSpec::GlobalMaxPool,
+                        dense(2),
+                    ],
+                )],
+                DataSpec {
+                    format: DataFormat::Fasta,
+                    labels: LabelSource::Header {
+                        key: "label".into(),
+                    },
+                    encoding: Encoding {
+                        log1p: false,
+                        standardize: false,
+                        scale_pixels: false,
+                    },
+                    ..DataSpec::default()
+                },
+                TrainSpec {
+                    epochs: 15,
+                    batch_size: 32,
+                    ..TrainSpec::default()
+                },
+            ),
+            Template::ImageCnn => (
+                Task::Classification,
+                vec![stack(
+                    "network",
+                    vec![
+                        LayerSpec::Conv2d {
+                            filters: 16,
+                            kernel: 3,
+                            stride: 1,
+                            padding: Padding::Same,
+                        },
+                        LayerSpec::Relu,
+                        LayerSpec::MaxPool2d { size: 2 },
+                        LayerSpec::Conv2d {
+                            filters: 32,
+                            kernel: 3,
+                            stride: 1,
+                            padding: Padding::Same,
+                        },
+                        LayerSpec::Relu,
+                        LayerSpec::MaxPool2d { size: 2 },
+                        LayerSpec::Flatten,
+                        dense(64),
+                        LayerSpec::Relu,
+                        dense(2),
+                    ],
+                )],
+                DataSpec {
+                    format: DataFormat::ImageFolder,
+                    labels: LabelSource::Folder,
+                    encoding: Encoding {
+                        log1p: false,
+                        standardize: false,
+                        scale_pixels: true,
+                    },
+                    ..DataSpec::default()
+                },
+                TrainSpec {
+                    epochs: 15,
+                    ..TrainSpec::default()
+                },
+            ),
+        };
+        Experiment {
+            format_version: FORMAT_VERSION,
+            name: self.title().to_string(),
+            description: self.description().to_string(),
+            data,
+            task,
+            architecture: Architecture { stacks },
+            training,
+        }
+    }
+}
+
+impl Experiment {
+    /// Size the network's ends to the data: the last Dense layer gets one unit per
+    /// class (or per value, or per input value for autoencoders), and a decoder of
+    /// sequences or images ends by reshaping back to the input's shape.
+    pub fn fit_to_data(&mut self, input: &[usize], target: &Target) {
+        let Some(last_name) = self.task.stack_names().last() else {
+            return;
+        };
+        let Some(stack) = self
+            .architecture
+            .stacks
+            .iter_mut()
+            .find(|s| s.name == *last_name)
+        else {
+            return;
+        };
+        let units = match target {
+            Target::Classes(n) | Target::Values(n) => *n,
+            Target::Reconstruct => input.iter().product(),
+        };
+        if let Some(LayerSpec::Dense { units: u, .. }) = stack
+            .layers
+            .iter_mut()
+            .rev()
+            .find(|l| matches!(l, LayerSpec::Dense { .. }))
+        {
+            *u = units;
+        }
+        if *target == Target::Reconstruct && input.len() > 1 {
+            match stack.layers.last_mut() {
+                Some(LayerSpec::Reshape { shape }) => *shape = input.to_vec(),
+                _ => stack.layers.push(LayerSpec::Reshape {
+                    shape: input.to_vec(),
+                }),
+            }
+        }
+    }
+}

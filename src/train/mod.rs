@@ -1,0 +1,733 @@
+//! The training engine. A [`Worker`] runs on its own thread, owns the model, the
+//! device and the data, and talks only through channels: [`Command`]s in,
+//! [`Event`]s out. The window and the CLI are two consumers of the same events.
+//!
+//! One loop serves the tasks in `spec::Task`: the task decides the loss and the
+//! metrics; everything else (batching, optimizer, pause/stop, early stopping,
+//! NaN checks, progress) is shared.
+
+pub mod device;
+
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use burn::grad_clipping::GradientClippingConfig;
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{
+    AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig, decay::WeightDecayConfig,
+    momentum::MomentumConfig,
+};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::data::split::{Split, split};
+use crate::data::{Dataset, Labels, Preprocessing};
+use crate::model::{Network, build};
+use crate::spec::shapes::Target;
+use crate::spec::{Experiment, Optimizer, Task};
+pub use device::{DeviceChoice, DevicePreference};
+
+/// Sent to a running worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Pause,
+    Resume,
+    /// Finish after the current step and hand back the model trained so far.
+    Stop,
+}
+
+/// Metrics of one split after an epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SplitMetrics {
+    pub loss: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
+    /// VAE only: the reconstruction and KL parts of the loss.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconstruction: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kl: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// 1-based.
+    pub epoch: usize,
+    pub train: SplitMetrics,
+    pub valid: Option<SplitMetrics>,
+    pub seconds: f64,
+}
+
+/// Latent coordinates of (up to 2000) validation samples.
+#[derive(Debug, Clone)]
+pub struct LatentSnapshot {
+    pub epoch: usize,
+    pub ids: Vec<String>,
+    /// Class index per sample, when there are classes.
+    pub labels: Option<Vec<usize>>,
+    pub dims: usize,
+    /// `ids.len() × dims`, row-major.
+    pub values: Vec<f32>,
+}
+
+/// The facts shown when training starts.
+#[derive(Debug, Clone)]
+pub struct StartInfo {
+    pub device: String,
+    pub is_gpu: bool,
+    pub device_reason: String,
+    pub train_samples: usize,
+    pub valid_samples: usize,
+    pub steps_per_epoch: usize,
+    pub epochs: usize,
+    pub parameters: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Progress {
+    /// 1-based epoch and step within it.
+    pub epoch: usize,
+    pub step: usize,
+    pub steps_per_epoch: usize,
+    pub epochs: usize,
+    /// Mean training loss over the epoch so far.
+    pub loss: f64,
+    pub samples_per_second: f64,
+    pub eta_seconds: f64,
+}
+
+/// Everything a worker reports.
+pub enum Event {
+    Started(StartInfo),
+    Progress(Progress),
+    Epoch(EpochMetrics),
+    Latent(LatentSnapshot),
+    Paused,
+    Resumed,
+    Finished(Box<Outcome>),
+    Failed(String),
+}
+
+/// A model after training, with what is needed to use it on new data.
+pub struct TrainedModel {
+    pub experiment: Experiment,
+    pub network: Network,
+    pub preprocessing: Preprocessing,
+    pub class_names: Vec<String>,
+    pub input_shape: Vec<usize>,
+    pub target: Target,
+}
+
+/// Summary written to `summary.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    pub task: Task,
+    pub device: String,
+    pub device_is_gpu: bool,
+    pub device_reason: String,
+    pub epochs_completed: usize,
+    pub epochs_planned: usize,
+    pub stopped_early: bool,
+    pub stopped_by_user: bool,
+    pub best_epoch: Option<usize>,
+    pub train_samples: usize,
+    pub valid_samples: usize,
+    pub parameters: usize,
+    pub wall_seconds: f64,
+    pub train_seconds: f64,
+    pub samples_per_second: f64,
+    pub final_train: Option<SplitMetrics>,
+    pub final_valid: Option<SplitMetrics>,
+    /// Accuracy of always guessing the most common class, for comparison.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chance_accuracy: Option<f64>,
+}
+
+pub struct Outcome {
+    pub model: TrainedModel,
+    pub summary: Summary,
+    pub history: Vec<EpochMetrics>,
+}
+
+/// What a worker needs to train.
+pub struct Job {
+    pub experiment: Experiment,
+    pub dataset: Dataset,
+    pub device: DevicePreference,
+}
+
+/// A training run on its own thread.
+pub struct Worker {
+    commands: Sender<Command>,
+    events: Receiver<Event>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Worker {
+    pub fn spawn(job: Job) -> Worker {
+        let (cmd_tx, cmd_rx) = mpsc::channel();
+        let (ev_tx, ev_rx) = mpsc::channel();
+        let handle = std::thread::Builder::new()
+            .name("lamina-train".into())
+            .spawn(move || {
+                let tx = ev_tx.clone();
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    run(job, &ev_tx, &cmd_rx)
+                }));
+                let event = match result {
+                    Ok(Ok(outcome)) => Event::Finished(Box::new(outcome)),
+                    Ok(Err(msg)) => Event::Failed(msg),
+                    Err(panic) => Event::Failed(format!(
+                        "internal error during training: {}",
+                        panic_message(&panic)
+                    )),
+                };
+                let _ = tx.send(event);
+            })
+            .expect("the OS can start a thread");
+        Worker {
+            commands: cmd_tx,
+            events: ev_rx,
+            handle: Some(handle),
+        }
+    }
+
+    pub fn send(&self, command: Command) {
+        let _ = self.commands.send(command);
+    }
+
+    /// The next event without waiting.
+    pub fn try_recv(&self) -> Option<Event> {
+        self.events.try_recv().ok()
+    }
+
+    /// The next event, waiting for it; `None` once the worker has ended.
+    pub fn recv(&self) -> Option<Event> {
+        self.events.recv().ok()
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.commands.send(Command::Stop);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown".into()
+    }
+}
+
+/// Train synchronously, reporting through `events`; what a worker thread runs.
+pub fn run(
+    job: Job,
+    events: &Sender<Event>,
+    commands: &Receiver<Command>,
+) -> Result<Outcome, String> {
+    let started = Instant::now();
+    let Job {
+        experiment: exp,
+        dataset: data,
+        device,
+    } = job;
+    exp.validate().map_err(|e| e.to_string())?;
+    let target = data.target(exp.task).map_err(|e| e.to_string())?;
+    let choice = device::choose(device)?;
+    let t = &exp.training;
+
+    let Split { train, valid } = split(data.len(), &data.labels, t.validation_fraction, t.seed);
+    if train.is_empty() {
+        return Err(format!(
+            "{} has no samples to train on",
+            data.source.display()
+        ));
+    }
+    let prep = Preprocessing::fit(&data, &exp.data.encoding, &train);
+    let values = prep.transform(&data);
+    let sample_len = data.sample_len();
+
+    choice.device.seed(t.seed);
+    let ad = choice.device.clone().autodiff();
+    let (mut model, report) = build(&exp, &data.shape, &target, &ad)
+        .map_err(|e| format!("the network does not fit the data: {e}"))?;
+
+    let batch = t.batch_size.min(train.len()).max(1);
+    let steps_per_epoch = train.len().div_ceil(batch);
+    let total_steps = steps_per_epoch * t.epochs;
+    let _ = events.send(Event::Started(StartInfo {
+        device: choice.name.clone(),
+        is_gpu: choice.is_gpu,
+        device_reason: choice.reason.clone(),
+        train_samples: train.len(),
+        valid_samples: valid.len(),
+        steps_per_epoch,
+        epochs: t.epochs,
+        parameters: report.total_params(),
+    }));
+
+    let mut optim = optimizer(&exp);
+    let batcher = Batcher {
+        values: &values,
+        sample_len,
+        labels: &data.labels,
+    };
+    let mut order = train.clone();
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(t.seed.wrapping_add(1));
+
+    let mut history = Vec::new();
+    let mut best: Option<(f64, usize, Network)> = None;
+    let mut since_best = 0;
+    let mut stopped_by_user = false;
+    let mut stopped_early = false;
+    let mut steps_done = 0usize;
+    let mut train_time = Duration::ZERO;
+    let mut last_report = Instant::now() - Duration::from_secs(1);
+
+    'epochs: for epoch in 1..=t.epochs {
+        let epoch_start = Instant::now();
+        rand::seq::SliceRandom::shuffle(order.as_mut_slice(), &mut rng);
+        let mut acc = Accumulator::default();
+        for (step, chunk) in order.chunks(batch).enumerate() {
+            match poll_commands(commands, events) {
+                Flow::Continue => {}
+                Flow::Stop => {
+                    stopped_by_user = true;
+                    break 'epochs;
+                }
+            }
+            let step_start = Instant::now();
+            let (x, y) = batcher.batch(chunk, &ad);
+            let out = model.forward(x.clone(), true);
+            let parts = loss(exp.task, out, x, y.clone(), &ad);
+            let loss_value: f64 = parts.total.clone().into_scalar::<f32>() as f64;
+            if !loss_value.is_finite() {
+                return Err(format!(
+                    "the loss became {} at epoch {epoch}, step {}; training stopped. Try a lower learning rate (now {}), gradient clipping, or check the data for extreme values",
+                    if loss_value.is_nan() {
+                        "NaN"
+                    } else {
+                        "infinite"
+                    },
+                    step + 1,
+                    t.learning_rate
+                ));
+            }
+            acc.add(&parts, chunk.len(), loss_value);
+            let grads = GradientsParams::from_grads(parts.total.backward(), &model);
+            model = optim.step(t.learning_rate, model, grads);
+            steps_done += 1;
+            train_time += step_start.elapsed();
+            if last_report.elapsed() > Duration::from_millis(200) || step + 1 == steps_per_epoch {
+                last_report = Instant::now();
+                let per_step = train_time.as_secs_f64() / steps_done as f64;
+                let _ = events.send(Event::Progress(Progress {
+                    epoch,
+                    step: step + 1,
+                    steps_per_epoch,
+                    epochs: t.epochs,
+                    loss: acc.loss / acc.n as f64,
+                    samples_per_second: (steps_done * batch) as f64
+                        / train_time.as_secs_f64().max(1e-9),
+                    eta_seconds: per_step * (total_steps - steps_done) as f64,
+                }));
+            }
+        }
+        let train_metrics = acc.metrics();
+        let eval_model = model.valid();
+        let valid_metrics = (!valid.is_empty()).then(|| {
+            evaluate(
+                &eval_model,
+                exp.task,
+                &batcher,
+                &valid,
+                batch,
+                &choice.device,
+            )
+        });
+        let metrics = EpochMetrics {
+            epoch,
+            train: train_metrics,
+            valid: valid_metrics.clone(),
+            seconds: epoch_start.elapsed().as_secs_f64(),
+        };
+        let _ = events.send(Event::Epoch(metrics.clone()));
+        history.push(metrics);
+        if !valid.is_empty() {
+            let snapshot = latent_snapshot(
+                &eval_model,
+                &batcher,
+                &valid,
+                &data,
+                batch,
+                &choice.device,
+                epoch,
+            );
+            if let Some(s) = snapshot {
+                let _ = events.send(Event::Latent(s));
+            }
+        }
+
+        if let Some(v) = &valid_metrics {
+            let improved = best.as_ref().is_none_or(|(b, _, _)| v.loss < *b);
+            if improved {
+                best = Some((v.loss, epoch, model.clone()));
+                since_best = 0;
+            } else {
+                since_best += 1;
+                if t.early_stopping_patience > 0 && since_best >= t.early_stopping_patience {
+                    stopped_early = true;
+                    break;
+                }
+            }
+        }
+    }
+
+    // With early stopping the best epoch's weights are kept; otherwise the last.
+    let best_epoch = best.as_ref().map(|(_, e, _)| *e);
+    if t.early_stopping_patience > 0 {
+        if let Some((_, _, m)) = best {
+            model = m;
+        }
+    }
+    let final_train = history.last().map(|h| h.train.clone());
+    let final_valid = if t.early_stopping_patience > 0 {
+        best_epoch
+            .and_then(|e| history.get(e - 1))
+            .and_then(|h| h.valid.clone())
+    } else {
+        history.last().and_then(|h| h.valid.clone())
+    };
+    let chance_accuracy = match &data.labels {
+        Labels::Classes { .. } => {
+            let counts = data.labels.class_counts();
+            counts.iter().max().map(|&m| m as f64 / data.len() as f64)
+        }
+        _ => None,
+    };
+    let summary = Summary {
+        task: exp.task,
+        device: choice.name.clone(),
+        device_is_gpu: choice.is_gpu,
+        device_reason: choice.reason.clone(),
+        epochs_completed: history.len(),
+        epochs_planned: t.epochs,
+        stopped_early,
+        stopped_by_user,
+        best_epoch,
+        train_samples: train.len(),
+        valid_samples: valid.len(),
+        parameters: report.total_params(),
+        wall_seconds: started.elapsed().as_secs_f64(),
+        train_seconds: train_time.as_secs_f64(),
+        samples_per_second: (steps_done * batch) as f64 / train_time.as_secs_f64().max(1e-9),
+        final_train,
+        final_valid,
+        chance_accuracy,
+    };
+    let class_names = data.labels.class_names().to_vec();
+    Ok(Outcome {
+        model: TrainedModel {
+            experiment: exp,
+            network: model.valid(),
+            preprocessing: prep,
+            class_names,
+            input_shape: data.shape.clone(),
+            target,
+        },
+        summary,
+        history,
+    })
+}
+
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// Handle pause/resume/stop between steps; a pause blocks here until resumed.
+fn poll_commands(commands: &Receiver<Command>, events: &Sender<Event>) -> Flow {
+    loop {
+        match commands.try_recv() {
+            Ok(Command::Stop) | Err(TryRecvError::Disconnected) => return Flow::Stop,
+            Ok(Command::Resume) => continue,
+            Ok(Command::Pause) => {
+                let _ = events.send(Event::Paused);
+                loop {
+                    match commands.recv() {
+                        Ok(Command::Resume) => {
+                            let _ = events.send(Event::Resumed);
+                            break;
+                        }
+                        Ok(Command::Stop) | Err(_) => return Flow::Stop,
+                        Ok(Command::Pause) => {}
+                    }
+                }
+            }
+            Err(TryRecvError::Empty) => return Flow::Continue,
+        }
+    }
+}
+
+fn optimizer(exp: &Experiment) -> ModuleOptimizer {
+    let t = &exp.training;
+    let clip = (t.gradient_clip_norm > 0.0)
+        .then(|| GradientClippingConfig::Norm(t.gradient_clip_norm as f32));
+    match t.optimizer {
+        Optimizer::Adam => AdamConfig::new().with_grad_clipping(clip).init(),
+        Optimizer::AdamW => AdamWConfig::new()
+            .with_weight_decay(t.weight_decay as f32)
+            .with_grad_clipping(clip)
+            .init(),
+        Optimizer::Sgd => SgdConfig::new()
+            .with_momentum((t.momentum > 0.0).then(|| MomentumConfig {
+                momentum: t.momentum,
+                dampening: 0.0,
+                nesterov: false,
+            }))
+            .with_weight_decay(
+                (t.weight_decay > 0.0).then(|| WeightDecayConfig::new(t.weight_decay as f32)),
+            )
+            .with_gradient_clipping(clip)
+            .init(),
+    }
+}
+
+/// Targets of one batch.
+#[derive(Clone)]
+enum Y {
+    None,
+    Classes(Tensor<1, Int>),
+    Values(Tensor<2>),
+}
+
+/// Gathers encoded samples into tensors.
+pub(crate) struct Batcher<'a> {
+    values: &'a [f32],
+    sample_len: usize,
+    labels: &'a Labels,
+}
+
+impl Batcher<'_> {
+    fn batch(&self, idx: &[usize], device: &Device) -> (Tensor<2>, Y) {
+        let mut buf = Vec::with_capacity(idx.len() * self.sample_len);
+        for &i in idx {
+            buf.extend_from_slice(&self.values[i * self.sample_len..(i + 1) * self.sample_len]);
+        }
+        let x = Tensor::<2>::from_data(TensorData::new(buf, [idx.len(), self.sample_len]), device);
+        let y = match self.labels {
+            Labels::Classes { index, .. } => {
+                let ys: Vec<i64> = idx.iter().map(|&i| index[i] as i64).collect();
+                Y::Classes(Tensor::<1, Int>::from_data(
+                    TensorData::new(ys, [idx.len()]),
+                    device,
+                ))
+            }
+            Labels::Values(v) => {
+                let ys: Vec<f32> = idx.iter().map(|&i| v[i]).collect();
+                Y::Values(Tensor::<2>::from_data(
+                    TensorData::new(ys, [idx.len(), 1]),
+                    device,
+                ))
+            }
+            Labels::None => Y::None,
+        };
+        (x, y)
+    }
+}
+
+struct LossParts {
+    total: Tensor<1>,
+    /// Number of correct predictions in the batch (classification).
+    correct: Option<Tensor<1, Int>>,
+    reconstruction: Option<Tensor<1>>,
+    kl: Option<Tensor<1>>,
+}
+
+fn loss(task: Task, out: crate::model::Forward, x: Tensor<2>, y: Y, device: &Device) -> LossParts {
+    match (task, y) {
+        (Task::Classification, Y::Classes(y)) => {
+            let correct = out
+                .output
+                .clone()
+                .argmax(1)
+                .flatten::<1>(0, 1)
+                .equal(y.clone())
+                .int()
+                .sum();
+            let total = CrossEntropyLossConfig::new()
+                .init(device)
+                .forward(out.output, y);
+            LossParts {
+                total,
+                correct: Some(correct),
+                reconstruction: None,
+                kl: None,
+            }
+        }
+        (Task::Regression, Y::Values(y)) => LossParts {
+            total: (out.output - y).powi_scalar(2).mean(),
+            correct: None,
+            reconstruction: None,
+            kl: None,
+        },
+        (Task::Vae, _) => {
+            // Mean over samples of [Σ features (x̂ − x)² + KL(q(z|x) ‖ N(0, 1))].
+            let recon = (out.output - x).powi_scalar(2).sum_dim(1).mean();
+            let (mean, log_var) = out
+                .vae
+                .expect("a VAE network always reports mean and log-variance");
+            let kl = (log_var.clone().exp() + mean.powi_scalar(2) - log_var - 1.0)
+                .sum_dim(1)
+                .mean()
+                .mul_scalar(0.5);
+            LossParts {
+                total: recon.clone() + kl.clone(),
+                correct: None,
+                reconstruction: Some(recon),
+                kl: Some(kl),
+            }
+        }
+        (_, _) => LossParts {
+            // Autoencoder (and any task without targets): mean squared reconstruction error.
+            total: (out.output - x).powi_scalar(2).mean(),
+            correct: None,
+            reconstruction: None,
+            kl: None,
+        },
+    }
+}
+
+/// Sample-weighted sums of the loss parts over an epoch.
+#[derive(Default)]
+struct Accumulator {
+    n: usize,
+    loss: f64,
+    correct: Option<i64>,
+    reconstruction: Option<f64>,
+    kl: Option<f64>,
+}
+
+impl Accumulator {
+    fn add(&mut self, parts: &LossParts, n: usize, loss_value: f64) {
+        self.n += n;
+        self.loss += loss_value * n as f64;
+        if let Some(c) = &parts.correct {
+            *self.correct.get_or_insert(0) += c.clone().into_scalar::<i64>();
+        }
+        if let Some(r) = &parts.reconstruction {
+            *self.reconstruction.get_or_insert(0.0) +=
+                r.clone().into_scalar::<f32>() as f64 * n as f64;
+        }
+        if let Some(k) = &parts.kl {
+            *self.kl.get_or_insert(0.0) += k.clone().into_scalar::<f32>() as f64 * n as f64;
+        }
+    }
+
+    fn metrics(&self) -> SplitMetrics {
+        let n = self.n.max(1) as f64;
+        SplitMetrics {
+            loss: self.loss / n,
+            accuracy: self.correct.map(|c| c as f64 / n),
+            reconstruction: self.reconstruction.map(|r| r / n),
+            kl: self.kl.map(|k| k / n),
+        }
+    }
+}
+
+fn evaluate(
+    model: &Network,
+    task: Task,
+    batcher: &Batcher,
+    idx: &[usize],
+    batch: usize,
+    device: &Device,
+) -> SplitMetrics {
+    let mut acc = Accumulator::default();
+    for chunk in idx.chunks(batch) {
+        let (x, y) = batcher.batch(chunk, device);
+        let out = model.forward(x.clone(), false);
+        let parts = loss(task, out, x, y, device);
+        let v = parts.total.clone().into_scalar::<f32>() as f64;
+        acc.add(&parts, chunk.len(), v);
+    }
+    acc.metrics()
+}
+
+const LATENT_SAMPLES: usize = 2000;
+
+fn latent_snapshot(
+    model: &Network,
+    batcher: &Batcher,
+    idx: &[usize],
+    data: &Dataset,
+    batch: usize,
+    device: &Device,
+    epoch: usize,
+) -> Option<LatentSnapshot> {
+    let idx = &idx[..idx.len().min(LATENT_SAMPLES)];
+    let mut values = Vec::new();
+    let mut dims = 0;
+    for chunk in idx.chunks(batch.max(256)) {
+        let (x, _) = batcher.batch(chunk, device);
+        let latent = model.forward(x, false).latent?;
+        dims = latent.dims()[1];
+        values.extend(latent.into_data().try_to_vec::<f32>().ok()?);
+    }
+    let labels = match &data.labels {
+        Labels::Classes { index, .. } => Some(idx.iter().map(|&i| index[i]).collect()),
+        _ => None,
+    };
+    Some(LatentSnapshot {
+        epoch,
+        ids: idx.iter().map(|&i| data.ids[i].clone()).collect(),
+        labels,
+        dims,
+        values,
+    })
+}
+
+/// Run a trained network on encoded samples; returns `[n, outputs]` row-major.
+pub fn predict(model: &TrainedModel, data: &Dataset, device: &Device) -> Result<Vec<f32>, String> {
+    if data.shape != model.input_shape {
+        return Err(format!(
+            "the model expects samples of shape {:?}, but {} gives {:?}",
+            model.input_shape,
+            data.source.display(),
+            data.shape
+        ));
+    }
+    let values = model.preprocessing.transform(data);
+    let batcher = Batcher {
+        values: &values,
+        sample_len: data.sample_len(),
+        labels: &Labels::None,
+    };
+    let idx: Vec<usize> = (0..data.len()).collect();
+    let mut out = Vec::new();
+    let network = model.network.clone().to_device(device);
+    for chunk in idx.chunks(256) {
+        let (x, _) = batcher.batch(chunk, device);
+        let y = network.forward(x, false).output;
+        let y = if model.experiment.task == Task::Classification {
+            burn::tensor::activation::softmax(y, 1)
+        } else {
+            y
+        };
+        out.extend(
+            y.into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| format!("{e:?}"))?,
+        );
+    }
+    Ok(out)
+}

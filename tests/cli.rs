@@ -1,0 +1,302 @@
+//! The `lamina` command line end to end: `new` + `train` on every sample
+//! experiment, `inspect` on each kind of sample data, and a corpus of bad input
+//! where every case exits with code 1 and a message naming the place, never a panic.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn lamina(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lamina"))
+        .args(args)
+        .output()
+        .expect("the lamina binary runs")
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn sample(rel: &str) -> String {
+    root()
+        .join("sample-data")
+        .join(rel)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("lamina-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn metrics(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `lamina new` then `lamina train` on the CPU; returns the run folder.
+fn new_and_train(name: &str, template: &str, data: &str, extra: &[&str]) -> PathBuf {
+    let dir = temp_dir(name);
+    let exp = dir.join("exp.json");
+    let exp_s = exp.to_string_lossy().into_owned();
+    let mut args = vec!["new", &exp_s, "--template", template, "--data", data];
+    args.extend_from_slice(extra);
+    let o = lamina(&args);
+    assert!(o.status.success(), "lamina new failed:\n{}", text(&o));
+    let out = dir.join("run");
+    let out_s = out.to_string_lossy().into_owned();
+    let o = lamina(&["train", &exp_s, "--out", &out_s, "--device", "cpu"]);
+    assert!(o.status.success(), "lamina train failed:\n{}", text(&o));
+    assert!(text(&o).contains("device: CPU"), "{}", text(&o));
+    for f in [
+        "metrics.jsonl",
+        "summary.json",
+        "model/experiment.json",
+        "model/model.json",
+        "model/weights.safetensors",
+    ] {
+        assert!(out.join(f).exists(), "{f} written");
+    }
+    out
+}
+
+fn train_losses(m: &[serde_json::Value]) -> Vec<f64> {
+    m.iter()
+        .filter(|r| r["split"] == "train")
+        .map(|r| r["loss"].as_f64().unwrap())
+        .collect()
+}
+
+#[test]
+fn new_and_train_a_classifier_writes_metrics_summary_and_model() {
+    let labels = sample("omics/labels.csv");
+    let out = new_and_train(
+        "mlp",
+        "mlp_classifier",
+        &sample("omics/counts.csv"),
+        &[
+            "--labels",
+            &labels,
+            "--label-column",
+            "cell_type",
+            "--set",
+            "training.epochs=4",
+        ],
+    );
+    let m = metrics(&out);
+    let losses = train_losses(&m);
+    assert_eq!(losses.len(), 4);
+    assert!(losses[3] < losses[0], "loss falls: {losses:?}");
+    let valid: Vec<_> = m.iter().filter(|r| r["split"] == "valid").collect();
+    assert_eq!(valid[0]["epoch"], 1);
+    assert!(valid.last().unwrap()["accuracy"].as_f64().unwrap() > 0.6);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["device_is_gpu"], false);
+    assert!(summary["samples_per_second"].as_f64().unwrap() > 0.0);
+    assert!(summary["wall_seconds"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn new_and_train_a_vae_from_the_command_line() {
+    let out = new_and_train(
+        "vae",
+        "vae",
+        &sample("omics/counts.csv"),
+        &["--set", "training.epochs=3"],
+    );
+    let m = metrics(&out);
+    let losses = train_losses(&m);
+    assert!(losses[2] < losses[0], "{losses:?}");
+    assert!(m[0].get("kl").is_some(), "VAE metrics carry the KL term");
+}
+
+#[test]
+fn bundled_sample_experiments_load_and_fit_their_data() {
+    for exp in [
+        "omics/classifier.json",
+        "omics/autoencoder.json",
+        "omics/vae.json",
+        "dna/cnn.json",
+        "images/cnn.json",
+    ] {
+        let path = root().join("sample-data").join(exp);
+        let e = lamina::spec::Experiment::load(&path).unwrap_or_else(|err| panic!("{exp}: {err}"));
+        lamina::project::prepare(&e, path.parent().unwrap())
+            .unwrap_or_else(|err| panic!("{exp}: {err}"));
+    }
+}
+
+#[test]
+fn inspect_describes_each_kind_of_sample_data() {
+    let o = lamina(&["inspect", &sample("omics/counts.csv")]);
+    assert!(o.status.success());
+    let t = text(&o);
+    assert!(
+        t.contains("samples:  400") && t.contains("features: 200"),
+        "{t}"
+    );
+
+    let o = lamina(&["inspect", &sample("dna/promoters.fasta")]);
+    let t = text(&o);
+    assert!(
+        t.contains("samples:  1000")
+            && t.contains("alphabet 4 (ACGT)")
+            && t.contains("classes:  2"),
+        "{t}"
+    );
+
+    let o = lamina(&["inspect", &sample("images/cells")]);
+    let t = text(&o);
+    assert!(
+        t.contains("samples:  180") && t.contains("32 × 32") && t.contains("elongated (60)"),
+        "{t}"
+    );
+
+    let o = lamina(&["inspect", &sample("omics/labels.csv")]);
+    let t = text(&o);
+    assert!(
+        o.status.success() && t.contains("text columns (usable as labels): cell_type"),
+        "{t}"
+    );
+}
+
+/// Each bad input: exit code 1, a message naming the place, no panic.
+fn assert_clear_failure(o: &Output, must_contain: &[&str]) {
+    let t = text(o);
+    assert_eq!(o.status.code(), Some(1), "exit code 1 expected:\n{t}");
+    for m in must_contain {
+        assert!(t.contains(m), "message should contain '{m}':\n{t}");
+    }
+    assert!(
+        !t.contains("panicked") && !t.contains("internal error"),
+        "no panic:\n{t}"
+    );
+}
+
+#[test]
+fn bad_input_gets_a_clear_message_and_exit_code_1() {
+    let dir = temp_dir("bad");
+    let w = |name: &str, body: &[u8]| {
+        let p = dir.join(name);
+        std::fs::write(&p, body).unwrap();
+        p.to_string_lossy().into_owned()
+    };
+
+    let ragged = w("ragged.csv", b"id,a,b,c\ns1,1,2,3\ns2,4,5\n");
+    assert_clear_failure(
+        &lamina(&["inspect", &ragged]),
+        &["line 3 of", "ragged.csv", "2 values", "4 columns"],
+    );
+
+    let text_cell = w("text.csv", b"id,a,b\ns1,1,2\ns2,3,x7\n");
+    assert_clear_failure(
+        &lamina(&["inspect", &text_cell]),
+        &["line 3", "column 'b'", "'x7' is not a number"],
+    );
+
+    let empty = w("empty.csv", b"");
+    assert_clear_failure(&lamina(&["inspect", &empty]), &["empty.csv is empty"]);
+    let empty_fa = w("empty.fasta", b"");
+    assert_clear_failure(&lamina(&["inspect", &empty_fa]), &["empty.fasta is empty"]);
+
+    let bad_fa = w(
+        "bad.fasta",
+        b">ok label=1\nACGTACGT\n>broken label=0\nACGT!CGT\n",
+    );
+    assert_clear_failure(
+        &lamina(&["inspect", &bad_fa]),
+        &["record 2 ('broken')", "'!' at position 5"],
+    );
+
+    let img_dir = dir.join("imgs");
+    std::fs::create_dir_all(img_dir.join("a")).unwrap();
+    std::fs::write(
+        img_dir.join("a").join("broken.png"),
+        b"\x89PNG but not really",
+    )
+    .unwrap();
+    assert_clear_failure(
+        &lamina(&["inspect", &img_dir.to_string_lossy()]),
+        &["broken.png"],
+    );
+
+    // Labels whose ids do not match the samples.
+    let labels = w("labels.csv", b"cell,type\nother1,T\nother2,B\n");
+    let exp = dir.join("mismatch.json").to_string_lossy().into_owned();
+    let o = lamina(&[
+        "new",
+        &exp,
+        "--template",
+        "mlp_classifier",
+        "--data",
+        &sample("omics/counts.csv"),
+        "--labels",
+        &labels,
+        "--label-column",
+        "type",
+    ]);
+    assert_clear_failure(&o, &["400 of 400 samples", "labels.csv", "'cell0001'"]);
+
+    // An architecture whose shapes do not fit: Conv 1-D on a table of numbers.
+    let exp_path = dir.join("shapes.json");
+    let labels_ok = sample("omics/labels.csv");
+    let o = lamina(&[
+        "new",
+        &exp_path.to_string_lossy(),
+        "--template",
+        "mlp_classifier",
+        "--data",
+        &sample("omics/counts.csv"),
+        "--labels",
+        &labels_ok,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut e = lamina::spec::Experiment::load(&exp_path).unwrap();
+    e.architecture.stacks[0]
+        .layers
+        .insert(0, lamina::spec::LayerSpec::from_kind("Conv1d").unwrap());
+    e.save(&exp_path).unwrap();
+    let out = dir.join("run").to_string_lossy().into_owned();
+    let o = lamina(&[
+        "train",
+        &exp_path.to_string_lossy(),
+        "--out",
+        &out,
+        "--device",
+        "cpu",
+    ]);
+    assert_clear_failure(
+        &o,
+        &["layer 1 (Conv 1-D) of 'network'", "flat vector of 200"],
+    );
+
+    // A broken experiment file names its line.
+    let broken = w(
+        "broken.json",
+        b"{\n  \"name\": \"x\",\n  \"training\": {\"epochs\": \"ten\"}\n}\n",
+    );
+    assert_clear_failure(
+        &lamina(&["train", &broken, "--out", &out]),
+        &["broken.json", "line 3"],
+    );
+
+    // A missing data file.
+    assert_clear_failure(
+        &lamina(&["inspect", "/no/such/file.csv"]),
+        &["/no/such/file.csv does not exist"],
+    );
+}

@@ -1,0 +1,247 @@
+//! Every template trains a few epochs on `flex` with the bundled sample data and
+//! its loss falls; a saved model reloads and predicts exactly the same.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use lamina::export::{load_model, save_model};
+use lamina::project::{NewOptions, new_experiment};
+use lamina::spec::templates::Template;
+use lamina::train::{self, DevicePreference, Event, Job};
+
+fn sample(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sample-data")
+        .join(rel)
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("lamina-tt-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Train `template` on `data` for `epochs` and return the outcome and the events seen.
+fn train(
+    template: Template,
+    data: &str,
+    opts: NewOptions,
+    epochs: usize,
+) -> (train::Outcome, Vec<String>) {
+    let dir = temp_dir(template.name());
+    let mut opts = opts;
+    opts.settings.push(format!("training.epochs={epochs}"));
+    let (exp, dataset, _) =
+        new_experiment(template, &sample(data), &dir.join("exp.json"), &opts).unwrap();
+    let (ev_tx, ev_rx) = mpsc::channel();
+    let (_cmd_tx, cmd_rx) = mpsc::channel();
+    let outcome = train::run(
+        Job {
+            experiment: exp,
+            dataset,
+            device: DevicePreference::Cpu,
+        },
+        &ev_tx,
+        &cmd_rx,
+    )
+    .unwrap();
+    drop(ev_tx);
+    let kinds = ev_rx
+        .iter()
+        .map(|e| {
+            match e {
+                Event::Started(_) => "started",
+                Event::Progress(_) => "progress",
+                Event::Epoch(_) => "epoch",
+                Event::Latent(_) => "latent",
+                _ => "other",
+            }
+            .to_string()
+        })
+        .collect();
+    (outcome, kinds)
+}
+
+fn assert_loss_falls(o: &train::Outcome, name: &str) {
+    let first = o.history.first().unwrap().train.loss;
+    let last = o.history.last().unwrap().train.loss;
+    assert!(
+        last < first * 0.95,
+        "{name}: train loss {first} → {last} did not fall"
+    );
+}
+
+fn labels_opts() -> NewOptions {
+    NewOptions {
+        labels: Some(sample("omics/labels.csv")),
+        label_column: Some("cell_type".into()),
+        settings: vec![],
+    }
+}
+
+#[test]
+fn mlp_classifier_learns_cell_types_and_round_trips_through_a_saved_model() {
+    let (o, events) = train(
+        Template::MlpClassifier,
+        "omics/counts.csv",
+        labels_opts(),
+        4,
+    );
+    assert_loss_falls(&o, "mlp");
+    let acc = o.summary.final_valid.as_ref().unwrap().accuracy.unwrap();
+    assert!(
+        acc > 0.6,
+        "validation accuracy {acc} should clearly beat chance (0.25)"
+    );
+    assert!(events.contains(&"started".to_string()) && events.contains(&"latent".to_string()));
+
+    // Save, reload, predict: identical outputs.
+    let dir = temp_dir("bundle").join("model");
+    save_model(&dir, &o.model, Some(&o.summary)).unwrap();
+    let device = burn::tensor::Device::flex();
+    let back = load_model(&dir, &device).unwrap();
+    let data = lamina::data::table::read(
+        &sample("omics/counts.csv"),
+        &Default::default(),
+        None,
+        false,
+    )
+    .unwrap();
+    let a = train::predict(&o.model, &data, &device).unwrap();
+    let b = train::predict(&back, &data, &device).unwrap();
+    assert_eq!(a.len(), data.len() * 4);
+    assert_eq!(a, b, "a reloaded model predicts exactly the same");
+    assert_eq!(
+        back.class_names,
+        ["B_cell", "Monocyte", "NK_cell", "T_cell"]
+    );
+}
+
+#[test]
+fn autoencoder_reconstruction_loss_falls() {
+    let (o, _) = train(
+        Template::Autoencoder,
+        "omics/counts.csv",
+        NewOptions::default(),
+        5,
+    );
+    assert_loss_falls(&o, "autoencoder");
+    assert!(o.summary.final_valid.is_some());
+}
+
+#[test]
+fn vae_loss_falls_and_reports_its_kl_term() {
+    let (o, _) = train(Template::Vae, "omics/counts.csv", NewOptions::default(), 5);
+    assert_loss_falls(&o, "vae");
+    let last = &o.history.last().unwrap().train;
+    let (r, k) = (last.reconstruction.unwrap(), last.kl.unwrap());
+    assert!(k > 0.0 && (r + k - last.loss).abs() < 1e-3 * last.loss.abs().max(1.0));
+}
+
+#[test]
+fn dna_cnn_finds_the_promoter_motif() {
+    let (o, _) = train(
+        Template::DnaCnn,
+        "dna/promoters.fasta",
+        NewOptions::default(),
+        4,
+    );
+    assert_loss_falls(&o, "dna_cnn");
+    let acc = o.summary.final_valid.as_ref().unwrap().accuracy.unwrap();
+    assert!(
+        acc > 0.7,
+        "validation accuracy {acc} should clearly beat chance (0.5)"
+    );
+}
+
+#[test]
+fn image_cnn_learns_cell_shapes() {
+    let (o, _) = train(
+        Template::ImageCnn,
+        "images/cells",
+        NewOptions::default(),
+        12,
+    );
+    assert_loss_falls(&o, "image_cnn");
+    let acc = o.summary.final_valid.as_ref().unwrap().accuracy.unwrap();
+    assert!(
+        acc > 0.5,
+        "validation accuracy {acc} should clearly beat chance (0.33)"
+    );
+}
+
+#[test]
+fn pause_resume_and_stop_are_obeyed() {
+    let dir = temp_dir("pause");
+    let opts = NewOptions {
+        settings: vec!["training.epochs=50".into()],
+        ..labels_opts()
+    };
+    let (exp, dataset, _) = new_experiment(
+        Template::MlpClassifier,
+        &sample("omics/counts.csv"),
+        &dir.join("e.json"),
+        &opts,
+    )
+    .unwrap();
+    let worker = train::Worker::spawn(Job {
+        experiment: exp,
+        dataset,
+        device: DevicePreference::Cpu,
+    });
+    worker.send(train::Command::Pause);
+    let mut saw_paused = false;
+    while let Some(e) = worker.recv() {
+        match e {
+            Event::Paused => {
+                saw_paused = true;
+                worker.send(train::Command::Resume);
+                worker.send(train::Command::Stop);
+            }
+            Event::Finished(o) => {
+                assert!(o.summary.stopped_by_user);
+                assert!(o.summary.epochs_completed < 50);
+                break;
+            }
+            Event::Failed(m) => panic!("{m}"),
+            _ => {}
+        }
+    }
+    assert!(saw_paused);
+}
+
+#[test]
+fn a_diverging_run_stops_with_a_clear_message() {
+    let dir = temp_dir("nan");
+    let opts = NewOptions {
+        settings: vec![
+            "training.epochs=3".into(),
+            "training.learning_rate=1e30".into(),
+            "training.optimizer=sgd".into(),
+        ],
+        ..labels_opts()
+    };
+    let (exp, dataset, _) = new_experiment(
+        Template::MlpClassifier,
+        &sample("omics/counts.csv"),
+        &dir.join("e.json"),
+        &opts,
+    )
+    .unwrap();
+    let (tx, _rx) = mpsc::channel();
+    let (_ctx, crx) = mpsc::channel();
+    let err = train::run(
+        Job {
+            experiment: exp,
+            dataset,
+            device: DevicePreference::Cpu,
+        },
+        &tx,
+        &crx,
+    )
+    .err()
+    .expect("a learning rate of 1e30 diverges");
+    assert!(err.contains("NaN") || err.contains("infinite"), "{err}");
+    assert!(err.contains("lower learning rate"), "{err}");
+}
