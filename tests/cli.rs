@@ -199,7 +199,7 @@ fn bad_input_gets_a_clear_message_and_exit_code_1() {
     let ragged = w("ragged.csv", b"id,a,b,c\ns1,1,2,3\ns2,4,5\n");
     assert_clear_failure(
         &lamina(&["inspect", &ragged]),
-        &["line 3 of", "ragged.csv", "2 values", "4 columns"],
+        &["line 3 of", "ragged.csv", "has 3 values", "4 columns"],
     );
 
     let text_cell = w("text.csv", b"id,a,b\ns1,1,2\ns2,3,x7\n");

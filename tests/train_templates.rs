@@ -132,7 +132,7 @@ fn autoencoder_reconstruction_loss_falls() {
 
 #[test]
 fn vae_loss_falls_and_reports_its_kl_term() {
-    let (o, _) = train(Template::Vae, "omics/counts.csv", NewOptions::default(), 5);
+    let (o, _) = train(Template::Vae, "omics/counts.csv", NewOptions::default(), 10);
     assert_loss_falls(&o, "vae");
     let last = &o.history.last().unwrap().train;
     let (r, k) = (last.reconstruction.unwrap(), last.kl.unwrap());
@@ -145,7 +145,7 @@ fn dna_cnn_finds_the_promoter_motif() {
         Template::DnaCnn,
         "dna/promoters.fasta",
         NewOptions::default(),
-        4,
+        8,
     );
     assert_loss_falls(&o, "dna_cnn");
     let acc = o.summary.final_valid.as_ref().unwrap().accuracy.unwrap();

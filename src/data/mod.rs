@@ -445,6 +445,9 @@ pub fn load(spec: &DataSpec, base: &Path) -> Result<Dataset, DataError> {
 /// Load a path with every setting on automatic, for `lamina inspect` and previews.
 pub fn inspect(path: &Path) -> Result<Dataset, DataError> {
     let format = detect_format(path)?;
+    if format == DataFormat::Table {
+        return table::read_lenient(path);
+    }
     let labels = match format {
         DataFormat::Fasta => LabelSource::Header {
             key: "label".into(),

@@ -153,7 +153,7 @@ fn read_with(
             path: path.to_path_buf(),
         });
     }
-    if feature_cols.is_empty() {
+    if feature_cols.is_empty() && !allow_text {
         return Err(DataError::Invalid(format!(
             "{} has no numeric feature columns besides the id{} column",
             path.display(),

@@ -188,20 +188,12 @@ fn default_header_key() -> String {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[derive(Default)]
 pub struct TableOptions {
     /// Column holding the sample ids; empty means the first column.
     pub id_column: String,
     /// Whether a numeric label column is a class (false) or a number to predict (true).
     pub regression_target: bool,
-}
-
-impl Default for TableOptions {
-    fn default() -> Self {
-        TableOptions {
-            id_column: String::new(),
-            regression_target: false,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -389,7 +381,15 @@ impl Experiment {
             });
         }
         let value = upgrade(value, found);
-        let mut exp: Experiment = serde_json::from_value(value).map_err(parse_err)?;
+        let mut exp: Experiment = match serde_json::from_value(value) {
+            Ok(exp) => exp,
+            // Parse the text again to point at the line of the offending value.
+            Err(e) => {
+                return Err(parse_err(
+                    serde_json::from_str::<Experiment>(text).err().unwrap_or(e),
+                ));
+            }
+        };
         exp.format_version = FORMAT_VERSION;
         Ok(exp)
     }
@@ -537,8 +537,10 @@ mod tests {
 
     #[test]
     fn validate_reports_missing_stack_and_bad_settings() {
-        let mut exp = Experiment::default();
-        exp.task = Task::Autoencoder;
+        let exp = Experiment {
+            task: Task::Autoencoder,
+            ..Default::default()
+        };
         let err = exp.validate().unwrap_err().to_string();
         assert!(err.contains("'encoder'"), "{err}");
 

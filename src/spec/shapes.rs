@@ -179,10 +179,10 @@ pub fn infer_shapes(
             output: current.clone(),
         });
     }
-    if report.errors.is_empty() {
-        if let Some(err) = check_task(arch, task, input, target, current.as_deref()) {
-            report.errors.push(err);
-        }
+    if report.errors.is_empty()
+        && let Some(err) = check_task(arch, task, input, target, current.as_deref())
+    {
+        report.errors.push(err);
     }
     report
 }
@@ -325,7 +325,7 @@ fn conv_out(
 ) -> Result<usize, String> {
     match padding {
         Padding::Same => {
-            if kernel % 2 == 0 {
+            if kernel.is_multiple_of(2) {
                 return Err(format!(
                     "{name} with 'same' padding needs an odd kernel; use {} or {} instead of {kernel}.",
                     kernel - 1,

@@ -394,10 +394,10 @@ pub fn run(
 
     // With early stopping the best epoch's weights are kept; otherwise the last.
     let best_epoch = best.as_ref().map(|(_, e, _)| *e);
-    if t.early_stopping_patience > 0 {
-        if let Some((_, _, m)) = best {
-            model = m;
-        }
+    if t.early_stopping_patience > 0
+        && let Some((_, _, m)) = best
+    {
+        model = m;
     }
     let final_train = history.last().map(|h| h.train.clone());
     let final_valid = if t.early_stopping_patience > 0 {
@@ -481,7 +481,7 @@ fn poll_commands(commands: &Receiver<Command>, events: &Sender<Event>) -> Flow {
 fn optimizer(exp: &Experiment) -> ModuleOptimizer {
     let t = &exp.training;
     let clip = (t.gradient_clip_norm > 0.0)
-        .then(|| GradientClippingConfig::Norm(t.gradient_clip_norm as f32));
+        .then_some(GradientClippingConfig::Norm(t.gradient_clip_norm as f32));
     match t.optimizer {
         Optimizer::Adam => AdamConfig::new().with_grad_clipping(clip).init(),
         Optimizer::AdamW => AdamWConfig::new()
@@ -489,7 +489,7 @@ fn optimizer(exp: &Experiment) -> ModuleOptimizer {
             .with_grad_clipping(clip)
             .init(),
         Optimizer::Sgd => SgdConfig::new()
-            .with_momentum((t.momentum > 0.0).then(|| MomentumConfig {
+            .with_momentum((t.momentum > 0.0).then_some(MomentumConfig {
                 momentum: t.momentum,
                 dampening: 0.0,
                 nesterov: false,
