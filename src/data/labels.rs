@@ -20,12 +20,9 @@ pub fn join(
             path: path.to_path_buf(),
         });
     }
-    let is_tsv = {
-        let first = bytes.split(|&b| b == b'\n').next().unwrap_or(&[]);
-        first.iter().filter(|&&b| b == b'\t').count() > first.iter().filter(|&&b| b == b',').count()
-    };
+
     let mut reader = csv::ReaderBuilder::new()
-        .delimiter(if is_tsv { b'\t' } else { b',' })
+        .delimiter(super::table::delimiter_for(path, &bytes))
         .flexible(true)
         .from_reader(bytes.as_slice());
     let header: Vec<String> = reader
@@ -34,16 +31,7 @@ pub fn join(
         .iter()
         .map(|h| h.trim().to_string())
         .collect();
-    let find = |name: &str| {
-        header
-            .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| DataError::MissingColumn {
-                path: path.to_path_buf(),
-                column: name.to_string(),
-                available: header.join(", "),
-            })
-    };
+    let find = |name: &str| super::table::find_column(path, &header, name);
     let id_col = if id_column.is_empty() {
         0
     } else {

@@ -473,3 +473,13 @@ pub fn inspect(path: &Path) -> Result<Dataset, DataError> {
         other => other,
     }
 }
+
+/// Write a small file for a unit test into a per-process temporary folder.
+#[cfg(test)]
+pub(crate) fn test_file(group: &str, name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lamina-{group}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("the temporary folder is writable");
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("the temporary folder is writable");
+    p
+}

@@ -60,16 +60,7 @@ fn read_with(
         .iter()
         .map(|c| String::from_utf8_lossy(c).trim().to_string())
         .collect();
-    let find = |name: &str| {
-        columns
-            .iter()
-            .position(|c| c == name)
-            .ok_or_else(|| DataError::MissingColumn {
-                path: path.to_path_buf(),
-                column: name.to_string(),
-                available: columns.join(", "),
-            })
-    };
+    let find = |name: &str| find_column(path, &columns, name);
     let id_col = if opts.id_column.is_empty() {
         0
     } else {
@@ -204,7 +195,20 @@ pub(crate) fn read_all(path: &Path) -> Result<Vec<u8>, DataError> {
     Ok(raw)
 }
 
-fn delimiter_for(path: &Path, bytes: &[u8]) -> u8 {
+/// The index of a named column, or a message listing the columns there are.
+pub(crate) fn find_column(path: &Path, columns: &[String], name: &str) -> Result<usize, DataError> {
+    columns
+        .iter()
+        .position(|c| c == name)
+        .ok_or_else(|| DataError::MissingColumn {
+            path: path.to_path_buf(),
+            column: name.to_string(),
+            available: columns.join(", "),
+        })
+}
+
+/// Tab for `.tsv`/`.tab`, comma for `.csv`, else whichever the first line uses more.
+pub(crate) fn delimiter_for(path: &Path, bytes: &[u8]) -> u8 {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_lowercase())
@@ -248,11 +252,7 @@ mod tests {
     use super::*;
 
     fn write(name: &str, text: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("lamina-table-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join(name);
-        std::fs::write(&p, text).unwrap();
-        p
+        crate::data::test_file("table", name, text)
     }
 
     #[test]
