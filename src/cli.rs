@@ -18,11 +18,17 @@ use crate::train::{DevicePreference, Event, Job, Worker};
 #[command(
     name = "lamina",
     version,
-    about = "Deep learning for life-science data, point-and-click or headless"
+    about = "Deep learning for life-science data, point-and-click or headless",
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Open this experiment in the window (no subcommand opens the window).
+    pub experiment: Option<PathBuf>,
+    /// Start training as soon as the window has read the experiment's data.
+    #[arg(long, requires = "experiment")]
+    pub train: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -64,12 +70,7 @@ pub enum Command {
 /// Run the command line; errors become a message and exit code 1 in `main`.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        None => {
-            use clap::CommandFactory;
-            Cli::command().print_help()?;
-            println!();
-            Ok(())
-        }
+        None => crate::ui::run(cli.experiment, cli.train),
         Some(Command::New {
             experiment,
             template,
@@ -236,7 +237,7 @@ fn cmd_train(path: &Path, out: &Path, device: DevicePreference) -> Result<()> {
                 metrics.flush()?;
                 say(&bar, epoch_line(&m));
             }
-            Event::Latent(_) | Event::Paused | Event::Resumed => {}
+            Event::Latent(_) | Event::Reconstructions(_) | Event::Paused | Event::Resumed => {}
             Event::Finished(outcome) => {
                 bar.finish_and_clear();
                 let model_dir = out.join("model");

@@ -5,6 +5,7 @@
 //! on a worker thread; `export` saves and loads trained models; `cli` is the
 //! headless front end. See DESIGN.md in the shared folder for the whole picture.
 
+pub mod analysis;
 pub mod cli;
 pub mod data;
 pub mod export;
@@ -12,3 +13,4 @@ pub mod model;
 pub mod project;
 pub mod spec;
 pub mod train;
+pub mod ui;

@@ -105,7 +105,8 @@ fn format_words(f: DataFormat) -> &'static str {
     }
 }
 
-fn second_column(table: &Path) -> Result<String, String> {
+/// The second column of a table's header: the default label column.
+pub fn second_column(table: &Path) -> Result<String, String> {
     let text = std::fs::read_to_string(table)
         .map_err(|e| format!("cannot read {}: {e}", table.display()))?;
     let header = text.lines().next().unwrap_or("");

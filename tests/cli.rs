@@ -132,6 +132,7 @@ fn bundled_sample_experiments_load_and_fit_their_data() {
         "omics/vae.json",
         "dna/cnn.json",
         "images/cnn.json",
+        "images/autoencoder.json",
     ] {
         let path = root().join("sample-data").join(exp);
         let e = lamina::spec::Experiment::load(&path).unwrap_or_else(|err| panic!("{exp}: {err}"));

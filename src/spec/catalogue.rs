@@ -71,7 +71,7 @@ pub enum LayerSpec {
 pub enum Padding {
     /// Pad so the output has the input's length (for stride 1).
     Same,
-    /// No padding: the output is shorter by kernel − 1.
+    /// No padding: the output is shorter by kernel - 1.
     Valid,
 }
 
@@ -155,7 +155,7 @@ const PADDING: ParamInfo = ParamInfo {
     label: "Padding",
     kind: ParamKind::Choice(&["same", "valid"]),
     default: "\"same\"",
-    help: "'same' keeps the length (adds zeros at the ends); 'valid' only uses full windows, so the output is shorter by kernel − 1.",
+    help: "'same' keeps the length (adds zeros at the ends); 'valid' only uses full windows, so the output is shorter by kernel - 1.",
 };
 
 const POOL_SIZE: ParamInfo = ParamInfo {
@@ -187,7 +187,7 @@ const CATALOGUE: &[LayerInfo] = &[
                 help: "Add a learned offset to every output.",
             },
         ],
-        help: "A fully connected layer: every output is a weighted sum of all inputs. The workhorse of networks on tabular and omics data (genes → hidden units → cell types). Put an activation after it so stacked layers can learn non-linear patterns. The last Dense layer of a classifier has one unit per class.",
+        help: "A fully connected layer: every output is a weighted sum of all inputs. The workhorse of networks on tabular and omics data (genes, then hidden units, then cell types). Put an activation after it so stacked layers can learn non-linear patterns. The last Dense layer of a classifier has one unit per class.",
     },
     LayerInfo {
         kind: "Dropout",
@@ -258,7 +258,7 @@ const CATALOGUE: &[LayerInfo] = &[
         display: "Tanh",
         family: Family::Activation,
         params: &[],
-        help: "Squashes every value into −1..1. Used inside recurrent networks and for outputs centred on zero.",
+        help: "Squashes every value into -1..1. Used inside recurrent networks and for outputs centred on zero.",
     },
     LayerInfo {
         kind: "Softplus",

@@ -72,6 +72,19 @@ pub struct LatentSnapshot {
     pub values: Vec<f32>,
 }
 
+/// A few validation samples and the network's reconstruction of each (autoencoder
+/// and VAE tasks), in the encoded scale the network sees.
+#[derive(Debug, Clone)]
+pub struct ReconstructionSnapshot {
+    pub epoch: usize,
+    pub ids: Vec<String>,
+    /// Shape of one sample, e.g. `[channels, height, width]` for images.
+    pub shape: Vec<usize>,
+    /// `ids.len() × sample_len` each, row-major.
+    pub inputs: Vec<f32>,
+    pub outputs: Vec<f32>,
+}
+
 /// The facts shown when training starts.
 #[derive(Debug, Clone)]
 pub struct StartInfo {
@@ -104,6 +117,7 @@ pub enum Event {
     Progress(Progress),
     Epoch(EpochMetrics),
     Latent(LatentSnapshot),
+    Reconstructions(ReconstructionSnapshot),
     Paused,
     Resumed,
     Finished(Box<Outcome>),
@@ -374,6 +388,18 @@ pub fn run(
             );
             if let Some(s) = snapshot {
                 let _ = events.send(Event::Latent(s));
+            }
+            if matches!(exp.task, Task::Autoencoder | Task::Vae)
+                && let Some(s) = reconstruction_snapshot(
+                    &eval_model,
+                    &batcher,
+                    &valid,
+                    &data,
+                    &choice.device,
+                    epoch,
+                )
+            {
+                let _ = events.send(Event::Reconstructions(s));
             }
         }
 
@@ -693,6 +719,34 @@ fn latent_snapshot(
         labels,
         dims,
         values,
+    })
+}
+
+const RECONSTRUCTION_SAMPLES: usize = 8;
+
+fn reconstruction_snapshot(
+    model: &Network,
+    batcher: &Batcher,
+    idx: &[usize],
+    data: &Dataset,
+    device: &Device,
+    epoch: usize,
+) -> Option<ReconstructionSnapshot> {
+    let idx = &idx[..idx.len().min(RECONSTRUCTION_SAMPLES)];
+    let (x, _) = batcher.batch(idx, device);
+    let inputs = x.clone().into_data().try_to_vec::<f32>().ok()?;
+    let outputs = model
+        .forward(x, false)
+        .output
+        .into_data()
+        .try_to_vec::<f32>()
+        .ok()?;
+    (outputs.len() == inputs.len()).then(|| ReconstructionSnapshot {
+        epoch,
+        ids: idx.iter().map(|&i| data.ids[i].clone()).collect(),
+        shape: data.shape.clone(),
+        inputs,
+        outputs,
     })
 }
 

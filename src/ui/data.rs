@@ -1,0 +1,351 @@
+//! The data panel: which files the experiment reads, what was found in them
+//! (kind, samples, classes and their balance), a preview of the first samples,
+//! and errors in place. Reading happens on a background thread (`DataState`).
+
+use eframe::egui;
+
+use super::dialogs::Purpose;
+use super::{DataState, LaminaApp};
+use crate::data::{DataKind, Dataset, Labels};
+use crate::spec::LabelSource;
+
+const ERROR: egui::Color32 = egui::Color32::from_rgb(220, 60, 60);
+const PREVIEW_ROWS: usize = 8;
+const PREVIEW_COLUMNS: usize = 8;
+
+pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
+    ui.heading("Data");
+    ui.horizontal_wrapped(|ui| {
+        ui.label("File:");
+        ui.monospace(app.experiment.data.path.display().to_string());
+        if ui
+            .button("Choose file…")
+            .on_hover_text("A table (CSV/TSV) or sequences (FASTA)")
+            .clicked()
+        {
+            app.ask(Purpose::DataFile, ui.ctx());
+        }
+        if ui
+            .button("Choose folder…")
+            .on_hover_text("A folder with one subfolder of images per class")
+            .clicked()
+        {
+            app.ask(Purpose::DataFolder, ui.ctx());
+        }
+        if ui.button("Reload").clicked() {
+            app.reload_data(ui.ctx());
+        }
+    });
+    ui.weak("You can also drop a file or folder on the window.");
+    labels_row(ui, app);
+    ui.add_space(4.0);
+
+    let data = &mut app.data;
+    if data.is_loading() {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label("reading the data…");
+        });
+        return;
+    }
+    if let Some(e) = &data.error {
+        ui.colored_label(ERROR, e);
+        return;
+    }
+    let Some(ds) = &data.dataset else {
+        ui.label("No data chosen yet.");
+        return;
+    };
+    summary(ui, ds);
+    balance(ui, &ds.labels);
+    egui::CollapsingHeader::new("Preview")
+        .default_open(true)
+        .show(ui, |ui| preview(ui, data))
+        .header_response
+        .on_hover_text("The first samples as read from the file");
+}
+
+fn labels_row(ui: &mut egui::Ui, app: &mut LaminaApp) {
+    let current = app.experiment.data.labels.clone();
+    let mut changed: Option<LabelSource> = None;
+    ui.horizontal_wrapped(|ui| {
+        ui.label("Labels:");
+        match &current {
+            LabelSource::None => {
+                ui.label("none (the network learns without labels)");
+            }
+            LabelSource::Header { key } => {
+                ui.label(format!("from the `{key}=` field of each FASTA header"));
+            }
+            LabelSource::Folder => {
+                ui.label("the name of each image's folder");
+            }
+            LabelSource::Column { column } => {
+                ui.label("column");
+                let mut choice = column.clone();
+                let mut options: Vec<String> = app
+                    .data
+                    .dataset
+                    .as_ref()
+                    .map(|d| d.text_columns.clone())
+                    .unwrap_or_default();
+                if !options.contains(column) {
+                    options.insert(0, column.clone());
+                }
+                egui::ComboBox::from_id_salt("label_column")
+                    .selected_text(choice.clone())
+                    .show_ui(ui, |ui| {
+                        for o in &options {
+                            ui.selectable_value(&mut choice, o.clone(), o);
+                        }
+                    });
+                if choice != *column {
+                    changed = Some(LabelSource::Column { column: choice });
+                }
+            }
+            LabelSource::Metadata {
+                path,
+                id_column,
+                column,
+            } => {
+                let name = ui.label(format!("table {} · column", path.display()));
+                // Kept as typed while focused; applied when focus leaves.
+                let edit_id = egui::Id::unique("metadata_label_column");
+                let mut col = ui
+                    .data(|d| d.get_temp::<String>(edit_id))
+                    .unwrap_or_else(|| column.clone());
+                let edit = ui
+                    .add(egui::TextEdit::singleline(&mut col).desired_width(100.0))
+                    .labelled_by(name.id);
+                if edit.has_focus() {
+                    ui.data_mut(|d| d.insert_temp(edit_id, col.clone()));
+                } else {
+                    ui.data_mut(|d| d.remove::<String>(edit_id));
+                    if edit.lost_focus() && col.trim() != column {
+                        changed = Some(LabelSource::Metadata {
+                            path: path.clone(),
+                            id_column: id_column.clone(),
+                            column: col.trim().to_string(),
+                        });
+                    }
+                }
+            }
+        }
+        if ui
+            .button("Label table…")
+            .on_hover_text("Take labels from a table of sample id + label columns")
+            .clicked()
+        {
+            app.ask(Purpose::LabelTable, ui.ctx());
+        }
+    });
+    if let Some(l) = changed {
+        app.checkpoint();
+        app.experiment.data.labels = l;
+        app.reload_data(ui.ctx());
+    }
+}
+
+fn summary(ui: &mut egui::Ui, ds: &Dataset) {
+    egui::Grid::new("data_grid").num_columns(2).show(ui, |ui| {
+        for line in ds.describe().lines() {
+            if let Some((k, v)) = line.split_once(':') {
+                if k.trim() == "classes" {
+                    continue; // shown as bars below
+                }
+                ui.label(k.trim());
+                ui.label(v.trim());
+                ui.end_row();
+            }
+        }
+    });
+}
+
+/// Class balance as bars; a strongly unbalanced set is pointed out.
+fn balance(ui: &mut egui::Ui, labels: &Labels) {
+    let counts = labels.class_counts();
+    let total: usize = counts.iter().sum();
+    if total == 0 {
+        return;
+    }
+    ui.label(format!("{} classes:", counts.len()));
+    for (name, &c) in labels.class_names().iter().zip(&counts) {
+        ui.horizontal(|ui| {
+            ui.add_sized([110.0, 16.0], egui::Label::new(name.as_str()).truncate());
+            ui.add(
+                egui::ProgressBar::new(c as f32 / total as f32)
+                    .desired_width(200.0)
+                    .text(format!("{c} ({:.0}%)", 100.0 * c as f64 / total as f64)),
+            );
+        });
+    }
+    let (lo, hi) = (
+        counts.iter().min().copied().unwrap_or(0),
+        counts.iter().max().copied().unwrap_or(0),
+    );
+    if lo * 5 < hi {
+        ui.colored_label(
+            egui::Color32::from_rgb(200, 120, 0),
+            "The classes are very unbalanced: accuracy alone can mislead; look at the per-class results.",
+        );
+    }
+}
+
+fn preview(ui: &mut egui::Ui, data: &mut DataState) {
+    let Some(ds) = &data.dataset else { return };
+    match ds.kind {
+        DataKind::Table => table_preview(ui, ds),
+        DataKind::Sequences => sequence_preview(ui, ds),
+        DataKind::Images => {
+            if data.thumbnails.is_none() {
+                data.thumbnails = Some(thumbnails(ui.ctx(), ds));
+            }
+            if let Some(thumbs) = &data.thumbnails {
+                // As many 64-px thumbnails per row as fit the panel.
+                let per_row = ((ui.available_width() / 76.0).floor() as usize).max(1);
+                egui::Grid::new("thumbnails")
+                    .spacing([6.0, 6.0])
+                    .show(ui, |ui| {
+                        for (i, (tex, caption)) in thumbs.iter().enumerate() {
+                            ui.vertical(|ui| {
+                                ui.add(
+                                    egui::Image::new(tex).fit_to_exact_size(egui::vec2(64.0, 64.0)),
+                                );
+                                ui.add(
+                                    egui::Label::new(egui::RichText::new(caption).small())
+                                        .truncate(),
+                                );
+                            });
+                            if (i + 1) % per_row == 0 {
+                                ui.end_row();
+                            }
+                        }
+                    });
+            }
+        }
+    }
+}
+
+fn label_of(ds: &Dataset, i: usize) -> String {
+    match &ds.labels {
+        Labels::Classes { index, names } => names[index[i]].clone(),
+        Labels::Values(v) => format!("{}", v[i]),
+        Labels::None => String::new(),
+    }
+}
+
+fn table_preview(ui: &mut egui::Ui, ds: &Dataset) {
+    let cols = ds.sample_len().min(PREVIEW_COLUMNS);
+    egui::ScrollArea::horizontal()
+        .id_salt("table_preview")
+        .show(ui, |ui| {
+            egui::Grid::new("table_preview_grid")
+                .striped(true)
+                .show(ui, |ui| {
+                    ui.strong("sample");
+                    if !matches!(ds.labels, Labels::None) {
+                        ui.strong("label");
+                    }
+                    for name in ds.feature_names.iter().take(cols) {
+                        ui.strong(name);
+                    }
+                    if ds.sample_len() > cols {
+                        ui.weak(format!("… {} more", ds.sample_len() - cols));
+                    }
+                    ui.end_row();
+                    for i in 0..ds.len().min(PREVIEW_ROWS) {
+                        ui.label(&ds.ids[i]);
+                        if !matches!(ds.labels, Labels::None) {
+                            ui.label(label_of(ds, i));
+                        }
+                        for v in &ds.sample(i)[..cols] {
+                            ui.monospace(format!("{v:.3}"));
+                        }
+                        ui.end_row();
+                    }
+                });
+        });
+}
+
+/// The letters of a one-hot sequence sample `[alphabet × length]`; `N` where no
+/// letter is set.
+pub fn decode_sequence(ds: &Dataset, i: usize) -> String {
+    let (alphabet, len) = (ds.shape[0], ds.shape[1]);
+    let x = ds.sample(i);
+    (0..len)
+        .map(|p| {
+            (0..alphabet)
+                .find(|&a| x[a * len + p] > 0.5)
+                .and_then(|a| ds.feature_names.get(a))
+                .and_then(|s| s.chars().next())
+                .unwrap_or('N')
+        })
+        .collect()
+}
+
+fn sequence_preview(ui: &mut egui::Ui, ds: &Dataset) {
+    egui::ScrollArea::horizontal()
+        .id_salt("sequence_preview_scroll")
+        .show(ui, |ui| sequence_grid(ui, ds));
+}
+
+fn sequence_grid(ui: &mut egui::Ui, ds: &Dataset) {
+    egui::Grid::new("sequence_preview")
+        .striped(true)
+        .show(ui, |ui| {
+            for i in 0..ds.len().min(PREVIEW_ROWS) {
+                ui.label(&ds.ids[i]);
+                ui.label(label_of(ds, i));
+                let mut s = decode_sequence(ds, i);
+                if s.len() > 80 {
+                    s.truncate(80);
+                    s.push('…');
+                }
+                ui.monospace(s);
+                ui.end_row();
+            }
+        });
+}
+
+/// Up to four images of each class (or the first twelve), as textures.
+fn thumbnails(ctx: &egui::Context, ds: &Dataset) -> Vec<(egui::TextureHandle, String)> {
+    let mut picked: Vec<usize> = Vec::new();
+    match &ds.labels {
+        Labels::Classes { index, names } => {
+            for c in 0..names.len() {
+                picked.extend((0..ds.len()).filter(|&i| index[i] == c).take(4));
+            }
+        }
+        _ => picked.extend(0..ds.len().min(12)),
+    }
+    picked
+        .into_iter()
+        .map(|i| {
+            let img = to_color_image(ds.sample(i), &ds.shape, ds.max_value.max(1e-6));
+            let tex = ctx.load_texture(format!("thumb-{i}"), img, egui::TextureOptions::NEAREST);
+            let caption = match label_of(ds, i) {
+                l if l.is_empty() => ds.ids[i].clone(),
+                l => l,
+            };
+            (tex, caption)
+        })
+        .collect()
+}
+
+/// A `[channels, height, width]` sample as an image; values are divided by `max`.
+pub fn to_color_image(x: &[f32], shape: &[usize], max: f32) -> egui::ColorImage {
+    let (c, h, w) = (shape[0], shape[1], shape[2]);
+    let px =
+        |ch: usize, p: usize| -> u8 { ((x[ch * h * w + p] / max).clamp(0.0, 1.0) * 255.0) as u8 };
+    let pixels = (0..h * w)
+        .map(|p| {
+            if c >= 3 {
+                egui::Color32::from_rgb(px(0, p), px(1, p), px(2, p))
+            } else {
+                let g = px(0, p);
+                egui::Color32::from_gray(g)
+            }
+        })
+        .collect();
+    egui::ColorImage::new([w, h], pixels)
+}

@@ -1,0 +1,86 @@
+//! Native file dialogs (rfd), run on their own thread so the window keeps
+//! drawing while one is open. The answer arrives through a channel and is
+//! picked up by `LaminaApp::poll_dialog` on a later frame.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, channel};
+
+use eframe::egui;
+
+/// What the chosen path is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    OpenExperiment,
+    SaveExperiment,
+    /// A data file (table, FASTA) for the open experiment.
+    DataFile,
+    /// A folder of class folders of images for the open experiment.
+    DataFolder,
+    /// A metadata table holding the labels.
+    LabelTable,
+    /// The data field of the start screen.
+    StartData,
+    StartDataFolder,
+    StartLabels,
+    ExportModel,
+    ExportLatent,
+}
+
+/// A dialog that is open.
+pub struct Pending {
+    pub purpose: Purpose,
+    rx: Receiver<Option<PathBuf>>,
+}
+
+impl Pending {
+    /// `Some(answer)` once the dialog has closed; the answer is `None` when cancelled.
+    pub fn poll(&self) -> Option<Option<PathBuf>> {
+        self.rx.try_recv().ok()
+    }
+}
+
+/// Open the native dialog for `purpose`, starting in `dir`.
+pub fn ask(purpose: Purpose, dir: &Path, ctx: &egui::Context) -> Pending {
+    let (tx, rx) = channel();
+    let dir = dir.to_path_buf();
+    let ctx = ctx.clone();
+    std::thread::spawn(move || {
+        let d = rfd::FileDialog::new().set_directory(&dir);
+        let tables = ["csv", "tsv", "txt"];
+        let answer = match purpose {
+            Purpose::OpenExperiment => d
+                .set_title("Open a Lamina experiment")
+                .add_filter("Lamina experiment", &["json"])
+                .pick_file(),
+            Purpose::SaveExperiment => d
+                .set_title("Save the experiment")
+                .add_filter("Lamina experiment", &["json"])
+                .save_file(),
+            Purpose::DataFile | Purpose::StartData => d
+                .set_title("Choose a data file")
+                .add_filter(
+                    "Tables and sequences",
+                    &["csv", "tsv", "txt", "fasta", "fa", "fna", "faa", "gz"],
+                )
+                .pick_file(),
+            Purpose::DataFolder | Purpose::StartDataFolder => d
+                .set_title("Choose a folder with one subfolder of images per class")
+                .pick_folder(),
+            Purpose::LabelTable | Purpose::StartLabels => d
+                .set_title("Choose a table of labels (sample id + label columns)")
+                .add_filter("Tables", &tables)
+                .pick_file(),
+            Purpose::ExportModel => d
+                .set_title("Choose a folder for the trained model")
+                .pick_folder(),
+            Purpose::ExportLatent => d
+                .set_title("Save latent coordinates")
+                .add_filter("CSV", &["csv"])
+                .set_file_name("latent.csv")
+                .save_file(),
+        };
+        let _ = tx.send(answer);
+        ctx.request_repaint();
+    });
+    Pending { purpose, rx }
+}

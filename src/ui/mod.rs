@@ -1,0 +1,688 @@
+//! The workbench window (eframe/egui). One app struct holds the experiment being
+//! edited, the loaded data and the training run; panels are functions that take
+//! `&mut` to exactly the state they edit. Nothing here calls burn: training goes
+//! through `train::Worker`, data through `data`, checks through `spec`.
+
+mod architecture;
+mod data;
+pub mod dialogs;
+mod start;
+mod training;
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+
+use crate::data::Dataset;
+use crate::project;
+use crate::spec::Experiment;
+use crate::spec::shapes::{ShapeReport, Target, infer_shapes};
+pub use start::StartForm;
+pub use training::{ResultView, TrainingState};
+
+use dialogs::Purpose;
+
+/// How often unsaved edits are written to the autosave file beside the experiment.
+const AUTOSAVE_EVERY: Duration = Duration::from_secs(20);
+
+/// Which screen is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Start,
+    Workbench,
+}
+
+/// The loaded data of the experiment, read on a background thread.
+#[derive(Default)]
+pub struct DataState {
+    pub dataset: Option<Dataset>,
+    pub error: Option<String>,
+    loading: Option<Receiver<Result<Dataset, String>>>,
+    /// Image thumbnails of the preview, made on first show.
+    thumbnails: Option<Vec<(egui::TextureHandle, String)>>,
+}
+
+impl DataState {
+    pub fn is_loading(&self) -> bool {
+        self.loading.is_some()
+    }
+
+    /// Start reading the experiment's data off the UI thread.
+    pub fn load(&mut self, exp: &Experiment, base: &Path, ctx: &egui::Context) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let spec = exp.data.clone();
+        let base = base.to_path_buf();
+        let ctx = ctx.clone();
+        std::thread::spawn(move || {
+            let result = crate::data::load(&spec, &base).map_err(|e| e.to_string());
+            let _ = tx.send(result);
+            ctx.request_repaint();
+        });
+        self.loading = Some(rx);
+        self.error = None;
+        self.thumbnails = None;
+    }
+
+    fn poll(&mut self) {
+        if let Some(rx) = &self.loading
+            && let Ok(result) = rx.try_recv()
+        {
+            self.loading = None;
+            match result {
+                Ok(ds) => {
+                    self.dataset = Some(ds);
+                    self.error = None;
+                }
+                Err(e) => {
+                    self.dataset = None;
+                    self.error = Some(e);
+                }
+            }
+        }
+    }
+
+    /// Block until a pending load has finished (tests and headless screenshots).
+    pub fn wait(&mut self) {
+        if let Some(rx) = self.loading.take() {
+            match rx.recv() {
+                Ok(Ok(ds)) => self.dataset = Some(ds),
+                Ok(Err(e)) => self.error = Some(e),
+                Err(_) => self.error = Some("the data could not be read".into()),
+            }
+        }
+    }
+}
+
+/// The whole application state.
+pub struct LaminaApp {
+    pub screen: Screen,
+    pub experiment: Experiment,
+    pub path: Option<PathBuf>,
+    /// JSON of the experiment as last saved or opened, to detect unsaved changes.
+    saved_json: String,
+    pub undo: Vec<Experiment>,
+    pub redo: Vec<Experiment>,
+    pub data: DataState,
+    pub training: TrainingState,
+    pub message: Option<(String, bool)>,
+    pub path_input: String,
+    pub selected: Option<(usize, usize)>,
+    pub result_view: ResultView,
+    pub start: StartForm,
+    /// A native file dialog that is open.
+    dialog: Option<dialogs::Pending>,
+    last_autosave: Option<Instant>,
+    /// An autosave newer than the opened file, offered for restoring.
+    pub recovered: Option<Experiment>,
+    /// The window was asked to close with unsaved changes.
+    pub confirm_close: bool,
+    allow_close: bool,
+    /// Experiments opened or saved lately, newest first, and where that list is
+    /// kept (none in tests).
+    pub recent: Vec<PathBuf>,
+    recent_file: Option<PathBuf>,
+    /// The experiment before a widget edit still in progress (a drag, typing);
+    /// it becomes one undo step when the pointer is released and focus leaves.
+    edit_start: Option<Experiment>,
+}
+
+impl Default for LaminaApp {
+    fn default() -> Self {
+        LaminaApp {
+            screen: Screen::Start,
+            experiment: Experiment::default(),
+            path: None,
+            saved_json: String::new(),
+            undo: Vec::new(),
+            redo: Vec::new(),
+            data: DataState::default(),
+            training: TrainingState::default(),
+            message: None,
+            path_input: String::new(),
+            selected: None,
+            result_view: ResultView::default(),
+            start: StartForm::default(),
+            dialog: None,
+            last_autosave: None,
+            recovered: None,
+            confirm_close: false,
+            allow_close: false,
+            recent: Vec::new(),
+            recent_file: None,
+            edit_start: None,
+        }
+    }
+}
+
+impl LaminaApp {
+    /// The app as the desktop opens it: with the user's list of recent experiments.
+    pub fn with_recent_list() -> Self {
+        let file = recent_list_path();
+        let recent = file
+            .as_deref()
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .and_then(|t| serde_json::from_str::<Vec<PathBuf>>(&t).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| p.exists())
+            .collect();
+        LaminaApp {
+            recent,
+            recent_file: file,
+            ..Default::default()
+        }
+    }
+
+    fn remember(&mut self, path: &Path) {
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        self.recent.retain(|p| *p != path);
+        self.recent.insert(0, path);
+        self.recent.truncate(10);
+        if let Some(file) = &self.recent_file {
+            if let Some(dir) = file.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            if let Ok(text) = serde_json::to_string_pretty(&self.recent) {
+                // Not worth a message: the list is a convenience.
+                let _ = crate::spec::write_atomic(file, text.as_bytes());
+            }
+        }
+    }
+
+    /// Open an experiment file; errors are shown in the window.
+    pub fn open(&mut self, path: &Path, ctx: &egui::Context) {
+        match Experiment::load(path) {
+            Ok(exp) => {
+                self.saved_json = exp.to_json();
+                self.recovered = Experiment::load(&autosave_path(path)).ok().filter(|a| {
+                    a.to_json() != self.saved_json && is_newer(&autosave_path(path), path)
+                });
+                self.experiment = exp;
+                self.path = Some(path.to_path_buf());
+                self.path_input = path.display().to_string();
+                self.remember(path);
+                self.undo.clear();
+                self.redo.clear();
+                self.training = TrainingState::default();
+                self.screen = Screen::Workbench;
+                self.message = None;
+                self.data.load(&self.experiment, &self.base_dir(), ctx);
+            }
+            Err(e) => self.message = Some((e.to_string(), true)),
+        }
+    }
+
+    /// Save to `path` (the same JSON the CLI runs).
+    pub fn save_as(&mut self, path: &Path) {
+        match self.experiment.save(path) {
+            Ok(()) => {
+                self.saved_json = self.experiment.to_json();
+                self.path = Some(path.to_path_buf());
+                self.path_input = path.display().to_string();
+                let _ = std::fs::remove_file(autosave_path(path));
+                self.recovered = None;
+                self.remember(path);
+                self.message = Some((format!("saved {}", path.display()), false));
+            }
+            Err(e) => self.message = Some((e.to_string(), true)),
+        }
+    }
+
+    pub fn has_unsaved_changes(&self) -> bool {
+        self.experiment.to_json() != self.saved_json
+    }
+
+    /// The folder relative data paths are resolved against.
+    pub fn base_dir(&self) -> PathBuf {
+        self.path
+            .as_deref()
+            .map(project::parent_dir)
+            .unwrap_or_else(|| PathBuf::from("."))
+    }
+
+    /// Record the current experiment before an edit, for undo.
+    pub fn checkpoint(&mut self) {
+        self.finish_edit_now();
+        self.undo.push(self.experiment.clone());
+        if self.undo.len() > 200 {
+            self.undo.remove(0);
+        }
+        self.redo.clear();
+    }
+
+    /// A widget changed the experiment; `before` is how it was.
+    pub fn note_edit(&mut self, before: Experiment) {
+        if self.edit_start.is_none() {
+            self.edit_start = Some(before);
+        }
+    }
+
+    fn finish_edit(&mut self, ctx: &egui::Context) {
+        let busy = ctx.input(|i| i.pointer.any_down()) || ctx.memory(|m| m.focused().is_some());
+        if !busy {
+            self.finish_edit_now();
+        }
+    }
+
+    pub fn undo(&mut self) {
+        self.finish_edit_now();
+        if let Some(prev) = self.undo.pop() {
+            self.redo
+                .push(std::mem::replace(&mut self.experiment, prev));
+        }
+    }
+
+    fn finish_edit_now(&mut self) {
+        if let Some(before) = self.edit_start.take()
+            && before != self.experiment
+        {
+            self.undo.push(before);
+            self.redo.clear();
+        }
+    }
+
+    pub fn redo(&mut self) {
+        if let Some(next) = self.redo.pop() {
+            self.undo
+                .push(std::mem::replace(&mut self.experiment, next));
+        }
+    }
+
+    /// Shape inference against the loaded data, when there is data.
+    pub fn shape_report(&self) -> Option<Result<(ShapeReport, Target), String>> {
+        let ds = self.data.dataset.as_ref()?;
+        Some(match ds.target(self.experiment.task) {
+            Ok(target) => Ok((
+                infer_shapes(
+                    &self.experiment.architecture,
+                    self.experiment.task,
+                    &ds.shape,
+                    &target,
+                ),
+                target,
+            )),
+            Err(e) => Err(e.to_string()),
+        })
+    }
+
+    /// Why training cannot start now, if it cannot.
+    pub fn train_blocker(&self) -> Option<String> {
+        if self.training.is_running() {
+            return Some("training is running".into());
+        }
+        if self.data.is_loading() {
+            return Some("the data is still loading".into());
+        }
+        if let Some(e) = &self.data.error {
+            return Some(format!("the data cannot be used: {e}"));
+        }
+        if let Err(e) = self.experiment.validate() {
+            return Some(e.to_string());
+        }
+        match self.shape_report() {
+            None => Some("choose data first".into()),
+            Some(Err(e)) => Some(e),
+            Some(Ok((report, _))) => report
+                .first_error()
+                .map(|e| format!("the network does not fit: {e}")),
+        }
+    }
+
+    /// Read the experiment's data again (after its source changed).
+    pub fn reload_data(&mut self, ctx: &egui::Context) {
+        let exp = self.experiment.clone();
+        self.data.load(&exp, &self.base_dir(), ctx);
+    }
+
+    /// Open a native file dialog; its answer is handled on a later frame.
+    pub fn ask(&mut self, purpose: Purpose, ctx: &egui::Context) {
+        if self.dialog.is_none() {
+            let dir = std::fs::canonicalize(self.base_dir()).unwrap_or_else(|_| self.base_dir());
+            self.dialog = Some(dialogs::ask(purpose, &dir, ctx));
+        }
+    }
+
+    fn poll_dialog(&mut self, ctx: &egui::Context) {
+        let Some(answer) = self.dialog.as_ref().and_then(|d| d.poll()) else {
+            return;
+        };
+        let purpose = self.dialog.take().map(|d| d.purpose);
+        if let (Some(purpose), Some(path)) = (purpose, answer) {
+            self.use_path(purpose, &path, ctx);
+        }
+    }
+
+    /// Act on a path the user chose in a dialog or dropped on the window.
+    pub fn use_path(&mut self, purpose: Purpose, path: &Path, ctx: &egui::Context) {
+        let shown = path.display().to_string();
+        match purpose {
+            Purpose::OpenExperiment => self.open(path, ctx),
+            Purpose::SaveExperiment => self.save_as(path),
+            Purpose::DataFile | Purpose::DataFolder => {
+                self.checkpoint();
+                self.experiment.data.path = project::relative_to(path, &self.base_dir());
+                let is_images = path.is_dir();
+                let labels = &mut self.experiment.data.labels;
+                if is_images && *labels != crate::spec::LabelSource::None {
+                    *labels = crate::spec::LabelSource::Folder;
+                }
+                self.reload_data(ctx);
+            }
+            Purpose::LabelTable => {
+                self.checkpoint();
+                let column = match &self.experiment.data.labels {
+                    crate::spec::LabelSource::Metadata { column, .. }
+                    | crate::spec::LabelSource::Column { column } => column.clone(),
+                    _ => String::new(),
+                };
+                let column = if column.is_empty() {
+                    project::second_column(path).unwrap_or_default()
+                } else {
+                    column
+                };
+                self.experiment.data.labels = crate::spec::LabelSource::Metadata {
+                    path: project::relative_to(path, &self.base_dir()),
+                    id_column: String::new(),
+                    column,
+                };
+                self.reload_data(ctx);
+            }
+            Purpose::StartData | Purpose::StartDataFolder => self.start.data_path = shown,
+            Purpose::StartLabels => self.start.labels_path = shown,
+            Purpose::ExportModel => self.message = Some(self.training.export_model(path)),
+            Purpose::ExportLatent => self.message = Some(self.training.export_latent(path)),
+        }
+    }
+
+    /// Files dropped on the window: an experiment opens; data replaces the data.
+    fn handle_drops(&mut self, ctx: &egui::Context) {
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .collect()
+        });
+        for path in dropped {
+            let is_json = path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+            let purpose = match (is_json, self.screen) {
+                (true, _) => Purpose::OpenExperiment,
+                (false, Screen::Start) => Purpose::StartData,
+                (false, Screen::Workbench) => Purpose::DataFile,
+            };
+            self.use_path(purpose, &path, ctx);
+        }
+    }
+
+    /// Write unsaved edits beside the experiment now and then; the experiment
+    /// file itself changes only when the user saves.
+    fn autosave(&mut self) {
+        let Some(path) = self.path.clone() else {
+            return;
+        };
+        let due = self
+            .last_autosave
+            .is_none_or(|t| t.elapsed() >= AUTOSAVE_EVERY);
+        if due && self.has_unsaved_changes() {
+            self.last_autosave = Some(Instant::now());
+            if let Err(e) = self.experiment.save(&autosave_path(&path)) {
+                self.message = Some((format!("autosave failed: {e}"), true));
+            }
+        }
+    }
+
+    /// One frame of the whole window.
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        let frame_start = Instant::now();
+        let ctx = ui.ctx().clone();
+        self.data.poll();
+        self.training.poll(&ctx);
+        self.poll_dialog(&ctx);
+        self.handle_drops(&ctx);
+        self.shortcuts(&ctx);
+        self.finish_edit(&ctx);
+        self.autosave();
+        self.close_guard(&ctx);
+        match self.screen {
+            Screen::Start => start::show(self, ui),
+            Screen::Workbench => self.workbench(ui),
+        }
+        self.training.record_frame(frame_start);
+    }
+
+    /// Ask before closing with unsaved changes or a running training.
+    fn close_guard(&mut self, ctx: &egui::Context) {
+        if ctx.input(|i| i.viewport().close_requested())
+            && !self.allow_close
+            && (self.has_unsaved_changes() || self.training.is_running())
+        {
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+            self.confirm_close = true;
+        }
+        if !self.confirm_close {
+            return;
+        }
+        let mut choice = None;
+        egui::Modal::new(egui::Id::unique("confirm_close")).show(ctx, |ui| {
+            ui.heading("Close Lamina?");
+            if self.has_unsaved_changes() {
+                ui.label("The experiment has changes that are not saved.");
+            }
+            if self.training.is_running() {
+                ui.label("Training is still running and will be stopped.");
+            }
+            ui.horizontal(|ui| {
+                if self.path.is_some()
+                    && self.has_unsaved_changes()
+                    && ui.button("Save and close").clicked()
+                {
+                    choice = Some(true);
+                }
+                if ui.button("Close without saving").clicked() {
+                    choice = Some(false);
+                }
+                if ui.button("Cancel").clicked() {
+                    self.confirm_close = false;
+                }
+            });
+        });
+        if let Some(save) = choice {
+            if save && let Some(p) = self.path.clone() {
+                self.save_as(&p);
+            }
+            self.training.send(crate::train::Command::Stop);
+            self.allow_close = true;
+            self.confirm_close = false;
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
+    }
+
+    fn shortcuts(&mut self, ctx: &egui::Context) {
+        let (undo, redo, save) = ctx.input_mut(|i| {
+            (
+                i.consume_key(egui::Modifiers::COMMAND, egui::Key::Z),
+                i.consume_key(
+                    egui::Modifiers::COMMAND | egui::Modifiers::SHIFT,
+                    egui::Key::Z,
+                ) || i.consume_key(egui::Modifiers::COMMAND, egui::Key::Y),
+                i.consume_key(egui::Modifiers::COMMAND, egui::Key::S),
+            )
+        });
+        if undo {
+            self.undo();
+        }
+        if redo {
+            self.redo();
+        }
+        if save && let Some(p) = self.path.clone() {
+            self.save_as(&p);
+        }
+    }
+
+    fn workbench(&mut self, ui: &mut egui::Ui) {
+        egui::Panel::top("top_bar").show(ui, |ui| self.top_bar(ui));
+        egui::Panel::left("palette")
+            .resizable(true)
+            .default_size(230.0)
+            .show(ui, |ui| architecture::palette(ui, self));
+        egui::Panel::right("training")
+            .resizable(true)
+            .default_size(440.0)
+            .size_range(320.0..=900.0)
+            .show(ui, |ui| training::panel(ui, self));
+        egui::CentralPanel::default_margins().show(ui, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                data::panel(ui, self);
+                ui.separator();
+                architecture::editor(ui, self);
+            });
+        });
+    }
+
+    fn top_bar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.heading("Lamina");
+            ui.separator();
+            if ui
+                .button("Templates")
+                .on_hover_text("Back to the start screen")
+                .clicked()
+            {
+                self.screen = Screen::Start;
+            }
+            ui.add_enabled_ui(!self.undo.is_empty(), |ui| {
+                if ui.button("Undo").clicked() {
+                    self.undo();
+                }
+            });
+            ui.add_enabled_ui(!self.redo.is_empty(), |ui| {
+                if ui.button("Redo").clicked() {
+                    self.redo();
+                }
+            });
+            ui.separator();
+            let name = ui.label("File:");
+            ui.add(egui::TextEdit::singleline(&mut self.path_input).desired_width(260.0))
+                .labelled_by(name.id);
+            if ui.button("Save").clicked() {
+                let p = PathBuf::from(self.path_input.trim());
+                if p.as_os_str().is_empty() {
+                    self.message = Some(("type a file name to save to".into(), true));
+                } else {
+                    self.save_as(&p);
+                }
+            }
+            if ui.button("Open").clicked() {
+                let p = PathBuf::from(self.path_input.trim());
+                let ctx = ui.ctx().clone();
+                self.open(&p, &ctx);
+            }
+            if ui
+                .button("Open…")
+                .on_hover_text("Choose an experiment file")
+                .clicked()
+            {
+                self.ask(Purpose::OpenExperiment, ui.ctx());
+            }
+            if ui.button("Save as…").clicked() {
+                self.ask(Purpose::SaveExperiment, ui.ctx());
+            }
+            if self.has_unsaved_changes() {
+                ui.colored_label(egui::Color32::from_rgb(200, 140, 0), "* unsaved changes");
+            }
+        });
+        if let Some(rec) = self.recovered.clone() {
+            ui.horizontal(|ui| {
+                ui.colored_label(
+                    egui::Color32::from_rgb(200, 140, 0),
+                    "This experiment has autosaved changes that were never saved.",
+                );
+                if ui.button("Restore them").clicked() {
+                    self.checkpoint();
+                    self.experiment = rec;
+                    self.recovered = None;
+                    self.reload_data(ui.ctx());
+                }
+                if ui.button("Discard").clicked() {
+                    if let Some(p) = &self.path {
+                        let _ = std::fs::remove_file(autosave_path(p));
+                    }
+                    self.recovered = None;
+                }
+            });
+        }
+        if let Some((msg, is_error)) = &self.message {
+            let color = if *is_error {
+                egui::Color32::from_rgb(220, 60, 60)
+            } else {
+                egui::Color32::from_rgb(60, 160, 60)
+            };
+            ui.colored_label(color, msg);
+        }
+    }
+}
+
+/// `~/.config/lamina/recent.json` (or under `$XDG_CONFIG_HOME`).
+fn recent_list_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("lamina").join("recent.json"))
+}
+
+/// Where unsaved edits of `path` are autosaved: `name.json.autosave` beside it.
+pub fn autosave_path(path: &Path) -> PathBuf {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".autosave");
+    path.with_file_name(name)
+}
+
+fn is_newer(a: &Path, b: &Path) -> bool {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    match (modified(a), modified(b)) {
+        (Some(x), Some(y)) => x > y,
+        _ => false,
+    }
+}
+
+impl eframe::App for LaminaApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+}
+
+/// Open the window, optionally with an experiment file.
+///
+/// With `train_now`, training starts as soon as the experiment's data is read
+/// (for demonstrations and screenshots).
+pub fn run(experiment: Option<PathBuf>, train_now: bool) -> anyhow::Result<()> {
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("Lamina")
+            .with_inner_size([1400.0, 860.0]),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "Lamina",
+        options,
+        Box::new(move |cc| {
+            let mut app = LaminaApp::with_recent_list();
+            if let Some(p) = experiment {
+                app.open(&p, &cc.egui_ctx);
+                if train_now {
+                    app.data.wait();
+                    app.start_training();
+                }
+            }
+            Ok(Box::new(app))
+        }),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))
+}

@@ -1,0 +1,200 @@
+//! The start screen: pick a template (with a plain description of each family and
+//! the data it suits) and a data file, or open an experiment.
+
+use std::path::PathBuf;
+
+use eframe::egui;
+
+use super::dialogs::Purpose;
+use super::{LaminaApp, Screen};
+use crate::project::{NewOptions, new_experiment};
+use crate::spec::templates::Template;
+
+/// Start-screen fields kept between frames.
+#[derive(Default, Clone, PartialEq)]
+pub struct StartForm {
+    pub template: Option<usize>,
+    pub data_path: String,
+    pub labels_path: String,
+    pub label_column: String,
+    pub experiment_path: String,
+}
+
+pub fn show(app: &mut LaminaApp, ui: &mut egui::Ui) {
+    let mut form = app.start.clone();
+    egui::CentralPanel::default_margins().show(ui, |ui| {
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            ui.heading("Lamina — deep learning for your own data");
+            ui.label("Choose a kind of network, point it at your data, and press Train.");
+            ui.add_space(8.0);
+            if let Some((msg, true)) = &app.message {
+                ui.colored_label(egui::Color32::from_rgb(220, 60, 60), msg);
+            }
+            ui.columns(2, |cols| {
+                let ui = &mut cols[0];
+                ui.heading("New experiment from a template");
+                for (i, t) in Template::all().iter().enumerate() {
+                    let selected = form.template == Some(i);
+                    egui::Frame::group(ui.style()).show(ui, |ui| {
+                        ui.set_width(ui.available_width());
+                        if ui
+                            .selectable_label(selected, egui::RichText::new(t.title()).strong())
+                            .clicked()
+                        {
+                            form.template = Some(i);
+                        }
+                        ui.label(t.description());
+                    });
+                }
+                ui.add_space(6.0);
+                egui::Grid::new("new_grid").num_columns(2).show(ui, |ui| {
+                    let name = ui.label("Data file or folder");
+                    ui.horizontal(|ui| {
+                        ui.text_edit_singleline(&mut form.data_path)
+                            .labelled_by(name.id);
+                        if ui.button("File…").clicked() {
+                            app.ask(Purpose::StartData, ui.ctx());
+                        }
+                        if ui.button("Folder…").clicked() {
+                            app.ask(Purpose::StartDataFolder, ui.ctx());
+                        }
+                    });
+                    ui.end_row();
+                    let name = ui.label("Label table (optional)");
+                    ui.horizontal(|ui| {
+                        ui.text_edit_singleline(&mut form.labels_path)
+                            .labelled_by(name.id);
+                        if ui.button("File…").clicked() {
+                            app.ask(Purpose::StartLabels, ui.ctx());
+                        }
+                    });
+                    ui.end_row();
+                    let name = ui.label("Label column (optional)");
+                    ui.text_edit_singleline(&mut form.label_column)
+                        .labelled_by(name.id);
+                    ui.end_row();
+                    let name = ui.label("Save experiment as");
+                    ui.text_edit_singleline(&mut form.experiment_path)
+                        .labelled_by(name.id);
+                    ui.end_row();
+                });
+                let ready = form.template.is_some() && !form.data_path.trim().is_empty();
+                if ui
+                    .add_enabled(ready, egui::Button::new("Create experiment"))
+                    .clicked()
+                {
+                    create(app, &form, ui.ctx());
+                }
+                if !ready {
+                    ui.weak("Pick a template and a data file first.");
+                }
+
+                let ui = &mut cols[1];
+                let name = ui.heading("Open an experiment");
+                ui.horizontal(|ui| {
+                    ui.text_edit_singleline(&mut form.experiment_path)
+                        .labelled_by(name.id);
+                    if ui.button("Open").clicked() {
+                        let p = PathBuf::from(form.experiment_path.trim());
+                        app.open(&p, ui.ctx());
+                    }
+                    if ui.button("Browse…").clicked() {
+                        app.ask(Purpose::OpenExperiment, ui.ctx());
+                    }
+                });
+                ui.weak("or drop an experiment (.json) or a data file on the window");
+                if !app.recent.is_empty() {
+                    ui.add_space(6.0);
+                    ui.label("Recent experiments:");
+                    for p in app.recent.clone() {
+                        if ui.link(p.display().to_string()).clicked() {
+                            app.open(&p, ui.ctx());
+                        }
+                    }
+                }
+                ui.add_space(6.0);
+                ui.label("Bundled examples:");
+                for (title, rel) in SAMPLES {
+                    let p = sample_path(rel);
+                    if ui.link(*title).clicked() {
+                        app.open(&p, ui.ctx());
+                    }
+                }
+                if app.screen == Screen::Start
+                    && app.path.is_some()
+                    && ui.button("Back to the open experiment").clicked()
+                {
+                    app.screen = Screen::Workbench;
+                }
+            });
+        });
+    });
+    // Dialog answers are applied before this frame is drawn, so the form is current.
+    app.start = form;
+}
+
+const SAMPLES: &[(&str, &str)] = &[
+    (
+        "Cell types from gene counts (classifier)",
+        "omics/classifier.json",
+    ),
+    (
+        "Autoencoder of single-cell counts",
+        "omics/autoencoder.json",
+    ),
+    ("VAE of single-cell counts", "omics/vae.json"),
+    ("Promoter motif finder (1-D CNN)", "dna/cnn.json"),
+    ("Cell shape classifier (2-D CNN)", "images/cnn.json"),
+    (
+        "Autoencoder of cell images (reconstructions)",
+        "images/autoencoder.json",
+    ),
+];
+
+/// Where the bundled samples are: beside the executable's project, or `sample-data/`.
+fn sample_path(rel: &str) -> PathBuf {
+    let local = PathBuf::from("sample-data").join(rel);
+    if local.exists() {
+        return local;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("sample-data")
+        .join(rel)
+}
+
+fn create(app: &mut LaminaApp, form: &StartForm, ctx: &egui::Context) {
+    let Some(t) = form.template.and_then(|i| Template::all().get(i).copied()) else {
+        return;
+    };
+    let data = PathBuf::from(form.data_path.trim());
+    let exp_path = if form.experiment_path.trim().is_empty() {
+        project_default_path(&data, t)
+    } else {
+        PathBuf::from(form.experiment_path.trim())
+    };
+    let opts = NewOptions {
+        labels: (!form.labels_path.trim().is_empty())
+            .then(|| PathBuf::from(form.labels_path.trim())),
+        label_column: (!form.label_column.trim().is_empty())
+            .then(|| form.label_column.trim().to_string()),
+        settings: Vec::new(),
+    };
+    match new_experiment(t, &data, &exp_path, &opts) {
+        Ok((exp, _, _)) => {
+            app.experiment = exp;
+            app.save_as(&exp_path);
+            app.path_input = exp_path.display().to_string();
+            app.undo.clear();
+            app.redo.clear();
+            app.training = Default::default();
+            app.screen = Screen::Workbench;
+            app.data.load(&app.experiment.clone(), &app.base_dir(), ctx);
+        }
+        Err(e) => app.message = Some((e, true)),
+    }
+}
+
+fn project_default_path(data: &std::path::Path, t: Template) -> PathBuf {
+    let dir = crate::project::parent_dir(data);
+    dir.join(format!("{}.json", t.name()))
+}

@@ -1,0 +1,512 @@
+//! The training panel: settings, Start/Pause/Stop, progress with samples/s and
+//! ETA, live loss and metric curves, and the latent-space map. Training runs on
+//! the `train::Worker` thread; this only drains its events each frame.
+
+use std::time::Instant;
+
+use eframe::egui;
+use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
+
+use super::LaminaApp;
+use super::dialogs::Purpose;
+use crate::analysis::pca_2d;
+use crate::spec::Optimizer;
+use crate::train::{
+    Command, DevicePreference, EpochMetrics, Event, Job, LatentSnapshot, Outcome, Progress,
+    ReconstructionSnapshot, StartInfo, Worker,
+};
+
+/// Which result the training panel shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResultView {
+    #[default]
+    Curves,
+    Latent,
+    Reconstructions,
+}
+
+/// A run in progress or finished, as the window shows it.
+#[derive(Default)]
+pub struct TrainingState {
+    worker: Option<Worker>,
+    pub device: DevicePreference,
+    pub started: Option<StartInfo>,
+    pub progress: Option<Progress>,
+    pub history: Vec<EpochMetrics>,
+    pub latent: Option<(LatentSnapshot, Vec<[f64; 2]>)>,
+    pub reconstructions: Option<ReconstructionSnapshot>,
+    /// Textures of the shown reconstructions (input, output) and their epoch.
+    recon_textures: Option<(usize, Vec<(egui::TextureHandle, egui::TextureHandle)>)>,
+    pub paused: bool,
+    pub outcome: Option<Outcome>,
+    pub error: Option<String>,
+    /// Time the UI thread spent on its slowest frame while training ran, and
+    /// the number of such frames, for the responsiveness report.
+    pub max_frame_ms: f64,
+    pub frames_while_training: usize,
+}
+
+impl TrainingState {
+    pub fn is_running(&self) -> bool {
+        self.worker.is_some()
+    }
+
+    pub fn start(&mut self, job: Job) {
+        let device = job.device;
+        *self = TrainingState {
+            device,
+            ..Default::default()
+        };
+        self.worker = Some(Worker::spawn(job));
+    }
+
+    /// Save the trained model folder (the same as `lamina train` writes).
+    pub fn export_model(&self, dir: &std::path::Path) -> (String, bool) {
+        let Some(o) = &self.outcome else {
+            return ("train a model first".into(), true);
+        };
+        match crate::export::save_model(dir, &o.model, Some(&o.summary)) {
+            Ok(()) => (format!("model saved to {}", dir.display()), false),
+            Err(e) => (e.to_string(), true),
+        }
+    }
+
+    /// Save the latent coordinates (PCA and raw) of the validation samples.
+    pub fn export_latent(&self, path: &std::path::Path) -> (String, bool) {
+        let Some((snap, points)) = &self.latent else {
+            return ("there are no latent coordinates yet".into(), true);
+        };
+        match write_latent_csv(path, snap, points) {
+            Ok(()) => (
+                format!("latent coordinates saved to {}", path.display()),
+                false,
+            ),
+            Err(e) => (format!("cannot write {}: {e}", path.display()), true),
+        }
+    }
+
+    /// Record how long the UI thread took for one frame, while training runs.
+    pub fn record_frame(&mut self, started: Instant) {
+        if self.worker.is_some() {
+            self.frames_while_training += 1;
+            self.max_frame_ms = self
+                .max_frame_ms
+                .max(started.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+
+    pub fn send(&self, c: Command) {
+        if let Some(w) = &self.worker {
+            w.send(c);
+        }
+    }
+
+    /// Drain the worker's events; called at the top of every frame.
+    pub fn poll(&mut self, ctx: &egui::Context) {
+        let Some(worker) = &self.worker else {
+            return;
+        };
+        let mut done = false;
+        while let Some(event) = worker.try_recv() {
+            match event {
+                Event::Started(s) => self.started = Some(s),
+                Event::Progress(p) => self.progress = Some(p),
+                Event::Epoch(m) => self.history.push(m),
+                Event::Latent(s) => {
+                    let points = pca_2d(&s.values, s.ids.len(), s.dims);
+                    self.latent = Some((s, points));
+                }
+                Event::Reconstructions(r) => self.reconstructions = Some(r),
+                Event::Paused => self.paused = true,
+                Event::Resumed => self.paused = false,
+                Event::Finished(o) => {
+                    self.outcome = Some(*o);
+                    done = true;
+                }
+                Event::Failed(e) => {
+                    self.error = Some(e);
+                    done = true;
+                }
+            }
+        }
+        if done {
+            self.worker = None;
+            self.paused = false;
+        } else {
+            ctx.request_repaint_after(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        ui.heading("Training");
+        settings(ui, app);
+        ui.separator();
+        controls(ui, app);
+        ui.separator();
+        ui.horizontal(|ui| {
+            ui.selectable_value(&mut app.result_view, ResultView::Curves, "Loss & accuracy");
+            ui.selectable_value(&mut app.result_view, ResultView::Latent, "Latent space");
+            if app.training.reconstructions.is_some() {
+                ui.selectable_value(&mut app.result_view, ResultView::Reconstructions, "Reconstructions");
+            }
+        });
+        let classes = app.data.dataset.as_ref().map(|d| d.labels.class_names().to_vec());
+        match app.result_view {
+            ResultView::Curves => curves(ui, &app.training),
+            ResultView::Latent => {
+                if app.training.latent.is_none() {
+                    ui.weak("The latent map appears after the first epoch (it needs a validation share above 0).");
+                }
+                latent(ui, &app.training, classes);
+            }
+            ResultView::Reconstructions => reconstructions(ui, &mut app.training),
+        }
+    });
+}
+
+impl LaminaApp {
+    /// Start training the experiment on its loaded data, if nothing blocks it.
+    pub fn start_training(&mut self) {
+        if let Some(reason) = self.train_blocker() {
+            self.message = Some((format!("Cannot train yet: {reason}"), true));
+            return;
+        }
+        if let Some(ds) = self.data.dataset.clone() {
+            let job = Job {
+                experiment: self.experiment.clone(),
+                dataset: ds,
+                device: self.training.device,
+            };
+            self.training.start(job);
+        }
+    }
+}
+
+/// Inputs beside the network's reconstructions: images side by side, other
+/// data as input-vs-output scatter.
+fn reconstructions(ui: &mut egui::Ui, t: &mut TrainingState) {
+    let Some(r) = &t.reconstructions else { return };
+    let n = r.ids.len();
+    if n == 0 {
+        return;
+    }
+    let len = r.inputs.len() / n;
+    ui.strong(format!(
+        "Reconstructions (validation samples, epoch {})",
+        r.epoch
+    ));
+    if r.shape.len() == 3 {
+        if t.recon_textures.as_ref().is_none_or(|(e, _)| *e != r.epoch) {
+            let max = r.inputs.iter().fold(1e-6f32, |m, &v| m.max(v));
+            let tex = |name: String, x: &[f32]| {
+                ui.ctx().load_texture(
+                    name,
+                    super::data::to_color_image(x, &r.shape, max),
+                    egui::TextureOptions::NEAREST,
+                )
+            };
+            let pairs = (0..n)
+                .map(|i| {
+                    (
+                        tex(format!("recon-in-{i}"), &r.inputs[i * len..(i + 1) * len]),
+                        tex(format!("recon-out-{i}"), &r.outputs[i * len..(i + 1) * len]),
+                    )
+                })
+                .collect();
+            t.recon_textures = Some((r.epoch, pairs));
+        }
+        ui.label("Top: input · bottom: reconstruction");
+        if let Some((_, pairs)) = &t.recon_textures {
+            ui.horizontal_wrapped(|ui| {
+                for (a, b) in pairs {
+                    ui.vertical(|ui| {
+                        ui.add(egui::Image::new(a).fit_to_exact_size(egui::vec2(56.0, 56.0)));
+                        ui.add(egui::Image::new(b).fit_to_exact_size(egui::vec2(56.0, 56.0)));
+                    });
+                }
+            });
+        }
+    } else {
+        ui.label("Each point is one feature of one sample: input (x) against reconstruction (y); a good model lies on the diagonal.");
+        Plot::new("recon_plot")
+            .height(220.0)
+            .data_aspect(1.0)
+            .x_axis_label("input")
+            .y_axis_label("reconstruction")
+            .show(ui, |p| {
+                let pts: Vec<[f64; 2]> = r
+                    .inputs
+                    .iter()
+                    .zip(&r.outputs)
+                    .map(|(&a, &b)| [a as f64, b as f64])
+                    .collect();
+                let (lo, hi) = pts
+                    .iter()
+                    .fold((f64::MAX, f64::MIN), |(l, h), p| (l.min(p[0]), h.max(p[0])));
+                p.line(Line::new(
+                    "ideal",
+                    PlotPoints::from(vec![[lo, lo], [hi, hi]]),
+                ));
+                p.points(Points::new("features", PlotPoints::from(pts)).radius(1.5));
+            });
+    }
+}
+
+fn settings(ui: &mut egui::Ui, app: &mut LaminaApp) {
+    let before_exp = app.experiment.clone();
+    let before = app.experiment.training.clone();
+    let t = &mut app.experiment.training;
+    egui::Grid::new("train_settings").num_columns(2).show(ui, |ui| {
+        ui.label("Optimizer");
+        egui::ComboBox::from_id_salt("optimizer")
+            .selected_text(format!("{:?}", t.optimizer))
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut t.optimizer, Optimizer::Adam, "Adam");
+                ui.selectable_value(&mut t.optimizer, Optimizer::AdamW, "AdamW");
+                ui.selectable_value(&mut t.optimizer, Optimizer::Sgd, "SGD");
+            });
+        ui.end_row();
+        ui.label("Learning rate");
+        ui.add(egui::DragValue::new(&mut t.learning_rate).range(1e-6..=1.0).speed(1e-4).max_decimals(6));
+        ui.end_row();
+        ui.label("Batch size");
+        ui.add(egui::DragValue::new(&mut t.batch_size).range(1..=4096));
+        ui.end_row();
+        ui.label("Epochs");
+        ui.add(egui::DragValue::new(&mut t.epochs).range(1..=10000));
+        ui.end_row();
+        ui.label("Validation share");
+        ui.add(egui::Slider::new(&mut t.validation_fraction, 0.0..=0.5));
+        ui.end_row();
+        ui.label("Gradient clipping").on_hover_text(
+            "Caps the size of each update; 0 = off. Helps when the loss jumps or becomes NaN, as in recurrent networks.",
+        );
+        ui.add(egui::DragValue::new(&mut t.gradient_clip_norm).range(0.0..=100.0).speed(0.1));
+        ui.end_row();
+        ui.label("Early stopping").on_hover_text(
+            "Stop when the validation loss has not improved for this many epochs and keep the best model; 0 = off.",
+        );
+        ui.add(egui::DragValue::new(&mut t.early_stopping_patience).range(0..=1000));
+        ui.end_row();
+        ui.label("Seed").on_hover_text("The same seed gives the same split, start and result.");
+        ui.add(egui::DragValue::new(&mut t.seed));
+        ui.end_row();
+        ui.label("Device");
+        egui::ComboBox::from_id_salt("device")
+            .selected_text(match app.training.device {
+                DevicePreference::Auto => "GPU if available",
+                DevicePreference::Gpu => "GPU",
+                DevicePreference::Cpu => "CPU",
+            })
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut app.training.device, DevicePreference::Auto, "GPU if available");
+                ui.selectable_value(&mut app.training.device, DevicePreference::Gpu, "GPU");
+                ui.selectable_value(&mut app.training.device, DevicePreference::Cpu, "CPU");
+            });
+        ui.end_row();
+    });
+    if app.experiment.training != before {
+        app.note_edit(before_exp);
+    }
+}
+
+fn controls(ui: &mut egui::Ui, app: &mut LaminaApp) {
+    let blocker = app.train_blocker();
+    let running = app.training.is_running();
+    ui.horizontal(|ui| {
+        let start = ui.add_enabled(blocker.is_none(), egui::Button::new("Train"));
+        let start = match &blocker {
+            Some(reason) if !running => start.on_disabled_hover_text(reason.clone()),
+            _ => start,
+        };
+        if start.clicked() {
+            app.start_training();
+        }
+        if running {
+            if app.training.paused {
+                if ui.button("Resume").clicked() {
+                    app.training.send(Command::Resume);
+                }
+            } else if ui.button("Pause").clicked() {
+                app.training.send(Command::Pause);
+            }
+            if ui.button("Stop").clicked() {
+                app.training.send(Command::Stop);
+            }
+        }
+    });
+    if let (Some(reason), false) = (&blocker, running) {
+        ui.colored_label(
+            egui::Color32::from_rgb(200, 120, 0),
+            format!("Cannot train yet: {reason}"),
+        );
+    }
+    let t = &app.training;
+    if let Some(s) = &t.started {
+        let device = if s.is_gpu {
+            format!("GPU: {}", s.device)
+        } else {
+            format!("CPU — {}", s.device_reason)
+        };
+        ui.label(device);
+        ui.weak(format!(
+            "{} training / {} validation samples, {} parameters",
+            s.train_samples, s.valid_samples, s.parameters
+        ));
+    }
+    if let Some(p) = &t.progress {
+        let done = ((p.epoch - 1) * p.steps_per_epoch + p.step) as f32;
+        let total = (p.epochs * p.steps_per_epoch).max(1) as f32;
+        ui.add(egui::ProgressBar::new(done / total).show_percentage());
+        ui.label(format!(
+            "epoch {}/{} · loss {:.4} · {:.0} samples/s · {}",
+            p.epoch,
+            p.epochs,
+            p.loss,
+            p.samples_per_second,
+            if running {
+                format!("about {:.0} s left", p.eta_seconds)
+            } else {
+                "finished".into()
+            }
+        ));
+    }
+    if t.paused {
+        ui.label("Paused.");
+    }
+    if let Some(e) = &t.error {
+        ui.colored_label(egui::Color32::from_rgb(220, 60, 60), e);
+    }
+    if let Some(o) = &app.training.outcome {
+        let s = &o.summary;
+        let mut line = format!(
+            "Done: {} epochs in {:.1} s",
+            s.epochs_completed, s.wall_seconds
+        );
+        if let Some(a) = s.final_valid.as_ref().and_then(|v| v.accuracy) {
+            line.push_str(&format!(", validation accuracy {:.1}%", a * 100.0));
+        }
+        ui.label(line);
+        if app.training.frames_while_training > 0 {
+            ui.weak(format!(
+                "Window while training: {} frames, slowest {:.1} ms",
+                app.training.frames_while_training, app.training.max_frame_ms
+            ));
+        }
+        ui.horizontal(|ui| {
+            if ui
+                .button("Export model folder…")
+                .on_hover_text("The same folder `lamina train` writes: spec, weights (safetensors) and preprocessing")
+                .clicked()
+            {
+                app.ask(Purpose::ExportModel, ui.ctx());
+            }
+            if app.training.latent.is_some() && ui.button("Export latent coordinates (CSV)…").clicked() {
+                app.ask(Purpose::ExportLatent, ui.ctx());
+            }
+        });
+    }
+}
+
+fn write_latent_csv(
+    path: &std::path::Path,
+    snap: &LatentSnapshot,
+    points: &[[f64; 2]],
+) -> std::io::Result<()> {
+    let mut out = String::from("sample_id,pc1,pc2");
+    for d in 0..snap.dims {
+        out.push_str(&format!(",z{}", d + 1));
+    }
+    out.push('\n');
+    for (i, id) in snap.ids.iter().enumerate() {
+        out.push_str(&format!("{id},{},{}", points[i][0], points[i][1]));
+        for v in &snap.values[i * snap.dims..(i + 1) * snap.dims] {
+            out.push_str(&format!(",{v}"));
+        }
+        out.push('\n');
+    }
+    crate::spec::write_atomic(path, out.as_bytes())
+}
+
+fn curves(ui: &mut egui::Ui, t: &TrainingState) {
+    ui.strong("Loss");
+    let series = |f: &dyn Fn(&EpochMetrics) -> Option<f64>| -> Vec<[f64; 2]> {
+        t.history
+            .iter()
+            .filter_map(|m| f(m).map(|v| [m.epoch as f64, v]))
+            .collect()
+    };
+    let train = series(&|m| Some(m.train.loss));
+    let valid = series(&|m| m.valid.as_ref().map(|v| v.loss));
+    Plot::new("loss_plot")
+        .height(170.0)
+        .legend(Legend::default())
+        .x_axis_label("epoch")
+        .show(ui, |p| {
+            p.line(Line::new("train", PlotPoints::from(train)));
+            p.line(Line::new("validation", PlotPoints::from(valid)));
+        });
+    let acc_train = series(&|m| m.train.accuracy);
+    if !acc_train.is_empty() {
+        ui.strong("Accuracy");
+        let acc_valid = series(&|m| m.valid.as_ref().and_then(|v| v.accuracy));
+        Plot::new("acc_plot")
+            .height(140.0)
+            .legend(Legend::default())
+            .include_y(0.0)
+            .include_y(1.0)
+            .x_axis_label("epoch")
+            .show(ui, |p| {
+                p.line(Line::new("train", PlotPoints::from(acc_train)));
+                p.line(Line::new("validation", PlotPoints::from(acc_valid)));
+            });
+    }
+}
+
+fn latent(ui: &mut egui::Ui, t: &TrainingState, class_names: Option<Vec<String>>) {
+    let Some((snap, points)) = &t.latent else {
+        return;
+    };
+    ui.strong(format!(
+        "Latent space (PCA of {} dimensions, validation samples, epoch {})",
+        snap.dims, snap.epoch
+    ));
+    let names = class_names.unwrap_or_default();
+    // One series per class so the legend names them; hover shows the sample.
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    match &snap.labels {
+        Some(labels) => {
+            for (c, name) in names.iter().enumerate() {
+                let idx: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == c).collect();
+                if !idx.is_empty() {
+                    groups.push((name.clone(), idx));
+                }
+            }
+        }
+        None => groups.push(("samples".into(), (0..points.len()).collect())),
+    }
+    let lookup = groups.clone();
+    let ids = snap.ids.clone();
+    Plot::new("latent_plot")
+        .height(380.0)
+        .data_aspect(1.0)
+        .legend(Legend::default())
+        .label_formatter(move |pos| match pos {
+            egui_plot::HoverPosition::NearDataPoint {
+                plot_name, index, ..
+            } => lookup
+                .iter()
+                .find(|(n, _)| n.as_str() == *plot_name)
+                .and_then(|(_, idx)| idx.get(*index))
+                .map(|&i| format!("{} ({plot_name})", ids[i])),
+            _ => None,
+        })
+        .show(ui, |p| {
+            for (name, idx) in &groups {
+                let pts: Vec<[f64; 2]> = idx.iter().map(|&i| points[i]).collect();
+                p.points(Points::new(name.clone(), PlotPoints::from(pts)).radius(2.5));
+            }
+        });
+}

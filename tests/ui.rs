@@ -1,0 +1,344 @@
+//! The window driven through egui_kittest: real widgets, real clicks, real
+//! training on `flex` (the device is set to CPU so the tests do not depend on
+//! the machine's GPU).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT, Queryable};
+use lamina::spec::Experiment;
+use lamina::train::DevicePreference;
+use lamina::ui::dialogs::Purpose;
+use lamina::ui::{LaminaApp, Screen};
+
+fn sample(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sample-data")
+        .join(rel)
+}
+
+/// A fresh folder under the system temp dir, named for the test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lamina-ui-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// The omics sample (experiment, counts, labels) copied into `dir`, so tests
+/// write beside it without touching the repository.
+fn copy_omics(dir: &Path) -> PathBuf {
+    for f in ["classifier.json", "counts.csv", "labels.csv"] {
+        std::fs::copy(sample("omics").join(f), dir.join(f)).expect("copy sample");
+    }
+    dir.join("classifier.json")
+}
+
+fn harness(app: LaminaApp) -> Harness<'static, LaminaApp> {
+    Harness::builder()
+        .with_size([1400.0, 900.0])
+        .build_ui_state(|ui, app: &mut LaminaApp| app.show(ui), app)
+}
+
+/// Step the window until `done` holds, failing after `limit`.
+fn step_until(
+    h: &mut Harness<'_, LaminaApp>,
+    limit: Duration,
+    what: &str,
+    done: impl Fn(&LaminaApp) -> bool,
+) {
+    let start = Instant::now();
+    while !done(h.state()) {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        h.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn open(h: &mut Harness<'_, LaminaApp>, path: &Path) {
+    let ctx = h.ctx.clone();
+    h.state_mut().open(path, &ctx);
+    h.state_mut().data.wait();
+    h.run_steps(2);
+}
+
+#[test]
+fn template_data_train_curve_stop() {
+    let dir = scratch("flow");
+    let mut h = harness(LaminaApp::default());
+    h.run_steps(2);
+    h.get_by_label("Classifier for tables and omics (MLP)")
+        .click();
+    h.run_steps(1);
+    // What the file dialog (or a drop on the window) hands over.
+    let ctx = h.ctx.clone();
+    h.state_mut()
+        .use_path(Purpose::StartData, &sample("omics/counts.csv"), &ctx);
+    h.state_mut()
+        .use_path(Purpose::StartLabels, &sample("omics/labels.csv"), &ctx);
+    h.state_mut().start.experiment_path = dir.join("classifier.json").display().to_string();
+    h.run_steps(1);
+    h.get_by_label("Create experiment").click();
+    h.run_steps(2);
+    assert_eq!(
+        h.state().screen,
+        Screen::Workbench,
+        "{:?}",
+        h.state().message
+    );
+    h.state_mut().data.wait();
+    h.run_steps(2);
+    let ds = h
+        .state()
+        .data
+        .dataset
+        .as_ref()
+        .expect("the sample data loads");
+    assert_eq!(ds.len(), 400);
+    assert_eq!(ds.labels.class_names().len(), 4);
+    // The data panel names what it found.
+    h.get_by_label_contains("4 classes");
+
+    // Many epochs so that Stop lands while training runs.
+    h.state_mut().experiment.training.epochs = 2000;
+    h.state_mut().experiment.training.early_stopping_patience = 0;
+    // Small batches make each epoch long enough for Stop to land mid-run.
+    h.state_mut().experiment.training.batch_size = 1;
+    h.state_mut().training.device = DevicePreference::Cpu;
+    h.run_steps(1);
+    let train = h.get_by_label("Train");
+    assert!(
+        !train.accesskit_node().is_disabled(),
+        "Train is enabled for a valid experiment"
+    );
+    train.click();
+    h.run_steps(1);
+    assert!(h.state().training.is_running());
+    step_until(
+        &mut h,
+        Duration::from_secs(120),
+        "three epochs of loss",
+        |a| a.training.history.len() >= 3,
+    );
+    let hist = &h.state().training.history;
+    assert!(hist.iter().all(|m| m.train.loss.is_finite()));
+    assert!(
+        hist.last().unwrap().train.loss < hist[0].train.loss,
+        "the loss falls: {:?}",
+        hist.iter().map(|m| m.train.loss).collect::<Vec<_>>()
+    );
+    assert!(
+        h.state().training.started.is_some(),
+        "the device is reported"
+    );
+    h.get_by_label_contains("CPU —");
+    h.get_by_label("Stop").click();
+    step_until(&mut h, Duration::from_secs(60), "the stop", |a| {
+        !a.training.is_running()
+    });
+    let outcome = h
+        .state()
+        .training
+        .outcome
+        .as_ref()
+        .expect("a stopped run keeps its model");
+    assert!(outcome.summary.stopped_by_user, "{:?}", outcome.summary);
+    assert!(outcome.summary.epochs_completed < 2000);
+    h.get_by_label_contains("Done:");
+    assert!(
+        h.state().training.latent.is_some(),
+        "the latent map is filled"
+    );
+    h.get_by_label("Latent space").click();
+    h.run_steps(2);
+    h.get_by_label_contains("Latent space (PCA");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn invalid_architecture_disables_train_with_the_reason() {
+    let dir = scratch("invalid");
+    let mut h = harness(LaminaApp::default());
+    open(&mut h, &copy_omics(&dir));
+    assert!(h.state().train_blocker().is_none());
+    // Click a layer in the palette that cannot follow a flat vector.
+    h.state_mut().selected = Some((0, 0));
+    h.run_steps(1);
+    h.get_by_label("Conv 2-D").click();
+    h.run_steps(2);
+    let layers: Vec<String> = h.state().experiment.architecture.stacks[0]
+        .layers
+        .iter()
+        .map(|l| l.info().display.to_string())
+        .collect();
+    let reason = h
+        .state()
+        .train_blocker()
+        .unwrap_or_else(|| panic!("a Conv2d on a flat vector is refused; layers: {layers:?}"));
+    assert!(
+        reason.contains("Conv"),
+        "the reason names the layer: {reason}"
+    );
+    assert!(h.get_by_label("Train").accesskit_node().is_disabled());
+    h.get_by_label_contains("Cannot train yet");
+    // Undo puts the valid network back and Train is enabled again.
+    h.get_by_label("Undo").click();
+    h.run_steps(2);
+    assert!(h.state().train_blocker().is_none());
+    assert!(!h.get_by_label("Train").accesskit_node().is_disabled());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn save_then_reopen_gives_the_same_experiment() {
+    let dir = scratch("save");
+    let source = copy_omics(&dir);
+    let target = dir.join("edited.json");
+    let mut h = harness(LaminaApp::default());
+    open(&mut h, &source);
+    h.state_mut().checkpoint();
+    h.state_mut().experiment.training.epochs = 7;
+    h.state_mut().experiment.training.learning_rate = 0.003;
+    h.run_steps(1);
+    h.get_by_label_contains("unsaved changes");
+    h.state_mut().path_input = target.display().to_string();
+    h.run_steps(1);
+    h.get_by_label("Save").click();
+    h.run_steps(2);
+    assert!(!h.state().has_unsaved_changes(), "{:?}", h.state().message);
+    let edited = h.state().experiment.clone();
+
+    let mut h2 = harness(LaminaApp::default());
+    open(&mut h2, &target);
+    assert_eq!(h2.state().experiment, edited);
+    assert!(
+        h2.state().data.dataset.is_some(),
+        "the data resolves from the saved file"
+    );
+    // The file is the same JSON the CLI runs.
+    let reread = Experiment::load(&target).expect("the saved file loads");
+    assert_eq!(reread, edited);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn bad_experiment_file_is_a_message_not_a_panic() {
+    let dir = scratch("bad");
+    let bad = dir.join("broken.json");
+    std::fs::write(&bad, "{ \"format_version\": 1, \"name\": ").unwrap();
+    let mut h = harness(LaminaApp::default());
+    h.run_steps(1);
+    let ctx = h.ctx.clone();
+    h.state_mut().open(&bad, &ctx);
+    h.run_steps(2);
+    assert_eq!(h.state().screen, Screen::Start);
+    let (msg, is_error) = h.state().message.clone().expect("an error message");
+    assert!(is_error && msg.contains("broken.json"), "{msg}");
+    h.get_by_label_contains("broken.json");
+
+    // Data that cannot be read shows its error in place and blocks training.
+    let mut h = harness(LaminaApp::default());
+    open(&mut h, &copy_omics(&dir));
+    let ragged = dir.join("ragged.csv");
+    std::fs::write(&ragged, "id,g1,g2\nc1,1,2\nc2,3\n").unwrap();
+    let ctx = h.ctx.clone();
+    h.state_mut().use_path(Purpose::DataFile, &ragged, &ctx);
+    h.state_mut().data.wait();
+    h.run_steps(2);
+    let err = h.state().data.error.clone().expect("a data error");
+    assert!(
+        err.contains("ragged.csv") && err.contains('3'),
+        "names file and line: {err}"
+    );
+    assert!(h.get_by_label("Train").accesskit_node().is_disabled());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn autosave_is_offered_back_when_reopening() {
+    let dir = scratch("autosave");
+    let exp_path = copy_omics(&dir);
+    let original = Experiment::load(&exp_path).unwrap();
+    let mut edited = original.clone();
+    edited.training.epochs = 3;
+    std::thread::sleep(Duration::from_millis(20));
+    edited.save(&lamina::ui::autosave_path(&exp_path)).unwrap();
+
+    let mut h = harness(LaminaApp::default());
+    open(&mut h, &exp_path);
+    assert_eq!(h.state().experiment, original, "the file itself opens");
+    h.get_by_label("Restore them").click();
+    h.run_steps(2);
+    assert_eq!(h.state().experiment.training.epochs, 3);
+    assert!(h.state().has_unsaved_changes());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_layer_dragged_from_the_palette_lands_after_the_card() {
+    let dir = scratch("drag");
+    let mut h = harness(LaminaApp::default());
+    open(&mut h, &copy_omics(&dir));
+    let before = h.state().experiment.architecture.stacks[0].layers.len();
+    let from = h.get_by_label("Dropout").rect().center();
+    let to = h.get_by_label("1. Dense").rect().center();
+    h.hover_at(from);
+    h.run_steps(1);
+    h.drag_at(from);
+    h.run_steps(1);
+    // Move in a few steps so egui sees a drag, not a click.
+    for k in 1..=5 {
+        h.hover_at(from + (to - from) * (k as f32 / 5.0));
+        h.run_steps(1);
+    }
+    h.drop_at(to);
+    h.run_steps(2);
+    let layers = &h.state().experiment.architecture.stacks[0].layers;
+    assert_eq!(layers.len(), before + 1, "one layer was added");
+    assert_eq!(
+        layers[1].info().display,
+        "Dropout",
+        "it lands after the card it was dropped on"
+    );
+    assert_eq!(h.state().undo.len(), 1, "one undo step");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn image_autoencoder_shows_reconstructions_and_latent_map() {
+    let mut h = harness(LaminaApp::default());
+    // Opened as bundled and not edited: nothing is written beside it.
+    open(&mut h, &sample("images/autoencoder.json"));
+    h.state_mut().training.device = DevicePreference::Cpu;
+    h.get_by_label("Train").click();
+    h.run_steps(1);
+    step_until(
+        &mut h,
+        Duration::from_secs(120),
+        "two epochs of reconstructions",
+        |a| {
+            a.training
+                .reconstructions
+                .as_ref()
+                .is_some_and(|r| r.epoch >= 2)
+        },
+    );
+    h.get_by_label("Stop").click();
+    step_until(&mut h, Duration::from_secs(60), "the stop", |a| {
+        !a.training.is_running()
+    });
+    h.run_steps(2);
+    let r = h.state().training.reconstructions.as_ref().unwrap();
+    assert_eq!(r.shape, vec![1, 32, 32]);
+    assert_eq!(r.ids.len(), 8);
+    assert_eq!(r.inputs.len(), r.outputs.len());
+    assert!(r.outputs.iter().all(|v| v.is_finite()));
+    h.get_by_label("Reconstructions").click();
+    h.run_steps(2);
+    h.get_by_label_contains("Top: input");
+    let (snap, points) = h.state().training.latent.as_ref().expect("a latent map");
+    assert_eq!(snap.dims, 16);
+    assert_eq!(points.len(), snap.ids.len());
+    assert!(!h.state().has_unsaved_changes());
+}
