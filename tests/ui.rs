@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use lamina::spec::Experiment;
@@ -341,4 +342,34 @@ fn image_autoencoder_shows_reconstructions_and_latent_map() {
     assert_eq!(snap.dims, 16);
     assert_eq!(points.len(), snap.ids.len());
     assert!(!h.state().has_unsaved_changes());
+}
+
+#[test]
+fn typing_a_data_path_reads_that_file() {
+    let dir = scratch("typed");
+    let exp = copy_omics(&dir);
+    std::fs::write(dir.join("small.csv"), "id,g1,g2\nc1,1,2\nc2,3,4\nc3,5,6\n").unwrap();
+    let mut h = harness(LaminaApp::default());
+    open(&mut h, &exp);
+    h.get_by_label("Data file:").focus();
+    h.run_steps(1);
+    // Replace the text: select all and type the new relative path.
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.run_steps(1);
+    h.get_by_label("Data file:").type_text("small.csv");
+    h.run_steps(1);
+    h.key_press(egui::Key::Enter);
+    h.run_steps(2);
+    h.state_mut().data.wait();
+    h.run_steps(2);
+    assert_eq!(h.state().experiment.data.path, PathBuf::from("small.csv"));
+    // The label source is still the metadata table, whose ids do not match.
+    let err = h
+        .state()
+        .data
+        .error
+        .clone()
+        .expect("labels that do not match are reported");
+    assert!(err.contains("labels.csv"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
 }

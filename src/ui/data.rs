@@ -16,8 +16,26 @@ const PREVIEW_COLUMNS: usize = 8;
 pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
     ui.heading("Data");
     ui.horizontal_wrapped(|ui| {
-        ui.label("File:");
-        ui.monospace(app.experiment.data.path.display().to_string());
+        let name = ui.label("Data file:");
+        // Kept as typed while focused; read when focus leaves (Enter).
+        let edit_id = egui::Id::unique("data_path_field");
+        let current = app.experiment.data.path.display().to_string();
+        let mut text = ui
+            .data(|d| d.get_temp::<String>(edit_id))
+            .unwrap_or_else(|| current.clone());
+        let edit = ui
+            .add(egui::TextEdit::singleline(&mut text).desired_width(220.0))
+            .labelled_by(name.id)
+            .on_hover_text("Relative paths are relative to the experiment file's folder");
+        if edit.has_focus() {
+            ui.data_mut(|d| d.insert_temp(edit_id, text.clone()));
+        } else {
+            ui.data_mut(|d| d.remove::<String>(edit_id));
+            if edit.lost_focus() && text.trim() != current && !text.trim().is_empty() {
+                let path = crate::spec::resolve(&app.base_dir(), std::path::Path::new(text.trim()));
+                app.use_path(Purpose::DataFile, &path, ui.ctx());
+            }
+        }
         if ui
             .button("Choose file…")
             .on_hover_text("A table (CSV/TSV) or sequences (FASTA)")

@@ -30,9 +30,16 @@ pub enum Purpose {
 pub struct Pending {
     pub purpose: Purpose,
     rx: Receiver<Option<PathBuf>>,
+    opened: std::time::Instant,
 }
 
 impl Pending {
+    /// A dialog that came back empty at once most likely never showed (no
+    /// desktop portal on this system), rather than being cancelled by a person.
+    pub fn looks_unavailable(&self) -> bool {
+        self.opened.elapsed() < std::time::Duration::from_millis(400)
+    }
+
     /// `Some(answer)` once the dialog has closed; the answer is `None` when cancelled.
     pub fn poll(&self) -> Option<Option<PathBuf>> {
         self.rx.try_recv().ok()
@@ -82,5 +89,9 @@ pub fn ask(purpose: Purpose, dir: &Path, ctx: &egui::Context) -> Pending {
         let _ = tx.send(answer);
         ctx.request_repaint();
     });
-    Pending { purpose, rx }
+    Pending {
+        purpose,
+        rx,
+        opened: std::time::Instant::now(),
+    }
 }

@@ -348,9 +348,18 @@ impl LaminaApp {
         let Some(answer) = self.dialog.as_ref().and_then(|d| d.poll()) else {
             return;
         };
-        let purpose = self.dialog.take().map(|d| d.purpose);
-        if let (Some(purpose), Some(path)) = (purpose, answer) {
-            self.use_path(purpose, &path, ctx);
+        let Some(pending) = self.dialog.take() else {
+            return;
+        };
+        match answer {
+            Some(path) => self.use_path(pending.purpose, &path, ctx),
+            None if pending.looks_unavailable() => {
+                self.message = Some((
+                    "No file dialog could be opened on this system: type the path in the field, or drop the file on the window.".into(),
+                    true,
+                ))
+            }
+            None => {}
         }
     }
 
@@ -363,6 +372,11 @@ impl LaminaApp {
             Purpose::DataFile | Purpose::DataFolder => {
                 self.checkpoint();
                 self.experiment.data.path = project::relative_to(path, &self.base_dir());
+                // A file of another kind is read as that kind; the network's
+                // fit is then checked against it like any edit.
+                if let Ok(format) = crate::data::detect_format(path) {
+                    self.experiment.data.format = format;
+                }
                 let is_images = path.is_dir();
                 let labels = &mut self.experiment.data.labels;
                 if is_images && *labels != crate::spec::LabelSource::None {

@@ -33,6 +33,8 @@ pub struct TrainingState {
     pub started: Option<StartInfo>,
     pub progress: Option<Progress>,
     pub history: Vec<EpochMetrics>,
+    /// Running training loss reported within epochs, `[fractional epoch, loss]`.
+    pub running: Vec<[f64; 2]>,
     pub latent: Option<(LatentSnapshot, Vec<[f64; 2]>)>,
     pub reconstructions: Option<ReconstructionSnapshot>,
     /// Textures of the shown reconstructions (input, output) and their epoch.
@@ -110,7 +112,12 @@ impl TrainingState {
         while let Some(event) = worker.try_recv() {
             match event {
                 Event::Started(s) => self.started = Some(s),
-                Event::Progress(p) => self.progress = Some(p),
+                Event::Progress(p) => {
+                    // Within an epoch: the running mean loss at a fractional epoch.
+                    let x = (p.epoch - 1) as f64 + p.step as f64 / p.steps_per_epoch.max(1) as f64;
+                    self.running.push([x, p.loss]);
+                    self.progress = Some(p);
+                }
                 Event::Epoch(m) => self.history.push(m),
                 Event::Latent(s) => {
                     let points = pca_2d(&s.values, s.ids.len(), s.dims);
@@ -445,6 +452,13 @@ fn curves(ui: &mut egui::Ui, t: &TrainingState) {
         .legend(Legend::default())
         .x_axis_label("epoch")
         .show(ui, |p| {
+            if t.running.len() > t.history.len() * 2 {
+                // Long epochs report progress within the epoch: show it too.
+                p.line(
+                    Line::new("train (within epoch)", PlotPoints::from(t.running.clone()))
+                        .width(1.0),
+                );
+            }
             p.line(Line::new("train", PlotPoints::from(train)));
             p.line(Line::new("validation", PlotPoints::from(valid)));
         });
