@@ -65,6 +65,23 @@ pub enum Command {
     },
     /// Describe a data file or folder, or say what is wrong with it.
     Inspect { path: PathBuf },
+    /// Run a trained model (a folder written by `train`) on new data.
+    Predict {
+        /// The model folder, e.g. runs/my_exp/model.
+        model: PathBuf,
+        /// A data file or folder of the kind the model was trained on.
+        data: PathBuf,
+        /// Predictions CSV: class and probabilities, values, or reconstruction
+        /// error and latent coordinates, one row per sample.
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write the latent coordinates (embeddings) as CSV.
+        #[arg(long)]
+        embeddings: Option<PathBuf>,
+        /// auto (GPU if present), gpu or cpu.
+        #[arg(long, default_value = "auto")]
+        device: String,
+    },
 }
 
 /// Run the command line; errors become a message and exit code 1 in `main`.
@@ -94,12 +111,51 @@ pub fn run(cli: Cli) -> Result<()> {
             let pref: DevicePreference = device.parse().map_err(anyhow::Error::msg)?;
             cmd_train(&experiment, &out, pref)
         }
+        Some(Command::Predict {
+            model,
+            data,
+            out,
+            embeddings,
+            device,
+        }) => {
+            let pref: DevicePreference = device.parse().map_err(anyhow::Error::msg)?;
+            cmd_predict(&model, &data, &out, embeddings.as_deref(), pref)
+        }
         Some(Command::Inspect { path }) => {
             let ds = crate::data::inspect(&path).map_err(anyhow::Error::msg)?;
             println!("{}", ds.describe());
             Ok(())
         }
     }
+}
+
+fn cmd_predict(
+    model_dir: &Path,
+    data: &Path,
+    out: &Path,
+    embeddings: Option<&Path>,
+    pref: DevicePreference,
+) -> Result<()> {
+    let choice = crate::train::device::choose(pref).map_err(anyhow::Error::msg)?;
+    let model = crate::export::load_model(model_dir, &choice.device)?;
+    let ds = crate::project::read_for_model(&model, data).map_err(anyhow::Error::msg)?;
+    let inf = crate::train::infer(&model, &ds, &choice.device).map_err(anyhow::Error::msg)?;
+    let (header, rows) = crate::export::predictions_table(&model, &ds.ids, &inf);
+    crate::export::write_csv(out, &header, &rows)?;
+    println!(
+        "{} predictions written to {} ({})",
+        rows.len(),
+        out.display(),
+        choice.name
+    );
+    if let Some(path) = embeddings {
+        let (header, rows) = crate::export::embeddings_table(&ds.ids, &inf).ok_or_else(|| {
+            anyhow::anyhow!("this model has no latent layer to take embeddings from")
+        })?;
+        crate::export::write_csv(path, &header, &rows)?;
+        println!("embeddings written to {}", path.display());
+    }
+    Ok(())
 }
 
 fn cmd_new(

@@ -7,6 +7,7 @@ use crate::data::{self, Dataset};
 use crate::spec::shapes::{ShapeReport, Target, infer_shapes};
 use crate::spec::templates::Template;
 use crate::spec::{DataFormat, Experiment, LabelSource};
+use crate::train::TrainedModel;
 
 /// Options for [`new_experiment`].
 #[derive(Debug, Clone, Default)]
@@ -182,6 +183,101 @@ fn normalise(p: &Path) -> PathBuf {
         }
     }
     out
+}
+
+/// Read new data the way a trained model expects it: with the model's own
+/// reading options and sequence length and, for tables, its feature columns
+/// picked by name (in the model's order; extra columns are ignored).
+pub fn read_for_model(model: &TrainedModel, path: &Path) -> Result<Dataset, String> {
+    let format = data::detect_format(path).map_err(|e| e.to_string())?;
+    let trained_on = model.experiment.data.format;
+    if trained_on != DataFormat::Auto && format != trained_on {
+        return Err(format!(
+            "the model was trained on {}, but {} is {}",
+            format_words(trained_on),
+            path.display(),
+            format_words(format)
+        ));
+    }
+    let mut spec = model.experiment.data.clone();
+    spec.path = path.to_path_buf();
+    spec.labels = LabelSource::None;
+    match format {
+        DataFormat::Table | DataFormat::Auto => {
+            let ds = data::table::read_lenient(path).map_err(|e| e.to_string())?;
+            align_features(ds, &model.feature_names, model.input_shape.iter().product())
+        }
+        DataFormat::Fasta => {
+            spec.sequence.length = model.input_shape.get(1).copied().unwrap_or(0);
+            let ds = data::load(&spec, Path::new(".")).map_err(|e| e.to_string())?;
+            if !model.feature_names.is_empty() && ds.feature_names != model.feature_names {
+                return Err(format!(
+                    "the model reads the letters {}, but {} is read as {}",
+                    model.feature_names.join(""),
+                    path.display(),
+                    ds.feature_names.join("")
+                ));
+            }
+            Ok(ds)
+        }
+        DataFormat::ImageFolder => {
+            spec.labels = LabelSource::Folder;
+            data::load(&spec, Path::new(".")).map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Keep the columns the model was trained on, in its order.
+fn align_features(mut ds: Dataset, names: &[String], expected: usize) -> Result<Dataset, String> {
+    if names.is_empty() {
+        // A model saved without names: only the count can be checked.
+        return if ds.sample_len() == expected {
+            Ok(ds)
+        } else {
+            Err(format!(
+                "the model reads {expected} numbers per sample, but {} has {}",
+                ds.source.display(),
+                ds.sample_len()
+            ))
+        };
+    }
+    let lookup: std::collections::HashMap<&str, usize> = ds
+        .feature_names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    let missing: Vec<&str> = names
+        .iter()
+        .filter(|n| !lookup.contains_key(n.as_str()))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        let shown: Vec<&str> = missing.iter().take(5).copied().collect();
+        return Err(format!(
+            "{} lacks {} of the {} columns the model was trained on: {}{}",
+            ds.source.display(),
+            missing.len(),
+            names.len(),
+            shown.join(", "),
+            if missing.len() > shown.len() {
+                ", …"
+            } else {
+                ""
+            }
+        ));
+    }
+    let cols: Vec<usize> = names.iter().map(|n| lookup[n.as_str()]).collect();
+    let old_len = ds.sample_len();
+    let mut values = Vec::with_capacity(ds.len() * cols.len());
+    for i in 0..ds.len() {
+        let row = &ds.values[i * old_len..(i + 1) * old_len];
+        values.extend(cols.iter().map(|&c| row[c]));
+    }
+    ds.values = values;
+    ds.shape = vec![cols.len()];
+    ds.feature_names = names.to_vec();
+    Ok(ds)
 }
 
 #[cfg(test)]

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::data::Preprocessing;
 use crate::model::build;
 use crate::spec::shapes::Target;
-use crate::spec::{Experiment, SpecError, write_atomic};
-use crate::train::{Summary, TrainedModel};
+use crate::spec::{Experiment, SpecError, Task, write_atomic};
+use crate::train::{Inference, Summary, TrainedModel};
 
 pub const MODEL_FORMAT_VERSION: u32 = 1;
 
@@ -28,6 +28,9 @@ pub struct ModelMeta {
     pub input_shape: Vec<usize>,
     pub target: Target,
     pub class_names: Vec<String>,
+    /// Input feature names (table columns, sequence letters, image channels).
+    #[serde(default)]
+    pub feature_names: Vec<String>,
     pub preprocessing: Preprocessing,
     #[serde(default)]
     pub summary: Option<Summary>,
@@ -78,11 +81,14 @@ pub fn save_model(
             input_shape: model.input_shape.clone(),
             target: model.target.clone(),
             class_names: model.class_names.clone(),
+            feature_names: model.feature_names.clone(),
             preprocessing: model.preprocessing.clone(),
             summary: summary.cloned(),
         };
         let json = serde_json::to_string_pretty(&meta).expect("model metadata serialises");
         write_atomic(&tmp.join("model.json"), json.as_bytes()).map_err(write_err)?;
+        write_atomic(&tmp.join("README.txt"), bundle_readme(model).as_bytes())
+            .map_err(write_err)?;
         let mut store = SafetensorsStore::from_file(tmp.join("weights.safetensors"));
         model
             .network
@@ -114,6 +120,63 @@ pub fn save_model(
         let _ = std::fs::remove_dir_all(&old);
     }
     Ok(())
+}
+
+/// `README.txt` of a model folder: what each file holds, the layers with their
+/// shapes, and how to read the weights without Lamina.
+fn bundle_readme(model: &TrainedModel) -> String {
+    use std::fmt::Write;
+    let exp = &model.experiment;
+    let mut t = String::new();
+    let _ = writeln!(t, "Lamina model: {}", exp.name);
+    let _ = writeln!(
+        t,
+        "Task: {:?}. Input: one sample of shape {:?}.",
+        exp.task, model.input_shape
+    );
+    if !model.class_names.is_empty() {
+        let _ = writeln!(
+            t,
+            "Classes (output order): {}",
+            model.class_names.join(", ")
+        );
+    }
+    t.push_str(
+        "\nFiles\n\
+         - experiment.json: the experiment this model was trained from (data, layers, task, settings).\n\
+         - model.json: input shape, class names (label map), input feature names, the fitted\n\
+         \x20 preprocessing (log1p, per-feature mean and standard deviation from the training split),\n\
+         \x20 the training summary and the versions of Lamina and burn.\n\
+         - weights.safetensors: the weights, float32, named stacks.<stack>.layers.<layer>.<Kind>.<weight|bias>.\n\
+         \x20 Dense weights are stored [inputs, outputs]: transpose them for torch.nn.Linear.\n\
+         \x20 Convolution weights are [out_channels, in_channels, kernel...] as in PyTorch.\n\
+         \nLayers\n",
+    );
+    let target = model.target.clone();
+    let report =
+        crate::spec::shapes::infer_shapes(&exp.architecture, exp.task, &model.input_shape, &target);
+    for (s, stack) in report.stacks.iter().enumerate() {
+        let _ = writeln!(t, "stack {s} '{}' (input {:?})", stack.name, stack.input);
+        for (l, layer) in stack.layers.iter().enumerate() {
+            let kind = exp.architecture.stacks[s].layers[l].info().display;
+            let _ = writeln!(
+                t,
+                "  layer {l}: {kind:<22} output {:?}, {} parameters",
+                layer.output.clone().unwrap_or_default(),
+                layer.params
+            );
+        }
+    }
+    t.push_str(
+        "\nIn Python (pip install safetensors numpy):\n\
+         \x20 import json, numpy as np\n\
+         \x20 from safetensors.numpy import load_file\n\
+         \x20 w = load_file(\"weights.safetensors\")\n\
+         \x20 meta = json.load(open(\"model.json\"))\n\
+         \x20 for name, a in w.items(): print(name, a.shape)\n\
+         \nWith Lamina: lamina predict THIS_FOLDER NEW_DATA --out predictions.csv\n",
+    );
+    t
 }
 
 /// Load a model folder written by [`save_model`] onto `device`.
@@ -159,7 +222,116 @@ pub fn load_model(dir: &Path, device: &Device) -> Result<TrainedModel, ExportErr
         network,
         preprocessing: meta.preprocessing,
         class_names: meta.class_names,
+        feature_names: meta.feature_names,
         input_shape: meta.input_shape,
         target: meta.target,
     })
+}
+
+/// The header and rows of a predictions table: per sample its id, then the
+/// predicted class and one probability per class (classifiers), the predicted
+/// values (regression), or the reconstruction error and latent coordinates
+/// (autoencoders, VAEs).
+pub fn predictions_table(
+    model: &TrainedModel,
+    ids: &[String],
+    inf: &Inference,
+) -> (Vec<String>, Vec<Vec<String>>) {
+    let n = ids.len();
+    let row = |v: &[f32], i: usize, d: usize| -> Vec<String> {
+        v[i * d..(i + 1) * d]
+            .iter()
+            .map(|x| x.to_string())
+            .collect()
+    };
+    let mut header = vec!["sample_id".to_string()];
+    let mut rows: Vec<Vec<String>> = ids.iter().map(|id| vec![id.clone()]).collect();
+    match model.experiment.task {
+        Task::Classification => {
+            header.push("predicted".into());
+            header.extend(model.class_names.iter().map(|c| format!("p_{c}")));
+            for (i, r) in rows.iter_mut().enumerate().take(n) {
+                let p = &inf.outputs[i * inf.output_dim..(i + 1) * inf.output_dim];
+                let best = p
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map_or(0, |(k, _)| k);
+                r.push(
+                    model
+                        .class_names
+                        .get(best)
+                        .cloned()
+                        .unwrap_or_else(|| best.to_string()),
+                );
+                r.extend(row(&inf.outputs, i, inf.output_dim));
+            }
+        }
+        Task::Regression => {
+            if inf.output_dim == 1 {
+                header.push("predicted".into());
+            } else {
+                header.extend((1..=inf.output_dim).map(|k| format!("predicted_{k}")));
+            }
+            for (i, r) in rows.iter_mut().enumerate() {
+                r.extend(row(&inf.outputs, i, inf.output_dim));
+            }
+        }
+        Task::Autoencoder | Task::Vae => {
+            header.push("reconstruction_error".into());
+            header.extend((1..=inf.latent_dim).map(|k| format!("z{k}")));
+            for (i, r) in rows.iter_mut().enumerate() {
+                let e = inf
+                    .reconstruction_error
+                    .as_ref()
+                    .and_then(|e| e.get(i))
+                    .copied()
+                    .unwrap_or(f32::NAN);
+                r.push(e.to_string());
+                if let Some(z) = &inf.latent {
+                    r.extend(row(z, i, inf.latent_dim));
+                }
+            }
+        }
+    }
+    (header, rows)
+}
+
+/// Latent coordinates per sample: `sample_id, z1, …`.
+pub fn embeddings_table(
+    ids: &[String],
+    inf: &Inference,
+) -> Option<(Vec<String>, Vec<Vec<String>>)> {
+    let z = inf.latent.as_ref()?;
+    let d = inf.latent_dim;
+    let mut header = vec!["sample_id".to_string()];
+    header.extend((1..=d).map(|k| format!("z{k}")));
+    let rows = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let mut r = vec![id.clone()];
+            r.extend(z[i * d..(i + 1) * d].iter().map(|x| x.to_string()));
+            r
+        })
+        .collect();
+    Some((header, rows))
+}
+
+/// Write a table as CSV, atomically.
+pub fn write_csv(path: &Path, header: &[String], rows: &[Vec<String>]) -> Result<(), ExportError> {
+    let err = |source| ExportError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut put = |r: &[String]| w.write_record(r).map_err(|e| err(std::io::Error::other(e)));
+    put(header)?;
+    for r in rows {
+        put(r)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| err(std::io::Error::other(e.to_string())))?;
+    write_atomic(path, &bytes).map_err(err)
 }

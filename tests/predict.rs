@@ -1,0 +1,243 @@
+//! `lamina predict`: a trained model folder run on new data gives the same
+//! numbers as the model in memory, picks table columns by name, and says what
+//! is wrong with data that does not fit.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use lamina::data::Dataset;
+use lamina::spec::Experiment;
+use lamina::train::{self, DevicePreference, Job, Outcome, Worker};
+
+fn lamina(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lamina"))
+        .args(args)
+        .output()
+        .expect("the lamina binary runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn sample(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sample-data")
+        .join(rel)
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("lamina-predict-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Train a sample experiment in this process on the CPU.
+fn train_sample(rel: &str, epochs: usize) -> (Outcome, Dataset) {
+    let path = sample(rel);
+    let mut exp = Experiment::load(&path).unwrap();
+    exp.training.epochs = epochs;
+    let (ds, _, _) = lamina::project::prepare(&exp, path.parent().unwrap()).unwrap();
+    let worker = Worker::spawn(Job {
+        experiment: exp,
+        dataset: ds.clone(),
+        device: DevicePreference::Cpu,
+    });
+    let outcome = loop {
+        match worker.recv() {
+            Some(train::Event::Finished(o)) => break *o,
+            Some(train::Event::Failed(e)) => panic!("{e}"),
+            Some(_) => {}
+            None => panic!("the worker ended without a result"),
+        }
+    };
+    (outcome, ds)
+}
+
+fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let header = r.headers().unwrap().iter().map(String::from).collect();
+    let rows = r
+        .records()
+        .map(|x| x.unwrap().iter().map(String::from).collect())
+        .collect();
+    (header, rows)
+}
+
+#[test]
+fn classifier_bundle_predicts_what_the_trained_model_predicts() {
+    let dir = temp_dir("classifier");
+    let (o, ds) = train_sample("omics/classifier.json", 10);
+    let in_memory = train::infer(
+        &o.model,
+        &ds,
+        &lamina::train::device::DeviceChoice::cpu("test").device,
+    )
+    .unwrap();
+    let model_dir = dir.join("model");
+    lamina::export::save_model(&model_dir, &o.model, Some(&o.summary)).unwrap();
+
+    // New data with the columns in another order and a text column: picked by name.
+    let raw = std::fs::read_to_string(sample("omics/counts.csv")).unwrap();
+    let mut lines = raw.lines().map(|l| l.split(',').collect::<Vec<_>>());
+    let header = lines.next().unwrap();
+    let mut shuffled = String::new();
+    let order: Vec<usize> = std::iter::once(0).chain((1..header.len()).rev()).collect();
+    let put = |cells: &[&str], extra: &str, out: &mut String| {
+        let row: Vec<&str> = order.iter().map(|&i| cells[i]).collect();
+        out.push_str(&row.join(","));
+        out.push(',');
+        out.push_str(extra);
+        out.push('\n');
+    };
+    put(&header, "donor", &mut shuffled);
+    for cells in lines {
+        put(&cells, "d1", &mut shuffled);
+    }
+    let new_data = dir.join("shuffled.csv");
+    std::fs::write(&new_data, shuffled).unwrap();
+
+    let out = dir.join("predictions.csv");
+    let o2 = lamina(&[
+        "predict",
+        model_dir.to_str().unwrap(),
+        new_data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert!(o2.status.success(), "{}", text(&o2));
+    let (header, rows) = read_csv(&out);
+    assert_eq!(header[..2], ["sample_id", "predicted"]);
+    assert_eq!(
+        header.len(),
+        2 + 4,
+        "one probability column per class: {header:?}"
+    );
+    assert_eq!(rows.len(), ds.len());
+    let k = in_memory.output_dim;
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r[0], ds.ids[i]);
+        for c in 0..k {
+            let p: f32 = r[2 + c].parse().unwrap();
+            let q = in_memory.outputs[i * k + c];
+            assert!(
+                (p - q).abs() <= 1e-5 * q.abs().max(1.0),
+                "sample {i} class {c}: {p} vs {q}"
+            );
+        }
+    }
+    // And the predictions are good: the labels are known for the sample data.
+    let names = ds.labels.class_names();
+    let lamina::data::Labels::Classes { index, .. } = &ds.labels else {
+        panic!("classes")
+    };
+    let correct = rows
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| r[1] == names[index[*i]])
+        .count();
+    assert!(
+        correct as f64 / rows.len() as f64 > 0.9,
+        "{correct}/{}",
+        rows.len()
+    );
+
+    // A table that lacks genes the model needs is refused with their names.
+    let missing = dir.join("missing.csv");
+    std::fs::write(&missing, "cell,Gene001,Gene002\nc1,1,2\n").unwrap();
+    let o3 = lamina(&[
+        "predict",
+        model_dir.to_str().unwrap(),
+        missing.to_str().unwrap(),
+        "--out",
+        dir.join("x.csv").to_str().unwrap(),
+    ]);
+    assert_eq!(o3.status.code(), Some(1));
+    let t = text(&o3);
+    assert!(
+        t.contains("missing.csv") && t.contains("lacks 198 of the 200") && t.contains("Gene003"),
+        "{t}"
+    );
+    assert!(!dir.join("x.csv").exists(), "nothing is written on failure");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn autoencoder_bundle_gives_reconstruction_error_and_embeddings() {
+    let dir = temp_dir("autoencoder");
+    let (o, ds) = train_sample("omics/autoencoder.json", 5);
+    let model_dir = dir.join("model");
+    lamina::export::save_model(&model_dir, &o.model, Some(&o.summary)).unwrap();
+    let out = dir.join("p.csv");
+    let emb = dir.join("z.csv");
+    let r = lamina(&[
+        "predict",
+        model_dir.to_str().unwrap(),
+        sample("omics/counts.csv").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--embeddings",
+        emb.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert!(r.status.success(), "{}", text(&r));
+    let (header, rows) = read_csv(&out);
+    assert_eq!(header[1], "reconstruction_error");
+    assert_eq!(header.len(), 2 + 16, "{header:?}");
+    assert_eq!(rows.len(), ds.len());
+    assert!(
+        rows.iter()
+            .all(|r| r[1].parse::<f32>().unwrap().is_finite())
+    );
+    let (zh, zrows) = read_csv(&emb);
+    assert_eq!(zh.len(), 1 + 16);
+    assert_eq!(
+        zrows[0][1..],
+        rows[0][2..],
+        "the embeddings file holds the same latent coordinates"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn sequence_model_refuses_a_table() {
+    let dir = temp_dir("kind");
+    let (o, _) = train_sample("dna/cnn.json", 1);
+    let model_dir = dir.join("model");
+    lamina::export::save_model(&model_dir, &o.model, None).unwrap();
+    let r = lamina(&[
+        "predict",
+        model_dir.to_str().unwrap(),
+        sample("omics/counts.csv").to_str().unwrap(),
+        "--out",
+        dir.join("p.csv").to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert_eq!(r.status.code(), Some(1));
+    let t = text(&r);
+    assert!(
+        t.contains("trained on FASTA sequences") && t.contains("counts.csv"),
+        "{t}"
+    );
+    // The model's own kind of data works, and the sequence length is the model's.
+    let r = lamina(&[
+        "predict",
+        model_dir.to_str().unwrap(),
+        sample("dna/promoters.fasta").to_str().unwrap(),
+        "--out",
+        dir.join("p.csv").to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert!(r.status.success(), "{}", text(&r));
+    let _ = std::fs::remove_dir_all(dir);
+}
