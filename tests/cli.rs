@@ -131,6 +131,9 @@ fn bundled_sample_experiments_load_and_fit_their_data() {
         "omics/autoencoder.json",
         "omics/vae.json",
         "dna/cnn.json",
+        "dna/lstm.json",
+        "dna/transformer.json",
+        "dna/cnn_attention.json",
         "images/cnn.json",
         "images/autoencoder.json",
     ] {

@@ -245,3 +245,31 @@ fn a_diverging_run_stops_with_a_clear_message() {
     assert!(err.contains("NaN") || err.contains("infinite"), "{err}");
     assert!(err.contains("lower learning rate"), "{err}");
 }
+
+/// Train a sequence template on the promoter sample and check it beats chance.
+fn sequence_template_learns(t: Template, epochs: usize, min_accuracy: f64) {
+    let (o, _) = train(t, "dna/promoters.fasta", NewOptions::default(), epochs);
+    assert_loss_falls(&o, t.name());
+    let acc = o.summary.final_valid.as_ref().unwrap().accuracy.unwrap();
+    assert!(
+        acc > min_accuracy,
+        "{}: validation accuracy {acc} should clearly beat chance (0.5)",
+        t.name()
+    );
+}
+
+#[test]
+fn lstm_classifier_finds_the_promoter_motif() {
+    // Pooled over all positions (not only the last state), so a motif anywhere counts.
+    sequence_template_learns(Template::LstmClassifier, 8, 0.65);
+}
+
+#[test]
+fn transformer_classifier_finds_the_promoter_motif() {
+    sequence_template_learns(Template::TransformerClassifier, 6, 0.75);
+}
+
+#[test]
+fn cnn_attention_finds_the_promoter_motif() {
+    sequence_template_learns(Template::CnnAttention, 6, 0.75);
+}

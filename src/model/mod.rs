@@ -20,6 +20,9 @@ use burn::tensor::{Device, Distribution, Tensor, activation};
 use crate::spec::shapes::{ShapeError, ShapeReport, Target, infer_shapes};
 use crate::spec::{ActivationFn, Experiment, LayerSpec, Padding, Task};
 
+mod sequence;
+pub use sequence::{Attention, PositionEncoding, Recurrent};
+
 /// Activations between layers, by rank (batch first).
 #[derive(Debug, Clone)]
 pub enum Act {
@@ -131,6 +134,8 @@ pub struct VaeSampling {
 }
 
 /// One built layer.
+// A network holds a handful of layers; their size in memory does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Layer {
     Dense(Linear),
@@ -147,6 +152,11 @@ pub enum Layer {
     GlobalPool(GlobalPool),
     Reshape(Reshape),
     VaeSampling(VaeSampling),
+    /// Applied along the channels at each position of a sequence (embedding).
+    PerPosition(Linear),
+    PositionEncoding(PositionEncoding),
+    Recurrent(Recurrent),
+    Attention(Attention),
 }
 
 /// A stack of layers applied in order.
@@ -164,6 +174,8 @@ pub struct StackOut {
     pub before_last_dense: Option<Act>,
     /// Mean and log-variance of a VAE sampling layer.
     pub vae: Option<(Tensor<2>, Tensor<2>)>,
+    /// Attention weights of each attention layer, `[batch, heads, length, length]`.
+    pub attention: Vec<Tensor<4>>,
 }
 
 impl StackModule {
@@ -172,6 +184,7 @@ impl StackModule {
     pub fn forward(&self, mut x: Act, sample: bool) -> StackOut {
         let mut before_last_dense = None;
         let mut vae = None;
+        let mut attention = Vec::new();
         for (i, layer) in self.layers.iter().enumerate() {
             if Some(i) == self.last_dense {
                 before_last_dense = Some(x.clone());
@@ -230,12 +243,23 @@ impl StackModule {
                     vae = Some((mean, log_var));
                     Act::Flat(z)
                 }
+                Layer::PerPosition(l) => {
+                    Act::Seq(l.forward(x.seq().swap_dims(1, 2)).swap_dims(1, 2))
+                }
+                Layer::PositionEncoding(p) => Act::Seq(p.forward(x.seq())),
+                Layer::Recurrent(r) => r.forward(x.seq()),
+                Layer::Attention(a) => {
+                    let (y, weights) = a.forward(x.seq());
+                    attention.push(weights);
+                    Act::Seq(y)
+                }
             };
         }
         StackOut {
             out: x,
             before_last_dense,
             vae,
+            attention,
         }
     }
 }
@@ -259,6 +283,9 @@ pub struct Forward {
     pub latent: Option<Tensor<2>>,
     /// VAE mean and log-variance, for the KL term.
     pub vae: Option<(Tensor<2>, Tensor<2>)>,
+    /// Attention weights of each attention layer in order,
+    /// `[batch, heads, length, length]`; rows sum to 1.
+    pub attention: Vec<Tensor<4>>,
 }
 
 impl Network {
@@ -272,6 +299,7 @@ impl Network {
                     output: out.out.flatten(),
                     latent: out.before_last_dense.map(Act::flatten),
                     vae: None,
+                    attention: out.attention,
                 }
             }
             Task::Autoencoder | Task::Vae => {
@@ -281,10 +309,13 @@ impl Network {
                     None => enc.out.clone().flatten(),
                 };
                 let dec = self.stacks[1].forward(enc.out, sample);
+                let mut attention = enc.attention;
+                attention.extend(dec.attention);
                 Forward {
                     output: dec.out.flatten(),
                     latent: Some(latent),
                     vae: enc.vae,
+                    attention,
                 }
             }
         }
@@ -399,6 +430,63 @@ fn build_layer(spec: &LayerSpec, input: &[usize], device: &Device) -> Layer {
             mean: LinearConfig::new(input[0], *latent).init(device),
             log_var: LinearConfig::new(input[0], *latent).init(device),
         }),
+        LayerSpec::Embedding { dim, window: 1 } => Layer::PerPosition(
+            LinearConfig::new(input[0], *dim)
+                .with_bias(false)
+                .init(device),
+        ),
+        LayerSpec::Embedding { dim, window } => Layer::Conv1d(
+            Conv1dConfig::new(input[0], *dim, *window)
+                .with_padding(PaddingConfig1d::Same)
+                .with_bias(false)
+                .init(device),
+        ),
+        LayerSpec::PositionalEncoding { learned } => {
+            Layer::PositionEncoding(PositionEncoding::new(input[0], input[1], *learned, device))
+        }
+        LayerSpec::Rnn {
+            units,
+            bidirectional,
+            output,
+        } => Layer::Recurrent(Recurrent::rnn(
+            input[0],
+            *units,
+            *bidirectional,
+            *output,
+            device,
+        )),
+        LayerSpec::Lstm {
+            units,
+            bidirectional,
+            output,
+        } => Layer::Recurrent(Recurrent::lstm(
+            input[0],
+            *units,
+            *bidirectional,
+            *output,
+            device,
+        )),
+        LayerSpec::Gru {
+            units,
+            bidirectional,
+            output,
+        } => Layer::Recurrent(Recurrent::gru(
+            input[0],
+            *units,
+            *bidirectional,
+            *output,
+            device,
+        )),
+        LayerSpec::SelfAttention { heads, dropout } => {
+            Layer::Attention(Attention::new(input[0], *heads, None, *dropout, device))
+        }
+        LayerSpec::TransformerBlock { heads, ff, dropout } => Layer::Attention(Attention::new(
+            input[0],
+            *heads,
+            Some(*ff),
+            *dropout,
+            device,
+        )),
         LayerSpec::Relu
         | LayerSpec::LeakyRelu { .. }
         | LayerSpec::Gelu

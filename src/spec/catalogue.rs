@@ -64,6 +64,59 @@ pub enum LayerSpec {
     VaeSampling {
         latent: usize,
     },
+    /// A learned vector per letter (one-hot input: a bias-free projection of the
+    /// channels at each position, which is exactly an embedding lookup).
+    Embedding {
+        dim: usize,
+        /// Letters embedded together (odd): 1 = each letter alone, 5 or 9 = a
+        /// learned vector per short word (k-mer) around each position.
+        #[serde(default = "one")]
+        window: usize,
+    },
+    PositionalEncoding {
+        learned: bool,
+    },
+    #[serde(rename = "RNN")]
+    Rnn {
+        units: usize,
+        bidirectional: bool,
+        output: SeqOutput,
+    },
+    #[serde(rename = "LSTM")]
+    Lstm {
+        units: usize,
+        bidirectional: bool,
+        output: SeqOutput,
+    },
+    #[serde(rename = "GRU")]
+    Gru {
+        units: usize,
+        bidirectional: bool,
+        output: SeqOutput,
+    },
+    SelfAttention {
+        heads: usize,
+        dropout: f64,
+    },
+    TransformerBlock {
+        heads: usize,
+        ff: usize,
+        dropout: f64,
+    },
+}
+
+fn one() -> usize {
+    1
+}
+
+/// What a recurrent layer passes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeqOutput {
+    /// Its state at every position: a sequence, for pooling or further layers.
+    Sequence,
+    /// Its final state only: a flat vector.
+    Last,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +148,7 @@ pub enum Family {
     Convolution,
     Pooling,
     Reshaping,
+    Sequence,
     Generative,
 }
 
@@ -107,6 +161,7 @@ impl Family {
             Family::Convolution => "Convolution",
             Family::Pooling => "Pooling",
             Family::Reshaping => "Reshaping",
+            Family::Sequence => "Sequence models",
             Family::Generative => "Generative",
         }
     }
@@ -164,6 +219,46 @@ const POOL_SIZE: ParamInfo = ParamInfo {
     kind: ParamKind::Int { min: 1, max: 64 },
     default: "2",
     help: "Width of the window; the output is this many times shorter.",
+};
+
+const RECURRENT_PARAMS: &[ParamInfo] = &[
+    ParamInfo {
+        name: "units",
+        label: "Units",
+        kind: ParamKind::Int { min: 1, max: 2048 },
+        default: "32",
+        help: "Size of the memory carried along the sequence.",
+    },
+    ParamInfo {
+        name: "bidirectional",
+        label: "Both directions",
+        kind: ParamKind::Bool,
+        default: "true",
+        help: "Read the sequence forwards and backwards and join both (output twice the units).",
+    },
+    ParamInfo {
+        name: "output",
+        label: "Passes on",
+        kind: ParamKind::Choice(&["sequence", "last"]),
+        default: "\"sequence\"",
+        help: "'sequence': the state at every position (pool it or add more layers); 'last': only the final state, a flat vector.",
+    },
+];
+
+const HEADS: ParamInfo = ParamInfo {
+    name: "heads",
+    label: "Heads",
+    kind: ParamKind::Int { min: 1, max: 64 },
+    default: "4",
+    help: "Number of attention heads; the input size must divide by it.",
+};
+
+const ATTENTION_DROPOUT: ParamInfo = ParamInfo {
+    name: "dropout",
+    label: "Dropout",
+    kind: ParamKind::Float { min: 0.0, max: 0.9 },
+    default: "0.1",
+    help: "Share of attention weights and activations dropped while training.",
 };
 
 const CATALOGUE: &[LayerInfo] = &[
@@ -390,6 +485,86 @@ const CATALOGUE: &[LayerInfo] = &[
         help: "Rearranges the values into a new shape with the same number of values, e.g. a vector of 64 into 1 × 8 × 8 so a decoder can continue with image layers.",
     },
     LayerInfo {
+        kind: "Embedding",
+        display: "Embedding",
+        family: Family::Sequence,
+        params: &[
+            ParamInfo {
+                name: "dim",
+                label: "Size",
+                kind: ParamKind::Int { min: 1, max: 1024 },
+                default: "32",
+                help: "Length of the learned vector for each letter.",
+            },
+            ParamInfo {
+                name: "window",
+                label: "Window",
+                kind: ParamKind::Int { min: 1, max: 31 },
+                default: "1",
+                help: "How many neighbouring letters are embedded together (odd): 1 = each letter alone; 5 or 9 = short words (k-mers) around each position, which lets attention layers work with motifs instead of single bases.",
+            },
+        ],
+        help: "Turns each letter of a sequence (base or amino acid) into a learned vector of numbers, so the network can learn that some letters behave alike (e.g. hydrophobic residues). Put it first in sequence models, before recurrent or attention layers.",
+    },
+    LayerInfo {
+        kind: "PositionalEncoding",
+        display: "Positional encoding",
+        family: Family::Sequence,
+        params: &[ParamInfo {
+            name: "learned",
+            label: "Learned",
+            kind: ParamKind::Bool,
+            default: "false",
+            help: "Off: fixed sine/cosine patterns (work for any length). On: a learned vector per position (for sequences aligned to a fixed start, such as promoters around a TSS).",
+        }],
+        help: "Adds to each position a pattern that says where it is. Attention on its own does not know the order of the letters; with positional encoding it can tell a motif at the start from one at the end. Place it after Embedding and before attention layers.",
+    },
+    LayerInfo {
+        kind: "RNN",
+        display: "Simple RNN",
+        family: Family::Sequence,
+        params: RECURRENT_PARAMS,
+        help: "Reads the sequence one position at a time, carrying a memory (hidden state) along. The simplest recurrent network; it forgets quickly, so prefer LSTM or GRU for sequences longer than a few dozen letters. Gradient clipping helps it train.",
+    },
+    LayerInfo {
+        kind: "LSTM",
+        display: "LSTM",
+        family: Family::Sequence,
+        params: RECURRENT_PARAMS,
+        help: "Long short-term memory: a recurrent layer whose gates decide what to remember and what to forget, so it can relate letters far apart (e.g. two binding sites). Bidirectional reads the sequence both ways. To find a motif anywhere in a sequence, pass on the whole sequence and pool it (global max pool) rather than using only the last state.",
+    },
+    LayerInfo {
+        kind: "GRU",
+        display: "GRU",
+        family: Family::Sequence,
+        params: RECURRENT_PARAMS,
+        help: "Gated recurrent unit: like an LSTM with fewer gates, so smaller and often as good. Reads the sequence position by position, carrying a memory along.",
+    },
+    LayerInfo {
+        kind: "SelfAttention",
+        display: "Self-attention",
+        family: Family::Sequence,
+        params: &[HEADS, ATTENTION_DROPOUT],
+        help: "Lets every position look at every other position and take in what is relevant, with several heads looking for different things. Shows which residues the model relates to which (the attention map). Input size must divide by the number of heads. Includes a residual connection and layer normalisation.",
+    },
+    LayerInfo {
+        kind: "TransformerBlock",
+        display: "Transformer encoder block",
+        family: Family::Sequence,
+        params: &[
+            HEADS,
+            ParamInfo {
+                name: "ff",
+                label: "Feed-forward size",
+                kind: ParamKind::Int { min: 1, max: 8192 },
+                default: "64",
+                help: "Width of the small network applied at each position after attention; usually 2 to 4 times the input size.",
+            },
+            ATTENTION_DROPOUT,
+        ],
+        help: "The building block of transformers (as in protein language models): self-attention followed by a small per-position network, each with a residual connection and layer normalisation. Stack a few after Embedding and Positional encoding; pool and add a Dense layer to classify.",
+    },
+    LayerInfo {
         kind: "VaeSampling",
         display: "VAE sampling",
         family: Family::Generative,
@@ -549,6 +724,29 @@ impl LayerSpec {
             | LayerSpec::AvgPool2d { size } => format!("{} {size}", info.display),
             LayerSpec::Reshape { shape } => format!("{} {shape:?}", info.display),
             LayerSpec::VaeSampling { latent } => format!("{} {latent}", info.display),
+            LayerSpec::Embedding { dim, window } => format!("{} {dim}×{window}", info.display),
+            LayerSpec::Rnn {
+                units,
+                bidirectional,
+                ..
+            }
+            | LayerSpec::Lstm {
+                units,
+                bidirectional,
+                ..
+            }
+            | LayerSpec::Gru {
+                units,
+                bidirectional,
+                ..
+            } => format!(
+                "{}{} {units}",
+                if *bidirectional { "Bi-" } else { "" },
+                info.display
+            ),
+            LayerSpec::SelfAttention { heads, .. } | LayerSpec::TransformerBlock { heads, .. } => {
+                format!("{} ({heads} heads)", info.display)
+            }
             _ => info.display.to_string(),
         }
     }

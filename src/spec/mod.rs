@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use catalogue::{ActivationFn, Family, LayerInfo, LayerSpec, Padding, ParamInfo, catalogue};
+pub use catalogue::{
+    ActivationFn, Family, LayerInfo, LayerSpec, Padding, ParamInfo, SeqOutput, catalogue,
+};
 pub use shapes::{LayerReport, ShapeError, StackReport, infer_shapes};
 
 /// The version written by this build. Older files are upgraded on load.

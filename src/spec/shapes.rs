@@ -5,7 +5,7 @@
 //! Shapes leave out the batch: `[features]`, `[channels, length]` for sequences and
 //! `[channels, height, width]` for images.
 
-use super::{Architecture, LayerSpec, Padding, Task};
+use super::{Architecture, LayerSpec, Padding, SeqOutput, Task};
 
 /// What the last stack must produce.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -300,6 +300,84 @@ pub fn layer_shape(layer: &LayerSpec, input: &[usize]) -> Result<(Vec<usize>, us
             }
             (vec![input[0]], 0)
         }
+        LayerSpec::Embedding { dim, window } => {
+            let [c, l] = input else {
+                return Err(seq_needed(name, input));
+            };
+            if window % 2 == 0 {
+                return Err(format!(
+                    "{name} needs an odd window so each position sits in its middle; use {} or {} instead of {window}.",
+                    window - 1,
+                    window + 1
+                ));
+            }
+            (vec![*dim, *l], c * dim * window)
+        }
+        LayerSpec::PositionalEncoding { learned } => {
+            let [d, l] = input else {
+                return Err(seq_needed(name, input));
+            };
+            if !learned && d % 2 == 1 {
+                return Err(format!(
+                    "{name} with fixed patterns needs an even size at each position, but it gets {d}. Make the layer before give {} or {}, or switch on 'Learned'.",
+                    d - 1,
+                    d + 1
+                ));
+            }
+            (input.to_vec(), if *learned { d * l } else { 0 })
+        }
+        LayerSpec::Rnn {
+            units,
+            bidirectional,
+            output,
+        }
+        | LayerSpec::Lstm {
+            units,
+            bidirectional,
+            output,
+        }
+        | LayerSpec::Gru {
+            units,
+            bidirectional,
+            output,
+        } => {
+            let [c, l] = input else {
+                return Err(seq_needed(name, input));
+            };
+            let gates = match layer {
+                LayerSpec::Lstm { .. } => 4,
+                LayerSpec::Gru { .. } => 3,
+                _ => 1,
+            };
+            let directions = if *bidirectional { 2 } else { 1 };
+            let params = directions * gates * (c * units + units + units * units + units);
+            let out = directions * units;
+            match output {
+                SeqOutput::Sequence => (vec![out, *l], params),
+                SeqOutput::Last => (vec![out], params),
+            }
+        }
+        LayerSpec::SelfAttention { heads, .. } | LayerSpec::TransformerBlock { heads, .. } => {
+            let [d, _] = input else {
+                return Err(seq_needed(name, input));
+            };
+            if d % heads != 0 {
+                let fits: Vec<String> = (1..=*d)
+                    .filter(|h| d % h == 0 && *h <= 16)
+                    .map(|h| h.to_string())
+                    .collect();
+                return Err(format!(
+                    "{name} splits the {d} values at each position among {heads} heads, but {d} does not divide by {heads}. Use {} heads, or change the size before it.",
+                    fits.join(", ")
+                ));
+            }
+            let attention = 4 * (d * d + d) + 2 * d;
+            let ff = match layer {
+                LayerSpec::TransformerBlock { ff, .. } => d * ff + ff + ff * d + d + 2 * d,
+                _ => 0,
+            };
+            (input.to_vec(), attention + ff)
+        }
         LayerSpec::Flatten => (vec![input.iter().product()], 0),
         LayerSpec::Reshape { shape } => {
             let have: usize = input.iter().product();
@@ -314,6 +392,19 @@ pub fn layer_shape(layer: &LayerSpec, input: &[usize]) -> Result<(Vec<usize>, us
             (shape.clone(), 0)
         }
     })
+}
+
+/// The message for a sequence layer that gets something else.
+fn seq_needed(name: &str, input: &[usize]) -> String {
+    format!(
+        "{name} expects a sequence [values at each position × length]; the layer before gives {}. {}",
+        describe(input),
+        match input.len() {
+            1 =>
+                "Place it before Flatten, global pooling or Dense, or use an LSTM/GRU with 'passes on: sequence' before it.",
+            _ => "It works on sequence data (FASTA), not images.",
+        }
+    )
 }
 
 fn conv_out(

@@ -5,7 +5,7 @@
 use super::shapes::Target;
 use super::{
     Architecture, DataFormat, DataSpec, Encoding, Experiment, FORMAT_VERSION, LabelSource,
-    LayerSpec, Padding, Stack, Task, TrainSpec,
+    LayerSpec, Padding, SeqOutput, Stack, Task, TrainSpec,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +15,9 @@ pub enum Template {
     Vae,
     DnaCnn,
     ImageCnn,
+    LstmClassifier,
+    TransformerClassifier,
+    CnnAttention,
 }
 
 impl Template {
@@ -25,6 +28,9 @@ impl Template {
             Template::Vae,
             Template::DnaCnn,
             Template::ImageCnn,
+            Template::LstmClassifier,
+            Template::TransformerClassifier,
+            Template::CnnAttention,
         ]
     }
 
@@ -36,6 +42,9 @@ impl Template {
             Template::Vae => "vae",
             Template::DnaCnn => "dna_cnn",
             Template::ImageCnn => "image_cnn",
+            Template::LstmClassifier => "lstm_classifier",
+            Template::TransformerClassifier => "transformer_classifier",
+            Template::CnnAttention => "cnn_attention",
         }
     }
 
@@ -50,6 +59,9 @@ impl Template {
             Template::Vae => "Variational autoencoder (VAE)",
             Template::DnaCnn => "DNA/protein sequence classifier (1-D CNN)",
             Template::ImageCnn => "Image classifier (2-D CNN)",
+            Template::LstmClassifier => "Sequence classifier (LSTM)",
+            Template::TransformerClassifier => "Sequence classifier (transformer)",
+            Template::CnnAttention => "DNA motifs and their interplay (CNN + attention)",
         }
     }
 
@@ -71,6 +83,15 @@ impl Template {
             Template::ImageCnn => {
                 "Convolutional network for microscopy or other images, one folder per class. Learns spots, edges and shapes and predicts the class of each image."
             }
+            Template::LstmClassifier => {
+                "A recurrent network that reads each DNA, RNA or protein sequence letter by letter in both directions and remembers what it saw, then pools over all positions to predict a class. Suits signals that depend on order and on letters far apart."
+            }
+            Template::TransformerClassifier => {
+                "Attention layers, as in protein language models: every position looks at every other one. Predicts a class per sequence and shows, in the attention map, which residues the model relates to which."
+            }
+            Template::CnnAttention => {
+                "Convolutions find short motifs (such as binding sites); an attention layer on top relates the motifs to each other across the sequence. A good model for regulatory DNA, with an attention map over the motifs it found."
+            }
         }
     }
 
@@ -81,6 +102,9 @@ impl Template {
             Template::Autoencoder | Template::Vae => (vec![200], Target::Reconstruct),
             Template::DnaCnn => (vec![4, 100], Target::Classes(2)),
             Template::ImageCnn => (vec![1, 32, 32], Target::Classes(3)),
+            Template::LstmClassifier | Template::TransformerClassifier | Template::CnnAttention => {
+                (vec![4, 100], Target::Classes(2))
+            }
         }
     }
 
@@ -95,6 +119,18 @@ impl Template {
             log1p: true,
             standardize: true,
             scale_pixels: false,
+        };
+        let fasta_data = || DataSpec {
+            format: DataFormat::Fasta,
+            labels: LabelSource::Header {
+                key: "label".into(),
+            },
+            encoding: Encoding {
+                log1p: false,
+                standardize: false,
+                scale_pixels: false,
+            },
+            ..DataSpec::default()
         };
         let (task, stacks, data, training) = match self {
             Template::MlpClassifier => (
@@ -238,6 +274,79 @@ impl Template {
                     },
                     ..DataSpec::default()
                 },
+                TrainSpec {
+                    epochs: 15,
+                    ..TrainSpec::default()
+                },
+            ),
+            Template::LstmClassifier => (
+                Task::Classification,
+                vec![stack(
+                    "network",
+                    vec![
+                        LayerSpec::Embedding { dim: 16, window: 1 },
+                        LayerSpec::Lstm {
+                            units: 32,
+                            bidirectional: true,
+                            output: SeqOutput::Sequence,
+                        },
+                        LayerSpec::GlobalMaxPool,
+                        dense(2),
+                    ],
+                )],
+                fasta_data(),
+                TrainSpec {
+                    epochs: 15,
+                    gradient_clip_norm: 1.0,
+                    learning_rate: 0.003,
+                    ..TrainSpec::default()
+                },
+            ),
+            Template::TransformerClassifier => (
+                Task::Classification,
+                vec![stack(
+                    "network",
+                    vec![
+                        LayerSpec::Embedding { dim: 32, window: 9 },
+                        LayerSpec::PositionalEncoding { learned: false },
+                        LayerSpec::TransformerBlock {
+                            heads: 4,
+                            ff: 64,
+                            dropout: 0.1,
+                        },
+                        LayerSpec::GlobalMaxPool,
+                        dense(2),
+                    ],
+                )],
+                fasta_data(),
+                TrainSpec {
+                    epochs: 12,
+                    gradient_clip_norm: 1.0,
+                    ..TrainSpec::default()
+                },
+            ),
+            Template::CnnAttention => (
+                Task::Classification,
+                vec![stack(
+                    "network",
+                    vec![
+                        LayerSpec::Conv1d {
+                            filters: 32,
+                            kernel: 9,
+                            stride: 1,
+                            padding: Padding::Same,
+                        },
+                        LayerSpec::Relu,
+                        LayerSpec::MaxPool1d { size: 2 },
+                        LayerSpec::SelfAttention {
+                            heads: 4,
+                            dropout: 0.1,
+                        },
+                        LayerSpec::GlobalMaxPool,
+                        dense(2),
+                    ],
+                )],
+                fasta_data(),
                 TrainSpec {
                     epochs: 15,
                     ..TrainSpec::default()

@@ -22,6 +22,7 @@ pub fn palette(ui: &mut egui::Ui, app: &mut LaminaApp) {
             Family::Convolution,
             Family::Pooling,
             Family::Reshaping,
+            Family::Sequence,
             Family::Generative,
         ];
         for family in families {

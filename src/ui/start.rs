@@ -144,6 +144,12 @@ const SAMPLES: &[(&str, &str)] = &[
     ),
     ("VAE of single-cell counts", "omics/vae.json"),
     ("Promoter motif finder (1-D CNN)", "dna/cnn.json"),
+    ("Promoter classifier (bidirectional LSTM)", "dna/lstm.json"),
+    ("Promoter classifier (transformer)", "dna/transformer.json"),
+    (
+        "Promoter motifs with attention (CNN + attention)",
+        "dna/cnn_attention.json",
+    ),
     ("Cell shape classifier (2-D CNN)", "images/cnn.json"),
     (
         "Autoencoder of cell images (reconstructions)",

@@ -1,0 +1,317 @@
+//! Sequence layers: positional encoding, recurrent layers (RNN, LSTM, GRU, one
+//! or both directions) and attention (self-attention, transformer encoder
+//! block). Between layers a sequence is `[batch, values, length]`, like the
+//! output of a 1-D convolution; these layers work on `[batch, length, values]`
+//! inside and turn back before handing on, so they compose with convolutions,
+//! pooling and each other.
+
+use burn::module::{Module, Param};
+use burn::nn::attention::{MhaInput, MultiHeadAttention, MultiHeadAttentionConfig};
+use burn::nn::transformer::{PositionWiseFeedForward, PositionWiseFeedForwardConfig};
+use burn::nn::{
+    BiGru, BiGruConfig, BiLstm, BiLstmConfig, BiRnn, BiRnnConfig, Dropout, DropoutConfig, Gru,
+    GruConfig, LayerNorm, LayerNormConfig, Lstm, LstmConfig, PositionalEncoding,
+    PositionalEncodingConfig, Rnn, RnnConfig,
+};
+use burn::tensor::{Device, Distribution, Tensor};
+
+use super::Act;
+use crate::spec::SeqOutput;
+
+/// Fixed sine/cosine patterns or a learned vector per position, added to the input.
+// A network holds a handful of layers; their size in memory does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum PositionEncoding {
+    Fixed(PositionalEncoding),
+    /// `[length, values]`
+    Learned(Param<Tensor<2>>),
+}
+
+impl PositionEncoding {
+    pub fn new(values: usize, length: usize, learned: bool, device: &Device) -> Self {
+        if learned {
+            let table = Tensor::random([length, values], Distribution::Normal(0.0, 0.02), device);
+            PositionEncoding::Learned(Param::from_tensor(table))
+        } else {
+            PositionEncoding::Fixed(
+                PositionalEncodingConfig::new(values)
+                    .with_max_sequence_size(length.max(1))
+                    .init(device),
+            )
+        }
+    }
+
+    /// `[batch, values, length]` in and out.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let t = x.swap_dims(1, 2);
+        let y = match self {
+            PositionEncoding::Fixed(p) => p.forward(t),
+            PositionEncoding::Learned(table) => t + table.val().unsqueeze::<3>(),
+        };
+        y.swap_dims(1, 2)
+    }
+}
+
+/// The recurrent cells burn provides, one or both directions.
+// A network holds a handful of layers; their size in memory does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum Cell {
+    Rnn(Rnn),
+    BiRnn(BiRnn),
+    Lstm(Lstm),
+    BiLstm(BiLstm),
+    Gru(Gru),
+    BiGru(BiGru),
+}
+
+/// A recurrent layer and what it passes on.
+#[derive(Module, Debug)]
+pub struct Recurrent {
+    pub cell: Cell,
+    /// Pass on only the final state (a flat vector) instead of every position.
+    pub last: bool,
+    pub bidirectional: bool,
+    pub units: usize,
+}
+
+impl Recurrent {
+    pub fn rnn(d: usize, units: usize, bi: bool, output: SeqOutput, device: &Device) -> Self {
+        let cell = if bi {
+            Cell::BiRnn(BiRnnConfig::new(d, units, true).init(device))
+        } else {
+            Cell::Rnn(RnnConfig::new(d, units, true).init(device))
+        };
+        Self::with(cell, units, bi, output)
+    }
+
+    pub fn lstm(d: usize, units: usize, bi: bool, output: SeqOutput, device: &Device) -> Self {
+        let cell = if bi {
+            Cell::BiLstm(BiLstmConfig::new(d, units, true).init(device))
+        } else {
+            Cell::Lstm(LstmConfig::new(d, units, true).init(device))
+        };
+        Self::with(cell, units, bi, output)
+    }
+
+    pub fn gru(d: usize, units: usize, bi: bool, output: SeqOutput, device: &Device) -> Self {
+        let cell = if bi {
+            Cell::BiGru(BiGruConfig::new(d, units, true).init(device))
+        } else {
+            Cell::Gru(GruConfig::new(d, units, true).init(device))
+        };
+        Self::with(cell, units, bi, output)
+    }
+
+    fn with(cell: Cell, units: usize, bidirectional: bool, output: SeqOutput) -> Self {
+        Recurrent {
+            cell,
+            last: output == SeqOutput::Last,
+            bidirectional,
+            units,
+        }
+    }
+
+    /// `[batch, values, length]` in; a sequence `[batch, units(×2), length]` or
+    /// the final state `[batch, units(×2)]` out.
+    pub fn forward(&self, x: Tensor<3>) -> Act {
+        let t = x.swap_dims(1, 2);
+        let out: Tensor<3> = match &self.cell {
+            Cell::Rnn(c) => c.forward(t, None).0,
+            Cell::BiRnn(c) => c.forward(t, None).0,
+            Cell::Lstm(c) => c.forward(t, None).0,
+            Cell::BiLstm(c) => c.forward(t, None).0,
+            Cell::Gru(c) => c.forward(t, None),
+            Cell::BiGru(c) => c.forward(t, None).0,
+        };
+        if !self.last {
+            return Act::Seq(out.swap_dims(1, 2));
+        }
+        // The final state: the last position reading forwards and, for two
+        // directions, the first position reading backwards.
+        let [b, l, _] = out.dims();
+        let u = self.units;
+        let forward = out.clone().slice([0..b, l - 1..l, 0..u]).reshape([b, u]);
+        if self.bidirectional {
+            let backward = out.slice([0..b, 0..1, u..2 * u]).reshape([b, u]);
+            Act::Flat(Tensor::cat(vec![forward, backward], 1))
+        } else {
+            Act::Flat(forward)
+        }
+    }
+}
+
+/// Self-attention with a residual connection and layer normalisation, and
+/// optionally the per-position feed-forward network of a transformer encoder block.
+#[derive(Module, Debug)]
+pub struct Attention {
+    pub attention: MultiHeadAttention,
+    pub norm: LayerNorm,
+    pub feed_forward: Option<(PositionWiseFeedForward, LayerNorm)>,
+    pub dropout: Dropout,
+}
+
+impl Attention {
+    pub fn new(d: usize, heads: usize, ff: Option<usize>, dropout: f64, device: &Device) -> Self {
+        Attention {
+            attention: MultiHeadAttentionConfig::new(d, heads)
+                .with_dropout(dropout)
+                .init(device),
+            norm: LayerNormConfig::new(d).init(device),
+            feed_forward: ff.map(|ff| {
+                (
+                    PositionWiseFeedForwardConfig::new(d, ff)
+                        .with_dropout(dropout)
+                        .init(device),
+                    LayerNormConfig::new(d).init(device),
+                )
+            }),
+            dropout: DropoutConfig::new(dropout).init(),
+        }
+    }
+
+    /// `[batch, values, length]` in and out, with the attention weights
+    /// `[batch, heads, length, length]`.
+    pub fn forward(&self, x: Tensor<3>) -> (Tensor<3>, Tensor<4>) {
+        let t = x.swap_dims(1, 2);
+        let out = self.attention.forward(MhaInput::self_attn(t.clone()));
+        let mut y = self.norm.forward(t + self.dropout.forward(out.context));
+        if let Some((ff, norm)) = &self.feed_forward {
+            let h = ff.forward(y.clone());
+            y = norm.forward(y + self.dropout.forward(h));
+        }
+        (y.swap_dims(1, 2), out.weights)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, Distribution, Tensor};
+
+    use crate::model::build;
+    use crate::spec::shapes::Target;
+    use crate::spec::templates::Template;
+    use crate::spec::{LayerSpec, SeqOutput};
+
+    /// A classifier of `[4 × 30]` sequences whose first layers are `layers`.
+    fn net(layers: Vec<LayerSpec>) -> crate::spec::Experiment {
+        let mut exp = Template::LstmClassifier.experiment();
+        let mut all = layers;
+        all.push(LayerSpec::GlobalMaxPool);
+        all.push(LayerSpec::Dense {
+            units: 2,
+            bias: true,
+        });
+        exp.architecture.stacks[0].layers = all;
+        exp
+    }
+
+    fn input(device: &Device) -> Tensor<2> {
+        Tensor::random([5, 4 * 30], Distribution::Uniform(0.0, 1.0), device)
+    }
+
+    #[test]
+    fn recurrent_layers_match_their_inferred_shapes_and_parameter_counts() {
+        let device = Device::flex();
+        let target = Target::Classes(2);
+        for bidirectional in [false, true] {
+            for output in [SeqOutput::Sequence, SeqOutput::Last] {
+                for make in [
+                    |units, bidirectional, output| LayerSpec::Rnn {
+                        units,
+                        bidirectional,
+                        output,
+                    },
+                    |units, bidirectional, output| LayerSpec::Lstm {
+                        units,
+                        bidirectional,
+                        output,
+                    },
+                    |units, bidirectional, output| LayerSpec::Gru {
+                        units,
+                        bidirectional,
+                        output,
+                    },
+                ] {
+                    let layer = make(6, bidirectional, output);
+                    let mut exp = net(vec![layer.clone()]);
+                    if output == SeqOutput::Last {
+                        // A flat vector cannot be pooled: drop the pooling layer.
+                        exp.architecture.stacks[0].layers.remove(1);
+                    }
+                    let (network, report) = build(&exp, &[4, 30], &target, &device)
+                        .unwrap_or_else(|e| panic!("{layer:?}: {e}"));
+                    use burn::module::Module;
+                    assert_eq!(network.num_params(), report.total_params(), "{layer:?}");
+                    let width = if bidirectional { 12 } else { 6 };
+                    let want = match output {
+                        SeqOutput::Sequence => vec![width, 30],
+                        SeqOutput::Last => vec![width],
+                    };
+                    assert_eq!(report.stacks[0].layers[0].output, Some(want), "{layer:?}");
+                    let out = network.forward(input(&device), false).output;
+                    assert_eq!(out.dims(), [5, 2]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn attention_rows_sum_to_one_for_every_head() {
+        let device = Device::flex();
+        let exp = net(vec![
+            LayerSpec::Embedding { dim: 8, window: 3 },
+            LayerSpec::PositionalEncoding { learned: true },
+            LayerSpec::SelfAttention {
+                heads: 2,
+                dropout: 0.1,
+            },
+            LayerSpec::TransformerBlock {
+                heads: 4,
+                ff: 16,
+                dropout: 0.1,
+            },
+        ]);
+        let (network, report) = build(&exp, &[4, 30], &Target::Classes(2), &device).unwrap();
+        use burn::module::Module;
+        assert_eq!(network.num_params(), report.total_params());
+        let f = network.forward(input(&device), false);
+        assert_eq!(f.attention.len(), 2, "one map per attention layer");
+        assert_eq!(f.attention[0].dims(), [5, 2, 30, 30]);
+        assert_eq!(f.attention[1].dims(), [5, 4, 30, 30]);
+        for w in f.attention {
+            let sums: Vec<f32> = w.sum_dim(3).into_data().try_to_vec::<f32>().unwrap();
+            assert!(sums.iter().all(|s| (s - 1.0).abs() < 1e-4), "{sums:?}");
+        }
+    }
+
+    #[test]
+    fn shape_inference_explains_sequence_layer_mistakes() {
+        use crate::spec::shapes::layer_shape;
+        let lstm = LayerSpec::Lstm {
+            units: 8,
+            bidirectional: false,
+            output: SeqOutput::Sequence,
+        };
+        let e = layer_shape(&lstm, &[64]).unwrap_err();
+        assert!(
+            e.contains("LSTM expects a sequence") && e.contains("flat vector of 64"),
+            "{e}"
+        );
+        let att = LayerSpec::SelfAttention {
+            heads: 3,
+            dropout: 0.0,
+        };
+        let e = layer_shape(&att, &[8, 20]).unwrap_err();
+        assert!(
+            e.contains("does not divide by 3") && e.contains("1, 2, 4, 8"),
+            "{e}"
+        );
+        let pos = LayerSpec::PositionalEncoding { learned: false };
+        let e = layer_shape(&pos, &[5, 20]).unwrap_err();
+        assert!(e.contains("even size") && e.contains("Learned"), "{e}");
+        let e = layer_shape(&LayerSpec::Embedding { dim: 4, window: 1 }, &[1, 28, 28]).unwrap_err();
+        assert!(e.contains("not images"), "{e}");
+    }
+}
