@@ -293,7 +293,11 @@ fn cmd_train(path: &Path, out: &Path, device: DevicePreference) -> Result<()> {
                 metrics.flush()?;
                 say(&bar, epoch_line(&m));
             }
-            Event::Latent(_) | Event::Reconstructions(_) | Event::Paused | Event::Resumed => {}
+            Event::Latent(_)
+            | Event::Reconstructions(_)
+            | Event::Attention(_)
+            | Event::Paused
+            | Event::Resumed => {}
             Event::Finished(outcome) => {
                 bar.finish_and_clear();
                 let model_dir = out.join("model");

@@ -373,3 +373,63 @@ fn typing_a_data_path_reads_that_file() {
     assert!(err.contains("labels.csv"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn attention_map_of_a_sequence_is_shown_and_exported() {
+    let dir = scratch("attention");
+    let mut h = harness(LaminaApp::default());
+    // The bundled transformer, opened and not edited (nothing is written beside it).
+    open(&mut h, &sample("dna/transformer.json"));
+    h.state_mut().training.device = DevicePreference::Cpu;
+    h.get_by_label("Train").click();
+    h.run_steps(1);
+    step_until(&mut h, Duration::from_secs(180), "an attention map", |a| {
+        a.training.attention.is_some()
+    });
+    h.get_by_label("Stop").click();
+    step_until(&mut h, Duration::from_secs(60), "the stop", |a| {
+        !a.training.is_running()
+    });
+    h.run_steps(1);
+    h.get_by_label("Attention").click();
+    h.run_steps(2);
+    h.get_by_label_contains("Attention map (validation sequences");
+    h.get_by_label_contains("Importance track");
+    let snap = h.state().training.attention.clone().unwrap();
+    assert_eq!(snap.layers.len(), 1);
+    assert_eq!(snap.layers[0].heads, 4);
+    assert_eq!(snap.layers[0].positions, 100, "one position per base");
+    assert_eq!(snap.sequences[0].len(), 100);
+
+    let ctx = h.ctx.clone();
+    let csv_path = dir.join("attention.csv");
+    h.state_mut()
+        .use_path(Purpose::ExportAttentionCsv, &csv_path, &ctx);
+    let png_path = dir.join("attention.png");
+    h.state_mut()
+        .use_path(Purpose::ExportAttentionPng, &png_path, &ctx);
+    let text = std::fs::read_to_string(&csv_path).expect("the CSV is written");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(header.len(), 101);
+    assert_eq!(
+        &header[1][1..],
+        "1",
+        "columns are labelled letter + position: {}",
+        header[1]
+    );
+    for line in lines {
+        let sum: f32 = line
+            .split(',')
+            .skip(1)
+            .map(|v| v.parse::<f32>().unwrap())
+            .sum();
+        assert!(
+            (sum - 1.0).abs() < 1e-3,
+            "each row of the averaged map sums to 1: {sum}"
+        );
+    }
+    let png = std::fs::read(&png_path).expect("the PNG is written");
+    assert_eq!(&png[1..4], b"PNG");
+    let _ = std::fs::remove_dir_all(dir);
+}

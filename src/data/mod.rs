@@ -189,6 +189,27 @@ impl Dataset {
         }
     }
 
+    /// The letters of sequence sample `i` (`N` where no letter is set: padding or
+    /// an ambiguous base); empty for other kinds of data.
+    pub fn sequence_letters(&self, i: usize) -> String {
+        let [alphabet, len] = self.shape[..] else {
+            return String::new();
+        };
+        if self.kind != DataKind::Sequences {
+            return String::new();
+        }
+        let x = self.sample(i);
+        (0..len)
+            .map(|p| {
+                (0..alphabet)
+                    .find(|&a| x[a * len + p] > 0.5)
+                    .and_then(|a| self.feature_names.get(a))
+                    .and_then(|s| s.chars().next())
+                    .unwrap_or('N')
+            })
+            .collect()
+    }
+
     /// A human-readable description, as printed by `lamina inspect`.
     pub fn describe(&self) -> String {
         let mut out = Vec::new();

@@ -335,3 +335,63 @@ pub fn write_csv(path: &Path, header: &[String], rows: &[Vec<String>]) -> Result
         .map_err(|e| err(std::io::Error::other(e.to_string())))?;
     write_atomic(path, &bytes).map_err(err)
 }
+
+/// A colour for a weight in 0..=1 (dark blue, through teal and green, to yellow).
+pub fn heat_color(v: f32) -> [u8; 3] {
+    const STOPS: [[f32; 3]; 5] = [
+        [68.0, 1.0, 84.0],
+        [59.0, 82.0, 139.0],
+        [33.0, 145.0, 140.0],
+        [94.0, 201.0, 98.0],
+        [253.0, 231.0, 37.0],
+    ];
+    let x = v.clamp(0.0, 1.0) * (STOPS.len() - 1) as f32;
+    let i = (x.floor() as usize).min(STOPS.len() - 2);
+    let t = x - i as f32;
+    let mix = |k: usize| (STOPS[i][k] + (STOPS[i + 1][k] - STOPS[i][k]) * t) as u8;
+    [mix(0), mix(1), mix(2)]
+}
+
+/// A `positions × positions` attention map as CSV: a header row and first
+/// column of `position:letter` labels, weights in between.
+pub fn write_attention_csv(path: &Path, map: &[f32], labels: &[String]) -> Result<(), ExportError> {
+    let mut header = vec!["query\\key".to_string()];
+    header.extend(labels.iter().cloned());
+    let rows: Vec<Vec<String>> = labels
+        .iter()
+        .enumerate()
+        .map(|(q, l)| {
+            let mut r = vec![l.clone()];
+            r.extend(
+                map[q * labels.len()..(q + 1) * labels.len()]
+                    .iter()
+                    .map(|v| v.to_string()),
+            );
+            r
+        })
+        .collect();
+    write_csv(path, &header, &rows)
+}
+
+/// A `positions × positions` attention map as a PNG heatmap (queries down,
+/// keys across), each weight scaled by the largest in the map.
+pub fn write_attention_png(path: &Path, map: &[f32], positions: usize) -> Result<(), ExportError> {
+    let err = |e: String| ExportError::Write {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e),
+    };
+    let cell = (800 / positions.max(1)).clamp(1, 32) as u32;
+    let size = cell * positions as u32;
+    let max = map.iter().fold(1e-12f32, |m, &v| m.max(v));
+    let img = image::RgbImage::from_fn(size, size, |x, y| {
+        let (q, k) = ((y / cell) as usize, (x / cell) as usize);
+        image::Rgb(heat_color(map[q * positions + k] / max))
+    });
+    let mut bytes = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .map_err(|e| err(e.to_string()))?;
+    write_atomic(path, &bytes).map_err(|e| err(e.to_string()))
+}

@@ -85,6 +85,58 @@ pub struct ReconstructionSnapshot {
     pub outputs: Vec<f32>,
 }
 
+/// Attention weights of a few validation sequences, per attention layer.
+#[derive(Debug, Clone)]
+pub struct AttentionSnapshot {
+    pub epoch: usize,
+    pub ids: Vec<String>,
+    /// The letters of each sample (sequence data), for labelling the axes.
+    pub sequences: Vec<String>,
+    /// Class name of each sample, when there are classes.
+    pub labels: Vec<String>,
+    pub layers: Vec<AttentionLayer>,
+}
+
+/// One attention layer's weights: `samples × heads × positions × positions`,
+/// row-major; each row (a query position) sums to 1 over the key positions.
+#[derive(Debug, Clone)]
+pub struct AttentionLayer {
+    pub heads: usize,
+    pub positions: usize,
+    pub weights: Vec<f32>,
+}
+
+impl AttentionLayer {
+    /// The `positions × positions` map of one sample, one head or (None) the
+    /// mean over heads.
+    pub fn map(&self, sample: usize, head: Option<usize>) -> Vec<f32> {
+        let p = self.positions;
+        let block = p * p;
+        let start = sample * self.heads * block;
+        match head {
+            Some(h) => self.weights[start + h * block..start + (h + 1) * block].to_vec(),
+            None => {
+                let mut m = vec![0.0; block];
+                for h in 0..self.heads {
+                    let w = &self.weights[start + h * block..start + (h + 1) * block];
+                    m.iter_mut()
+                        .zip(w)
+                        .for_each(|(a, b)| *a += b / self.heads as f32);
+                }
+                m
+            }
+        }
+    }
+}
+
+/// Attention each position receives: the mean of its column over all query
+/// positions (a per-position importance track).
+pub fn attention_received(map: &[f32], positions: usize) -> Vec<f32> {
+    (0..positions)
+        .map(|k| (0..positions).map(|q| map[q * positions + k]).sum::<f32>() / positions as f32)
+        .collect()
+}
+
 /// The facts shown when training starts.
 #[derive(Debug, Clone)]
 pub struct StartInfo {
@@ -118,6 +170,7 @@ pub enum Event {
     Epoch(EpochMetrics),
     Latent(LatentSnapshot),
     Reconstructions(ReconstructionSnapshot),
+    Attention(AttentionSnapshot),
     Paused,
     Resumed,
     Finished(Box<Outcome>),
@@ -405,6 +458,11 @@ pub fn run(
             );
             if let Some(s) = snapshot {
                 let _ = events.send(Event::Latent(s));
+            }
+            if let Some(s) =
+                attention_snapshot(&eval_model, &batcher, &valid, &data, &choice.device, epoch)
+            {
+                let _ = events.send(Event::Attention(s));
             }
             if matches!(exp.task, Task::Autoencoder | Task::Vae)
                 && let Some(s) = reconstruction_snapshot(
@@ -737,6 +795,45 @@ fn latent_snapshot(
         labels,
         dims,
         values,
+    })
+}
+
+const ATTENTION_SAMPLES: usize = 16;
+
+fn attention_snapshot(
+    model: &Network,
+    batcher: &Batcher,
+    idx: &[usize],
+    data: &Dataset,
+    device: &Device,
+    epoch: usize,
+) -> Option<AttentionSnapshot> {
+    let idx = &idx[..idx.len().min(ATTENTION_SAMPLES)];
+    let (x, _) = batcher.batch(idx, device);
+    let maps = model.forward(x, false).attention;
+    if maps.is_empty() {
+        return None;
+    }
+    let mut layers = Vec::with_capacity(maps.len());
+    for w in maps {
+        let [_, heads, positions, _] = w.dims();
+        layers.push(AttentionLayer {
+            heads,
+            positions,
+            weights: w.into_data().try_to_vec::<f32>().ok()?,
+        });
+    }
+    let labels = match &data.labels {
+        Labels::Classes { index, names } => idx.iter().map(|&i| names[index[i]].clone()).collect(),
+        Labels::Values(v) => idx.iter().map(|&i| v[i].to_string()).collect(),
+        Labels::None => vec![String::new(); idx.len()],
+    };
+    Some(AttentionSnapshot {
+        epoch,
+        ids: idx.iter().map(|&i| data.ids[i].clone()).collect(),
+        sequences: idx.iter().map(|&i| data.sequence_letters(i)).collect(),
+        labels,
+        layers,
     })
 }
 

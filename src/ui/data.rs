@@ -285,22 +285,6 @@ fn table_preview(ui: &mut egui::Ui, ds: &Dataset) {
         });
 }
 
-/// The letters of a one-hot sequence sample `[alphabet × length]`; `N` where no
-/// letter is set.
-pub fn decode_sequence(ds: &Dataset, i: usize) -> String {
-    let (alphabet, len) = (ds.shape[0], ds.shape[1]);
-    let x = ds.sample(i);
-    (0..len)
-        .map(|p| {
-            (0..alphabet)
-                .find(|&a| x[a * len + p] > 0.5)
-                .and_then(|a| ds.feature_names.get(a))
-                .and_then(|s| s.chars().next())
-                .unwrap_or('N')
-        })
-        .collect()
-}
-
 fn sequence_preview(ui: &mut egui::Ui, ds: &Dataset) {
     egui::ScrollArea::horizontal()
         .id_salt("sequence_preview_scroll")
@@ -314,7 +298,7 @@ fn sequence_grid(ui: &mut egui::Ui, ds: &Dataset) {
             for i in 0..ds.len().min(PREVIEW_ROWS) {
                 ui.label(&ds.ids[i]);
                 ui.label(label_of(ds, i));
-                let mut s = decode_sequence(ds, i);
+                let mut s = ds.sequence_letters(i);
                 if s.len() > 80 {
                     s.truncate(80);
                     s.push('…');

@@ -24,6 +24,8 @@ pub enum Purpose {
     StartLabels,
     ExportModel,
     ExportLatent,
+    ExportAttentionPng,
+    ExportAttentionCsv,
 }
 
 /// A dialog that is open.
@@ -84,6 +86,16 @@ pub fn ask(purpose: Purpose, dir: &Path, ctx: &egui::Context) -> Pending {
                 .set_title("Save latent coordinates")
                 .add_filter("CSV", &["csv"])
                 .set_file_name("latent.csv")
+                .save_file(),
+            Purpose::ExportAttentionPng => d
+                .set_title("Save the attention map as a picture")
+                .add_filter("PNG", &["png"])
+                .set_file_name("attention.png")
+                .save_file(),
+            Purpose::ExportAttentionCsv => d
+                .set_title("Save the attention map as a table")
+                .add_filter("CSV", &["csv"])
+                .set_file_name("attention.csv")
                 .save_file(),
         };
         let _ = tx.send(answer);

@@ -4,6 +4,7 @@
 //! through `train::Worker`, data through `data`, checks through `spec`.
 
 mod architecture;
+pub mod attention;
 mod data;
 pub mod dialogs;
 mod start;
@@ -110,6 +111,7 @@ pub struct LaminaApp {
     pub path_input: String,
     pub selected: Option<(usize, usize)>,
     pub result_view: ResultView,
+    pub attention_view: attention::AttentionView,
     pub start: StartForm,
     /// A native file dialog that is open.
     dialog: Option<dialogs::Pending>,
@@ -143,6 +145,7 @@ impl Default for LaminaApp {
             path_input: String::new(),
             selected: None,
             result_view: ResultView::default(),
+            attention_view: attention::AttentionView::default(),
             start: StartForm::default(),
             dialog: None,
             last_autosave: None,
@@ -407,6 +410,31 @@ impl LaminaApp {
             Purpose::StartLabels => self.start.labels_path = shown,
             Purpose::ExportModel => self.message = Some(self.training.export_model(path)),
             Purpose::ExportLatent => self.message = Some(self.training.export_latent(path)),
+            Purpose::ExportAttentionPng | Purpose::ExportAttentionCsv => {
+                self.message =
+                    Some(self.export_attention(path, purpose == Purpose::ExportAttentionPng))
+            }
+        }
+    }
+
+    /// Save the attention map on screen as PNG or CSV.
+    pub fn export_attention(&self, path: &Path, png: bool) -> (String, bool) {
+        let Some(map) = self
+            .training
+            .attention
+            .as_ref()
+            .and_then(|s| attention::shown_map(s, self.attention_view))
+        else {
+            return ("there is no attention map yet".into(), true);
+        };
+        let result = if png {
+            crate::export::write_attention_png(path, &map.weights, map.positions)
+        } else {
+            crate::export::write_attention_csv(path, &map.weights, &map.labels)
+        };
+        match result {
+            Ok(()) => (format!("attention map saved to {}", path.display()), false),
+            Err(e) => (e.to_string(), true),
         }
     }
 

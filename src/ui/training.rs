@@ -12,8 +12,8 @@ use super::dialogs::Purpose;
 use crate::analysis::pca_2d;
 use crate::spec::Optimizer;
 use crate::train::{
-    Command, DevicePreference, EpochMetrics, Event, Job, LatentSnapshot, Outcome, Progress,
-    ReconstructionSnapshot, StartInfo, Worker,
+    AttentionSnapshot, Command, DevicePreference, EpochMetrics, Event, Job, LatentSnapshot,
+    Outcome, Progress, ReconstructionSnapshot, StartInfo, Worker,
 };
 
 /// Which result the training panel shows.
@@ -23,6 +23,7 @@ pub enum ResultView {
     Curves,
     Latent,
     Reconstructions,
+    Attention,
 }
 
 /// A run in progress or finished, as the window shows it.
@@ -37,6 +38,7 @@ pub struct TrainingState {
     pub running: Vec<[f64; 2]>,
     pub latent: Option<(LatentSnapshot, Vec<[f64; 2]>)>,
     pub reconstructions: Option<ReconstructionSnapshot>,
+    pub attention: Option<AttentionSnapshot>,
     /// Textures of the shown reconstructions (input, output) and their epoch.
     recon_textures: Option<(usize, Vec<(egui::TextureHandle, egui::TextureHandle)>)>,
     pub paused: bool,
@@ -124,6 +126,7 @@ impl TrainingState {
                     self.latent = Some((s, points));
                 }
                 Event::Reconstructions(r) => self.reconstructions = Some(r),
+                Event::Attention(a) => self.attention = Some(a),
                 Event::Paused => self.paused = true,
                 Event::Resumed => self.paused = false,
                 Event::Finished(o) => {
@@ -158,6 +161,9 @@ pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
             if app.training.reconstructions.is_some() {
                 ui.selectable_value(&mut app.result_view, ResultView::Reconstructions, "Reconstructions");
             }
+            if app.training.attention.is_some() {
+                ui.selectable_value(&mut app.result_view, ResultView::Attention, "Attention");
+            }
         });
         let classes = app.data.dataset.as_ref().map(|d| d.labels.class_names().to_vec());
         match app.result_view {
@@ -169,6 +175,7 @@ pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
                 latent(ui, &app.training, classes);
             }
             ResultView::Reconstructions => reconstructions(ui, &mut app.training),
+            ResultView::Attention => super::attention::show(ui, app),
         }
     });
 }
@@ -437,6 +444,10 @@ fn write_latent_csv(
     crate::spec::write_atomic(path, out.as_bytes())
 }
 
+const TRAIN: egui::Color32 = egui::Color32::from_rgb(70, 130, 230);
+const TRAIN_LIGHT: egui::Color32 = egui::Color32::from_rgb(140, 170, 220);
+const VALID: egui::Color32 = egui::Color32::from_rgb(240, 150, 40);
+
 fn curves(ui: &mut egui::Ui, t: &TrainingState) {
     ui.strong("Loss");
     let series = |f: &dyn Fn(&EpochMetrics) -> Option<f64>| -> Vec<[f64; 2]> {
@@ -456,11 +467,12 @@ fn curves(ui: &mut egui::Ui, t: &TrainingState) {
                 // Long epochs report progress within the epoch: show it too.
                 p.line(
                     Line::new("train (within epoch)", PlotPoints::from(t.running.clone()))
+                        .color(TRAIN_LIGHT)
                         .width(1.0),
                 );
             }
-            p.line(Line::new("train", PlotPoints::from(train)));
-            p.line(Line::new("validation", PlotPoints::from(valid)));
+            p.line(Line::new("train", PlotPoints::from(train)).color(TRAIN));
+            p.line(Line::new("validation", PlotPoints::from(valid)).color(VALID));
         });
     let acc_train = series(&|m| m.train.accuracy);
     if !acc_train.is_empty() {
@@ -473,8 +485,8 @@ fn curves(ui: &mut egui::Ui, t: &TrainingState) {
             .include_y(1.0)
             .x_axis_label("epoch")
             .show(ui, |p| {
-                p.line(Line::new("train", PlotPoints::from(acc_train)));
-                p.line(Line::new("validation", PlotPoints::from(acc_valid)));
+                p.line(Line::new("train", PlotPoints::from(acc_train)).color(TRAIN));
+                p.line(Line::new("validation", PlotPoints::from(acc_valid)).color(VALID));
             });
     }
 }

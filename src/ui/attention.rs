@@ -1,0 +1,253 @@
+//! The attention map: for a chosen validation sequence, which positions each
+//! position attends to (rows: queries, columns: keys), per layer and head or
+//! averaged over heads, with the letters on both axes and a per-position
+//! importance track underneath. Exported as PNG or CSV.
+
+use eframe::egui;
+
+use super::LaminaApp;
+use super::dialogs::Purpose;
+use crate::export::heat_color;
+use crate::train::{AttentionSnapshot, attention_received};
+
+/// What the attention view shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AttentionView {
+    pub sample: usize,
+    pub layer: usize,
+    /// `None`: the mean over heads.
+    pub head: Option<usize>,
+}
+
+/// The map on screen: weights `positions × positions` and a label per position.
+pub struct ShownMap {
+    pub weights: Vec<f32>,
+    pub positions: usize,
+    pub labels: Vec<String>,
+}
+
+/// The map `view` selects in `snap`, with position labels aligned to residues.
+pub fn shown_map(snap: &AttentionSnapshot, view: AttentionView) -> Option<ShownMap> {
+    let layer = snap.layers.get(view.layer)?;
+    if view.sample >= snap.ids.len() || view.head.is_some_and(|h| h >= layer.heads) {
+        return None;
+    }
+    let p = layer.positions;
+    let letters: Vec<char> = snap.sequences[view.sample].chars().collect();
+    // After pooling, one attention position covers several residues.
+    let per = (letters.len() / p.max(1)).max(1);
+    let labels = (0..p)
+        .map(|i| {
+            let (a, b) = (i * per, ((i + 1) * per).min(letters.len()));
+            if letters.is_empty() {
+                format!("{}", i + 1)
+            } else if per == 1 {
+                format!("{}{}", letters.get(i).copied().unwrap_or('?'), i + 1)
+            } else {
+                let word: String = letters.get(a..b).unwrap_or_default().iter().collect();
+                format!("{}-{} {word}", a + 1, b)
+            }
+        })
+        .collect();
+    Some(ShownMap {
+        weights: layer.map(view.sample, view.head),
+        positions: p,
+        labels,
+    })
+}
+
+pub fn show(ui: &mut egui::Ui, app: &mut LaminaApp) {
+    let Some(snap) = &app.training.attention else {
+        ui.weak("Attention maps appear after the first epoch for networks with attention layers.");
+        return;
+    };
+    let v = &mut app.attention_view;
+    v.sample = v.sample.min(snap.ids.len().saturating_sub(1));
+    v.layer = v.layer.min(snap.layers.len().saturating_sub(1));
+    let heads = snap.layers[v.layer].heads;
+    if v.head.is_some_and(|h| h >= heads) {
+        v.head = None;
+    }
+    ui.strong(format!(
+        "Attention map (validation sequences, epoch {})",
+        snap.epoch
+    ));
+    egui::Grid::new("attention_choice")
+        .num_columns(2)
+        .show(ui, |ui| {
+            ui.label("Sequence");
+            let name = |i: usize| match snap.labels[i].as_str() {
+                "" => snap.ids[i].clone(),
+                l => format!("{} ({l})", snap.ids[i]),
+            };
+            egui::ComboBox::from_id_salt("attention_sample")
+                .selected_text(name(v.sample))
+                .show_ui(ui, |ui| {
+                    for i in 0..snap.ids.len() {
+                        ui.selectable_value(&mut v.sample, i, name(i));
+                    }
+                });
+            ui.end_row();
+            ui.label("Layer");
+            egui::ComboBox::from_id_salt("attention_layer")
+                .selected_text(format!("attention layer {}", v.layer + 1))
+                .show_ui(ui, |ui| {
+                    for l in 0..snap.layers.len() {
+                        ui.selectable_value(&mut v.layer, l, format!("attention layer {}", l + 1));
+                    }
+                });
+            ui.end_row();
+            ui.label("Head");
+            let head_name = |h: Option<usize>| match h {
+                None => "average of all heads".to_string(),
+                Some(h) => format!("head {}", h + 1),
+            };
+            egui::ComboBox::from_id_salt("attention_head")
+                .selected_text(head_name(v.head))
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut v.head, None, head_name(None));
+                    for h in 0..heads {
+                        ui.selectable_value(&mut v.head, Some(h), head_name(Some(h)));
+                    }
+                });
+            ui.end_row();
+        });
+    let Some(map) = shown_map(snap, *v) else {
+        return;
+    };
+    heatmap(ui, &map);
+    importance(ui, &map);
+    ui.horizontal(|ui| {
+        if ui.button("Export map as PNG…").clicked() {
+            app.ask(Purpose::ExportAttentionPng, ui.ctx());
+        }
+        if ui.button("Export map as CSV…").clicked() {
+            app.ask(Purpose::ExportAttentionCsv, ui.ctx());
+        }
+    });
+}
+
+fn heatmap(ui: &mut egui::Ui, map: &ShownMap) {
+    let p = map.positions;
+    let margin = 26.0;
+    let side = (ui.available_width() - margin - 8.0).clamp(120.0, 520.0);
+    let cell = side / p as f32;
+    let (rect, response) = ui.allocate_exact_size(
+        egui::vec2(side + margin, side + margin),
+        egui::Sense::hover(),
+    );
+    let origin = rect.min + egui::vec2(margin, margin);
+    let painter = ui.painter_at(rect);
+    let max = map.weights.iter().fold(1e-12f32, |m, &w| m.max(w));
+    for q in 0..p {
+        for k in 0..p {
+            let [r, g, b] = heat_color(map.weights[q * p + k] / max);
+            let min = origin + egui::vec2(k as f32 * cell, q as f32 * cell);
+            painter.rect_filled(
+                egui::Rect::from_min_size(min, egui::vec2(cell + 0.5, cell + 0.5)),
+                0.0,
+                egui::Color32::from_rgb(r, g, b),
+            );
+        }
+    }
+    // Letters on both axes when there is room, else every tenth position.
+    let font = egui::FontId::monospace((cell * 0.8).clamp(6.0, 11.0));
+    let color = ui.visuals().text_color();
+    let step = if cell >= 7.0 {
+        1
+    } else {
+        (10.0 / cell).ceil() as usize
+    };
+    for i in (0..p).step_by(step.max(1)) {
+        let text = if step == 1 {
+            map.labels[i].chars().next().unwrap_or(' ').to_string()
+        } else {
+            format!("{}", i + 1)
+        };
+        let c = (i as f32 + 0.5) * cell;
+        painter.text(
+            origin + egui::vec2(c, -4.0),
+            egui::Align2::CENTER_BOTTOM,
+            &text,
+            font.clone(),
+            color,
+        );
+        painter.text(
+            origin + egui::vec2(-4.0, c),
+            egui::Align2::RIGHT_CENTER,
+            &text,
+            font.clone(),
+            color,
+        );
+    }
+    if let Some(pos) = response.hover_pos() {
+        let d = pos - origin;
+        if d.x >= 0.0 && d.y >= 0.0 {
+            let (q, k) = ((d.y / cell) as usize, (d.x / cell) as usize);
+            if q < p && k < p {
+                response.on_hover_text(format!(
+                    "{} attends to {}: {:.4}",
+                    map.labels[q],
+                    map.labels[k],
+                    map.weights[q * p + k]
+                ));
+            }
+        }
+    }
+    ui.weak(
+        "Rows: the position looking; columns: the position looked at. Brighter = more attention.",
+    );
+}
+
+/// How much attention each position receives, as bars under the sequence.
+fn importance(ui: &mut egui::Ui, map: &ShownMap) {
+    let p = map.positions;
+    let track = attention_received(&map.weights, p);
+    let max = track.iter().fold(1e-12f32, |m, &v| m.max(v));
+    let margin = 26.0;
+    let width = (ui.available_width() - margin - 8.0).clamp(120.0, 520.0);
+    let cell = width / p as f32;
+    let height = 46.0;
+    let (rect, response) = ui.allocate_exact_size(
+        egui::vec2(width + margin, height + 14.0),
+        egui::Sense::hover(),
+    );
+    let painter = ui.painter_at(rect);
+    let base = rect.min + egui::vec2(margin, height);
+    for (i, v) in track.iter().enumerate() {
+        let h = v / max * (height - 4.0);
+        let [r, g, b] = heat_color(v / max);
+        painter.rect_filled(
+            egui::Rect::from_min_max(
+                base + egui::vec2(i as f32 * cell, -h),
+                base + egui::vec2((i + 1) as f32 * cell, 0.0),
+            ),
+            0.0,
+            egui::Color32::from_rgb(r, g, b),
+        );
+    }
+    if cell >= 7.0 {
+        let font = egui::FontId::monospace((cell * 0.8).clamp(6.0, 11.0));
+        for i in 0..p {
+            let letter = map.labels[i].chars().next().unwrap_or(' ').to_string();
+            painter.text(
+                base + egui::vec2((i as f32 + 0.5) * cell, 2.0),
+                egui::Align2::CENTER_TOP,
+                letter,
+                font.clone(),
+                ui.visuals().text_color(),
+            );
+        }
+    }
+    if let Some(pos) = response.hover_pos() {
+        let i = ((pos.x - base.x) / cell).floor();
+        if i >= 0.0 && (i as usize) < p {
+            let i = i as usize;
+            response.on_hover_text(format!(
+                "{}: receives {:.4} on average",
+                map.labels[i], track[i]
+            ));
+        }
+    }
+    ui.weak("Importance track: the attention each position receives, averaged over all positions.");
+}
