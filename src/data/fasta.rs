@@ -54,7 +54,13 @@ pub fn read(
 ) -> Result<Dataset, DataError> {
     let records = parse(path)?;
     let alphabet = match opts.alphabet {
-        Alphabet::Auto => detect(&records),
+        Alphabet::Auto => {
+            let a = detect(&records);
+            if a == Alphabet::Protein {
+                check_not_mixed(path, &records)?;
+            }
+            a
+        }
         a => a,
     };
     let letters = alphabet.letters().as_bytes();
@@ -145,11 +151,22 @@ pub fn read(
             "{padded} sequences are shorter than {length} and were padded with zeros"
         ));
     }
-    let (shortest, longest) = records.iter().fold((usize::MAX, 0), |(a, b), r| {
-        (a.min(r.seq.len()), b.max(r.seq.len()))
-    });
+    let mut lengths: Vec<usize> = records.iter().map(|r| r.seq.len()).collect();
+    lengths.sort_unstable();
+    let at = |q: f64| {
+        let last = lengths.len().saturating_sub(1);
+        lengths
+            .get((last as f64 * q).round() as usize)
+            .copied()
+            .unwrap_or(0)
+    };
     notes.push(format!(
-        "sequence lengths range from {shortest} to {longest}"
+        "sequence lengths: shortest {}, quartiles {} / {} / {}, longest {}",
+        at(0.0),
+        at(0.25),
+        at(0.5),
+        at(0.75),
+        at(1.0)
     ));
     Ok(Dataset {
         kind: DataKind::Sequences,
@@ -224,6 +241,39 @@ fn parse(path: &Path) -> Result<Vec<Record>, DataError> {
 }
 
 /// DNA if every letter is A/C/G/T/N, RNA if A/C/G/U/N, else protein.
+/// A nucleotide-looking record (only A, C, G, T, U, N; at least 12 letters,
+/// which proteins practically never are) beside a protein record is a mix-up.
+fn check_not_mixed(path: &Path, records: &[Record]) -> Result<(), DataError> {
+    let is_nucleotide = |r: &Record| {
+        r.seq.len() >= 12
+            && r.seq.iter().all(|b| {
+                matches!(
+                    b.to_ascii_uppercase(),
+                    b'A' | b'C' | b'G' | b'T' | b'U' | b'N'
+                )
+            })
+    };
+    let nucleotide = records.iter().position(is_nucleotide);
+    let protein = records.iter().position(|r| {
+        r.seq.iter().any(|b| {
+            !matches!(
+                b.to_ascii_uppercase(),
+                b'A' | b'C' | b'G' | b'T' | b'U' | b'N'
+            )
+        })
+    });
+    if let (Some(n), Some(p)) = (nucleotide, protein) {
+        return Err(DataError::MixedAlphabets {
+            path: path.to_path_buf(),
+            nucleotide_record: n + 1,
+            nucleotide_id: records[n].id.clone(),
+            protein_record: p + 1,
+            protein_id: records[p].id.clone(),
+        });
+    }
+    Ok(())
+}
+
 fn detect(records: &[Record]) -> Alphabet {
     let mut has_t = false;
     let mut has_u = false;
@@ -289,6 +339,26 @@ mod tests {
         let ds = read(&p, &opts, None).unwrap();
         assert_eq!(ds.shape, [20, 5]);
         assert_eq!(ds.values.iter().sum::<f32>(), 5.0);
+    }
+
+    #[test]
+    fn dna_and_protein_in_one_file_are_named() {
+        let p = write(
+            "mixed.fa",
+            ">gene1\nACGTACGTACGTAC\n>kinase\nMKLVWWPRSTEEQ\n",
+        );
+        let err = read(&p, &SequenceOptions::default(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("record 1 ('gene1')")
+                && err.contains("record 2 ('kinase')")
+                && err.contains("mixes"),
+            "{err}"
+        );
+        // Short peptides that happen to use only A, C, G and T are not mistaken for DNA.
+        let p = write("peptides.fa", ">p1\nGATTACA\n>p2\nMKLVW\n");
+        assert!(read(&p, &SequenceOptions::default(), None).is_ok());
     }
 
     #[test]

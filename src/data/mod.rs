@@ -328,6 +328,14 @@ pub enum DataError {
         alphabet: String,
         allowed: String,
     },
+    #[error("{} mixes kinds of sequence: record {nucleotide_record} ('{nucleotide_id}') is DNA/RNA but record {protein_record} ('{protein_id}') is protein; put them in separate files, or choose the alphabet in the experiment", path.display())]
+    MixedAlphabets {
+        path: PathBuf,
+        nucleotide_record: usize,
+        nucleotide_id: String,
+        protein_record: usize,
+        protein_id: String,
+    },
     #[error("record {record} ('{id}') of {} has an empty sequence", path.display())]
     EmptyRecord {
         path: PathBuf,
