@@ -11,6 +11,10 @@ dna/promoters.fasta
     base mutated with p=0.1) at a random position, label=0 are uniform background.
 images/cells/{round,elongated,punctate}/*.png
     60 grayscale 32x32 fluorescence-like cells per class with shot noise.
+protein/families.fasta
+    600 proteins of 40-160 residues (variable length) from 3 families, each with
+    a mild composition bias and a family motif (each residue mutated with p=0.1)
+    at a random position; label=<family> in the header.
 The data is synthetic and free of any licence restriction.
 """
 import math
@@ -70,6 +74,33 @@ def dna():
             f.write(f">seq{i + 1} label={label}\n{s[:60]}\n{s[60:]}\n")
 
 
+def proteins():
+    prng = random.Random(20261125)  # its own stream: the files above stay as they were
+    aa = "ACDEFGHIKLMNPQRSTVWY"
+    families = {
+        "kinase_like": ("GSGAFGKV", "KLIDFG"),
+        "zincfinger_like": ("CPECGKSF", "HQRTH"),
+        "transporter_like": ("LLGALLAV", "WSPYFG"),
+    }
+    os.makedirs(os.path.join(HERE, "protein"), exist_ok=True)
+    names = sorted(families)
+    with open(os.path.join(HERE, "protein", "families.fasta"), "w") as f:
+        for i in range(600):
+            name = names[i % 3]
+            motifs = families[name]
+            # Composition bias: the family's motif letters are a little more common.
+            pool = aa + "".join(motifs)
+            n = prng.randrange(40, 161)
+            seq = [prng.choice(pool) for _ in range(n)]
+            for motif in motifs:
+                pos = prng.randrange(0, n - len(motif))
+                for k, r in enumerate(motif):
+                    seq[pos + k] = prng.choice(aa) if prng.random() < 0.1 else r
+            s = "".join(seq)
+            lines = "\n".join(s[k:k + 60] for k in range(0, n, 60))
+            f.write(f">prot{i + 1} label={name}\n{lines}\n")
+
+
 def png_gray(path, pixels, w, h):
     raw = b"".join(b"\x00" + bytes(pixels[y * w:(y + 1) * w]) for y in range(h))
     def chunk(kind, data):
@@ -118,3 +149,4 @@ if __name__ == "__main__":
     omics()
     dna()
     images()
+    proteins()

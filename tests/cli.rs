@@ -134,6 +134,8 @@ fn bundled_sample_experiments_load_and_fit_their_data() {
         "dna/lstm.json",
         "dna/transformer.json",
         "dna/cnn_attention.json",
+        "protein/transformer.json",
+        "protein/lstm.json",
         "images/cnn.json",
         "images/autoencoder.json",
     ] {

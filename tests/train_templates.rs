@@ -273,3 +273,21 @@ fn transformer_classifier_finds_the_promoter_motif() {
 fn cnn_attention_finds_the_promoter_motif() {
     sequence_template_learns(Template::CnnAttention, 6, 0.75);
 }
+
+#[test]
+fn transformer_learns_protein_families_of_varying_length() {
+    // 40 to 160 residues: batches are cut to their longest member, padding masked.
+    let (o, _) = train(
+        Template::TransformerClassifier,
+        "protein/families.fasta",
+        NewOptions::default(),
+        4,
+    );
+    assert!(o.model.network.variable_length);
+    assert_loss_falls(&o, "transformer on proteins");
+    let acc = o.summary.final_valid.as_ref().unwrap().accuracy.unwrap();
+    assert!(
+        acc > 0.6,
+        "validation accuracy {acc} should clearly beat chance (0.33)"
+    );
+}

@@ -110,6 +110,7 @@ mod tests {
             max_value: f32::MAX,
             notes: Vec::new(),
             text_columns: Vec::new(),
+            lengths: None,
         }
     }
 

@@ -148,7 +148,7 @@ pub fn read(
     }
     if padded > 0 {
         notes.push(format!(
-            "{padded} sequences are shorter than {length} and were padded with zeros"
+            "{padded} sequences are shorter than {length}: batches are padded to their longest sequence and the padding is masked"
         ));
     }
     let mut lengths: Vec<usize> = records.iter().map(|r| r.seq.len()).collect();
@@ -168,9 +168,11 @@ pub fn read(
         at(0.75),
         at(1.0)
     ));
+    let lengths = records.iter().map(|r| r.seq.len().min(length)).collect();
     Ok(Dataset {
         kind: DataKind::Sequences,
         source: path.to_path_buf(),
+        lengths: Some(lengths),
         ids: records.into_iter().map(|r| r.id).collect(),
         shape: vec![channels, length],
         values,

@@ -141,6 +141,9 @@ pub struct Dataset {
     pub notes: Vec<String>,
     /// Columns of a table that hold text rather than numbers (label candidates).
     pub text_columns: Vec<String>,
+    /// Sequences: each one's length before padding (at most `shape[1]`). Batches
+    /// are padded only to their longest member, and padding is masked.
+    pub lengths: Option<Vec<usize>>,
 }
 
 impl Dataset {
@@ -199,6 +202,7 @@ impl Dataset {
             return String::new();
         }
         let x = self.sample(i);
+        let len = self.lengths.as_ref().map_or(len, |l| l[i].min(len));
         (0..len)
             .map(|p| {
                 (0..alphabet)

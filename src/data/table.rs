@@ -171,6 +171,7 @@ fn read_with(
         max_value: f32::MAX,
         notes: Vec::new(),
         text_columns: text_cols.iter().map(|&c| columns[c].clone()).collect(),
+        lengths: None,
     })
 }
 

@@ -58,6 +58,22 @@ impl Act {
         }
     }
 
+    /// The length of a sequence activation.
+    pub fn seq_len(&self) -> Option<usize> {
+        match self {
+            Act::Seq(t) => Some(t.dims()[2]),
+            _ => None,
+        }
+    }
+
+    pub fn device(&self) -> Device {
+        match self {
+            Act::Flat(t) => t.device(),
+            Act::Seq(t) => t.device(),
+            Act::Img(t) => t.device(),
+        }
+    }
+
     /// Every value of a sample in one row: `[batch, values]`.
     pub fn flatten(self) -> Tensor<2> {
         match self {
@@ -180,8 +196,11 @@ pub struct StackOut {
 
 impl StackModule {
     /// Run the stack; `sample` draws from a VAE sampling layer (training) instead
-    /// of returning its mean (prediction).
-    pub fn forward(&self, mut x: Act, sample: bool) -> StackOut {
+    /// of returning its mean (prediction). `lengths` are the valid lengths of
+    /// padded sequences in the batch: padding is then left out of pooling and
+    /// attention, and a recurrent layer's last state is taken at each
+    /// sequence's own end.
+    pub fn forward(&self, mut x: Act, sample: bool, mut lengths: Option<Vec<usize>>) -> StackOut {
         let mut before_last_dense = None;
         let mut vae = None;
         let mut attention = Vec::new();
@@ -189,6 +208,11 @@ impl StackModule {
             if Some(i) == self.last_dense {
                 before_last_dense = Some(x.clone());
             }
+            let len_in = x.seq_len();
+            let mask = match (&lengths, len_in) {
+                (Some(l), Some(len)) => Some(sequence::padding_mask(l, len, &x.device())),
+                _ => None,
+            };
             x = match layer {
                 Layer::Dense(l) => Act::Flat(l.forward(x.flat())),
                 Layer::Dropout(l) => each_rank!(x, t => l.forward(t)),
@@ -215,7 +239,11 @@ impl StackModule {
                             panic!("shape inference refuses global pooling of a flat vector")
                         }
                     };
-                    let pooled = if p.max { t.max_dim(2) } else { t.mean_dim(2) };
+                    let pooled = match (&mask, &lengths) {
+                        (Some(m), Some(l)) => sequence::masked_pool(t, m.clone(), l, p.max),
+                        _ if p.max => t.max_dim(2),
+                        _ => t.mean_dim(2),
+                    };
                     Act::Flat(pooled.flatten(1, 2))
                 }
                 Layer::Reshape(r) => {
@@ -247,12 +275,22 @@ impl StackModule {
                     Act::Seq(l.forward(x.seq().swap_dims(1, 2)).swap_dims(1, 2))
                 }
                 Layer::PositionEncoding(p) => Act::Seq(p.forward(x.seq())),
-                Layer::Recurrent(r) => r.forward(x.seq()),
+                Layer::Recurrent(r) => r.forward(x.seq(), lengths.as_deref()),
                 Layer::Attention(a) => {
-                    let (y, weights) = a.forward(x.seq());
+                    let (y, weights) = a.forward(x.seq(), mask.clone());
                     attention.push(weights);
                     Act::Seq(y)
                 }
+            };
+            // Valid lengths follow the sequence through convolutions and pooling.
+            lengths = match (lengths, len_in, x.seq_len()) {
+                (Some(l), Some(a), Some(b)) if a == b => Some(l),
+                (Some(l), Some(a), Some(b)) => Some(
+                    l.iter()
+                        .map(|&n| (n * b).div_ceil(a.max(1)).clamp(1, b))
+                        .collect(),
+                ),
+                _ => None,
             };
         }
         StackOut {
@@ -272,6 +310,10 @@ pub struct Network {
     pub task: Task,
     #[module(skip)]
     pub input_shape: Vec<usize>,
+    /// Takes sequences of any length (no layer needs the full length), so
+    /// batches can be cut to their longest member.
+    #[module(skip)]
+    pub variable_length: bool,
 }
 
 /// Everything one forward pass can report.
@@ -289,12 +331,24 @@ pub struct Forward {
 }
 
 impl Network {
-    /// Forward a flat batch `[batch, sample_len]`.
+    /// Forward a flat batch `[batch, sample_len]` of full-size samples.
     pub fn forward(&self, x: Tensor<2>, sample: bool) -> Forward {
-        let x = Act::from_flat(x, &self.input_shape);
+        self.forward_padded(x, None, sample)
+    }
+
+    /// Forward a batch of sequences padded to the batch's longest member:
+    /// `x` is `[batch, channels × batch_length]` and `lengths` the valid length
+    /// of each. Without `lengths` this is [`Network::forward`].
+    pub fn forward_padded(&self, x: Tensor<2>, lengths: Option<&[usize]>, sample: bool) -> Forward {
+        let shape = match (&self.input_shape[..], lengths) {
+            ([c, _], Some(_)) => vec![*c, x.dims()[1] / c.max(&1)],
+            _ => self.input_shape.clone(),
+        };
+        let lengths = lengths.map(<[usize]>::to_vec);
+        let x = Act::from_flat(x, &shape);
         match self.task {
             Task::Classification | Task::Regression => {
-                let out = self.stacks[0].forward(x, sample);
+                let out = self.stacks[0].forward(x, sample, lengths);
                 Forward {
                     output: out.out.flatten(),
                     latent: out.before_last_dense.map(Act::flatten),
@@ -303,12 +357,12 @@ impl Network {
                 }
             }
             Task::Autoencoder | Task::Vae => {
-                let enc = self.stacks[0].forward(x, sample);
+                let enc = self.stacks[0].forward(x, sample, lengths);
                 let latent = match &enc.vae {
                     Some((mean, _)) => mean.clone(),
                     None => enc.out.clone().flatten(),
                 };
-                let dec = self.stacks[1].forward(enc.out, sample);
+                let dec = self.stacks[1].forward(enc.out, sample, None);
                 let mut attention = enc.attention;
                 attention.extend(dec.attention);
                 Forward {
@@ -351,11 +405,19 @@ pub fn build(
             .rposition(|l| matches!(l, LayerSpec::Dense { .. }));
         stacks.push(StackModule { layers, last_dense });
     }
+    let variable_length = input_shape.len() == 2
+        && matches!(exp.task, Task::Classification | Task::Regression)
+        && !exp.architecture.stacks.iter().any(|s| {
+            s.layers
+                .iter()
+                .any(|l| matches!(l, LayerSpec::Flatten | LayerSpec::Reshape { .. }))
+        });
     Ok((
         Network {
             stacks,
             task: exp.task,
             input_shape: input_shape.to_vec(),
+            variable_length,
         },
         report,
     ))

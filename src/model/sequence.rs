@@ -13,10 +13,32 @@ use burn::nn::{
     GruConfig, LayerNorm, LayerNormConfig, Lstm, LstmConfig, PositionalEncoding,
     PositionalEncodingConfig, Rnn, RnnConfig,
 };
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::{Bool, Device, Distribution, Int, Tensor, TensorData};
 
 use super::Act;
 use crate::spec::SeqOutput;
+
+/// `[batch, length]`, true at padding (positions at or past each valid length).
+pub fn padding_mask(lengths: &[usize], length: usize, device: &Device) -> Tensor<2, Bool> {
+    let flags: Vec<bool> = lengths
+        .iter()
+        .flat_map(|&n| (0..length).map(move |p| p >= n))
+        .collect();
+    Tensor::from_data(TensorData::new(flags, [lengths.len(), length]), device)
+}
+
+/// Max or mean over the valid positions of `[batch, values, length]`.
+pub fn masked_pool(t: Tensor<3>, mask: Tensor<2, Bool>, lengths: &[usize], max: bool) -> Tensor<3> {
+    let [b, c, l] = t.dims();
+    let mask = mask.unsqueeze_dim::<3>(1).expand([b, c, l]);
+    if max {
+        t.mask_fill(mask, -1.0e9).max_dim(2)
+    } else {
+        let n: Vec<f32> = lengths.iter().map(|&n| n.clamp(1, l) as f32).collect();
+        let n = Tensor::<1>::from_data(TensorData::new(n, [b]), &t.device()).reshape([b, 1, 1]);
+        t.mask_fill(mask, 0.0).sum_dim(2) / n
+    }
+}
 
 /// Fixed sine/cosine patterns or a learned vector per position, added to the input.
 // A network holds a handful of layers; their size in memory does not matter.
@@ -47,7 +69,11 @@ impl PositionEncoding {
         let t = x.swap_dims(1, 2);
         let y = match self {
             PositionEncoding::Fixed(p) => p.forward(t),
-            PositionEncoding::Learned(table) => t + table.val().unsqueeze::<3>(),
+            PositionEncoding::Learned(table) => {
+                // Batches padded to a shorter length use the first positions.
+                let [_, l, d] = t.dims();
+                t + table.val().slice([0..l, 0..d]).unsqueeze::<3>()
+            }
         };
         y.swap_dims(1, 2)
     }
@@ -114,8 +140,9 @@ impl Recurrent {
     }
 
     /// `[batch, values, length]` in; a sequence `[batch, units(×2), length]` or
-    /// the final state `[batch, units(×2)]` out.
-    pub fn forward(&self, x: Tensor<3>) -> Act {
+    /// the final state `[batch, units(×2)]` out. With `lengths`, the forward
+    /// direction's final state is taken at each sequence's own last position.
+    pub fn forward(&self, x: Tensor<3>, lengths: Option<&[usize]>) -> Act {
         let t = x.swap_dims(1, 2);
         let out: Tensor<3> = match &self.cell {
             Cell::Rnn(c) => c.forward(t, None).0,
@@ -132,7 +159,21 @@ impl Recurrent {
         // directions, the first position reading backwards.
         let [b, l, _] = out.dims();
         let u = self.units;
-        let forward = out.clone().slice([0..b, l - 1..l, 0..u]).reshape([b, u]);
+        let forward = match lengths {
+            Some(lens) => {
+                let ends: Vec<i64> = lens
+                    .iter()
+                    .flat_map(|&n| std::iter::repeat_n(n.clamp(1, l) as i64 - 1, u))
+                    .collect();
+                let index =
+                    Tensor::<3, Int>::from_data(TensorData::new(ends, [b, 1, u]), &out.device());
+                out.clone()
+                    .slice([0..b, 0..l, 0..u])
+                    .gather(1, index)
+                    .reshape([b, u])
+            }
+            None => out.clone().slice([0..b, l - 1..l, 0..u]).reshape([b, u]),
+        };
         if self.bidirectional {
             let backward = out.slice([0..b, 0..1, u..2 * u]).reshape([b, u]);
             Act::Flat(Tensor::cat(vec![forward, backward], 1))
@@ -172,10 +213,19 @@ impl Attention {
     }
 
     /// `[batch, values, length]` in and out, with the attention weights
-    /// `[batch, heads, length, length]`.
-    pub fn forward(&self, x: Tensor<3>) -> (Tensor<3>, Tensor<4>) {
+    /// `[batch, heads, length, length]`; `padding` (true at padded positions)
+    /// keeps every position from attending to padding.
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        padding: Option<Tensor<2, Bool>>,
+    ) -> (Tensor<3>, Tensor<4>) {
         let t = x.swap_dims(1, 2);
-        let out = self.attention.forward(MhaInput::self_attn(t.clone()));
+        let mut input = MhaInput::self_attn(t.clone());
+        if let Some(mask) = padding {
+            input = input.mask_pad(mask);
+        }
+        let out = self.attention.forward(input);
         let mut y = self.norm.forward(t + self.dropout.forward(out.context));
         if let Some((ff, norm)) = &self.feed_forward {
             let h = ff.forward(y.clone());
@@ -187,7 +237,7 @@ impl Attention {
 
 #[cfg(test)]
 mod tests {
-    use burn::tensor::{Device, Distribution, Tensor};
+    use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
     use crate::model::build;
     use crate::spec::shapes::Target;
@@ -313,5 +363,101 @@ mod tests {
         assert!(e.contains("even size") && e.contains("Learned"), "{e}");
         let e = layer_shape(&LayerSpec::Embedding { dim: 4, window: 1 }, &[1, 28, 28]).unwrap_err();
         assert!(e.contains("not images"), "{e}");
+    }
+
+    /// One-hot `[4 × len]` of a random DNA sequence, zero-padded to `pad`.
+    fn one_hot(seed: u64, len: usize, pad: usize) -> Vec<f32> {
+        let mut x = vec![0.0; 4 * pad];
+        let mut state = seed;
+        for p in 0..len {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            x[((state >> 33) % 4) as usize * pad + p] = 1.0;
+        }
+        x
+    }
+
+    #[test]
+    fn padding_changes_neither_predictions_nor_attention() {
+        let device = Device::flex();
+        for layers in [
+            vec![
+                LayerSpec::Embedding { dim: 8, window: 3 },
+                LayerSpec::PositionalEncoding { learned: true },
+                LayerSpec::TransformerBlock {
+                    heads: 2,
+                    ff: 16,
+                    dropout: 0.0,
+                },
+            ],
+            vec![
+                LayerSpec::Conv1d {
+                    filters: 8,
+                    kernel: 5,
+                    stride: 1,
+                    padding: crate::spec::Padding::Same,
+                },
+                LayerSpec::MaxPool1d { size: 2 },
+                LayerSpec::SelfAttention {
+                    heads: 2,
+                    dropout: 0.0,
+                },
+            ],
+            vec![LayerSpec::Gru {
+                units: 6,
+                bidirectional: false,
+                output: SeqOutput::Sequence,
+            }],
+        ] {
+            let exp = net(layers);
+            let (network, _) = build(&exp, &[4, 40], &Target::Classes(2), &device).unwrap();
+            // A sequence of 24 alone, and the same sequence padded to 40 in a
+            // batch with a sequence of 40.
+            let short = one_hot(7, 24, 24);
+            let alone = Tensor::<2>::from_data(TensorData::new(short, [1, 4 * 24]), &device);
+            let a = network.forward_padded(alone, Some(&[24]), false);
+            let mut both = one_hot(7, 24, 40);
+            both.extend(one_hot(9, 40, 40));
+            let batch = Tensor::<2>::from_data(TensorData::new(both, [2, 4 * 40]), &device);
+            let b = network.forward_padded(batch, Some(&[24, 40]), false);
+            let pa: Vec<f32> = a.output.into_data().try_to_vec::<f32>().unwrap();
+            let pb: Vec<f32> = b
+                .output
+                .slice([0..1, 0..2])
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            for (x, y) in pa.iter().zip(&pb) {
+                assert!(
+                    (x - y).abs() < 1e-4,
+                    "{:?}: {pa:?} vs {pb:?}",
+                    exp.architecture.stacks[0].layers[0]
+                );
+            }
+            for w in b.attention {
+                let [_, heads, l, _] = w.dims();
+                let valid = if l == 40 { 24 } else { 12 };
+                let w: Vec<f32> = w
+                    .slice([0..1, 0..heads])
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .unwrap();
+                for h in 0..heads {
+                    for q in 0..valid {
+                        let row = &w[(h * l + q) * l..(h * l + q + 1) * l];
+                        let on_valid: f32 = row[..valid].iter().sum();
+                        assert!(
+                            (on_valid - 1.0).abs() < 1e-4,
+                            "row sums to 1 over the sequence: {on_valid}"
+                        );
+                        assert!(
+                            row[valid..].iter().all(|&x| x < 1e-6),
+                            "no attention on padding"
+                        );
+                    }
+                }
+            }
+        }
     }
 }

@@ -92,6 +92,8 @@ pub struct AttentionSnapshot {
     pub ids: Vec<String>,
     /// The letters of each sample (sequence data), for labelling the axes.
     pub sequences: Vec<String>,
+    /// Valid (unpadded) positions of each sample in each layer's map.
+    pub valid_positions: Vec<Vec<usize>>,
     /// Class name of each sample, when there are classes.
     pub labels: Vec<String>,
     pub layers: Vec<AttentionLayer>,
@@ -364,6 +366,7 @@ pub fn run(
         values: &values,
         sample_len,
         labels: &data.labels,
+        seq: SeqLayout::of(&data, &model),
     };
     let mut order = train.clone();
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(t.seed.wrapping_add(1));
@@ -390,8 +393,8 @@ pub fn run(
                 }
             }
             let step_start = Instant::now();
-            let (x, y) = batcher.batch(chunk, &ad);
-            let out = model.forward(x.clone(), true);
+            let (x, y, lens) = batcher.batch(chunk, &ad);
+            let out = model.forward_padded(x.clone(), lens.as_deref(), true);
             let parts = loss(exp.task, out, x, y.clone(), &ad);
             let loss_value: f64 = parts.total.clone().into_scalar::<f32>() as f64;
             if !loss_value.is_finite() {
@@ -617,15 +620,65 @@ pub(crate) struct Batcher<'a> {
     values: &'a [f32],
     sample_len: usize,
     labels: &'a Labels,
+    seq: Option<SeqLayout<'a>>,
+}
+
+/// How sequence samples are laid out and batched.
+#[derive(Clone, Copy)]
+struct SeqLayout<'a> {
+    channels: usize,
+    length: usize,
+    /// Each sample's valid length.
+    lengths: &'a [usize],
+    /// Cut each batch to its longest member (the network takes any length).
+    trim: bool,
+}
+
+impl<'a> SeqLayout<'a> {
+    fn of(data: &'a Dataset, network: &Network) -> Option<Self> {
+        let lengths = data.lengths.as_deref()?;
+        let [channels, length] = data.shape[..] else {
+            return None;
+        };
+        Some(SeqLayout {
+            channels,
+            length,
+            lengths,
+            trim: network.variable_length,
+        })
+    }
 }
 
 impl Batcher<'_> {
-    fn batch(&self, idx: &[usize], device: &Device) -> (Tensor<2>, Y) {
-        let mut buf = Vec::with_capacity(idx.len() * self.sample_len);
-        for &i in idx {
-            buf.extend_from_slice(&self.values[i * self.sample_len..(i + 1) * self.sample_len]);
-        }
-        let x = Tensor::<2>::from_data(TensorData::new(buf, [idx.len(), self.sample_len]), device);
+    /// The samples `idx` as `[batch, values]`, their targets and, for
+    /// sequences, their valid lengths (the batch cut to its longest member
+    /// when the network takes any length).
+    fn batch(&self, idx: &[usize], device: &Device) -> (Tensor<2>, Y, Option<Vec<usize>>) {
+        let lengths: Option<Vec<usize>> = self
+            .seq
+            .map(|s| idx.iter().map(|&i| s.lengths[i].max(1)).collect());
+        let x = match (&self.seq, &lengths) {
+            (Some(s), Some(lens)) if s.trim => {
+                let keep = lens.iter().copied().max().unwrap_or(1).min(s.length);
+                let mut buf = Vec::with_capacity(idx.len() * s.channels * keep);
+                for &i in idx {
+                    let sample = &self.values[i * self.sample_len..(i + 1) * self.sample_len];
+                    for c in 0..s.channels {
+                        buf.extend_from_slice(&sample[c * s.length..c * s.length + keep]);
+                    }
+                }
+                Tensor::<2>::from_data(TensorData::new(buf, [idx.len(), s.channels * keep]), device)
+            }
+            _ => {
+                let mut buf = Vec::with_capacity(idx.len() * self.sample_len);
+                for &i in idx {
+                    buf.extend_from_slice(
+                        &self.values[i * self.sample_len..(i + 1) * self.sample_len],
+                    );
+                }
+                Tensor::<2>::from_data(TensorData::new(buf, [idx.len(), self.sample_len]), device)
+            }
+        };
         let y = match self.labels {
             Labels::Classes { index, .. } => {
                 let ys: Vec<i64> = idx.iter().map(|&i| index[i] as i64).collect();
@@ -643,7 +696,7 @@ impl Batcher<'_> {
             }
             Labels::None => Y::None,
         };
-        (x, y)
+        (x, y, lengths)
     }
 }
 
@@ -756,8 +809,8 @@ fn evaluate(
 ) -> SplitMetrics {
     let mut acc = Accumulator::default();
     for chunk in idx.chunks(batch) {
-        let (x, y) = batcher.batch(chunk, device);
-        let out = model.forward(x.clone(), false);
+        let (x, y, lens) = batcher.batch(chunk, device);
+        let out = model.forward_padded(x.clone(), lens.as_deref(), false);
         let parts = loss(task, out, x, y, device);
         let v = parts.total.clone().into_scalar::<f32>() as f64;
         acc.add(&parts, chunk.len(), v);
@@ -780,8 +833,8 @@ fn latent_snapshot(
     let mut values = Vec::new();
     let mut dims = 0;
     for chunk in idx.chunks(batch.max(256)) {
-        let (x, _) = batcher.batch(chunk, device);
-        let latent = model.forward(x, false).latent?;
+        let (x, _, lens) = batcher.batch(chunk, device);
+        let latent = model.forward_padded(x, lens.as_deref(), false).latent?;
         dims = latent.dims()[1];
         values.extend(latent.into_data().try_to_vec::<f32>().ok()?);
     }
@@ -809,14 +862,21 @@ fn attention_snapshot(
     epoch: usize,
 ) -> Option<AttentionSnapshot> {
     let idx = &idx[..idx.len().min(ATTENTION_SAMPLES)];
-    let (x, _) = batcher.batch(idx, device);
-    let maps = model.forward(x, false).attention;
+    let (x, _, lens) = batcher.batch(idx, device);
+    let maps = model.forward_padded(x, lens.as_deref(), false).attention;
     if maps.is_empty() {
         return None;
     }
     let mut layers = Vec::with_capacity(maps.len());
+    let mut valid_positions = vec![Vec::new(); idx.len()];
     for w in maps {
         let [_, heads, positions, _] = w.dims();
+        // Padding is left out: each map keeps the positions of the sequence itself.
+        for (k, &i) in idx.iter().enumerate() {
+            let full = data.shape.get(1).copied().unwrap_or(positions).max(1);
+            let len = data.lengths.as_ref().map_or(full, |l| l[i]);
+            valid_positions[k].push((len * positions).div_ceil(full).clamp(1, positions));
+        }
         layers.push(AttentionLayer {
             heads,
             positions,
@@ -832,6 +892,7 @@ fn attention_snapshot(
         epoch,
         ids: idx.iter().map(|&i| data.ids[i].clone()).collect(),
         sequences: idx.iter().map(|&i| data.sequence_letters(i)).collect(),
+        valid_positions,
         labels,
         layers,
     })
@@ -848,10 +909,10 @@ fn reconstruction_snapshot(
     epoch: usize,
 ) -> Option<ReconstructionSnapshot> {
     let idx = &idx[..idx.len().min(RECONSTRUCTION_SAMPLES)];
-    let (x, _) = batcher.batch(idx, device);
+    let (x, _, lens) = batcher.batch(idx, device);
     let inputs = x.clone().into_data().try_to_vec::<f32>().ok()?;
     let outputs = model
-        .forward(x, false)
+        .forward_padded(x, lens.as_deref(), false)
         .output
         .into_data()
         .try_to_vec::<f32>()
@@ -881,6 +942,7 @@ pub fn infer(model: &TrainedModel, data: &Dataset, device: &Device) -> Result<In
         values: &values,
         sample_len: data.sample_len(),
         labels: &Labels::None,
+        seq: SeqLayout::of(data, &model.network),
     };
     let task = model.experiment.task;
     let reconstructs = matches!(task, Task::Autoencoder | Task::Vae);
@@ -899,8 +961,8 @@ pub fn infer(model: &TrainedModel, data: &Dataset, device: &Device) -> Result<In
         reconstruction_error: reconstructs.then(Vec::new),
     };
     for chunk in idx.chunks(256) {
-        let (x, _) = batcher.batch(chunk, device);
-        let f = network.forward(x.clone(), false);
+        let (x, _, lens) = batcher.batch(chunk, device);
+        let f = network.forward_padded(x.clone(), lens.as_deref(), false);
         let y = if task == Task::Classification {
             burn::tensor::activation::softmax(f.output, 1)
         } else {

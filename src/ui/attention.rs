@@ -32,10 +32,18 @@ pub fn shown_map(snap: &AttentionSnapshot, view: AttentionView) -> Option<ShownM
     if view.sample >= snap.ids.len() || view.head.is_some_and(|h| h >= layer.heads) {
         return None;
     }
-    let p = layer.positions;
+    let full = layer.positions;
+    // Padding is not shown: only the positions of the sequence itself.
+    let p = snap
+        .valid_positions
+        .get(view.sample)
+        .and_then(|v| v.get(view.layer))
+        .copied()
+        .unwrap_or(full)
+        .min(full);
     let letters: Vec<char> = snap.sequences[view.sample].chars().collect();
     // After pooling, one attention position covers several residues.
-    let per = (letters.len() / p.max(1)).max(1);
+    let per = (letters.len() as f64 / p.max(1) as f64).round().max(1.0) as usize;
     let labels = (0..p)
         .map(|i| {
             let (a, b) = (i * per, ((i + 1) * per).min(letters.len()));
@@ -49,8 +57,12 @@ pub fn shown_map(snap: &AttentionSnapshot, view: AttentionView) -> Option<ShownM
             }
         })
         .collect();
+    let map = layer.map(view.sample, view.head);
+    let weights = (0..p)
+        .flat_map(|q| map[q * full..q * full + p].iter().copied())
+        .collect();
     Some(ShownMap {
-        weights: layer.map(view.sample, view.head),
+        weights,
         positions: p,
         labels,
     })
