@@ -433,3 +433,28 @@ fn attention_map_of_a_sequence_is_shown_and_exported() {
     assert_eq!(&png[1..4], b"PNG");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn closing_with_unsaved_changes_asks_first() {
+    let dir = scratch("close");
+    let mut h = harness(LaminaApp::default());
+    open(&mut h, &copy_omics(&dir));
+    h.state_mut().checkpoint();
+    h.state_mut().experiment.training.epochs = 3;
+    h.run_steps(1);
+    // The window manager asks the window to close.
+    h.input_mut()
+        .viewports
+        .entry(egui::ViewportId::ROOT)
+        .or_default()
+        .events
+        .push(egui::ViewportEvent::Close);
+    h.run_steps(2);
+    assert!(h.state().confirm_close);
+    h.get_by_label_contains("changes that are not saved");
+    h.get_by_label("Cancel").click();
+    h.run_steps(2);
+    assert!(!h.state().confirm_close);
+    assert!(h.state().has_unsaved_changes(), "nothing was lost");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -65,6 +65,13 @@ pub fn read(
     };
     let letters = alphabet.letters().as_bytes();
     let ambiguous = alphabet.ambiguous().as_bytes();
+    let k = opts.kmer.max(1);
+    if k > 1 && alphabet == Alphabet::Protein && k > 2 {
+        return Err(DataError::Invalid(format!(
+            "{}: protein k-mers longer than 2 letters make too many tokens (20^{k}); use k = 1 or 2, or an Embedding with a window",
+            path.display()
+        )));
+    }
     let longest = records.iter().map(|r| r.seq.len()).max().unwrap_or(0);
     let length = if opts.length == 0 {
         longest
@@ -168,7 +175,27 @@ pub fn read(
         at(0.75),
         at(1.0)
     ));
-    let lengths = records.iter().map(|r| r.seq.len().min(length)).collect();
+    let mut lengths: Vec<usize> = records.iter().map(|r| r.seq.len().min(length)).collect();
+    let mut feature_names: Vec<String> = letters.iter().map(|&b| (b as char).to_string()).collect();
+    let (mut values, mut channels, mut length) = (values, channels, length);
+    if k > 1 {
+        if length < k {
+            return Err(DataError::Invalid(format!(
+                "{}: sequences of {length} letters are shorter than the k-mer size {k}",
+                path.display()
+            )));
+        }
+        values = to_kmers(&values, records.len(), channels, length, k);
+        feature_names = kmer_names(&feature_names, k);
+        channels = feature_names.len();
+        length = length - k + 1;
+        lengths
+            .iter_mut()
+            .for_each(|n| *n = n.saturating_sub(k - 1).max(1));
+        notes.push(format!(
+            "tokens are {k}-mers: {channels} kinds, one per position"
+        ));
+    }
     Ok(Dataset {
         kind: DataKind::Sequences,
         source: path.to_path_buf(),
@@ -176,12 +203,45 @@ pub fn read(
         ids: records.into_iter().map(|r| r.id).collect(),
         shape: vec![channels, length],
         values,
-        feature_names: letters.iter().map(|&b| (b as char).to_string()).collect(),
+        feature_names,
         labels,
         max_value: 1.0,
         notes,
         text_columns: Vec::new(),
     })
+}
+
+/// One-hot letters `[n × letters × length]` to one-hot k-mers
+/// `[n × letters^k × (length - k + 1)]`; a k-mer with an unknown letter is all zero.
+fn to_kmers(values: &[f32], n: usize, letters: usize, length: usize, k: usize) -> Vec<f32> {
+    let kinds = letters.pow(k as u32);
+    let out_len = length - k + 1;
+    let mut out = vec![0.0f32; n * kinds * out_len];
+    for s in 0..n {
+        let x = &values[s * letters * length..(s + 1) * letters * length];
+        let letter_at = |p: usize| (0..letters).find(|&c| x[c * length + p] > 0.5);
+        let y = &mut out[s * kinds * out_len..(s + 1) * kinds * out_len];
+        for p in 0..out_len {
+            let token =
+                (0..k).try_fold(0usize, |acc, j| letter_at(p + j).map(|c| acc * letters + c));
+            if let Some(t) = token {
+                y[t * out_len + p] = 1.0;
+            }
+        }
+    }
+    out
+}
+
+/// Every k-mer of `letters`, in the order of [`to_kmers`]'s token numbers.
+fn kmer_names(letters: &[String], k: usize) -> Vec<String> {
+    let mut names = vec![String::new()];
+    for _ in 0..k {
+        names = names
+            .iter()
+            .flat_map(|prefix| letters.iter().map(move |l| format!("{prefix}{l}")))
+            .collect();
+    }
+    names
 }
 
 fn parse(path: &Path) -> Result<Vec<Record>, DataError> {
@@ -341,6 +401,31 @@ mod tests {
         let ds = read(&p, &opts, None).unwrap();
         assert_eq!(ds.shape, [20, 5]);
         assert_eq!(ds.values.iter().sum::<f32>(), 5.0);
+    }
+
+    #[test]
+    fn kmer_tokens_one_hot_each_window() {
+        let p = write("kmers.fa", ">a label=0\nACGTN\n>b label=1\nTTT\n");
+        let opts = SequenceOptions {
+            kmer: 2,
+            ..SequenceOptions::default()
+        };
+        let ds = read(&p, &opts, Some("label")).unwrap();
+        assert_eq!(ds.shape, [16, 4], "16 kinds of 2-mers at 4 positions");
+        assert_eq!(ds.feature_names[..3], ["AA", "AC", "AG"]);
+        assert_eq!(ds.lengths, Some(vec![4, 2]));
+        let token = |s: usize, p: usize| (0..16).find(|&t| ds.sample(s)[t * 4 + p] > 0.5);
+        let name = |t: Option<usize>| t.map(|t| ds.feature_names[t].clone());
+        assert_eq!(name(token(0, 0)).as_deref(), Some("AC"));
+        assert_eq!(name(token(0, 2)).as_deref(), Some("GT"));
+        assert_eq!(token(0, 3), None, "a k-mer with N is no token");
+        assert_eq!(name(token(1, 1)).as_deref(), Some("TT"));
+        assert_eq!(token(1, 2), None, "padding");
+        assert_eq!(
+            ds.sequence_letters(0),
+            "ACGN",
+            "first letter of each token; N where there is none"
+        );
     }
 
     #[test]

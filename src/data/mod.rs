@@ -231,12 +231,23 @@ impl Dataset {
                     ""
                 }
             )),
-            DataKind::Sequences => out.push(format!(
-                "length:   {} positions, alphabet {} ({})",
-                self.shape[1],
-                self.feature_names.len(),
-                self.feature_names.join("")
-            )),
+            DataKind::Sequences => {
+                let k = self.feature_names.first().map_or(1, |n| n.chars().count());
+                out.push(if k > 1 {
+                    format!(
+                        "length:   {} positions, tokens: {} different {k}-mers",
+                        self.shape[1],
+                        self.feature_names.len()
+                    )
+                } else {
+                    format!(
+                        "length:   {} positions, alphabet {} ({})",
+                        self.shape[1],
+                        self.feature_names.len(),
+                        self.feature_names.join("")
+                    )
+                })
+            }
             DataKind::Images => out.push(format!(
                 "size:     {} × {} pixels, {} channel{}",
                 self.shape[2],

@@ -215,6 +215,8 @@ pub struct SequenceOptions {
     pub alphabet: Alphabet,
     /// Sequences are cut or padded (with zeros) to this length; 0 means the longest in the file.
     pub length: usize,
+    /// Tokens of this many letters (k-mers, one per position); 1 = single letters.
+    pub kmer: usize,
 }
 
 impl Default for SequenceOptions {
@@ -222,6 +224,7 @@ impl Default for SequenceOptions {
         SequenceOptions {
             alphabet: Alphabet::Auto,
             length: 0,
+            kmer: 1,
         }
     }
 }
@@ -451,6 +454,12 @@ impl Experiment {
         ];
         if let Some((_, msg)) = problems.iter().find(|(bad, _)| *bad) {
             return Err(SpecError::Invalid(format!("training settings: {msg}")));
+        }
+        let k = self.data.sequence.kmer;
+        if !(1..=6).contains(&k) {
+            return Err(SpecError::Invalid(format!(
+                "sequence settings: k-mer size is {k}; it must be 1 (single letters) to 6"
+            )));
         }
         Ok(())
     }

@@ -56,6 +56,9 @@ pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
     });
     ui.weak("You can also drop a file or folder on the window.");
     labels_row(ui, app);
+    if app.experiment.data.format == crate::spec::DataFormat::Fasta {
+        sequence_row(ui, app);
+    }
     ui.add_space(4.0);
 
     let data = &mut app.data;
@@ -160,6 +163,52 @@ fn labels_row(ui: &mut egui::Ui, app: &mut LaminaApp) {
     if let Some(l) = changed {
         app.checkpoint();
         app.experiment.data.labels = l;
+        app.reload_data(ui.ctx());
+    }
+}
+
+/// How sequences are read: alphabet, fixed length, k-mer tokens.
+fn sequence_row(ui: &mut egui::Ui, app: &mut LaminaApp) {
+    use crate::spec::Alphabet;
+    let before = app.experiment.data.sequence.clone();
+    let mut opts = before.clone();
+    let mut commit = false;
+    ui.horizontal_wrapped(|ui| {
+        ui.label("Sequences:");
+        egui::ComboBox::from_id_salt("alphabet")
+            .selected_text(match opts.alphabet {
+                Alphabet::Auto => "alphabet: detect",
+                Alphabet::Dna => "DNA",
+                Alphabet::Rna => "RNA",
+                Alphabet::Protein => "protein",
+            })
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut opts.alphabet, Alphabet::Auto, "alphabet: detect");
+                ui.selectable_value(&mut opts.alphabet, Alphabet::Dna, "DNA");
+                ui.selectable_value(&mut opts.alphabet, Alphabet::Rna, "RNA");
+                ui.selectable_value(&mut opts.alphabet, Alphabet::Protein, "protein");
+            });
+        let name = ui.label("tokens of").on_hover_text(
+            "1 = single letters; 2 to 6 = overlapping k-mers (DNA/RNA up to 6, protein up to 2), one token per position",
+        );
+        let k = ui
+            .add(egui::DragValue::new(&mut opts.kmer).range(1..=6).suffix(" letter(s)"))
+            .labelled_by(name.id);
+        let name = ui.label("cut to").on_hover_text(
+            "0 = keep every sequence whole (batches are padded to their longest member, padding is masked); a number cuts longer sequences",
+        );
+        let l = ui
+            .add(egui::DragValue::new(&mut opts.length).range(0..=100_000).suffix(" (0 = whole)"))
+            .labelled_by(name.id);
+        // Apply when a drag ends or typing stops, not on every step.
+        commit = !(k.dragged() || l.dragged() || k.has_focus() || l.has_focus());
+    });
+    if opts != before {
+        app.note_edit(app.experiment.clone());
+        app.experiment.data.sequence = opts;
+    }
+    let loaded = app.data.loaded_sequence_options.clone();
+    if commit && loaded.is_some_and(|o| o != app.experiment.data.sequence) {
         app.reload_data(ui.ctx());
     }
 }

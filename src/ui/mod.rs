@@ -43,6 +43,8 @@ pub struct DataState {
     loading: Option<Receiver<Result<Dataset, String>>>,
     /// Image thumbnails of the preview, made on first show.
     thumbnails: Option<Vec<(egui::TextureHandle, String)>>,
+    /// The sequence options the data was last read with.
+    pub loaded_sequence_options: Option<crate::spec::SequenceOptions>,
 }
 
 impl DataState {
@@ -64,6 +66,7 @@ impl DataState {
         self.loading = Some(rx);
         self.error = None;
         self.thumbnails = None;
+        self.loaded_sequence_options = Some(exp.data.sequence.clone());
     }
 
     fn poll(&mut self) {

@@ -321,6 +321,19 @@ fn settings(ui: &mut egui::Ui, app: &mut LaminaApp) {
             });
         ui.end_row();
     });
+    let recurrent = app.experiment.architecture.stacks.iter().any(|s| {
+        s.layers.iter().any(|l| {
+            matches!(
+                l,
+                crate::spec::LayerSpec::Rnn { .. }
+                    | crate::spec::LayerSpec::Lstm { .. }
+                    | crate::spec::LayerSpec::Gru { .. }
+            )
+        })
+    });
+    if recurrent {
+        ui.weak("Gradient clipping caps each update so recurrent layers do not blow up (exploding gradients); 1.0 is a good start.");
+    }
     if app.experiment.training != before {
         app.note_edit(before_exp);
     }
