@@ -75,7 +75,8 @@ pub enum Command {
         /// error and latent coordinates, one row per sample.
         #[arg(long)]
         out: PathBuf,
-        /// Also write the latent coordinates (embeddings) as CSV.
+        /// Also write the latent coordinates (embeddings): CSV with sample ids,
+        /// or a NumPy array when the name ends in .npy.
         #[arg(long)]
         embeddings: Option<PathBuf>,
         /// auto (GPU if present), gpu or cpu.
@@ -152,7 +153,13 @@ fn cmd_predict(
         let (header, rows) = crate::export::embeddings_table(&ds.ids, &inf).ok_or_else(|| {
             anyhow::anyhow!("this model has no latent layer to take embeddings from")
         })?;
-        crate::export::write_csv(path, &header, &rows)?;
+        if crate::export::is_npy(path) {
+            // The numbers only, rows in the order of the predictions file.
+            let z = inf.latent.as_deref().unwrap_or_default();
+            crate::export::write_npy(path, z, ds.len(), inf.latent_dim)?;
+        } else {
+            crate::export::write_csv(path, &header, &rows)?;
+        }
         println!("embeddings written to {}", path.display());
     }
     Ok(())

@@ -395,3 +395,30 @@ pub fn write_attention_png(path: &Path, map: &[f32], positions: usize) -> Result
     .map_err(|e| err(e.to_string()))?;
     write_atomic(path, &bytes).map_err(|e| err(e.to_string()))
 }
+
+/// Write an `rows × cols` float32 matrix as a NumPy `.npy` file, atomically.
+pub fn write_npy(path: &Path, values: &[f32], rows: usize, cols: usize) -> Result<(), ExportError> {
+    let err = |e: std::io::Error| ExportError::Write {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    use npyz::WriterBuilder;
+    let mut bytes = Vec::new();
+    {
+        let mut w = npyz::WriteOptions::<f32>::new()
+            .default_dtype()
+            .shape(&[rows as u64, cols as u64])
+            .writer(&mut bytes)
+            .begin_nd()
+            .map_err(err)?;
+        w.extend(values.iter().copied()).map_err(err)?;
+        w.finish().map_err(err)?;
+    }
+    write_atomic(path, &bytes).map_err(err)
+}
+
+/// Whether `path` asks for NumPy output.
+pub fn is_npy(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+}

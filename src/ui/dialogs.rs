@@ -83,8 +83,9 @@ pub fn ask(purpose: Purpose, dir: &Path, ctx: &egui::Context) -> Pending {
                 .set_title("Choose a folder for the trained model")
                 .pick_folder(),
             Purpose::ExportLatent => d
-                .set_title("Save latent coordinates")
+                .set_title("Save latent coordinates (CSV with sample ids, or .npy)")
                 .add_filter("CSV", &["csv"])
+                .add_filter("NumPy", &["npy"])
                 .set_file_name("latent.csv")
                 .save_file(),
             Purpose::ExportAttentionPng => d

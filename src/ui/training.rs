@@ -80,7 +80,13 @@ impl TrainingState {
         let Some((snap, points)) = &self.latent else {
             return ("there are no latent coordinates yet".into(), true);
         };
-        match write_latent_csv(path, snap, points) {
+        let written = if crate::export::is_npy(path) {
+            crate::export::write_npy(path, &snap.values, snap.ids.len(), snap.dims)
+                .map_err(|e| std::io::Error::other(e.to_string()))
+        } else {
+            write_latent_csv(path, snap, points)
+        };
+        match written {
             Ok(()) => (
                 format!("latent coordinates saved to {}", path.display()),
                 false,
