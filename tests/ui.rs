@@ -458,3 +458,74 @@ fn closing_with_unsaved_changes_asks_first() {
     assert!(h.state().has_unsaved_changes(), "nothing was lost");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_model_folder_opens_and_predicts_on_new_data() {
+    let dir = scratch("predict");
+    let data = dir.join("new_cells.csv");
+    std::fs::copy(sample("omics/counts.csv"), &data).unwrap();
+    // Train in the window, save the model folder, then open it in a fresh window.
+    let mut h = harness(LaminaApp::default());
+    open(&mut h, &copy_omics(&dir));
+    h.state_mut().training.device = DevicePreference::Cpu;
+    h.get_by_label("Train").click();
+    h.run_steps(1);
+    step_until(
+        &mut h,
+        Duration::from_secs(120),
+        "training to finish",
+        |a| a.training.outcome.is_some(),
+    );
+    let model_dir = dir.join("model");
+    let (msg, is_error) = h.state().training.export_model(&model_dir);
+    assert!(!is_error, "{msg}");
+
+    let mut h = harness(LaminaApp::default());
+    h.run_steps(1);
+    h.get_by_label("Open a trained model…");
+    let ctx = h.ctx.clone();
+    h.state_mut().use_path(Purpose::OpenModel, &model_dir, &ctx);
+    h.run_steps(2);
+    assert_eq!(
+        h.state().screen,
+        Screen::Workbench,
+        "{:?}",
+        h.state().message
+    );
+    h.get_by_label_contains("Model: ");
+    h.state_mut().use_path(Purpose::PredictData, &data, &ctx);
+    h.state_mut().predict.wait();
+    h.run_steps(2);
+    let r = h
+        .state()
+        .predict
+        .result
+        .clone()
+        .unwrap_or_else(|| panic!("{:?}", h.state().predict.error));
+    assert_eq!(r.count, 400);
+    assert!(r.out.exists());
+    assert_eq!(r.header[1], "predicted");
+    h.get_by_label_contains("400 predictions");
+    // The predictions are right for most cells (the labels are known).
+    let labels = std::fs::read_to_string(sample("omics/labels.csv")).unwrap();
+    let truth: std::collections::HashMap<&str, &str> = labels
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut c = l.split(',');
+            Some((c.next()?, c.next()?))
+        })
+        .collect();
+    let written = std::fs::read_to_string(&r.out).unwrap();
+    let right = written
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let mut c = l.split(',');
+            let (id, p) = (c.next().unwrap(), c.next().unwrap());
+            truth.get(id) == Some(&p)
+        })
+        .count();
+    assert!(right > 360, "{right} of 400 right");
+    let _ = std::fs::remove_dir_all(dir);
+}

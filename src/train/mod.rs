@@ -180,6 +180,7 @@ pub enum Event {
 }
 
 /// A model after training, with what is needed to use it on new data.
+#[derive(Clone)]
 pub struct TrainedModel {
     pub experiment: Experiment,
     pub network: Network,

@@ -26,6 +26,10 @@ pub enum Purpose {
     ExportLatent,
     ExportAttentionPng,
     ExportAttentionCsv,
+    /// A model folder to predict with.
+    OpenModel,
+    /// New data to predict on.
+    PredictData,
 }
 
 /// A dialog that is open.
@@ -88,6 +92,12 @@ pub fn ask(purpose: Purpose, dir: &Path, ctx: &egui::Context) -> Pending {
                 .add_filter("NumPy", &["npy"])
                 .set_file_name("latent.csv")
                 .save_file(),
+            Purpose::OpenModel => d
+                .set_title("Open a model folder (written by training)")
+                .pick_folder(),
+            Purpose::PredictData => d
+                .set_title("Choose data to predict on (table, FASTA or image folder)")
+                .pick_file(),
             Purpose::ExportAttentionPng => d
                 .set_title("Save the attention map as a picture")
                 .add_filter("PNG", &["png"])

@@ -7,6 +7,7 @@ mod architecture;
 pub mod attention;
 mod data;
 pub mod dialogs;
+pub mod predict;
 mod start;
 mod training;
 
@@ -115,6 +116,7 @@ pub struct LaminaApp {
     pub selected: Option<(usize, usize)>,
     pub result_view: ResultView,
     pub attention_view: attention::AttentionView,
+    pub predict: predict::PredictState,
     pub start: StartForm,
     /// A native file dialog that is open.
     dialog: Option<dialogs::Pending>,
@@ -149,6 +151,7 @@ impl Default for LaminaApp {
             selected: None,
             result_view: ResultView::default(),
             attention_view: attention::AttentionView::default(),
+            predict: predict::PredictState::default(),
             start: StartForm::default(),
             dialog: None,
             last_autosave: None,
@@ -413,6 +416,22 @@ impl LaminaApp {
             Purpose::StartLabels => self.start.labels_path = shown,
             Purpose::ExportModel => self.message = Some(self.training.export_model(path)),
             Purpose::ExportLatent => self.message = Some(self.training.export_latent(path)),
+            Purpose::OpenModel => {
+                if let Err(e) = self.predict.open_model(path) {
+                    self.message = Some((e, true));
+                } else {
+                    self.result_view = ResultView::Predict;
+                    if self.screen == Screen::Start && self.path.is_none() {
+                        // Inspect the model's own network without its training data.
+                        if let Some((_, m)) = &self.predict.model {
+                            self.experiment = m.experiment.clone();
+                            self.saved_json = self.experiment.to_json();
+                        }
+                        self.screen = Screen::Workbench;
+                    }
+                }
+            }
+            Purpose::PredictData => self.predict.start(path, ctx),
             Purpose::ExportAttentionPng | Purpose::ExportAttentionCsv => {
                 self.message =
                     Some(self.export_attention(path, purpose == Purpose::ExportAttentionPng))

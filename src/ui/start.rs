@@ -103,6 +103,13 @@ pub fn show(app: &mut LaminaApp, ui: &mut egui::Ui) {
                     }
                 });
                 ui.weak("or drop an experiment (.json) or a data file on the window");
+                if ui
+                    .button("Open a trained model…")
+                    .on_hover_text("A model folder written by training: look at its network and predict on new data")
+                    .clicked()
+                {
+                    app.ask(Purpose::OpenModel, ui.ctx());
+                }
                 if !app.recent.is_empty() {
                     ui.add_space(6.0);
                     ui.label("Recent experiments:");

@@ -24,6 +24,7 @@ pub enum ResultView {
     Latent,
     Reconstructions,
     Attention,
+    Predict,
 }
 
 /// A run in progress or finished, as the window shows it.
@@ -170,6 +171,7 @@ pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
             if app.training.attention.is_some() {
                 ui.selectable_value(&mut app.result_view, ResultView::Attention, "Attention");
             }
+            ui.selectable_value(&mut app.result_view, ResultView::Predict, "Predict");
         });
         let classes = app.data.dataset.as_ref().map(|d| d.labels.class_names().to_vec());
         match app.result_view {
@@ -182,6 +184,7 @@ pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
             }
             ResultView::Reconstructions => reconstructions(ui, &mut app.training),
             ResultView::Attention => super::attention::show(ui, app),
+            ResultView::Predict => super::predict::show(ui, app),
         }
     });
 }
