@@ -529,3 +529,39 @@ fn a_model_folder_opens_and_predicts_on_new_data() {
     assert!(right > 360, "{right} of 400 right");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn every_bundled_example_opens_with_a_network_that_fits() {
+    for rel in lamina::ui::bundled_examples() {
+        let mut h = harness(LaminaApp::default());
+        open(&mut h, &sample(rel));
+        assert_eq!(
+            h.state().screen,
+            Screen::Workbench,
+            "{rel}: {:?}",
+            h.state().message
+        );
+        assert!(
+            h.state().data.error.is_none(),
+            "{rel}: {:?}",
+            h.state().data.error
+        );
+        assert_eq!(h.state().train_blocker(), None, "{rel} is ready to train");
+    }
+    // And every sample experiment on disk is listed.
+    let listed: Vec<String> = lamina::ui::bundled_examples()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for dir in ["omics", "dna", "protein", "images"] {
+        for f in std::fs::read_dir(sample(dir)).unwrap() {
+            let name = f.unwrap().file_name().to_string_lossy().into_owned();
+            if name.ends_with(".json") {
+                assert!(
+                    listed.contains(&format!("{dir}/{name}")),
+                    "{dir}/{name} is not on the start screen"
+                );
+            }
+        }
+    }
+}

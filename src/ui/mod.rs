@@ -21,7 +21,7 @@ use crate::data::Dataset;
 use crate::project;
 use crate::spec::Experiment;
 use crate::spec::shapes::{ShapeReport, Target, infer_shapes};
-pub use start::StartForm;
+pub use start::{StartForm, bundled_examples};
 pub use training::{ResultView, TrainingState};
 
 use dialogs::Purpose;

@@ -103,13 +103,15 @@ pub fn show(app: &mut LaminaApp, ui: &mut egui::Ui) {
                     }
                 });
                 ui.weak("or drop an experiment (.json) or a data file on the window");
-                if ui
-                    .button("Open a trained model…")
-                    .on_hover_text("A model folder written by training: look at its network and predict on new data")
-                    .clicked()
-                {
-                    app.ask(Purpose::OpenModel, ui.ctx());
-                }
+                ui.horizontal(|ui| {
+                    if ui
+                        .button("Open a trained model…")
+                        .on_hover_text("A model folder written by training: look at its network and predict on new data")
+                        .clicked()
+                    {
+                        app.ask(Purpose::OpenModel, ui.ctx());
+                    }
+                });
                 if !app.recent.is_empty() {
                     ui.add_space(6.0);
                     ui.label("Recent experiments:");
@@ -140,6 +142,11 @@ pub fn show(app: &mut LaminaApp, ui: &mut egui::Ui) {
     app.start = form;
 }
 
+/// The bundled sample experiments the start screen lists, relative to `sample-data/`.
+pub fn bundled_examples() -> Vec<&'static str> {
+    SAMPLES.iter().map(|(_, rel)| *rel).collect()
+}
+
 const SAMPLES: &[(&str, &str)] = &[
     (
         "Cell types from gene counts (classifier)",
@@ -156,6 +163,14 @@ const SAMPLES: &[(&str, &str)] = &[
     (
         "Promoter motifs with attention (CNN + attention)",
         "dna/cnn_attention.json",
+    ),
+    (
+        "Protein families, 40-160 residues (transformer)",
+        "protein/transformer.json",
+    ),
+    (
+        "Protein families, 40-160 residues (LSTM)",
+        "protein/lstm.json",
     ),
     ("Cell shape classifier (2-D CNN)", "images/cnn.json"),
     (
