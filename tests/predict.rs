@@ -81,6 +81,15 @@ fn classifier_bundle_predicts_what_the_trained_model_predicts() {
     .unwrap();
     let model_dir = dir.join("model");
     lamina::export::save_model(&model_dir, &o.model, Some(&o.summary)).unwrap();
+    let labels: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model_dir.join("labels.json")).unwrap())
+            .unwrap();
+    assert_eq!(labels["0"], "B_cell");
+    assert!(
+        std::fs::read_to_string(model_dir.join("README.txt"))
+            .unwrap()
+            .contains("network.0.weight")
+    );
 
     // New data with the columns in another order and a text column: picked by name.
     let raw = std::fs::read_to_string(sample("omics/counts.csv")).unwrap();
@@ -239,5 +248,48 @@ fn sequence_model_refuses_a_table() {
         "cpu",
     ]);
     assert!(r.status.success(), "{}", text(&r));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn weights_have_readable_names_and_older_folders_still_load() {
+    use burn::store::{ModuleSnapshot, SafetensorsStore};
+    let dir = temp_dir("names");
+    let (o, ds) = train_sample("omics/vae.json", 2);
+    let model_dir = dir.join("model");
+    lamina::export::save_model(&model_dir, &o.model, None).unwrap();
+    let bytes = std::fs::read(model_dir.join("weights.safetensors")).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let names: Vec<&String> = header
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| *k != "__metadata__")
+        .collect();
+    for want in [
+        "encoder.0.weight",
+        "encoder.2.mean.weight",
+        "encoder.2.log_var.bias",
+        "decoder.2.weight",
+    ] {
+        assert!(names.iter().any(|n| *n == want), "{want} in {names:?}");
+    }
+    assert!(names.iter().all(|n| !n.starts_with("stacks.")), "{names:?}");
+    let device = lamina::train::device::DeviceChoice::cpu("test").device;
+    let a = train::infer(
+        &lamina::export::load_model(&model_dir, &device).unwrap(),
+        &ds,
+        &device,
+    )
+    .unwrap();
+
+    // A folder written before the names were readable (burn's own paths).
+    std::fs::remove_file(model_dir.join("weights.safetensors")).unwrap();
+    let mut store = SafetensorsStore::from_file(model_dir.join("weights.safetensors"));
+    o.model.network.save_into(&mut store).unwrap();
+    let old = lamina::export::load_model(&model_dir, &device).unwrap();
+    let b = train::infer(&old, &ds, &device).unwrap();
+    assert_eq!(a.latent, b.latent);
     let _ = std::fs::remove_dir_all(dir);
 }

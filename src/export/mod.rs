@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::store::{ModuleSnapshot, SafetensorsStore};
+use burn::store::{KeyRemapper, ModuleSnapshot, SafetensorsStore};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
@@ -89,7 +89,19 @@ pub fn save_model(
         write_atomic(&tmp.join("model.json"), json.as_bytes()).map_err(write_err)?;
         write_atomic(&tmp.join("README.txt"), bundle_readme(model).as_bytes())
             .map_err(write_err)?;
-        let mut store = SafetensorsStore::from_file(tmp.join("weights.safetensors"));
+        if !model.class_names.is_empty() {
+            // The label map on its own: output index -> class name.
+            let map: serde_json::Map<String, serde_json::Value> = model
+                .class_names
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (i.to_string(), serde_json::Value::String(c.clone())))
+                .collect();
+            let json = serde_json::to_string_pretty(&map).expect("a map of strings serialises");
+            write_atomic(&tmp.join("labels.json"), json.as_bytes()).map_err(write_err)?;
+        }
+        let mut store = SafetensorsStore::from_file(tmp.join("weights.safetensors"))
+            .remap(readable_names(model.experiment.task));
         model
             .network
             .save_into(&mut store)
@@ -144,10 +156,12 @@ fn bundle_readme(model: &TrainedModel) -> String {
     t.push_str(
         "\nFiles\n\
          - experiment.json: the experiment this model was trained from (data, layers, task, settings).\n\
+         - labels.json (classifiers): output index -> class name.\n\
          - model.json: input shape, class names (label map), input feature names, the fitted\n\
          \x20 preprocessing (log1p, per-feature mean and standard deviation from the training split),\n\
          \x20 the training summary and the versions of Lamina and burn.\n\
-         - weights.safetensors: the weights, float32, named stacks.<stack>.layers.<layer>.<Kind>.<weight|bias>.\n\
+         - weights.safetensors: the weights, float32, named <stack>.<layer>.<parameter>, e.g. network.0.weight\n\
+         \x20 (stack and layer numbers as listed below).\n\
          \x20 Dense weights are stored [inputs, outputs]: transpose them for torch.nn.Linear.\n\
          \x20 Convolution weights are [out_channels, in_channels, kernel...] as in PyTorch.\n\
          \nLayers\n",
@@ -179,6 +193,43 @@ fn bundle_readme(model: &TrainedModel) -> String {
     t
 }
 
+/// Weight names as saved: `<stack>.<layer>.<parameter>`, e.g. `network.0.weight`
+/// or `encoder.2.mean.weight`, instead of burn's `stacks.0.layers.0.Dense.weight`.
+fn readable_names(task: Task) -> KeyRemapper {
+    let mut r = KeyRemapper::new();
+    for (i, name) in task.stack_names().iter().enumerate() {
+        r = r
+            .add_pattern(
+                format!(r"^stacks\.{i}\.layers\.(\d+)\.[A-Za-z0-9]+\.(.*)$"),
+                format!("{name}.$1.$2"),
+            )
+            .expect("a fixed, valid pattern");
+    }
+    r
+}
+
+/// The way back from [`readable_names`] to the network's module paths.
+fn internal_names(exp: &Experiment, network: &crate::model::Network) -> KeyRemapper {
+    let mut r = KeyRemapper::new();
+    for (i, (name, stack)) in exp
+        .task
+        .stack_names()
+        .iter()
+        .zip(&network.stacks)
+        .enumerate()
+    {
+        for (j, layer) in stack.layers.iter().enumerate() {
+            r = r
+                .add_pattern(
+                    format!(r"^{name}\.{j}\.(.*)$"),
+                    format!("stacks.{i}.layers.{j}.{}.$1", layer.variant_name()),
+                )
+                .expect("stack names are plain words");
+        }
+    }
+    r
+}
+
 /// Load a model folder written by [`save_model`] onto `device`.
 pub fn load_model(dir: &Path, device: &Device) -> Result<TrainedModel, ExportError> {
     let read_err = |message: String| ExportError::Read {
@@ -206,11 +257,25 @@ pub fn load_model(dir: &Path, device: &Device) -> Result<TrainedModel, ExportErr
     if !weights.exists() {
         return Err(read_err("weights.safetensors is missing".into()));
     }
-    let mut store = SafetensorsStore::from_file(weights);
-    let applied = network
-        .load_from(&mut store)
-        .map_err(|e| read_err(format!("weights.safetensors: {e}")))?;
-    if !applied.missing.is_empty() || !applied.errors.is_empty() {
+    // Readable names (`network.0.weight`); bundles written before they were
+    // introduced keep burn's own paths and load as they are.
+    let mut applied = None;
+    for remapper in [internal_names(&experiment, &network), KeyRemapper::new()] {
+        let mut store = SafetensorsStore::from_file(&weights).remap(remapper);
+        let mut attempt = network.clone();
+        let result = attempt
+            .load_from(&mut store)
+            .map_err(|e| read_err(format!("weights.safetensors: {e}")))?;
+        let complete = result.missing.is_empty() && result.errors.is_empty();
+        applied = Some(result);
+        if complete {
+            network = attempt;
+            break;
+        }
+    }
+    if let Some(applied) = applied
+        && (!applied.missing.is_empty() || !applied.errors.is_empty())
+    {
         return Err(read_err(format!(
             "weights.safetensors does not match the architecture (missing: {:?}, errors: {:?})",
             applied.missing.iter().map(|m| &m.0).collect::<Vec<_>>(),

@@ -175,6 +175,32 @@ pub enum Layer {
     Attention(Attention),
 }
 
+impl Layer {
+    /// The enum variant's name, as it appears in module paths.
+    pub fn variant_name(&self) -> &'static str {
+        match self {
+            Layer::Dense(_) => "Dense",
+            Layer::Dropout(_) => "Dropout",
+            Layer::BatchNorm(_) => "BatchNorm",
+            Layer::LayerNorm(_) => "LayerNorm",
+            Layer::Activation(_) => "Activation",
+            Layer::Conv1d(_) => "Conv1d",
+            Layer::Conv2d(_) => "Conv2d",
+            Layer::MaxPool1d(_) => "MaxPool1d",
+            Layer::AvgPool1d(_) => "AvgPool1d",
+            Layer::MaxPool2d(_) => "MaxPool2d",
+            Layer::AvgPool2d(_) => "AvgPool2d",
+            Layer::GlobalPool(_) => "GlobalPool",
+            Layer::Reshape(_) => "Reshape",
+            Layer::VaeSampling(_) => "VaeSampling",
+            Layer::PerPosition(_) => "PerPosition",
+            Layer::PositionEncoding(_) => "PositionEncoding",
+            Layer::Recurrent(_) => "Recurrent",
+            Layer::Attention(_) => "Attention",
+        }
+    }
+}
+
 /// A stack of layers applied in order.
 #[derive(Module, Debug)]
 pub struct StackModule {
