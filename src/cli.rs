@@ -327,6 +327,9 @@ fn cmd_train(path: &Path, out: &Path, device: DevicePreference) -> Result<()> {
                         v, c
                     );
                 }
+                if let Some(m) = &s.confusion {
+                    print!("{}", confusion_text(m, &outcome.model.class_names));
+                }
                 println!("model saved to {}", model_dir.display());
                 return Ok(());
             }
@@ -376,4 +379,28 @@ fn eta(seconds: f64) -> String {
     } else {
         format!("{s}s")
     }
+}
+
+/// The confusion matrix as aligned text: rows true class, columns predicted.
+fn confusion_text(m: &[Vec<usize>], names: &[String]) -> String {
+    let width = names.iter().map(|n| n.len()).max().unwrap_or(1).max(6);
+    let mut out = format!(
+        "confusion (rows: true class, columns: predicted)\n{:>width$}",
+        ""
+    );
+    for n in names {
+        out.push_str(&format!(" {n:>width$}"));
+    }
+    out.push('\n');
+    for (r, row) in m.iter().enumerate() {
+        out.push_str(&format!(
+            "{:>width$}",
+            names.get(r).map_or("?", String::as_str)
+        ));
+        for c in row {
+            out.push_str(&format!(" {c:>width$}"));
+        }
+        out.push('\n');
+    }
+    out
 }

@@ -147,6 +147,17 @@ fn template_data_train_curve_stop() {
     assert!(outcome.summary.stopped_by_user, "{:?}", outcome.summary);
     assert!(outcome.summary.epochs_completed < 2000);
     h.get_by_label_contains("Done:");
+    let confusion = outcome
+        .summary
+        .confusion
+        .clone()
+        .expect("a classifier reports a confusion matrix");
+    assert_eq!(confusion.len(), 4);
+    let total: usize = confusion.iter().flatten().sum();
+    assert_eq!(total, outcome.summary.valid_samples);
+    h.get_by_label("Confusion matrix").click();
+    h.run_steps(2);
+    h.get_by_label_contains("right (");
     assert!(
         h.state().training.latent.is_some(),
         "the latent map is filled"

@@ -230,6 +230,10 @@ pub struct Summary {
     /// Accuracy of always guessing the most common class, for comparison.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chance_accuracy: Option<f64>,
+    /// Classifiers: validation counts, `confusion[true class][predicted class]`,
+    /// with the final (or, with early stopping, the best) weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confusion: Option<Vec<Vec<usize>>>,
 }
 
 pub struct Outcome {
@@ -519,7 +523,20 @@ pub fn run(
         }
         _ => None,
     };
+    let confusion = match &data.labels {
+        Labels::Classes { index, names } if !valid.is_empty() => Some(confusion_matrix(
+            &model.valid(),
+            &batcher,
+            &valid,
+            index,
+            names.len(),
+            batch,
+            &choice.device,
+        )),
+        _ => None,
+    };
     let summary = Summary {
+        confusion,
         task: exp.task,
         device: choice.name.clone(),
         device_is_gpu: choice.is_gpu,
@@ -850,6 +867,38 @@ fn latent_snapshot(
         dims,
         values,
     })
+}
+
+/// `counts[true][predicted]` over the samples `idx`.
+fn confusion_matrix(
+    model: &Network,
+    batcher: &Batcher,
+    idx: &[usize],
+    truth: &[usize],
+    classes: usize,
+    batch: usize,
+    device: &Device,
+) -> Vec<Vec<usize>> {
+    let mut counts = vec![vec![0; classes]; classes];
+    for chunk in idx.chunks(batch.max(1)) {
+        let (x, _, lens) = batcher.batch(chunk, device);
+        let out = model.forward_padded(x, lens.as_deref(), false).output;
+        let predicted: Vec<i64> = out
+            .argmax(1)
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec::<i64>()
+            .unwrap_or_default();
+        for (&i, &p) in chunk.iter().zip(&predicted) {
+            if let Some(c) = counts
+                .get_mut(truth[i])
+                .and_then(|row| row.get_mut(p as usize))
+            {
+                *c += 1;
+            }
+        }
+    }
+    counts
 }
 
 const ATTENTION_SAMPLES: usize = 16;

@@ -24,6 +24,7 @@ pub enum ResultView {
     Latent,
     Reconstructions,
     Attention,
+    Confusion,
     Predict,
 }
 
@@ -171,6 +172,14 @@ pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
             if app.training.attention.is_some() {
                 ui.selectable_value(&mut app.result_view, ResultView::Attention, "Attention");
             }
+            if app
+                .training
+                .outcome
+                .as_ref()
+                .is_some_and(|o| o.summary.confusion.is_some())
+            {
+                ui.selectable_value(&mut app.result_view, ResultView::Confusion, "Confusion matrix");
+            }
             ui.selectable_value(&mut app.result_view, ResultView::Predict, "Predict");
         });
         let classes = app.data.dataset.as_ref().map(|d| d.labels.class_names().to_vec());
@@ -185,6 +194,7 @@ pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
             ResultView::Reconstructions => reconstructions(ui, &mut app.training),
             ResultView::Attention => super::attention::show(ui, app),
             ResultView::Predict => super::predict::show(ui, app),
+            ResultView::Confusion => confusion(ui, &app.training, classes_for_confusion(app)),
         }
     });
 }
@@ -557,4 +567,74 @@ fn latent(ui: &mut egui::Ui, t: &TrainingState, class_names: Option<Vec<String>>
                 p.points(Points::new(name.clone(), PlotPoints::from(pts)).radius(2.5));
             }
         });
+}
+
+fn classes_for_confusion(app: &LaminaApp) -> Vec<String> {
+    app.training
+        .outcome
+        .as_ref()
+        .map(|o| o.model.class_names.clone())
+        .unwrap_or_default()
+}
+
+/// Validation counts per true class (rows) and predicted class (columns);
+/// each row is shaded by its share, so the diagonal stands out.
+fn confusion(ui: &mut egui::Ui, t: &TrainingState, names: Vec<String>) {
+    let Some(m) = t
+        .outcome
+        .as_ref()
+        .and_then(|o| o.summary.confusion.as_ref())
+    else {
+        return;
+    };
+    ui.strong("Confusion matrix (validation samples)");
+    ui.weak("Rows: the true class; columns: what the model predicted. The diagonal is right.");
+    egui::ScrollArea::horizontal()
+        .id_salt("confusion_scroll")
+        .show(ui, |ui| {
+            egui::Grid::new("confusion_grid")
+                .spacing([4.0, 4.0])
+                .show(ui, |ui| {
+                    ui.label("true \\ predicted");
+                    for n in &names {
+                        ui.strong(n);
+                    }
+                    ui.end_row();
+                    for (r, row) in m.iter().enumerate() {
+                        ui.strong(names.get(r).cloned().unwrap_or_else(|| r.to_string()));
+                        let total: usize = row.iter().sum();
+                        for &c in row {
+                            let share = if total > 0 {
+                                c as f32 / total as f32
+                            } else {
+                                0.0
+                            };
+                            let [red, green, blue] = crate::export::heat_color(share);
+                            let fill = egui::Color32::from_rgb(red, green, blue);
+                            let text = if share > 0.6 {
+                                egui::Color32::BLACK
+                            } else {
+                                egui::Color32::WHITE
+                            };
+                            egui::Frame::new()
+                                .fill(fill)
+                                .inner_margin(6.0)
+                                .show(ui, |ui| {
+                                    ui.colored_label(text, format!("{c}"));
+                                });
+                        }
+                        ui.end_row();
+                    }
+                });
+        });
+    let correct: usize = (0..m.len())
+        .map(|i| m[i].get(i).copied().unwrap_or(0))
+        .sum();
+    let total: usize = m.iter().flatten().sum();
+    if total > 0 {
+        ui.label(format!(
+            "{correct} of {total} right ({:.1}%)",
+            100.0 * correct as f64 / total as f64
+        ));
+    }
 }
