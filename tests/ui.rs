@@ -158,9 +158,18 @@ fn template_data_train_curve_stop() {
     h.get_by_label("Confusion matrix").click();
     h.run_steps(2);
     h.get_by_label_contains("right (");
+    let (snap, _) = h
+        .state()
+        .training
+        .latent
+        .as_ref()
+        .expect("the latent map is filled");
+    let knn = snap
+        .knn_agreement
+        .expect("classes give a neighbour agreement");
     assert!(
-        h.state().training.latent.is_some(),
-        "the latent map is filled"
+        knn > 0.5,
+        "cell types keep together in the embedding: {knn}"
     );
     h.get_by_label("Latent space").click();
     h.run_steps(2);

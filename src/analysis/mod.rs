@@ -1,5 +1,6 @@
 //! Analyses of trained models and their outputs that the views draw: latent-space
-//! projections (PCA for now). Knows nothing of egui.
+//! projections (PCA for now) and how well the latent space keeps classes
+//! together. Knows nothing of egui.
 
 /// Project `n` rows of `dims` values onto their first two principal components.
 ///
@@ -99,6 +100,41 @@ fn normalise(v: &mut [f64]) -> f64 {
     norm
 }
 
+/// Share of samples whose `k` nearest neighbours (Euclidean, leave-one-out)
+/// mostly carry the sample's own label: how well a latent space separates the
+/// classes (chance is about the share of the largest class).
+pub fn knn_agreement(values: &[f32], dims: usize, labels: &[usize], k: usize) -> Option<f64> {
+    let n = labels.len();
+    if n <= k || dims == 0 || values.len() < n * dims {
+        return None;
+    }
+    let classes = labels.iter().copied().max()? + 1;
+    let row = |i: usize| &values[i * dims..(i + 1) * dims];
+    let mut agree = 0usize;
+    let mut dist: Vec<(f32, usize)> = Vec::with_capacity(n);
+    for i in 0..n {
+        dist.clear();
+        for j in (0..n).filter(|&j| j != i) {
+            let d: f32 = row(i)
+                .iter()
+                .zip(row(j))
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum();
+            dist.push((d, labels[j]));
+        }
+        dist.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0));
+        let mut votes = vec![0usize; classes];
+        for &(_, l) in &dist[..k] {
+            votes[l] += 1;
+        }
+        let best = (0..classes).max_by_key(|&c| (votes[c], c == labels[i]))?;
+        if best == labels[i] {
+            agree += 1;
+        }
+    }
+    Some(agree as f64 / n as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +157,23 @@ mod tests {
         assert!(var(1) > 0.0);
         // Projections are centred.
         assert!(p.iter().map(|q| q[0]).sum::<f64>().abs() < 1e-6);
+    }
+
+    #[test]
+    fn knn_agreement_is_high_for_separated_classes_and_near_chance_for_noise() {
+        // Two tight clusters far apart.
+        let mut values = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..40 {
+            let c = i % 2;
+            values.extend([c as f32 * 10.0 + (i as f32 * 0.01), 0.0]);
+            labels.push(c);
+        }
+        assert_eq!(knn_agreement(&values, 2, &labels, 5), Some(1.0));
+        // Labels that ignore the coordinates: about half agree.
+        let mixed: Vec<usize> = (0..40).map(|i| (i / 2) % 2).collect();
+        let a = knn_agreement(&values, 2, &mixed, 5).unwrap();
+        assert!(a < 0.8, "{a}");
+        assert_eq!(knn_agreement(&values, 2, &labels[..3], 5), None);
     }
 }

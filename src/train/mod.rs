@@ -70,6 +70,9 @@ pub struct LatentSnapshot {
     pub dims: usize,
     /// `ids.len() × dims`, row-major.
     pub values: Vec<f32>,
+    /// With classes: share of samples whose 5 nearest neighbours in the latent
+    /// space mostly share their class.
+    pub knn_agreement: Option<f64>,
 }
 
 /// A few validation samples and the network's reconstruction of each (autoencoder
@@ -524,15 +527,19 @@ pub fn run(
         _ => None,
     };
     let confusion = match &data.labels {
-        Labels::Classes { index, names } if !valid.is_empty() => Some(confusion_matrix(
-            &model.valid(),
-            &batcher,
-            &valid,
-            index,
-            names.len(),
-            batch,
-            &choice.device,
-        )),
+        Labels::Classes { index, names }
+            if !valid.is_empty() && exp.task == Task::Classification =>
+        {
+            Some(confusion_matrix(
+                &model.valid(),
+                &batcher,
+                &valid,
+                index,
+                names.len(),
+                batch,
+                &choice.device,
+            ))
+        }
         _ => None,
     };
     let summary = Summary {
@@ -860,7 +867,11 @@ fn latent_snapshot(
         Labels::Classes { index, .. } => Some(idx.iter().map(|&i| index[i]).collect()),
         _ => None,
     };
+    let knn_agreement = labels
+        .as_ref()
+        .and_then(|l: &Vec<usize>| crate::analysis::knn_agreement(&values, dims, l, 5));
     Some(LatentSnapshot {
+        knn_agreement,
         epoch,
         ids: idx.iter().map(|&i| data.ids[i].clone()).collect(),
         labels,

@@ -531,6 +531,12 @@ fn latent(ui: &mut egui::Ui, t: &TrainingState, class_names: Option<Vec<String>>
         "Latent space (PCA of {} dimensions, validation samples, epoch {})",
         snap.dims, snap.epoch
     ));
+    if let Some(a) = snap.knn_agreement {
+        ui.weak(format!(
+            "{:.0}% of samples have mostly their own class among their 5 nearest neighbours here",
+            a * 100.0
+        ));
+    }
     let names = class_names.unwrap_or_default();
     // One series per class so the legend names them; hover shows the sample.
     let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
