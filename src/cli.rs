@@ -65,6 +65,14 @@ pub enum Command {
     },
     /// Describe a data file or folder, or say what is wrong with it.
     Inspect { path: PathBuf },
+    /// Draw a run folder's plots as PNG: loss and accuracy curves, confusion matrix.
+    Export {
+        /// The folder `lamina train --out` wrote.
+        run: PathBuf,
+        /// Where the pictures go (default: the run folder).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Run a trained model (a folder written by `train`) on new data.
     Predict {
         /// The model folder, e.g. runs/my_exp/model.
@@ -122,12 +130,44 @@ pub fn run(cli: Cli) -> Result<()> {
             let pref: DevicePreference = device.parse().map_err(anyhow::Error::msg)?;
             cmd_predict(&model, &data, &out, embeddings.as_deref(), pref)
         }
+        Some(Command::Export { run, out }) => cmd_export(&run, out.as_deref().unwrap_or(&run)),
         Some(Command::Inspect { path }) => {
             let ds = crate::data::inspect(&path).map_err(anyhow::Error::msg)?;
             println!("{}", ds.describe());
             Ok(())
         }
     }
+}
+
+fn cmd_export(run: &Path, out: &Path) -> Result<()> {
+    use crate::export::plots;
+    std::fs::create_dir_all(out)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
+    let history = plots::read_metrics(&run.join("metrics.jsonl")).map_err(anyhow::Error::msg)?;
+    if history.is_empty() {
+        anyhow::bail!(
+            "{} holds no epochs yet",
+            run.join("metrics.jsonl").display()
+        );
+    }
+    let mut written = plots::curve_plots(out, &history)?;
+    let summary: Option<crate::train::Summary> = std::fs::read_to_string(run.join("summary.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    if let Some(m) = summary.and_then(|s| s.confusion) {
+        let names: Vec<String> = std::fs::read_to_string(run.join("model").join("model.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<crate::export::ModelMeta>(&t).ok())
+            .map(|meta| meta.class_names)
+            .unwrap_or_else(|| (0..m.len()).map(|i| i.to_string()).collect());
+        let path = out.join("confusion.png");
+        plots::confusion_png(&path, &m, &names)?;
+        written.push(path);
+    }
+    for p in written {
+        println!("wrote {}", p.display());
+    }
+    Ok(())
 }
 
 fn cmd_predict(

@@ -306,3 +306,40 @@ fn bad_input_gets_a_clear_message_and_exit_code_1() {
         &["/no/such/file.csv does not exist"],
     );
 }
+
+#[test]
+fn export_draws_the_plots_of_a_run_folder() {
+    let dir = temp_dir("export");
+    let out = dir.join("run");
+    let o = lamina(&[
+        "train",
+        &sample("omics/classifier.json"),
+        "--out",
+        out.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("confusion (rows: true class"),
+        "{}",
+        text(&o)
+    );
+    let pics = dir.join("pictures");
+    let o = lamina(&[
+        "export",
+        out.to_str().unwrap(),
+        "--out",
+        pics.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    for f in ["loss.png", "accuracy.png", "confusion.png"] {
+        let bytes = std::fs::read(pics.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert_eq!(&bytes[1..4], b"PNG", "{f}");
+    }
+    // A folder that is not a run says so.
+    let o = lamina(&["export", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("metrics.jsonl"), "{}", text(&o));
+    let _ = std::fs::remove_dir_all(dir);
+}

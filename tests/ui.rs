@@ -155,6 +155,15 @@ fn template_data_train_curve_stop() {
     assert_eq!(confusion.len(), 4);
     let total: usize = confusion.iter().flatten().sum();
     assert_eq!(total, outcome.summary.valid_samples);
+    let plots = dir.join("plots");
+    let ctx = h.ctx.clone();
+    h.state_mut().use_path(Purpose::ExportPlots, &plots, &ctx);
+    for f in ["loss.png", "accuracy.png", "latent.png", "confusion.png"] {
+        let bytes = std::fs::read(plots.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert_eq!(&bytes[1..4], b"PNG", "{f}");
+    }
+    h.run_steps(2);
+    h.get_by_label_contains("plots saved to");
     h.get_by_label("Confusion matrix").click();
     h.run_steps(2);
     h.get_by_label_contains("right (");

@@ -5,6 +5,8 @@
 //! written to a temporary folder first and renamed into place, so a failed save
 //! never leaves a half-written model where a good one was.
 
+pub mod plots;
+
 use std::path::{Path, PathBuf};
 
 use burn::store::{KeyRemapper, ModuleSnapshot, SafetensorsStore};

@@ -26,6 +26,8 @@ pub enum Purpose {
     ExportLatent,
     ExportAttentionPng,
     ExportAttentionCsv,
+    /// A folder for the plots as PNG.
+    ExportPlots,
     /// A model folder to predict with.
     OpenModel,
     /// New data to predict on.
@@ -92,6 +94,9 @@ pub fn ask(purpose: Purpose, dir: &Path, ctx: &egui::Context) -> Pending {
                 .add_filter("NumPy", &["npy"])
                 .set_file_name("latent.csv")
                 .save_file(),
+            Purpose::ExportPlots => d
+                .set_title("Choose a folder for the plots (PNG)")
+                .pick_folder(),
             Purpose::OpenModel => d
                 .set_title("Open a model folder (written by training)")
                 .pick_folder(),

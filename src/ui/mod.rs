@@ -416,6 +416,7 @@ impl LaminaApp {
             Purpose::StartLabels => self.start.labels_path = shown,
             Purpose::ExportModel => self.message = Some(self.training.export_model(path)),
             Purpose::ExportLatent => self.message = Some(self.training.export_latent(path)),
+            Purpose::ExportPlots => self.message = Some(self.save_plots(path)),
             Purpose::OpenModel => {
                 if let Err(e) = self.predict.open_model(path) {
                     self.message = Some((e, true));
@@ -436,6 +437,64 @@ impl LaminaApp {
                 self.message =
                     Some(self.export_attention(path, purpose == Purpose::ExportAttentionPng))
             }
+        }
+    }
+
+    /// Save every plot there is as PNG into `dir`: curves, latent map,
+    /// confusion matrix, the attention map on screen.
+    pub fn save_plots(&self, dir: &Path) -> (String, bool) {
+        use crate::export::plots;
+        let t = &self.training;
+        if t.history.is_empty() {
+            return ("train first: there are no plots yet".into(), true);
+        }
+        let mut result = std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))
+            .and_then(|_| plots::curve_plots(dir, &t.history).map_err(|e| e.to_string()));
+        if let (Ok(files), Some((snap, points))) = (&mut result, &t.latent) {
+            let names = self
+                .data
+                .dataset
+                .as_ref()
+                .map(|d| d.labels.class_names().to_vec())
+                .unwrap_or_default();
+            let path = dir.join("latent.png");
+            let title = format!(
+                "Latent space (PCA of {} dimensions, validation samples)",
+                snap.dims
+            );
+            match plots::scatter_png(&path, &title, points, snap.labels.as_deref(), &names) {
+                Ok(()) => files.push(path),
+                Err(e) => result = Err(e.to_string()),
+            }
+        }
+        if let (Ok(files), Some(o)) = (&mut result, &t.outcome)
+            && let Some(m) = &o.summary.confusion
+        {
+            let path = dir.join("confusion.png");
+            match plots::confusion_png(&path, m, &o.model.class_names) {
+                Ok(()) => files.push(path),
+                Err(e) => result = Err(e.to_string()),
+            }
+        }
+        if let (Ok(files), Some(map)) = (
+            &mut result,
+            t.attention
+                .as_ref()
+                .and_then(|s| attention::shown_map(s, self.attention_view)),
+        ) {
+            let path = dir.join("attention.png");
+            match crate::export::write_attention_png(&path, &map.weights, map.positions) {
+                Ok(()) => files.push(path),
+                Err(e) => result = Err(e.to_string()),
+            }
+        }
+        match result {
+            Ok(files) => (
+                format!("{} plots saved to {}", files.len(), dir.display()),
+                false,
+            ),
+            Err(e) => (e, true),
         }
     }
 

@@ -449,6 +449,9 @@ fn controls(ui: &mut egui::Ui, app: &mut LaminaApp) {
             {
                 app.ask(Purpose::ExportModel, ui.ctx());
             }
+            if ui.button("Save plots (PNG)…").clicked() {
+                app.ask(Purpose::ExportPlots, ui.ctx());
+            }
             if app.training.latent.is_some() && ui.button("Export latent coordinates (CSV)…").clicked() {
                 app.ask(Purpose::ExportLatent, ui.ctx());
             }
