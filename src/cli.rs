@@ -73,6 +73,15 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Write a model folder's network as ONNX (dense, convolution, pooling,
+    /// normalisation, activation, embedding and positional layers).
+    Onnx {
+        /// The model folder, e.g. runs/my_exp/model.
+        model: PathBuf,
+        /// The ONNX file to write (default: MODEL/model.onnx).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Run a trained model (a folder written by `train`) on new data.
     Predict {
         /// The model folder, e.g. runs/my_exp/model.
@@ -131,6 +140,16 @@ pub fn run(cli: Cli) -> Result<()> {
             cmd_predict(&model, &data, &out, embeddings.as_deref(), pref)
         }
         Some(Command::Export { run, out }) => cmd_export(&run, out.as_deref().unwrap_or(&run)),
+        Some(Command::Onnx { model, out }) => {
+            let device = crate::train::device::DeviceChoice::cpu("export").device;
+            let m = crate::export::load_model(&model, &device)?;
+            let bytes = crate::export::onnx::to_onnx(&m).map_err(anyhow::Error::msg)?;
+            let out = out.unwrap_or_else(|| model.join("model.onnx"));
+            crate::spec::write_atomic(&out, &bytes)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+            println!("wrote {} ({} bytes)", out.display(), bytes.len());
+            Ok(())
+        }
         Some(Command::Inspect { path }) => {
             let ds = crate::data::inspect(&path).map_err(anyhow::Error::msg)?;
             println!("{}", ds.describe());

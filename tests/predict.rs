@@ -81,6 +81,10 @@ fn classifier_bundle_predicts_what_the_trained_model_predicts() {
     .unwrap();
     let model_dir = dir.join("model");
     lamina::export::save_model(&model_dir, &o.model, Some(&o.summary)).unwrap();
+    assert!(
+        model_dir.join("model.onnx").exists(),
+        "an MLP exports to ONNX"
+    );
     let labels: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(model_dir.join("labels.json")).unwrap())
             .unwrap();
@@ -291,5 +295,40 @@ fn weights_have_readable_names_and_older_folders_still_load() {
     let old = lamina::export::load_model(&model_dir, &device).unwrap();
     let b = train::infer(&old, &ds, &device).unwrap();
     assert_eq!(a.latent, b.latent);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn onnx_command_writes_or_names_what_it_cannot_express() {
+    let dir = temp_dir("onnx");
+    let (o, _) = train_sample("dna/cnn.json", 1);
+    let cnn = dir.join("cnn");
+    lamina::export::save_model(&cnn, &o.model, None).unwrap();
+    let file = dir.join("cnn.onnx");
+    let r = lamina(&[
+        "onnx",
+        cnn.to_str().unwrap(),
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", text(&r));
+    assert!(std::fs::metadata(&file).unwrap().len() > 1000);
+
+    let (o, _) = train_sample("dna/lstm.json", 1);
+    let lstm = dir.join("lstm");
+    lamina::export::save_model(&lstm, &o.model, None).unwrap();
+    assert!(!lstm.join("model.onnx").exists());
+    let readme = std::fs::read_to_string(lstm.join("README.txt")).unwrap();
+    assert!(
+        readme.contains("No model.onnx") && readme.contains("LSTM"),
+        "{readme}"
+    );
+    let r = lamina(&["onnx", lstm.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(
+        text(&r).contains("LSTM (layer 2 of 'network')"),
+        "{}",
+        text(&r)
+    );
     let _ = std::fs::remove_dir_all(dir);
 }

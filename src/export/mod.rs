@@ -5,6 +5,7 @@
 //! written to a temporary folder first and renamed into place, so a failed save
 //! never leaves a half-written model where a good one was.
 
+pub mod onnx;
 pub mod plots;
 
 use std::path::{Path, PathBuf};
@@ -91,6 +92,10 @@ pub fn save_model(
         write_atomic(&tmp.join("model.json"), json.as_bytes()).map_err(write_err)?;
         write_atomic(&tmp.join("README.txt"), bundle_readme(model).as_bytes())
             .map_err(write_err)?;
+        // ONNX where the layers allow it; README.txt says why not otherwise.
+        if let Ok(bytes) = onnx::to_onnx(model) {
+            write_atomic(&tmp.join("model.onnx"), &bytes).map_err(write_err)?;
+        }
         if !model.class_names.is_empty() {
             // The label map on its own: output index -> class name.
             let map: serde_json::Map<String, serde_json::Value> = model
@@ -159,6 +164,8 @@ fn bundle_readme(model: &TrainedModel) -> String {
         "\nFiles\n\
          - experiment.json: the experiment this model was trained from (data, layers, task, settings).\n\
          - labels.json (classifiers): output index -> class name.\n\
+         - model.onnx (when every layer can be expressed in ONNX): the same network, taking the\n\
+         \x20 preprocessed input [batch, values] and giving probabilities, values or the reconstruction.\n\
          - model.json: input shape, class names (label map), input feature names, the fitted\n\
          \x20 preprocessing (log1p, per-feature mean and standard deviation from the training split),\n\
          \x20 the training summary and the versions of Lamina and burn.\n\
@@ -168,6 +175,12 @@ fn bundle_readme(model: &TrainedModel) -> String {
          \x20 Convolution weights are [out_channels, in_channels, kernel...] as in PyTorch.\n\
          \nLayers\n",
     );
+    match onnx::to_onnx(model) {
+        Ok(_) => t.push_str("This folder has model.onnx.\n"),
+        Err(e) => {
+            let _ = writeln!(t, "No model.onnx: {e}.");
+        }
+    }
     let target = model.target.clone();
     let report =
         crate::spec::shapes::infer_shapes(&exp.architecture, exp.task, &model.input_shape, &target);
