@@ -508,6 +508,11 @@ fn a_model_folder_opens_and_predicts_on_new_data() {
     let model_dir = dir.join("model");
     let (msg, is_error) = h.state().training.export_model(&model_dir);
     assert!(!is_error, "{msg}");
+    // What the model in memory predicts for the new file, to compare with below.
+    let trained = h.state().training.outcome.as_ref().unwrap().model.clone();
+    let new_data = lamina::project::read_for_model(&trained, &data).unwrap();
+    let cpu = lamina::train::device::DeviceChoice::cpu("test").device;
+    let in_memory = lamina::train::infer(&trained, &new_data, &cpu).unwrap();
 
     let mut h = harness(LaminaApp::default());
     h.run_steps(1);
@@ -556,6 +561,16 @@ fn a_model_folder_opens_and_predicts_on_new_data() {
         })
         .count();
     assert!(right > 360, "{right} of 400 right");
+    // The reopened folder predicts exactly what the trained model predicted.
+    let k = in_memory.output_dim;
+    for (i, line) in written.lines().skip(1).enumerate() {
+        let probs: Vec<f32> = line
+            .split(',')
+            .skip(2)
+            .map(|v| v.parse().unwrap())
+            .collect();
+        assert_eq!(probs, in_memory.outputs[i * k..(i + 1) * k], "sample {i}");
+    }
     let _ = std::fs::remove_dir_all(dir);
 }
 
