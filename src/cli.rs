@@ -82,6 +82,22 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Time the reference jobs of the PyTorch comparison (shared/bench/README.md):
+    /// one JSON line per job, in the reference's schema.
+    Bench {
+        /// Comma-separated job ids, e.g. J1,J3 (default: all).
+        #[arg(long, value_delimiter = ',')]
+        jobs: Vec<String>,
+        /// The folder gen_data.py wrote (omics_counts.csv, dna_train.fasta, ...).
+        #[arg(long, default_value = "../shared/bench/data")]
+        data: PathBuf,
+        /// auto (GPU if present), gpu or cpu.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Also append the JSON lines to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Run a trained model (a folder written by `train`) on new data.
     Predict {
         /// The model folder, e.g. runs/my_exp/model.
@@ -139,6 +155,15 @@ pub fn run(cli: Cli) -> Result<()> {
             let pref: DevicePreference = device.parse().map_err(anyhow::Error::msg)?;
             cmd_predict(&model, &data, &out, embeddings.as_deref(), pref)
         }
+        Some(Command::Bench {
+            jobs,
+            data,
+            device,
+            out,
+        }) => {
+            let pref: DevicePreference = device.parse().map_err(anyhow::Error::msg)?;
+            cmd_bench(&jobs, &data, pref, out.as_deref())
+        }
         Some(Command::Export { run, out }) => cmd_export(&run, out.as_deref().unwrap_or(&run)),
         Some(Command::Onnx { model, out }) => {
             let device = crate::train::device::DeviceChoice::cpu("export").device;
@@ -156,6 +181,53 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn cmd_bench(
+    jobs: &[String],
+    data: &Path,
+    pref: DevicePreference,
+    out: Option<&Path>,
+) -> Result<()> {
+    use crate::bench::{JOBS, run_job};
+    if !data.join("omics_counts.csv").exists() {
+        bail!(
+            "{} does not hold the benchmark data; write it with `python3 shared/bench/gen_data.py --out {}`",
+            data.display(),
+            data.display()
+        );
+    }
+    let jobs: Vec<String> = if jobs.is_empty() {
+        JOBS.iter().map(|j| j.0.to_string()).collect()
+    } else {
+        jobs.iter().map(|j| j.trim().to_uppercase()).collect()
+    };
+    for job in &jobs {
+        crate::bench::experiment(job).map_err(anyhow::Error::msg)?;
+    }
+    for job in &jobs {
+        let row = run_job(job, data, pref).map_err(|e| anyhow::anyhow!("{job}: {e}"))?;
+        if let Some(share) = row["other_procs_cpu_share_during"].as_f64()
+            && share > 0.05
+        {
+            eprintln!(
+                "warning: other processes used {:.0}% of the CPUs during {job}",
+                share * 100.0
+            );
+        }
+        let line = row.to_string();
+        println!("{line}");
+        if let Some(path) = out {
+            use std::fs::OpenOptions;
+            let mut f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            writeln!(f, "{line}").with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 fn cmd_export(run: &Path, out: &Path) -> Result<()> {
@@ -338,17 +410,9 @@ fn cmd_train(path: &Path, out: &Path, device: DevicePreference) -> Result<()> {
             }
             Event::Epoch(m) => {
                 let mut line = |split: &str, s: &crate::train::SplitMetrics| -> Result<()> {
-                    let mut obj =
-                        serde_json::json!({"epoch": m.epoch, "split": split, "loss": s.loss});
-                    if let Some(a) = s.accuracy {
-                        obj["accuracy"] = a.into();
-                    }
-                    if let Some(r) = s.reconstruction {
-                        obj["reconstruction"] = r.into();
-                    }
-                    if let Some(k) = s.kl {
-                        obj["kl"] = k.into();
-                    }
+                    let mut obj = serde_json::to_value(s)?;
+                    obj["epoch"] = m.epoch.into();
+                    obj["split"] = split.into();
                     writeln!(metrics, "{obj}")?;
                     Ok(())
                 };
@@ -358,6 +422,23 @@ fn cmd_train(path: &Path, out: &Path, device: DevicePreference) -> Result<()> {
                 }
                 metrics.flush()?;
                 say(&bar, epoch_line(&m));
+            }
+            Event::GanSamples(g) => {
+                let when = if g.epoch == 0 {
+                    "before training".to_string()
+                } else {
+                    format!("after epoch {}", g.epoch)
+                };
+                say(
+                    &bar,
+                    format!(
+                        "generated vs real samples {when}: feature-feature correlation structure r = {:.3} (real half vs half: {:.3}), spread {:.2} of the real one, per-feature means r = {:.3}",
+                        g.structure_correlation,
+                        g.structure_ceiling,
+                        g.spread_ratio,
+                        g.mean_correlation
+                    ),
+                );
             }
             Event::Latent(_)
             | Event::Reconstructions(_)
@@ -389,6 +470,11 @@ fn cmd_train(path: &Path, out: &Path, device: DevicePreference) -> Result<()> {
                 if let Some(m) = &s.confusion {
                     print!("{}", confusion_text(m, &outcome.model.class_names));
                 }
+                if outcome.model.experiment.task == crate::spec::Task::Gan {
+                    let path = out.join("generated.csv");
+                    crate::export::write_generated(&path, &outcome.model, 500)?;
+                    println!("500 generated samples written to {}", path.display());
+                }
                 println!("model saved to {}", model_dir.display());
                 return Ok(());
             }
@@ -418,6 +504,14 @@ fn epoch_line(m: &crate::train::EpochMetrics) -> String {
         }
         if let (Some(r), Some(k)) = (s.reconstruction, s.kl) {
             t.push_str(&format!(" (reconstruction {r:.3} + KL {k:.3})"));
+        }
+        if let (Some(d), Some(r), Some(f)) =
+            (s.discriminator_loss, s.real_accuracy, s.fake_accuracy)
+        {
+            t = format!(
+                "generator loss {:.4}, discriminator loss {d:.4} (real called real {r:.2}, generated called generated {f:.2})",
+                s.loss
+            );
         }
         t
     };

@@ -6,6 +6,7 @@
 //! headless front end. See DESIGN.md in the shared folder for the whole picture.
 
 pub mod analysis;
+pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod export;

@@ -29,6 +29,19 @@ pub fn new_experiment(
     let mut exp = template.experiment();
     let exp_dir = parent_dir(exp_path);
     let format = data::detect_format(data_path).map_err(|e| e.to_string())?;
+    if exp.data.format == DataFormat::Auto {
+        // A template for any kind of data (the GAN): take the data's own kind,
+        // with the encoding that suits it.
+        exp.data.format = format;
+        exp.data.encoding = match format {
+            DataFormat::Table | DataFormat::Auto => exp.data.encoding.clone(),
+            DataFormat::ImageFolder => crate::spec::Encoding::default(),
+            DataFormat::Fasta => crate::spec::Encoding {
+                scale_pixels: false,
+                ..Default::default()
+            },
+        };
+    }
     if format != exp.data.format {
         return Err(format!(
             "the {} template expects {}, but {} is {}",

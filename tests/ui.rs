@@ -609,3 +609,64 @@ fn every_bundled_example_opens_with_a_network_that_fits() {
         }
     }
 }
+
+#[test]
+fn a_gan_trains_from_the_window_and_shows_its_samples() {
+    let dir = scratch("gan");
+    copy_omics(&dir);
+    let mut h = harness(LaminaApp::default());
+    h.run_steps(2);
+    h.get_by_label("Generative adversarial network (GAN)")
+        .click();
+    h.run_steps(1);
+    let ctx = h.ctx.clone();
+    h.state_mut()
+        .use_path(Purpose::StartData, &dir.join("counts.csv"), &ctx);
+    h.state_mut().start.experiment_path = dir.join("gan.json").display().to_string();
+    h.run_steps(1);
+    h.get_by_label("Create experiment").click();
+    h.run_steps(2);
+    assert_eq!(
+        h.state().screen,
+        Screen::Workbench,
+        "{:?}",
+        h.state().message
+    );
+    h.state_mut().data.wait();
+    h.run_steps(2);
+    // Both networks and the noise size are in the editor.
+    h.get_by_label("Stack 'generator'");
+    h.get_by_label("Stack 'discriminator'");
+    h.get_by_label("Noise size (the generator's input):");
+    h.get_by_label("Discriminator learning rate");
+    h.state_mut().experiment.training.epochs = 40;
+    h.state_mut().training.device = DevicePreference::Cpu;
+    h.run_steps(1);
+    h.get_by_label("Train").click();
+    step_until(&mut h, Duration::from_secs(120), "the GAN to finish", |a| {
+        a.training.outcome.is_some() || a.training.error.is_some()
+    });
+    assert!(
+        h.state().training.error.is_none(),
+        "{:?}",
+        h.state().training.error
+    );
+    let t = &h.state().training;
+    assert_eq!(t.history.len(), 40);
+    assert!(
+        t.history
+            .iter()
+            .all(|m| m.train.discriminator_loss.is_some())
+    );
+    assert_eq!(
+        t.gan_history.first().map(|g| g[0]),
+        Some(0.0),
+        "a snapshot before training"
+    );
+    h.run_steps(2);
+    h.get_by_label("Discriminator accuracy");
+    h.get_by_label("Generated samples").click();
+    h.run_steps(2);
+    h.get_by_label_contains("How features vary together");
+    h.get_by_label("Save 500 generated samples (CSV)…");
+}

@@ -13,6 +13,12 @@ pub fn pca_2d(values: &[f32], n: usize, dims: usize) -> Vec<[f64; 2]> {
     if dims == 1 {
         return (0..n).map(|i| [values[i] as f64, 0.0]).collect();
     }
+    let (mean, first, second) = pca_axes(values, n, dims);
+    project(values, n, &mean, &first, &second)
+}
+
+/// Mean and the two leading principal axes of `n` rows of `dims` (≥ 2) values.
+fn pca_axes(values: &[f32], n: usize, dims: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let mut mean = vec![0.0f64; dims];
     for row in values.chunks(dims).take(n) {
         for (m, &v) in mean.iter_mut().zip(row) {
@@ -50,6 +56,11 @@ pub fn pca_2d(values: &[f32], n: usize, dims: usize) -> Vec<[f64; 2]> {
         }
     }
     let second = leading_eigenvector(&cov, dims);
+    (mean, first, second)
+}
+
+fn project(values: &[f32], n: usize, mean: &[f64], first: &[f64], second: &[f64]) -> Vec<[f64; 2]> {
+    let dims = mean.len();
     values
         .chunks(dims)
         .take(n)
@@ -63,6 +74,49 @@ pub fn pca_2d(values: &[f32], n: usize, dims: usize) -> Vec<[f64; 2]> {
             [x, y]
         })
         .collect()
+}
+
+/// Most features kept for a joint projection (the most variable ones).
+const PAIR_FEATURES: usize = 256;
+
+/// Project `a` and `b` (`n` rows of `dims` each) into one 2-D map, fitted on
+/// `a`: the first `n` points are `a`'s, the next `n` are `b`'s. With many
+/// features only the most variable ones in `a` are used, which keeps this fast.
+pub fn project_pair(a: &[f32], b: &[f32], n: usize, dims: usize) -> Vec<[f64; 2]> {
+    if n == 0 || dims == 0 || a.len() < n * dims || b.len() < n * dims {
+        return Vec::new();
+    }
+    let keep: Vec<usize> = if dims > PAIR_FEATURES {
+        let mut var: Vec<(f64, usize)> = (0..dims)
+            .map(|j| {
+                let col = a.chunks(dims).take(n).map(|r| r[j] as f64);
+                let (s, q) = col.fold((0.0, 0.0), |(s, q), v| (s + v, q + v * v));
+                (q / n as f64 - (s / n as f64).powi(2), j)
+            })
+            .collect();
+        var.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+        let mut keep: Vec<usize> = var.iter().take(PAIR_FEATURES).map(|v| v.1).collect();
+        keep.sort_unstable();
+        keep
+    } else {
+        (0..dims).collect()
+    };
+    let pick = |m: &[f32]| -> Vec<f32> {
+        m.chunks(dims)
+            .take(n)
+            .flat_map(|r| keep.iter().map(move |&j| r[j]))
+            .collect()
+    };
+    let (a, b) = (pick(a), pick(b));
+    let d = keep.len();
+    if d == 1 {
+        return a.iter().chain(&b).map(|&v| [v as f64, 0.0]).collect();
+    }
+    // Fit on `a` alone, then place both with the same axes.
+    let (mean, first, second) = pca_axes(&a, n, d);
+    let mut out = project(&a, n, &mean, &first, &second);
+    out.extend(project(&b, n, &mean, &first, &second));
+    out
 }
 
 fn leading_eigenvector(m: &[f64], d: usize) -> Vec<f64> {

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{DataKind, Dataset};
-use crate::spec::Encoding;
+use crate::spec::{Encoding, StandardizeScope};
 
 /// Fitted preprocessing, stored with a trained model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -46,7 +46,15 @@ impl Preprocessing {
                     sq[j] += v * v;
                 }
             }
-            let n = train.len() as f64;
+            let mut n = train.len() as f64;
+            if encoding.standardize_scope == StandardizeScope::Global {
+                // One mean and deviation over every value, repeated per feature so
+                // a saved model applies it exactly like per-feature statistics.
+                let (s, q) = (sum.iter().sum::<f64>(), sq.iter().sum::<f64>());
+                sum.iter_mut().for_each(|v| *v = s);
+                sq.iter_mut().for_each(|v| *v = q);
+                n *= f as f64;
+            }
             let mean: Vec<f32> = sum.iter().map(|s| (s / n) as f32).collect();
             let std: Vec<f32> = sq
                 .iter()
@@ -80,6 +88,21 @@ impl Preprocessing {
             for ((v, m), s) in row.iter_mut().zip(mean).zip(std) {
                 *v = (*v - m) / s;
             }
+        }
+    }
+
+    /// Undo [`Preprocessing::apply`] on one sample: back to the data's units.
+    pub fn invert(&self, row: &mut [f32]) {
+        if let (Some(mean), Some(std)) = (&self.mean, &self.std) {
+            for ((v, m), s) in row.iter_mut().zip(mean).zip(std) {
+                *v = *v * s + m;
+            }
+        }
+        if self.log1p {
+            row.iter_mut().for_each(|v| *v = v.exp_m1().max(0.0));
+        }
+        if self.divide_by != 1.0 && self.divide_by > 0.0 {
+            row.iter_mut().for_each(|v| *v *= self.divide_by);
         }
     }
 
@@ -121,6 +144,7 @@ mod tests {
             log1p: false,
             standardize: true,
             scale_pixels: false,
+            ..Default::default()
         };
         let p = Preprocessing::fit(&ds, &enc, &[0, 1]);
         assert_eq!(p.mean.as_deref(), Some(&[1.0, 10.0][..]));
@@ -137,8 +161,48 @@ mod tests {
             log1p: true,
             standardize: false,
             scale_pixels: false,
+            ..Default::default()
         };
         let out = Preprocessing::fit(&ds, &enc, &[0, 1]).transform(&ds);
         assert!((out[1] - 1.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn global_standardisation_uses_one_mean_and_deviation() {
+        let ds = table(vec![0.0, 2.0, 4.0, 6.0], 2);
+        let enc = Encoding {
+            standardize: true,
+            standardize_scope: StandardizeScope::Global,
+            scale_pixels: false,
+            ..Default::default()
+        };
+        let p = Preprocessing::fit(&ds, &enc, &[0, 1]);
+        assert_eq!(p.mean.as_deref(), Some(&[3.0, 3.0][..]));
+        let sd = 5f32.sqrt();
+        let out = p.transform(&ds);
+        let want = [-3.0 / sd, -1.0 / sd, 1.0 / sd, 3.0 / sd];
+        assert!(
+            out.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn invert_undoes_the_encoding() {
+        let ds = table(vec![0.0, 3.0, 10.0, 7.0, 100.0, 1.0], 2);
+        let enc = Encoding {
+            log1p: true,
+            standardize: true,
+            scale_pixels: false,
+            ..Default::default()
+        };
+        let p = Preprocessing::fit(&ds, &enc, &[0, 1, 2]);
+        let mut row = ds.sample(2).to_vec();
+        p.apply(&mut row);
+        p.invert(&mut row);
+        assert!(
+            (row[0] - 100.0).abs() < 1e-3 && (row[1] - 1.0).abs() < 1e-4,
+            "{row:?}"
+        );
     }
 }

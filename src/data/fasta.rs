@@ -47,6 +47,9 @@ impl Alphabet {
 }
 
 /// Read sequences; labels come from `key=value` in the headers when `label_key` is set.
+const AMBIGUOUS: u8 = 254;
+const INVALID: u8 = 255;
+
 pub fn read(
     path: &Path,
     opts: &SequenceOptions,
@@ -80,6 +83,16 @@ pub fn read(
     };
     let channels = letters.len();
 
+    // Letter → channel, either case; ambiguous letters (N, X) stay all-zero.
+    let mut lut = [INVALID; 256];
+    for (c, &l) in letters.iter().enumerate() {
+        lut[l as usize] = c as u8;
+        lut[l.to_ascii_lowercase() as usize] = c as u8;
+    }
+    for &l in ambiguous {
+        lut[l as usize] = AMBIGUOUS;
+        lut[l.to_ascii_lowercase() as usize] = AMBIGUOUS;
+    }
     let mut values = vec![0.0f32; records.len() * channels * length];
     let mut truncated = 0usize;
     let mut padded = 0usize;
@@ -93,15 +106,14 @@ pub fn read(
         }
         let sample = &mut values[r * channels * length..(r + 1) * channels * length];
         for (pos, &b) in rec.seq.iter().enumerate() {
-            let up = b.to_ascii_uppercase();
-            match letters.iter().position(|&l| l == up) {
-                Some(c) => {
+            match lut[b as usize] {
+                c if c < AMBIGUOUS => {
                     if pos < length {
-                        sample[c * length + pos] = 1.0;
+                        sample[c as usize * length + pos] = 1.0;
                     }
                 }
-                None if ambiguous.contains(&up) => {}
-                None => {
+                AMBIGUOUS => {}
+                _ => {
                     return Err(DataError::InvalidLetter {
                         path: path.to_path_buf(),
                         record: r + 1,

@@ -167,7 +167,7 @@ impl Dataset {
     /// What the network must produce for this task on this data.
     pub fn target(&self, task: Task) -> Result<Target, DataError> {
         match task {
-            Task::Autoencoder | Task::Vae => Ok(Target::Reconstruct),
+            Task::Autoencoder | Task::Vae | Task::Gan => Ok(Target::Reconstruct),
             Task::Classification => match &self.labels {
                 Labels::Classes { names, .. } if names.len() >= 2 => Ok(Target::Classes(names.len())),
                 Labels::Classes { names, .. } => Err(DataError::Invalid(format!(

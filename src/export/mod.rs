@@ -357,6 +357,13 @@ pub fn predictions_table(
                 r.extend(row(&inf.outputs, i, inf.output_dim));
             }
         }
+        Task::Gan => {
+            // The discriminator's view: how real each sample looks to it.
+            header.push("realness_score".into());
+            for (i, r) in rows.iter_mut().enumerate() {
+                r.extend(row(&inf.outputs, i, inf.output_dim));
+            }
+        }
         Task::Autoencoder | Task::Vae => {
             header.push("reconstruction_error".into());
             header.extend((1..=inf.latent_dim).map(|k| format!("z{k}")));
@@ -501,4 +508,32 @@ pub fn write_npy(path: &Path, values: &[f32], rows: usize, cols: usize) -> Resul
 pub fn is_npy(path: &Path) -> bool {
     path.extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+}
+
+/// Write `n` samples from a trained GAN's generator as CSV, in the data's own
+/// units (the saved preprocessing undone): `sample_id, <feature names>…`.
+pub fn write_generated(path: &Path, model: &TrainedModel, n: usize) -> Result<(), ExportError> {
+    let device = burn::tensor::Device::flex();
+    let noise = model.experiment.architecture.noise_size;
+    let mut values = crate::train::generate(&model.network, n, noise, &device);
+    let d: usize = model.input_shape.iter().product();
+    values
+        .chunks_mut(d.max(1))
+        .for_each(|row| model.preprocessing.invert(row));
+    let mut header = vec!["sample_id".to_string()];
+    if model.feature_names.len() == d {
+        header.extend(model.feature_names.iter().cloned());
+    } else {
+        header.extend((1..=d).map(|k| format!("value_{k}")));
+    }
+    let rows: Vec<Vec<String>> = values
+        .chunks(d.max(1))
+        .enumerate()
+        .map(|(i, r)| {
+            let mut row = vec![format!("generated_{}", i + 1)];
+            row.extend(r.iter().map(|v| v.to_string()));
+            row
+        })
+        .collect();
+    write_csv(path, &header, &rows)
 }

@@ -45,6 +45,9 @@ pub fn unsupported_layers(model: &TrainedModel) -> Vec<String> {
 
 /// The model as ONNX bytes, or which layers stop it.
 pub fn to_onnx(model: &TrainedModel) -> Result<Vec<u8>, String> {
+    if model.experiment.task == Task::Gan {
+        return Err("ONNX export of GANs is not available yet; the generator and discriminator weights are in weights.safetensors (generator.*, discriminator.*)".into());
+    }
     let unsupported = unsupported_layers(model);
     if !unsupported.is_empty() {
         return Err(format!(
@@ -81,7 +84,7 @@ pub fn to_onnx(model: &TrainedModel) -> Result<Vec<u8>, String> {
             .last()
             .and_then(|s| s.output.clone())
             .map_or(1, |s| s.iter().product()),
-        Task::Autoencoder | Task::Vae => values,
+        Task::Autoencoder | Task::Vae | Task::Gan => values,
     };
     if g.rank_of_last > 2 {
         x = g.node("Flatten", vec![x], vec![int("axis", 1)]);

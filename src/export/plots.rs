@@ -285,6 +285,9 @@ pub fn read_metrics(path: &Path) -> Result<Vec<EpochMetrics>, String> {
             accuracy: v["accuracy"].as_f64(),
             reconstruction: v["reconstruction"].as_f64(),
             kl: v["kl"].as_f64(),
+            discriminator_loss: v["discriminator_loss"].as_f64(),
+            real_accuracy: v["real_accuracy"].as_f64(),
+            fake_accuracy: v["fake_accuracy"].as_f64(),
         };
         if epochs.last().is_none_or(|m| m.epoch != epoch) {
             epochs.push(EpochMetrics {

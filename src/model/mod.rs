@@ -382,6 +382,16 @@ impl Network {
                     attention: out.attention,
                 }
             }
+            Task::Gan => {
+                // On data, a GAN is its discriminator: a realness score per sample.
+                let out = self.stacks[1].forward(x, sample, lengths);
+                Forward {
+                    output: out.out.flatten(),
+                    latent: out.before_last_dense.map(Act::flatten),
+                    vae: None,
+                    attention: out.attention,
+                }
+            }
             Task::Autoencoder | Task::Vae => {
                 let enc = self.stacks[0].forward(x, sample, lengths);
                 let latent = match &enc.vae {
@@ -399,6 +409,23 @@ impl Network {
                 }
             }
         }
+    }
+}
+
+impl Network {
+    /// GAN: samples from noise `z` (`[batch, noise_size]`), flat `[batch, sample_len]`.
+    pub fn generate(&self, z: Tensor<2>) -> Tensor<2> {
+        self.stacks[0]
+            .forward(Act::Flat(z), true, None)
+            .out
+            .flatten()
+    }
+
+    /// GAN: the discriminator's score (a logit; > 0 means "real") of flat
+    /// samples `[batch, sample_len]`, as `[batch, 1]`.
+    pub fn discriminate(&self, x: Tensor<2>) -> Tensor<2> {
+        let x = Act::from_flat(x, &self.input_shape);
+        self.stacks[1].forward(x, true, None).out.flatten()
     }
 }
 
@@ -602,10 +629,19 @@ mod tests {
             let x = Tensor::<2>::from_data(TensorData::new(vec![0.5f32; 3 * n], [3, n]), &device);
             let f = net.forward(x, false);
             let expected = match target {
+                _ if exp.task == Task::Gan => 1,
                 Target::Classes(k) | Target::Values(k) => k,
                 Target::Reconstruct => n,
             };
             assert_eq!(f.output.dims(), [3, expected], "{}", t.name());
+            if exp.task == Task::Gan {
+                let z = Tensor::<2>::zeros([3, exp.architecture.noise_size], &device);
+                assert_eq!(
+                    net.generate(z).dims(),
+                    [3, n],
+                    "the generator makes samples"
+                );
+            }
             assert!(f.latent.is_some(), "{} reports a latent", t.name());
             assert_eq!(
                 net.num_params(),

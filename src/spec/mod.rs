@@ -52,6 +52,10 @@ pub enum Task {
     Autoencoder,
     /// Variational autoencoder: the encoder ends in a VAE sampling layer.
     Vae,
+    /// Generative adversarial network: a generator turns random noise into
+    /// samples, a discriminator learns to tell them from real ones (stacks
+    /// `generator`, `discriminator`).
+    Gan,
 }
 
 impl Task {
@@ -61,6 +65,7 @@ impl Task {
             Task::Regression => "regression",
             Task::Autoencoder => "autoencoder",
             Task::Vae => "variational autoencoder",
+            Task::Gan => "generative adversarial network",
         }
     }
 
@@ -69,6 +74,7 @@ impl Task {
         match self {
             Task::Classification | Task::Regression => &["network"],
             Task::Autoencoder | Task::Vae => &["encoder", "decoder"],
+            Task::Gan => &["generator", "discriminator"],
         }
     }
 
@@ -85,6 +91,13 @@ impl Task {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Architecture {
     pub stacks: Vec<Stack>,
+    /// GAN: how many random numbers the generator starts from (its input size).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub noise_size: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Architecture {
@@ -264,10 +277,23 @@ impl Default for ImageOptions {
 pub struct Encoding {
     /// ln(1 + x) of every value: tames count data such as gene expression.
     pub log1p: bool,
-    /// Per-feature z-score with the training split's mean and standard deviation.
+    /// Z-score with the training split's mean and standard deviation.
     pub standardize: bool,
+    /// Whether `standardize` uses each feature's own statistics or one mean and
+    /// standard deviation over all values (images: keeps contrast between pixels).
+    pub standardize_scope: StandardizeScope,
     /// Divide pixel values by their maximum (255 for 8-bit images) to get 0..1.
     pub scale_pixels: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StandardizeScope {
+    /// Each feature (gene, pixel, position) to mean 0 and standard deviation 1.
+    #[default]
+    PerFeature,
+    /// All values together: one mean and one standard deviation.
+    Global,
 }
 
 impl Default for Encoding {
@@ -275,6 +301,7 @@ impl Default for Encoding {
         Encoding {
             log1p: false,
             standardize: false,
+            standardize_scope: StandardizeScope::PerFeature,
             scale_pixels: true,
         }
     }
@@ -309,6 +336,34 @@ pub struct TrainSpec {
     pub gradient_clip_norm: f64,
     /// Stop when the validation loss has not improved for this many epochs; 0 = never.
     pub early_stopping_patience: usize,
+    /// GAN only: the settings of the two networks' training.
+    pub gan: GanSettings,
+}
+
+/// How a GAN's generator and discriminator are trained (each has its own Adam).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GanSettings {
+    pub generator_learning_rate: f64,
+    pub discriminator_learning_rate: f64,
+    /// Adam's first-moment decay; 0.5 (not 0.9) keeps GAN training stable.
+    pub beta1: f64,
+    /// Discriminator steps before each generator step.
+    pub discriminator_steps: usize,
+    /// Train the discriminator toward 1 − this on real samples (0 = off; 0.1 is common).
+    pub label_smoothing: f64,
+}
+
+impl Default for GanSettings {
+    fn default() -> Self {
+        GanSettings {
+            generator_learning_rate: 2e-4,
+            discriminator_learning_rate: 2e-4,
+            beta1: 0.5,
+            discriminator_steps: 1,
+            label_smoothing: 0.0,
+        }
+    }
 }
 
 impl Default for TrainSpec {
@@ -324,6 +379,7 @@ impl Default for TrainSpec {
             seed: 42,
             gradient_clip_norm: 0.0,
             early_stopping_patience: 0,
+            gan: GanSettings::default(),
         }
     }
 }
@@ -454,6 +510,31 @@ impl Experiment {
         ];
         if let Some((_, msg)) = problems.iter().find(|(bad, _)| *bad) {
             return Err(SpecError::Invalid(format!("training settings: {msg}")));
+        }
+        if self.task == Task::Gan {
+            let g = &t.gan;
+            let problems = [
+                (
+                    self.architecture.noise_size == 0,
+                    "the generator's noise size must be at least 1",
+                ),
+                (
+                    !(g.generator_learning_rate > 0.0 && g.discriminator_learning_rate > 0.0),
+                    "both learning rates must be positive",
+                ),
+                (!(0.0..1.0).contains(&g.beta1), "beta1 must be in 0..1"),
+                (
+                    g.discriminator_steps == 0,
+                    "discriminator steps must be at least 1",
+                ),
+                (
+                    !(0.0..0.5).contains(&g.label_smoothing),
+                    "label smoothing must be between 0 and 0.5",
+                ),
+            ];
+            if let Some((_, msg)) = problems.iter().find(|(bad, _)| *bad) {
+                return Err(SpecError::Invalid(format!("GAN settings: {msg}")));
+            }
         }
         let k = self.data.sequence.kmer;
         if !(1..=6).contains(&k) {

@@ -135,6 +135,15 @@ pub fn infer_shapes(
             current = None;
             continue;
         };
+        if task == Task::Gan {
+            // The generator starts from noise; the discriminator reads samples
+            // shaped like the data (real ones, or the generator's reshaped).
+            current = Some(if *name == "generator" {
+                vec![arch.noise_size]
+            } else {
+                input.to_vec()
+            });
+        }
         let stack_input = current.clone().unwrap_or_default();
         let mut layers = Vec::new();
         for (i, layer) in stack.layers.iter().enumerate() {
@@ -179,12 +188,71 @@ pub fn infer_shapes(
             output: current.clone(),
         });
     }
+    let problem = if task == Task::Gan {
+        check_gan(
+            arch,
+            input,
+            report.output_of("generator"),
+            current.as_deref(),
+        )
+    } else {
+        check_task(arch, task, input, target, current.as_deref())
+    };
     if report.errors.is_empty()
-        && let Some(err) = check_task(arch, task, input, target, current.as_deref())
+        && let Some(err) = problem
     {
         report.errors.push(err);
     }
     report
+}
+
+/// A GAN's generator must make samples of the data's size and its
+/// discriminator must end in one score per sample.
+fn check_gan(
+    arch: &Architecture,
+    input: &[usize],
+    generated: Option<&[usize]>,
+    score: Option<&[usize]>,
+) -> Option<ShapeError> {
+    let last_layer = |name: &str| {
+        let stack = arch.stack(name)?;
+        Some(match stack.layers.last() {
+            Some(l) => (Some(stack.layers.len() - 1), l.info().display.to_string()),
+            None => (None, String::new()),
+        })
+    };
+    let error = |name: &str, message: String| {
+        let (layer, layer_name) = last_layer(name).unwrap_or((None, String::new()));
+        Some(ShapeError {
+            stack: name.to_string(),
+            layer,
+            layer_name,
+            message,
+        })
+    };
+    let wanted: usize = input.iter().product();
+    let made: usize = generated?.iter().product();
+    if made != wanted {
+        return error(
+            "generator",
+            format!(
+                "the generator makes {} values per sample, but each data sample has {wanted} ({}). Make its last Dense layer {wanted} units.",
+                made,
+                short(input)
+            ),
+        );
+    }
+    let score = score?;
+    if score != [1] {
+        return error(
+            "discriminator",
+            format!(
+                "the discriminator must end with one score per sample (real or generated), but it ends with {}. End it with a Dense layer of 1 unit.",
+                describe(score)
+            ),
+        );
+    }
+    None
 }
 
 /// Output shape and parameter count of one layer, or what is wrong.
@@ -514,6 +582,7 @@ mod tests {
 
     fn net(layers: Vec<LayerSpec>) -> Architecture {
         Architecture {
+            noise_size: 0,
             stacks: vec![Stack {
                 name: "network".into(),
                 layers,

@@ -18,6 +18,7 @@ pub enum Template {
     LstmClassifier,
     TransformerClassifier,
     CnnAttention,
+    Gan,
 }
 
 impl Template {
@@ -31,6 +32,7 @@ impl Template {
             Template::LstmClassifier,
             Template::TransformerClassifier,
             Template::CnnAttention,
+            Template::Gan,
         ]
     }
 
@@ -45,6 +47,7 @@ impl Template {
             Template::LstmClassifier => "lstm_classifier",
             Template::TransformerClassifier => "transformer_classifier",
             Template::CnnAttention => "cnn_attention",
+            Template::Gan => "gan",
         }
     }
 
@@ -62,6 +65,7 @@ impl Template {
             Template::LstmClassifier => "Sequence classifier (LSTM)",
             Template::TransformerClassifier => "Sequence classifier (transformer)",
             Template::CnnAttention => "DNA motifs and their interplay (CNN + attention)",
+            Template::Gan => "Generative adversarial network (GAN)",
         }
     }
 
@@ -92,6 +96,9 @@ impl Template {
             Template::CnnAttention => {
                 "Convolutions find short motifs (such as binding sites); an attention layer on top relates the motifs to each other across the sequence. A good model for regulatory DNA, with an attention map over the motifs it found."
             }
+            Template::Gan => {
+                "Two networks in a contest: a generator turns random noise into synthetic samples and a discriminator learns to tell them from real ones. Used to make realistic synthetic expression profiles or images, for augmentation or to study what the data looks like. No labels needed."
+            }
         }
     }
 
@@ -105,6 +112,7 @@ impl Template {
             Template::LstmClassifier | Template::TransformerClassifier | Template::CnnAttention => {
                 (vec![4, 100], Target::Classes(2))
             }
+            Template::Gan => (vec![200], Target::Reconstruct),
         }
     }
 
@@ -119,6 +127,7 @@ impl Template {
             log1p: true,
             standardize: true,
             scale_pixels: false,
+            ..Default::default()
         };
         let fasta_data = || DataSpec {
             format: DataFormat::Fasta,
@@ -129,6 +138,7 @@ impl Template {
                 log1p: false,
                 standardize: false,
                 scale_pixels: false,
+                ..Default::default()
             },
             ..DataSpec::default()
         };
@@ -228,6 +238,7 @@ impl Template {
                         log1p: false,
                         standardize: false,
                         scale_pixels: false,
+                        ..Default::default()
                     },
                     ..DataSpec::default()
                 },
@@ -271,6 +282,7 @@ impl Template {
                         log1p: false,
                         standardize: false,
                         scale_pixels: true,
+                        ..Default::default()
                     },
                     ..DataSpec::default()
                 },
@@ -352,6 +364,31 @@ impl Template {
                     ..TrainSpec::default()
                 },
             ),
+            Template::Gan => (
+                Task::Gan,
+                vec![
+                    stack("generator", vec![dense(256), LayerSpec::Relu, dense(200)]),
+                    stack(
+                        "discriminator",
+                        vec![
+                            LayerSpec::Flatten,
+                            dense(256),
+                            LayerSpec::LeakyRelu { slope: 0.2 },
+                            dense(1),
+                        ],
+                    ),
+                ],
+                DataSpec {
+                    encoding: omics_encoding.clone(),
+                    ..DataSpec::default()
+                },
+                TrainSpec {
+                    epochs: 400,
+                    batch_size: 64,
+                    validation_fraction: 0.0,
+                    ..TrainSpec::default()
+                },
+            ),
         };
         Experiment {
             format_version: FORMAT_VERSION,
@@ -359,7 +396,10 @@ impl Template {
             description: self.description().to_string(),
             data,
             task,
-            architecture: Architecture { stacks },
+            architecture: Architecture {
+                stacks,
+                noise_size: if task == Task::Gan { 32 } else { 0 },
+            },
             training,
         }
     }
@@ -370,6 +410,28 @@ impl Experiment {
     /// class (or per value, or per input value for autoencoders), and a decoder of
     /// sequences or images ends by reshaping back to the input's shape.
     pub fn fit_to_data(&mut self, input: &[usize], target: &Target) {
+        if self.task == Task::Gan {
+            // The generator makes samples of the data's size (reshaped when the
+            // discriminator reads them); the discriminator gives one score.
+            let numel = input.iter().product();
+            for (name, units) in [("generator", numel), ("discriminator", 1)] {
+                if let Some(LayerSpec::Dense { units: u, .. }) = self
+                    .architecture
+                    .stacks
+                    .iter_mut()
+                    .find(|s| s.name == name)
+                    .and_then(|s| {
+                        s.layers
+                            .iter_mut()
+                            .rev()
+                            .find(|l| matches!(l, LayerSpec::Dense { .. }))
+                    })
+                {
+                    *u = units;
+                }
+            }
+            return;
+        }
         let Some(last_name) = self.task.stack_names().last() else {
             return;
         };

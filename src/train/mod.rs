@@ -7,6 +7,7 @@
 //! NaN checks, progress) is shared.
 
 pub mod device;
+mod gan;
 
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::thread::JoinHandle;
@@ -28,6 +29,7 @@ use crate::model::{Network, build};
 use crate::spec::shapes::Target;
 use crate::spec::{Experiment, Optimizer, Task};
 pub use device::{DeviceChoice, DevicePreference};
+pub use gan::{GanSnapshot, generate, pearson};
 
 /// Sent to a running worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +41,7 @@ pub enum Command {
 }
 
 /// Metrics of one split after an epoch.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct SplitMetrics {
     pub loss: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -49,6 +51,14 @@ pub struct SplitMetrics {
     pub reconstruction: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kl: Option<f64>,
+    /// GAN only (`loss` is then the generator's): the discriminator's loss and
+    /// how often it called real samples real and generated ones generated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discriminator_loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real_accuracy: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fake_accuracy: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -176,6 +186,7 @@ pub enum Event {
     Latent(LatentSnapshot),
     Reconstructions(ReconstructionSnapshot),
     Attention(AttentionSnapshot),
+    GanSamples(GanSnapshot),
     Paused,
     Resumed,
     Finished(Box<Outcome>),
@@ -226,7 +237,14 @@ pub struct Summary {
     pub valid_samples: usize,
     pub parameters: usize,
     pub wall_seconds: f64,
+    /// Split and preprocessing (fitting and applying the encodings).
+    #[serde(default)]
+    pub prep_seconds: f64,
+    /// The training steps only (batching, forward, backward, optimizer), no validation.
     pub train_seconds: f64,
+    /// The first step alone: on a GPU it includes compiling and tuning kernels.
+    #[serde(default)]
+    pub first_step_seconds: f64,
     pub samples_per_second: f64,
     pub final_train: Option<SplitMetrics>,
     pub final_valid: Option<SplitMetrics>,
@@ -337,8 +355,12 @@ pub fn run(
     exp.validate().map_err(|e| e.to_string())?;
     let target = data.target(exp.task).map_err(|e| e.to_string())?;
     let choice = device::choose(device)?;
+    if exp.task == Task::Gan {
+        return gan::run(exp, data, choice, events, commands, started);
+    }
     let t = &exp.training;
 
+    let prep_start = Instant::now();
     let Split { train, valid } = split(data.len(), &data.labels, t.validation_fraction, t.seed);
     if train.is_empty() {
         return Err(format!(
@@ -349,6 +371,7 @@ pub fn run(
     let prep = Preprocessing::fit(&data, &exp.data.encoding, &train);
     let values = prep.transform(&data);
     let sample_len = data.sample_len();
+    let prep_seconds = prep_start.elapsed().as_secs_f64();
 
     choice.device.seed(t.seed);
     let ad = choice.device.clone().autodiff();
@@ -386,6 +409,7 @@ pub fn run(
     let mut stopped_early = false;
     let mut steps_done = 0usize;
     let mut train_time = Duration::ZERO;
+    let mut first_step_seconds = 0.0;
     let mut last_report = Instant::now() - Duration::from_secs(1);
 
     'epochs: for epoch in 1..=t.epochs {
@@ -422,6 +446,9 @@ pub fn run(
             model = optim.step(t.learning_rate, model, grads);
             steps_done += 1;
             train_time += step_start.elapsed();
+            if steps_done == 1 {
+                first_step_seconds = step_start.elapsed().as_secs_f64();
+            }
             if last_report.elapsed() > Duration::from_millis(200) || step + 1 == steps_per_epoch {
                 last_report = Instant::now();
                 let per_step = train_time.as_secs_f64() / steps_done as f64;
@@ -557,6 +584,8 @@ pub fn run(
         valid_samples: valid.len(),
         parameters: report.total_params(),
         wall_seconds: started.elapsed().as_secs_f64(),
+        prep_seconds,
+        first_step_seconds,
         train_seconds: train_time.as_secs_f64(),
         samples_per_second: (steps_done * batch) as f64 / train_time.as_secs_f64().max(1e-9),
         final_train,
@@ -820,6 +849,7 @@ impl Accumulator {
             accuracy: self.correct.map(|c| c as f64 / n),
             reconstruction: self.reconstruction.map(|r| r / n),
             kl: self.kl.map(|k| k / n),
+            ..SplitMetrics::default()
         }
     }
 }

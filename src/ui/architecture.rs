@@ -126,6 +126,16 @@ pub fn editor(ui: &mut egui::Ui, app: &mut LaminaApp) {
         }
     }
     let before = app.experiment.clone();
+    if app.experiment.task == crate::spec::Task::Gan {
+        ui.horizontal(|ui| {
+            let label = ui.label("Noise size (the generator's input):");
+            ui.add(
+                egui::DragValue::new(&mut app.experiment.architecture.noise_size).range(1..=1024),
+            )
+            .labelled_by(label.id)
+            .on_hover_text("How many random numbers each generated sample starts from.");
+        });
+    }
     let mut edit = None;
     let mut dropped: Option<(usize, usize, &'static str)> = None;
     let dragging = egui::DragAndDrop::has_payload_of_type::<PaletteItem>(ui.ctx());

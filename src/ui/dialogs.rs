@@ -24,6 +24,7 @@ pub enum Purpose {
     StartLabels,
     ExportModel,
     ExportLatent,
+    ExportGenerated,
     ExportAttentionPng,
     ExportAttentionCsv,
     /// A folder for the plots as PNG.
@@ -88,6 +89,11 @@ pub fn ask(purpose: Purpose, dir: &Path, ctx: &egui::Context) -> Pending {
             Purpose::ExportModel => d
                 .set_title("Choose a folder for the trained model")
                 .pick_folder(),
+            Purpose::ExportGenerated => d
+                .set_title("Save generated samples (CSV, in the data's units)")
+                .add_filter("CSV", &["csv"])
+                .set_file_name("generated.csv")
+                .save_file(),
             Purpose::ExportLatent => d
                 .set_title("Save latent coordinates (CSV with sample ids, or .npy)")
                 .add_filter("CSV", &["csv"])

@@ -7,6 +7,7 @@ mod architecture;
 pub mod attention;
 mod data;
 pub mod dialogs;
+mod gan;
 pub mod predict;
 mod start;
 mod training;
@@ -416,6 +417,7 @@ impl LaminaApp {
             Purpose::StartLabels => self.start.labels_path = shown,
             Purpose::ExportModel => self.message = Some(self.training.export_model(path)),
             Purpose::ExportLatent => self.message = Some(self.training.export_latent(path)),
+            Purpose::ExportGenerated => self.message = Some(self.training.export_generated(path)),
             Purpose::ExportPlots => self.message = Some(self.save_plots(path)),
             Purpose::OpenModel => {
                 if let Err(e) = self.predict.open_model(path) {

@@ -157,6 +157,7 @@ const SAMPLES: &[(&str, &str)] = &[
         "omics/autoencoder.json",
     ),
     ("VAE of single-cell counts", "omics/vae.json"),
+    ("GAN of single-cell counts", "omics/gan.json"),
     ("Promoter motif finder (1-D CNN)", "dna/cnn.json"),
     ("Promoter classifier (bidirectional LSTM)", "dna/lstm.json"),
     ("Promoter classifier (transformer)", "dna/transformer.json"),

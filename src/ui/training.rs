@@ -12,8 +12,8 @@ use super::dialogs::Purpose;
 use crate::analysis::pca_2d;
 use crate::spec::Optimizer;
 use crate::train::{
-    AttentionSnapshot, Command, DevicePreference, EpochMetrics, Event, Job, LatentSnapshot,
-    Outcome, Progress, ReconstructionSnapshot, StartInfo, Worker,
+    AttentionSnapshot, Command, DevicePreference, EpochMetrics, Event, GanSnapshot, Job,
+    LatentSnapshot, Outcome, Progress, ReconstructionSnapshot, StartInfo, Worker,
 };
 
 /// Which result the training panel shows.
@@ -25,6 +25,7 @@ pub enum ResultView {
     Reconstructions,
     Attention,
     Confusion,
+    Generated,
     Predict,
 }
 
@@ -41,6 +42,13 @@ pub struct TrainingState {
     pub latent: Option<(LatentSnapshot, Vec<[f64; 2]>)>,
     pub reconstructions: Option<ReconstructionSnapshot>,
     pub attention: Option<AttentionSnapshot>,
+    /// GAN: the latest generated samples, and `[epoch, correlation-structure r,
+    /// spread ratio]` of every snapshot so far.
+    pub gan: Option<GanSnapshot>,
+    pub gan_history: Vec<[f64; 3]>,
+    /// Textures of the shown generated and real images, and their epoch.
+    #[allow(clippy::type_complexity)]
+    pub gan_textures: Option<(usize, Vec<egui::TextureHandle>, Vec<egui::TextureHandle>)>,
     /// Textures of the shown reconstructions (input, output) and their epoch.
     recon_textures: Option<(usize, Vec<(egui::TextureHandle, egui::TextureHandle)>)>,
     pub paused: bool,
@@ -97,6 +105,20 @@ impl TrainingState {
         }
     }
 
+    /// Save samples of the trained generator, in the data's own units.
+    pub fn export_generated(&self, path: &std::path::Path) -> (String, bool) {
+        let Some(o) = &self.outcome else {
+            return ("train the GAN first".into(), true);
+        };
+        match crate::export::write_generated(path, &o.model, 500) {
+            Ok(()) => (
+                format!("500 generated samples saved to {}", path.display()),
+                false,
+            ),
+            Err(e) => (e.to_string(), true),
+        }
+    }
+
     /// Record how long the UI thread took for one frame, while training runs.
     pub fn record_frame(&mut self, started: Instant) {
         if self.worker.is_some() {
@@ -135,6 +157,14 @@ impl TrainingState {
                 }
                 Event::Reconstructions(r) => self.reconstructions = Some(r),
                 Event::Attention(a) => self.attention = Some(a),
+                Event::GanSamples(g) => {
+                    self.gan_history.push([
+                        g.epoch as f64,
+                        g.structure_correlation,
+                        g.spread_ratio,
+                    ]);
+                    self.gan = Some(g);
+                }
                 Event::Paused => self.paused = true,
                 Event::Resumed => self.paused = false,
                 Event::Finished(o) => {
@@ -172,6 +202,9 @@ pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
             if app.training.attention.is_some() {
                 ui.selectable_value(&mut app.result_view, ResultView::Attention, "Attention");
             }
+            if app.training.gan.is_some() {
+                ui.selectable_value(&mut app.result_view, ResultView::Generated, "Generated samples");
+            }
             if app
                 .training
                 .outcome
@@ -193,6 +226,7 @@ pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
             }
             ResultView::Reconstructions => reconstructions(ui, &mut app.training),
             ResultView::Attention => super::attention::show(ui, app),
+            ResultView::Generated => super::gan::show(ui, app),
             ResultView::Predict => super::predict::show(ui, app),
             ResultView::Confusion => confusion(ui, &app.training, classes_for_confusion(app)),
         }
@@ -290,8 +324,12 @@ fn reconstructions(ui: &mut egui::Ui, t: &mut TrainingState) {
 fn settings(ui: &mut egui::Ui, app: &mut LaminaApp) {
     let before_exp = app.experiment.clone();
     let before = app.experiment.training.clone();
+    let gan = app.experiment.task == crate::spec::Task::Gan;
     let t = &mut app.experiment.training;
     egui::Grid::new("train_settings").num_columns(2).show(ui, |ui| {
+        if gan {
+            gan_settings(ui, &mut t.gan);
+        } else {
         ui.label("Optimizer");
         egui::ComboBox::from_id_salt("optimizer")
             .selected_text(format!("{:?}", t.optimizer))
@@ -304,12 +342,14 @@ fn settings(ui: &mut egui::Ui, app: &mut LaminaApp) {
         ui.label("Learning rate");
         ui.add(egui::DragValue::new(&mut t.learning_rate).range(1e-6..=1.0).speed(1e-4).max_decimals(6));
         ui.end_row();
+        }
         ui.label("Batch size");
         ui.add(egui::DragValue::new(&mut t.batch_size).range(1..=4096));
         ui.end_row();
         ui.label("Epochs");
         ui.add(egui::DragValue::new(&mut t.epochs).range(1..=10000));
         ui.end_row();
+        if !gan {
         ui.label("Validation share");
         ui.add(egui::Slider::new(&mut t.validation_fraction, 0.0..=0.5));
         ui.end_row();
@@ -323,6 +363,7 @@ fn settings(ui: &mut egui::Ui, app: &mut LaminaApp) {
         );
         ui.add(egui::DragValue::new(&mut t.early_stopping_patience).range(0..=1000));
         ui.end_row();
+        }
         ui.label("Seed").on_hover_text("The same seed gives the same split, start and result.");
         ui.add(egui::DragValue::new(&mut t.seed));
         ui.end_row();
@@ -356,6 +397,45 @@ fn settings(ui: &mut egui::Ui, app: &mut LaminaApp) {
     if app.experiment.training != before {
         app.note_edit(before_exp);
     }
+}
+
+/// A GAN's own settings: one Adam per network.
+fn gan_settings(ui: &mut egui::Ui, g: &mut crate::spec::GanSettings) {
+    ui.label("Generator learning rate");
+    ui.add(
+        egui::DragValue::new(&mut g.generator_learning_rate)
+            .range(1e-6..=1.0)
+            .speed(1e-5)
+            .max_decimals(6),
+    );
+    ui.end_row();
+    ui.label("Discriminator learning rate");
+    ui.add(
+        egui::DragValue::new(&mut g.discriminator_learning_rate)
+            .range(1e-6..=1.0)
+            .speed(1e-5)
+            .max_decimals(6),
+    );
+    ui.end_row();
+    ui.label("Adam beta1")
+        .on_hover_text("0.5 (instead of Adam's usual 0.9) keeps GAN training steadier.");
+    ui.add(
+        egui::DragValue::new(&mut g.beta1)
+            .range(0.0..=0.99)
+            .speed(0.01),
+    );
+    ui.end_row();
+    ui.label("Discriminator steps")
+        .on_hover_text("Discriminator updates per generator update.");
+    ui.add(egui::DragValue::new(&mut g.discriminator_steps).range(1..=10));
+    ui.end_row();
+    ui.label("Label smoothing").on_hover_text("Train the discriminator toward 0.9 instead of 1 on real samples (0.1), so it stays less sure of itself; 0 = off.");
+    ui.add(
+        egui::DragValue::new(&mut g.label_smoothing)
+            .range(0.0..=0.4)
+            .speed(0.01),
+    );
+    ui.end_row();
 }
 
 fn controls(ui: &mut egui::Ui, app: &mut LaminaApp) {
@@ -506,9 +586,36 @@ fn curves(ui: &mut egui::Ui, t: &TrainingState) {
                         .width(1.0),
                 );
             }
-            p.line(Line::new("train", PlotPoints::from(train)).color(TRAIN));
+            let gan = t
+                .history
+                .iter()
+                .any(|m| m.train.discriminator_loss.is_some());
+            let name = if gan { "generator" } else { "train" };
+            p.line(Line::new(name, PlotPoints::from(train)).color(TRAIN));
             p.line(Line::new("validation", PlotPoints::from(valid)).color(VALID));
+            let d = series(&|m| m.train.discriminator_loss);
+            if !d.is_empty() {
+                p.line(Line::new("discriminator", PlotPoints::from(d)).color(VALID));
+            }
         });
+    let real = series(&|m| m.train.real_accuracy);
+    if !real.is_empty() {
+        ui.strong("Discriminator accuracy");
+        let fake = series(&|m| m.train.fake_accuracy);
+        Plot::new("gan_acc_plot")
+            .height(140.0)
+            .legend(Legend::default())
+            .include_y(0.0)
+            .include_y(1.0)
+            .x_axis_label("epoch")
+            .show(ui, |p| {
+                p.line(Line::new("real samples called real", PlotPoints::from(real)).color(TRAIN));
+                p.line(
+                    Line::new("generated samples called generated", PlotPoints::from(fake))
+                        .color(VALID),
+                );
+            });
+    }
     let acc_train = series(&|m| m.train.accuracy);
     if !acc_train.is_empty() {
         ui.strong("Accuracy");
