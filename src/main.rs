@@ -5,6 +5,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Training allocates and frees large tensors every step; mimalloc keeps that
+/// memory for reuse where the system allocator hands it back to the OS and
+/// page-faults it in again (a fifth of the time of a CNN step on the CPU).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
         let msg = info

@@ -32,6 +32,18 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     Ok(entries)
 }
 
+fn decode(path: &Path) -> Result<DynamicImage, DataError> {
+    image::ImageReader::open(path)
+        .map_err(DataError::io(path))?
+        .with_guessed_format()
+        .map_err(DataError::io(path))?
+        .decode()
+        .map_err(|e| DataError::Image {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+}
+
 /// Read a folder of class folders.
 pub fn read(root: &Path, opts: &ImageOptions) -> Result<Dataset, DataError> {
     if !root.is_dir() {
@@ -67,18 +79,30 @@ pub fn read(root: &Path, opts: &ImageOptions) -> Result<Dataset, DataError> {
         });
     }
 
+    // Decode on every core; the first broken file (in folder order) is reported.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, files.len());
+    let per_thread = files.len().div_ceil(threads);
+    let parts: Vec<Result<Vec<DynamicImage>, DataError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(per_thread)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(path, _)| decode(path))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("image decoding does not panic"))
+            .collect()
+    });
     let mut images = Vec::with_capacity(files.len());
-    for (path, _) in &files {
-        let img = image::ImageReader::open(path)
-            .map_err(DataError::io(path))?
-            .with_guessed_format()
-            .map_err(DataError::io(path))?
-            .decode()
-            .map_err(|e| DataError::Image {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-        images.push(img);
+    for part in parts {
+        images.extend(part?);
     }
 
     let all_gray = images.iter().all(|i| !i.color().has_color());
@@ -99,13 +123,15 @@ pub fn read(root: &Path, opts: &ImageOptions) -> Result<Dataset, DataError> {
         if img.width() != w || img.height() != h {
             resized += 1;
         }
+        let scaled;
         let img = if img.width() != w || img.height() != h {
-            img.resize_exact(w, h, FilterType::Triangle)
+            scaled = img.resize_exact(w, h, FilterType::Triangle);
+            &scaled
         } else {
-            img.clone()
+            img
         };
         let sample = &mut values[i * channels * plane..(i + 1) * channels * plane];
-        fill(sample, &img, rgb, deep, plane);
+        fill(sample, img, rgb, deep, plane);
     }
 
     let mut notes = Vec::new();
