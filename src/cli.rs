@@ -40,9 +40,10 @@ pub enum Command {
         /// mlp_classifier, autoencoder, vae, dna_cnn or image_cnn.
         #[arg(long)]
         template: String,
-        /// A CSV/TSV table, a FASTA file or a folder of class folders.
+        /// A CSV/TSV table, a FASTA file or a folder of class folders
+        /// (not needed by the reinforcement-learning templates).
         #[arg(long)]
-        data: PathBuf,
+        data: Option<PathBuf>,
         /// A metadata table with sample ids and labels.
         #[arg(long)]
         labels: Option<PathBuf>,
@@ -132,7 +133,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }) => cmd_new(
             &experiment,
             &template,
-            &data,
+            data.as_deref(),
             labels,
             label_column,
             settings,
@@ -299,7 +300,7 @@ fn cmd_predict(
 fn cmd_new(
     path: &Path,
     template: &str,
-    data: &Path,
+    data: Option<&Path>,
     labels: Option<PathBuf>,
     label_column: Option<String>,
     settings: Vec<String>,
@@ -316,6 +317,7 @@ fn cmd_new(
         label_column,
         settings,
     };
+    let data = data.unwrap_or(Path::new(""));
     let (exp, dataset, report) =
         new_experiment(t, data, path, &opts).map_err(anyhow::Error::msg)?;
     exp.save(path)?;
@@ -440,6 +442,23 @@ fn cmd_train(path: &Path, out: &Path, device: DevicePreference) -> Result<()> {
                     ),
                 );
             }
+            Event::Episode(e) => {
+                let every = (e.total_steps / 20_000).max(1) * 20;
+                if e.episode % every == 0 || e.episode == 1 {
+                    say(
+                        &bar,
+                        format!(
+                            "episode {:>5} (step {:>6}): return {:.1}, average of the last 100 {:.1}, epsilon {:.3}{}",
+                            e.episode,
+                            e.steps_done,
+                            e.episode_return,
+                            e.moving_average,
+                            e.epsilon,
+                            e.loss.map_or(String::new(), |l| format!(", loss {l:.4}"))
+                        ),
+                    );
+                }
+            }
             Event::Latent(_)
             | Event::Reconstructions(_)
             | Event::Attention(_)
@@ -469,6 +488,19 @@ fn cmd_train(path: &Path, out: &Path, device: DevicePreference) -> Result<()> {
                 }
                 if let Some(m) = &s.confusion {
                     print!("{}", confusion_text(m, &outcome.model.class_names));
+                }
+                if let Some(rl) = &s.rl {
+                    println!(
+                        "{} episodes in {} steps; trained policy: mean return {:.1} over 100 episodes (random actions: {:.1}); best 100-episode training average {:.1}{}",
+                        rl.episodes,
+                        rl.steps,
+                        rl.evaluation_return,
+                        rl.random_return,
+                        rl.best_moving_average,
+                        rl.solved_at_step.map_or(String::new(), |s| format!(
+                            "; solved (average ≥ 195) at step {s}"
+                        ))
+                    );
                 }
                 if outcome.model.experiment.task == crate::spec::Task::Gan {
                     let path = out.join("generated.csv");

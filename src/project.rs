@@ -28,13 +28,27 @@ pub fn new_experiment(
 ) -> Result<(Experiment, Dataset, ShapeReport), String> {
     let mut exp = template.experiment();
     let exp_dir = parent_dir(exp_path);
+    if exp.data.format == DataFormat::Environment {
+        // Reinforcement learning: the environment is the data.
+        apply_settings(&mut exp, &opts.settings)?;
+        let (dataset, _, report) = prepare_with(&mut exp, &exp_dir, true)?;
+        return Ok((exp, dataset, report));
+    }
+    if data_path.as_os_str().is_empty() {
+        return Err(format!(
+            "the {} template needs data: give --data FILE or FOLDER",
+            template.name()
+        ));
+    }
     let format = data::detect_format(data_path).map_err(|e| e.to_string())?;
     if exp.data.format == DataFormat::Auto {
         // A template for any kind of data (the GAN): take the data's own kind,
         // with the encoding that suits it.
         exp.data.format = format;
         exp.data.encoding = match format {
-            DataFormat::Table | DataFormat::Auto => exp.data.encoding.clone(),
+            DataFormat::Table | DataFormat::Auto | DataFormat::Environment => {
+                exp.data.encoding.clone()
+            }
             DataFormat::ImageFolder => crate::spec::Encoding::default(),
             DataFormat::Fasta => crate::spec::Encoding {
                 scale_pixels: false,
@@ -116,6 +130,7 @@ fn format_words(f: DataFormat) -> &'static str {
         DataFormat::Fasta => "FASTA sequences",
         DataFormat::ImageFolder => "a folder of image folders",
         DataFormat::Auto => "any data",
+        DataFormat::Environment => "a simulated environment",
     }
 }
 
@@ -237,6 +252,10 @@ pub fn read_for_model(model: &TrainedModel, path: &Path) -> Result<Dataset, Stri
             spec.labels = LabelSource::Folder;
             data::load(&spec, Path::new(".")).map_err(|e| e.to_string())
         }
+        DataFormat::Environment => Err(format!(
+            "{} is not data a Q-network can be run on; it acts in its environment",
+            path.display()
+        )),
     }
 }
 

@@ -98,8 +98,8 @@ fn every_exportable_template_matches_burn() {
         checked += 1;
     }
     assert_eq!(
-        checked, 5,
-        "mlp, autoencoder, vae, dna cnn and image cnn export"
+        checked, 7,
+        "mlp, autoencoder, vae, dna cnn, image cnn and the two DQN Q-networks export"
     );
 }
 

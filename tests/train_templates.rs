@@ -366,3 +366,72 @@ fn gan_samples_move_toward_the_real_cells() {
     assert_eq!(back.experiment.task, lamina::spec::Task::Gan);
     assert_eq!(back.experiment.architecture.noise_size, 32);
 }
+
+/// Train a DQN template for `steps` environment steps; return its summary.
+fn train_dqn(template: Template, settings: &[&str]) -> (train::Outcome, usize) {
+    let dir = temp_dir(template.name());
+    let opts = NewOptions {
+        settings: settings.iter().map(|s| s.to_string()).collect(),
+        ..NewOptions::default()
+    };
+    let (exp, dataset, _) =
+        new_experiment(template, Path::new(""), &dir.join("exp.json"), &opts).unwrap();
+    let (ev_tx, ev_rx) = mpsc::channel();
+    let (_cmd_tx, cmd_rx) = mpsc::channel();
+    let job = Job {
+        experiment: exp,
+        dataset,
+        device: DevicePreference::Cpu,
+    };
+    let outcome = train::run(job, &ev_tx, &cmd_rx).unwrap();
+    drop(ev_tx);
+    let episodes = ev_rx
+        .iter()
+        .filter(|e| matches!(e, Event::Episode(_)))
+        .count();
+    (outcome, episodes)
+}
+
+#[test]
+fn dqn_learns_to_design_the_motif_far_better_than_random_edits() {
+    let (o, episodes) = train_dqn(
+        Template::DqnMotif,
+        &[
+            "training.dqn.steps=6000",
+            "training.dqn.epsilon_steps=3000",
+            "training.dqn.learning_starts=500",
+        ],
+    );
+    let rl = o.summary.rl.as_ref().unwrap();
+    assert_eq!(rl.episodes, episodes);
+    assert!(
+        rl.evaluation_return > rl.random_return + 3.0,
+        "trained {} vs random {}",
+        rl.evaluation_return,
+        rl.random_return
+    );
+}
+
+#[test]
+fn dqn_keeps_the_pole_up_longer_than_random_pushes() {
+    let (o, _) = train_dqn(
+        Template::DqnCartPole,
+        &[
+            "training.dqn.steps=12000",
+            "training.dqn.epsilon_steps=5000",
+        ],
+    );
+    let rl = o.summary.rl.as_ref().unwrap();
+    assert!(
+        rl.evaluation_return > 3.0 * rl.random_return,
+        "trained {} vs random {}",
+        rl.evaluation_return,
+        rl.random_return
+    );
+    // The Q-network leaves like any model: it reloads and scores the actions.
+    let dir = temp_dir("dqn-model");
+    save_model(&dir, &o.model, Some(&o.summary)).unwrap();
+    let device = lamina::train::DeviceChoice::cpu("test").device;
+    let back = load_model(&dir, &device).unwrap();
+    assert_eq!(back.class_names, vec!["push left", "push right"]);
+}

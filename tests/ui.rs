@@ -670,3 +670,57 @@ fn a_gan_trains_from_the_window_and_shows_its_samples() {
     h.get_by_label_contains("How features vary together");
     h.get_by_label("Save 500 generated samples (CSV)…");
 }
+
+#[test]
+fn a_dqn_agent_trains_from_the_window_and_plays_an_episode() {
+    let dir = scratch("dqn");
+    let mut h = harness(LaminaApp::default());
+    h.run_steps(2);
+    h.get_by_label("Reinforcement learning: design a DNA motif (DQN)")
+        .click();
+    h.run_steps(1);
+    // No data file: the environment is the data.
+    h.state_mut().start.experiment_path = dir.join("motif.json").display().to_string();
+    h.run_steps(1);
+    h.get_by_label("Create experiment").click();
+    h.run_steps(2);
+    assert_eq!(
+        h.state().screen,
+        Screen::Workbench,
+        "{:?}",
+        h.state().message
+    );
+    h.state_mut().data.wait();
+    h.run_steps(2);
+    h.get_by_label("The agent learns in:");
+    h.get_by_label_contains("Observes 49 numbers; chooses among 48 actions.");
+    h.get_by_label("Stack 'q_network'");
+    h.state_mut().experiment.training.dqn.steps = 1500;
+    h.state_mut().experiment.training.dqn.learning_starts = 200;
+    h.state_mut().training.device = DevicePreference::Cpu;
+    h.run_steps(1);
+    h.get_by_label("Train").click();
+    step_until(
+        &mut h,
+        Duration::from_secs(120),
+        "the agent to finish",
+        |a| a.training.outcome.is_some() || a.training.error.is_some(),
+    );
+    assert!(
+        h.state().training.error.is_none(),
+        "{:?}",
+        h.state().training.error
+    );
+    assert!(
+        h.state().training.episodes.len() >= 100,
+        "episodes are reported"
+    );
+    h.run_steps(2);
+    h.get_by_label("Return per episode");
+    h.get_by_label("Play an episode").click();
+    h.run_steps(2);
+    h.get_by_label("Play an episode of the trained policy")
+        .click();
+    h.run_steps(2);
+    h.get_by_label_contains("this episode's return");
+}

@@ -26,6 +26,9 @@ pub enum DataKind {
     Table,
     Sequences,
     Images,
+    /// A built-in environment for reinforcement learning: no samples, an
+    /// observation of `shape` per step and one "class" per action.
+    Environment,
 }
 
 impl DataKind {
@@ -34,6 +37,7 @@ impl DataKind {
             DataKind::Table => "table of numbers",
             DataKind::Sequences => "sequences",
             DataKind::Images => "images",
+            DataKind::Environment => "simulated environment",
         }
     }
 }
@@ -168,6 +172,14 @@ impl Dataset {
     pub fn target(&self, task: Task) -> Result<Target, DataError> {
         match task {
             Task::Autoencoder | Task::Vae | Task::Gan => Ok(Target::Reconstruct),
+            Task::Dqn => match (self.kind, &self.labels) {
+                (DataKind::Environment, Labels::Classes { names, .. }) => {
+                    Ok(Target::Values(names.len()))
+                }
+                _ => Err(DataError::Invalid(
+                    "a deep Q-network learns in an environment, not from a data file; choose an environment as the data".into(),
+                )),
+            },
             Task::Classification => match &self.labels {
                 Labels::Classes { names, .. } if names.len() >= 2 => Ok(Target::Classes(names.len())),
                 Labels::Classes { names, .. } => Err(DataError::Invalid(format!(
@@ -255,6 +267,22 @@ impl Dataset {
                 self.shape[0],
                 if self.shape[0] == 1 { "" } else { "s" }
             )),
+            DataKind::Environment => {
+                out.push(format!(
+                    "observes: {} numbers ({})",
+                    self.shape[0],
+                    preview(&self.feature_names, 4)
+                ));
+                out.push(format!(
+                    "actions:  {} ({})",
+                    self.labels.class_names().len(),
+                    preview(self.labels.class_names(), 4)
+                ));
+                for n in &self.notes {
+                    out.push(format!("note:     {n}"));
+                }
+                return out.join("\n");
+            }
         }
         match &self.labels {
             Labels::None => out.push("labels:   none".into()),
@@ -460,6 +488,7 @@ pub fn load(spec: &DataSpec, base: &Path) -> Result<Dataset, DataError> {
             fasta::read(&path, &spec.sequence, key)?
         }
         DataFormat::ImageFolder => image::read(&path, &spec.image)?,
+        DataFormat::Environment => return Ok(environment(spec.environment)),
     };
     match &spec.labels {
         LabelSource::None => {
@@ -484,6 +513,29 @@ pub fn load(spec: &DataSpec, base: &Path) -> Result<Dataset, DataError> {
         )));
     }
     Ok(ds)
+}
+
+/// An environment as a dataset: its observation size and names, and its
+/// actions as the "classes" a Q-network scores.
+pub fn environment(kind: crate::spec::EnvironmentKind) -> Dataset {
+    let env = crate::rl::make(kind, 0);
+    let names = env.observation_names();
+    Dataset {
+        kind: DataKind::Environment,
+        source: PathBuf::from(format!("{kind:?}")),
+        ids: Vec::new(),
+        shape: vec![names.len()],
+        values: Vec::new(),
+        feature_names: names,
+        labels: Labels::Classes {
+            index: Vec::new(),
+            names: env.action_names(),
+        },
+        max_value: f32::MAX,
+        notes: vec![crate::rl::describe(kind).to_string()],
+        text_columns: Vec::new(),
+        lengths: None,
+    }
 }
 
 /// Load a path with every setting on automatic, for `lamina inspect` and previews.

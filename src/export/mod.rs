@@ -357,6 +357,21 @@ pub fn predictions_table(
                 r.extend(row(&inf.outputs, i, inf.output_dim));
             }
         }
+        Task::Dqn => {
+            // Observations in, the value of each action out.
+            header.push("best_action".into());
+            header.extend(model.class_names.iter().map(|a| format!("q_{a}")));
+            for (i, r) in rows.iter_mut().enumerate() {
+                let q = &inf.outputs[i * inf.output_dim..(i + 1) * inf.output_dim];
+                let best = q
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map_or(0, |(k, _)| k);
+                r.push(model.class_names.get(best).cloned().unwrap_or_default());
+                r.extend(row(&inf.outputs, i, inf.output_dim));
+            }
+        }
         Task::Gan => {
             // The discriminator's view: how real each sample looks to it.
             header.push("realness_score".into());

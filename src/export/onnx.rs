@@ -79,7 +79,7 @@ pub fn to_onnx(model: &TrainedModel) -> Result<Vec<u8>, String> {
         }
     }
     let out_len: usize = match exp.task {
-        Task::Classification | Task::Regression => report
+        Task::Classification | Task::Regression | Task::Dqn => report
             .stacks
             .last()
             .and_then(|s| s.output.clone())

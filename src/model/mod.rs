@@ -373,7 +373,7 @@ impl Network {
         let lengths = lengths.map(<[usize]>::to_vec);
         let x = Act::from_flat(x, &shape);
         match self.task {
-            Task::Classification | Task::Regression => {
+            Task::Classification | Task::Regression | Task::Dqn => {
                 let out = self.stacks[0].forward(x, sample, lengths);
                 Forward {
                     output: out.out.flatten(),

@@ -56,6 +56,9 @@ pub enum Task {
     /// samples, a discriminator learns to tell them from real ones (stacks
     /// `generator`, `discriminator`).
     Gan,
+    /// Deep Q-learning: an agent learns to act in a simulated environment from
+    /// reward alone; the stack `q_network` scores every action of a state.
+    Dqn,
 }
 
 impl Task {
@@ -66,6 +69,7 @@ impl Task {
             Task::Autoencoder => "autoencoder",
             Task::Vae => "variational autoencoder",
             Task::Gan => "generative adversarial network",
+            Task::Dqn => "deep Q-network (reinforcement learning)",
         }
     }
 
@@ -75,6 +79,7 @@ impl Task {
             Task::Classification | Task::Regression => &["network"],
             Task::Autoencoder | Task::Vae => &["encoder", "decoder"],
             Task::Gan => &["generator", "discriminator"],
+            Task::Dqn => &["q_network"],
         }
     }
 
@@ -125,6 +130,8 @@ pub struct DataSpec {
     pub sequence: SequenceOptions,
     pub image: ImageOptions,
     pub encoding: Encoding,
+    /// The environment, when `format` is `environment`.
+    pub environment: EnvironmentKind,
 }
 
 impl Default for DataSpec {
@@ -137,6 +144,7 @@ impl Default for DataSpec {
             sequence: SequenceOptions::default(),
             image: ImageOptions::default(),
             encoding: Encoding::default(),
+            environment: EnvironmentKind::default(),
         }
     }
 }
@@ -169,6 +177,19 @@ pub enum DataFormat {
     Fasta,
     /// A folder with one subfolder of images per class.
     ImageFolder,
+    /// No file: a built-in simulated environment (reinforcement learning).
+    Environment,
+}
+
+/// The built-in environments an agent can learn in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum EnvironmentKind {
+    /// Balance a pole on a moving cart (the classic check that DQN works).
+    #[default]
+    CartPole,
+    /// Edit a short DNA sequence, one base at a time, until it holds a motif.
+    MotifDesign,
 }
 
 /// Where each sample's label comes from.
@@ -338,6 +359,51 @@ pub struct TrainSpec {
     pub early_stopping_patience: usize,
     /// GAN only: the settings of the two networks' training.
     pub gan: GanSettings,
+    /// Deep Q-learning only (`epochs` is then unused).
+    pub dqn: DqnSettings,
+}
+
+/// How a deep Q-network learns: experience replay, a target network and an
+/// epsilon-greedy exploration schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DqnSettings {
+    /// Environment steps to learn for.
+    pub steps: usize,
+    /// Past transitions kept to learn from (experience replay).
+    pub replay_size: usize,
+    /// Steps of pure exploration before learning starts.
+    pub learning_starts: usize,
+    /// Discount factor: how much future reward counts (0.99 = far-sighted).
+    pub gamma: f64,
+    /// Exploration: the chance of a random action falls from start to end over `epsilon_steps`.
+    pub epsilon_start: f64,
+    pub epsilon_end: f64,
+    pub epsilon_steps: usize,
+    /// Copy the network into the target network every this many steps.
+    pub target_update: usize,
+    /// Learn from one batch every this many environment steps.
+    pub train_every: usize,
+    /// Check the greedy policy on 10 episodes every this many steps and keep
+    /// the best one found (DQN policies can get worse late in training); 0 = keep the last.
+    pub evaluate_every: usize,
+}
+
+impl Default for DqnSettings {
+    fn default() -> Self {
+        DqnSettings {
+            steps: 50_000,
+            replay_size: 50_000,
+            learning_starts: 1_000,
+            gamma: 0.99,
+            epsilon_start: 1.0,
+            epsilon_end: 0.05,
+            epsilon_steps: 10_000,
+            target_update: 500,
+            train_every: 1,
+            evaluate_every: 2_500,
+        }
+    }
 }
 
 /// How a GAN's generator and discriminator are trained (each has its own Adam).
@@ -380,6 +446,7 @@ impl Default for TrainSpec {
             gradient_clip_norm: 0.0,
             early_stopping_patience: 0,
             gan: GanSettings::default(),
+            dqn: DqnSettings::default(),
         }
     }
 }
@@ -510,6 +577,36 @@ impl Experiment {
         ];
         if let Some((_, msg)) = problems.iter().find(|(bad, _)| *bad) {
             return Err(SpecError::Invalid(format!("training settings: {msg}")));
+        }
+        if self.task == Task::Dqn {
+            let d = &t.dqn;
+            let problems = [
+                (d.steps == 0, "steps must be at least 1"),
+                (
+                    d.replay_size < t.batch_size,
+                    "the replay memory must hold at least one batch",
+                ),
+                (
+                    !(0.0..=1.0).contains(&d.gamma),
+                    "the discount factor must be in 0..1",
+                ),
+                (
+                    !(0.0..=1.0).contains(&d.epsilon_start)
+                        || !(0.0..=1.0).contains(&d.epsilon_end),
+                    "epsilon must be in 0..1",
+                ),
+                (
+                    d.target_update == 0 || d.train_every == 0,
+                    "update intervals must be at least 1",
+                ),
+                (
+                    self.data.format != DataFormat::Environment,
+                    "a deep Q-network learns in an environment: set the data to an environment",
+                ),
+            ];
+            if let Some((_, msg)) = problems.iter().find(|(bad, _)| *bad) {
+                return Err(SpecError::Invalid(format!("DQN settings: {msg}")));
+            }
         }
         if self.task == Task::Gan {
             let g = &t.gan;

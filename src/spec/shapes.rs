@@ -545,7 +545,9 @@ fn check_task(
     }
     match target {
         Target::Classes(n) | Target::Values(n) => {
-            let what = if matches!(target, Target::Classes(_)) {
+            let what = if task == Task::Dqn {
+                format!("the environment has {n} actions and the network must score each")
+            } else if matches!(target, Target::Classes(_)) {
                 format!("the data has {n} classes")
             } else {
                 format!("the data has {n} values to predict")

@@ -4,8 +4,8 @@
 
 use super::shapes::Target;
 use super::{
-    Architecture, DataFormat, DataSpec, Encoding, Experiment, FORMAT_VERSION, LabelSource,
-    LayerSpec, Padding, SeqOutput, Stack, Task, TrainSpec,
+    Architecture, DataFormat, DataSpec, DqnSettings, Encoding, EnvironmentKind, Experiment,
+    FORMAT_VERSION, LabelSource, LayerSpec, Padding, SeqOutput, Stack, Task, TrainSpec,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +19,8 @@ pub enum Template {
     TransformerClassifier,
     CnnAttention,
     Gan,
+    DqnCartPole,
+    DqnMotif,
 }
 
 impl Template {
@@ -33,6 +35,8 @@ impl Template {
             Template::TransformerClassifier,
             Template::CnnAttention,
             Template::Gan,
+            Template::DqnCartPole,
+            Template::DqnMotif,
         ]
     }
 
@@ -48,6 +52,8 @@ impl Template {
             Template::TransformerClassifier => "transformer_classifier",
             Template::CnnAttention => "cnn_attention",
             Template::Gan => "gan",
+            Template::DqnCartPole => "dqn_cartpole",
+            Template::DqnMotif => "dqn_motif_design",
         }
     }
 
@@ -66,6 +72,8 @@ impl Template {
             Template::TransformerClassifier => "Sequence classifier (transformer)",
             Template::CnnAttention => "DNA motifs and their interplay (CNN + attention)",
             Template::Gan => "Generative adversarial network (GAN)",
+            Template::DqnCartPole => "Reinforcement learning: balance a pole (DQN)",
+            Template::DqnMotif => "Reinforcement learning: design a DNA motif (DQN)",
         }
     }
 
@@ -96,6 +104,12 @@ impl Template {
             Template::CnnAttention => {
                 "Convolutions find short motifs (such as binding sites); an attention layer on top relates the motifs to each other across the sequence. A good model for regulatory DNA, with an attention map over the motifs it found."
             }
+            Template::DqnCartPole => {
+                "An agent learns by trial and error, from reward alone, to keep a pole upright on a moving cart: the classic first task of deep reinforcement learning. A deep Q-network learns how good each action is in each state."
+            }
+            Template::DqnMotif => {
+                "An agent learns to turn a random DNA sequence into one holding the TATAAT promoter box with as few single-base edits as possible, from reward alone: a small version of sequence design by reinforcement learning."
+            }
             Template::Gan => {
                 "Two networks in a contest: a generator turns random noise into synthetic samples and a discriminator learns to tell them from real ones. Used to make realistic synthetic expression profiles or images, for augmentation or to study what the data looks like. No labels needed."
             }
@@ -113,6 +127,8 @@ impl Template {
                 (vec![4, 100], Target::Classes(2))
             }
             Template::Gan => (vec![200], Target::Reconstruct),
+            Template::DqnCartPole => (vec![4], Target::Values(2)),
+            Template::DqnMotif => (vec![49], Target::Values(48)),
         }
     }
 
@@ -389,6 +405,49 @@ impl Template {
                     ..TrainSpec::default()
                 },
             ),
+            Template::DqnCartPole | Template::DqnMotif => {
+                let cartpole = self == Template::DqnCartPole;
+                let (environment, actions) = if cartpole {
+                    (EnvironmentKind::CartPole, 2)
+                } else {
+                    (EnvironmentKind::MotifDesign, 48)
+                };
+                (
+                    Task::Dqn,
+                    vec![stack(
+                        "q_network",
+                        vec![
+                            dense(128),
+                            LayerSpec::Relu,
+                            dense(128),
+                            LayerSpec::Relu,
+                            dense(actions),
+                        ],
+                    )],
+                    DataSpec {
+                        format: DataFormat::Environment,
+                        environment,
+                        encoding: Encoding {
+                            scale_pixels: false,
+                            ..Default::default()
+                        },
+                        ..DataSpec::default()
+                    },
+                    TrainSpec {
+                        batch_size: 64,
+                        learning_rate: 1e-3,
+                        gradient_clip_norm: 10.0,
+                        validation_fraction: 0.0,
+                        epochs: 1,
+                        dqn: DqnSettings {
+                            steps: if cartpole { 50_000 } else { 30_000 },
+                            gamma: if cartpole { 0.99 } else { 0.9 },
+                            ..DqnSettings::default()
+                        },
+                        ..TrainSpec::default()
+                    },
+                )
+            }
         };
         Experiment {
             format_version: FORMAT_VERSION,

@@ -280,6 +280,7 @@ pub(super) fn run(
         final_valid: None,
         chance_accuracy: None,
         confusion: None,
+        rl: None,
     };
     let class_names = match &data.labels {
         Labels::Classes { names, .. } => names.clone(),

@@ -7,6 +7,7 @@
 //! NaN checks, progress) is shared.
 
 pub mod device;
+pub mod dqn;
 mod gan;
 
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
@@ -187,6 +188,7 @@ pub enum Event {
     Reconstructions(ReconstructionSnapshot),
     Attention(AttentionSnapshot),
     GanSamples(GanSnapshot),
+    Episode(dqn::EpisodeReport),
     Paused,
     Resumed,
     Finished(Box<Outcome>),
@@ -255,6 +257,9 @@ pub struct Summary {
     /// with the final (or, with early stopping, the best) weights.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confusion: Option<Vec<Vec<usize>>>,
+    /// Reinforcement learning: how the trained agent does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rl: Option<dqn::RlSummary>,
 }
 
 pub struct Outcome {
@@ -357,6 +362,9 @@ pub fn run(
     let choice = device::choose(device)?;
     if exp.task == Task::Gan {
         return gan::run(exp, data, choice, events, commands, started);
+    }
+    if exp.task == Task::Dqn {
+        return dqn::run(exp, data, choice, events, commands, started);
     }
     let t = &exp.training;
 
@@ -591,6 +599,7 @@ pub fn run(
         final_train,
         final_valid,
         chance_accuracy,
+        rl: None,
     };
     let class_names = data.labels.class_names().to_vec();
     Ok(Outcome {

@@ -14,6 +14,10 @@ const PREVIEW_ROWS: usize = 8;
 const PREVIEW_COLUMNS: usize = 8;
 
 pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
+    if app.experiment.data.format == crate::spec::DataFormat::Environment {
+        environment_panel(ui, app);
+        return;
+    }
     ui.heading("Data");
     ui.horizontal_wrapped(|ui| {
         let name = ui.label("Data file:");
@@ -262,6 +266,7 @@ fn preview(ui: &mut egui::Ui, data: &mut DataState) {
     let Some(ds) = &data.dataset else { return };
     match ds.kind {
         DataKind::Table => table_preview(ui, ds),
+        DataKind::Environment => {}
         DataKind::Sequences => sequence_preview(ui, ds),
         DataKind::Images => {
             if data.thumbnails.is_none() {
@@ -290,6 +295,51 @@ fn preview(ui: &mut egui::Ui, data: &mut DataState) {
                     });
             }
         }
+    }
+}
+
+/// Reinforcement learning: the environment is the data. Choose it, read what
+/// the agent sees, does and is rewarded for.
+fn environment_panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
+    use crate::spec::EnvironmentKind;
+    ui.heading("Environment");
+    let before = app.experiment.clone();
+    let kind = &mut app.experiment.data.environment;
+    ui.horizontal(|ui| {
+        let label = ui.label("The agent learns in:");
+        egui::ComboBox::from_id_salt("environment")
+            .selected_text(env_title(*kind))
+            .show_ui(ui, |ui| {
+                for k in [EnvironmentKind::CartPole, EnvironmentKind::MotifDesign] {
+                    ui.selectable_value(kind, k, env_title(k));
+                }
+            })
+            .response
+            .labelled_by(label.id);
+    });
+    ui.label(crate::rl::describe(app.experiment.data.environment));
+    if app.experiment != before {
+        // A new environment: size the Q-network's output to its actions.
+        let ds = crate::data::environment(app.experiment.data.environment);
+        let actions = ds.labels.class_names().len();
+        app.experiment
+            .fit_to_data(&ds.shape, &crate::spec::shapes::Target::Values(actions));
+        app.note_edit(before);
+        app.reload_data(ui.ctx());
+    }
+    if let Some(ds) = &app.data.dataset {
+        ui.label(format!(
+            "Observes {} numbers; chooses among {} actions.",
+            ds.shape[0],
+            ds.labels.class_names().len()
+        ));
+    }
+}
+
+fn env_title(kind: crate::spec::EnvironmentKind) -> &'static str {
+    match kind {
+        crate::spec::EnvironmentKind::CartPole => "CartPole (balance a pole)",
+        crate::spec::EnvironmentKind::MotifDesign => "Motif design (edit DNA toward TATAAT)",
     }
 }
 

@@ -9,6 +9,7 @@ mod data;
 pub mod dialogs;
 mod gan;
 pub mod predict;
+mod rl;
 mod start;
 mod training;
 

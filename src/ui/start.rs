@@ -33,19 +33,38 @@ pub fn show(app: &mut LaminaApp, ui: &mut egui::Ui) {
             ui.columns(2, |cols| {
                 let ui = &mut cols[0];
                 ui.heading("New experiment from a template");
-                for (i, t) in Template::all().iter().enumerate() {
-                    let selected = form.template == Some(i);
-                    egui::Frame::group(ui.style()).show(ui, |ui| {
-                        ui.set_width(ui.available_width());
-                        if ui
-                            .selectable_label(selected, egui::RichText::new(t.title()).strong())
-                            .clicked()
-                        {
-                            form.template = Some(i);
+                // Titles in a compact grid (descriptions on hover), then the
+                // chosen one described in full, so the form stays in view.
+                egui::Grid::new("templates")
+                    .num_columns(2)
+                    .spacing([8.0, 6.0])
+                    .show(ui, |ui| {
+                        for (i, t) in Template::all().iter().enumerate() {
+                            let selected = form.template == Some(i);
+                            if ui
+                                .selectable_label(selected, egui::RichText::new(t.title()).strong())
+                                .on_hover_text(t.description())
+                                .clicked()
+                            {
+                                form.template = Some(i);
+                            }
+                            if i % 2 == 1 {
+                                ui.end_row();
+                            }
                         }
-                        ui.label(t.description());
                     });
-                }
+                egui::Frame::group(ui.style()).show(ui, |ui| {
+                    ui.set_width(ui.available_width());
+                    match form.template.and_then(|i| Template::all().get(i)) {
+                        Some(t) => {
+                            ui.strong(t.title());
+                            ui.label(t.description());
+                        }
+                        None => {
+                            ui.weak("Pick a kind of network above to read what it does.");
+                        }
+                    }
+                });
                 ui.add_space(6.0);
                 egui::Grid::new("new_grid").num_columns(2).show(ui, |ui| {
                     let name = ui.label("Data file or folder");
@@ -78,7 +97,13 @@ pub fn show(app: &mut LaminaApp, ui: &mut egui::Ui) {
                         .labelled_by(name.id);
                     ui.end_row();
                 });
-                let ready = form.template.is_some() && !form.data_path.trim().is_empty();
+                // Reinforcement-learning templates bring their own environment.
+                let needs_data = form
+                    .template
+                    .and_then(|i| Template::all().get(i))
+                    .is_none_or(|t| t.experiment().data.format != crate::spec::DataFormat::Environment);
+                let ready = form.template.is_some()
+                    && (!needs_data || !form.data_path.trim().is_empty());
                 if ui
                     .add_enabled(ready, egui::Button::new("Create experiment"))
                     .clicked()
@@ -158,6 +183,11 @@ const SAMPLES: &[(&str, &str)] = &[
     ),
     ("VAE of single-cell counts", "omics/vae.json"),
     ("GAN of single-cell counts", "omics/gan.json"),
+    ("Balance a pole (DQN, CartPole)", "rl/cartpole.json"),
+    (
+        "Design a DNA motif by single-base edits (DQN)",
+        "rl/motif_design.json",
+    ),
     ("Promoter motif finder (1-D CNN)", "dna/cnn.json"),
     ("Promoter classifier (bidirectional LSTM)", "dna/lstm.json"),
     ("Promoter classifier (transformer)", "dna/transformer.json"),
@@ -196,7 +226,9 @@ fn create(app: &mut LaminaApp, form: &StartForm, ctx: &egui::Context) {
         return;
     };
     let data = PathBuf::from(form.data_path.trim());
-    let exp_path = if form.experiment_path.trim().is_empty() {
+    let exp_path = if form.experiment_path.trim().is_empty() && data.as_os_str().is_empty() {
+        PathBuf::from(format!("{}.json", t.name()))
+    } else if form.experiment_path.trim().is_empty() {
         project_default_path(&data, t)
     } else {
         PathBuf::from(form.experiment_path.trim())

@@ -26,6 +26,7 @@ pub enum ResultView {
     Attention,
     Confusion,
     Generated,
+    Play,
     Predict,
 }
 
@@ -46,6 +47,10 @@ pub struct TrainingState {
     /// spread ratio]` of every snapshot so far.
     pub gan: Option<GanSnapshot>,
     pub gan_history: Vec<[f64; 3]>,
+    /// Reinforcement learning: every finished episode so far.
+    pub episodes: Vec<crate::train::dqn::EpisodeReport>,
+    /// The episode shown in the play view: its frames, return and start time.
+    pub playback: Option<super::rl::Playback>,
     /// Textures of the shown generated and real images, and their epoch.
     #[allow(clippy::type_complexity)]
     pub gan_textures: Option<(usize, Vec<egui::TextureHandle>, Vec<egui::TextureHandle>)>,
@@ -157,6 +162,7 @@ impl TrainingState {
                 }
                 Event::Reconstructions(r) => self.reconstructions = Some(r),
                 Event::Attention(a) => self.attention = Some(a),
+                Event::Episode(e) => self.episodes.push(e),
                 Event::GanSamples(g) => {
                     self.gan_history.push([
                         g.epoch as f64,
@@ -205,6 +211,9 @@ pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
             if app.training.gan.is_some() {
                 ui.selectable_value(&mut app.result_view, ResultView::Generated, "Generated samples");
             }
+            if app.experiment.task == crate::spec::Task::Dqn {
+                ui.selectable_value(&mut app.result_view, ResultView::Play, "Play an episode");
+            }
             if app
                 .training
                 .outcome
@@ -227,6 +236,7 @@ pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
             ResultView::Reconstructions => reconstructions(ui, &mut app.training),
             ResultView::Attention => super::attention::show(ui, app),
             ResultView::Generated => super::gan::show(ui, app),
+            ResultView::Play => super::rl::play(ui, app),
             ResultView::Predict => super::predict::show(ui, app),
             ResultView::Confusion => confusion(ui, &app.training, classes_for_confusion(app)),
         }
@@ -564,6 +574,10 @@ const TRAIN_LIGHT: egui::Color32 = egui::Color32::from_rgb(140, 170, 220);
 const VALID: egui::Color32 = egui::Color32::from_rgb(240, 150, 40);
 
 fn curves(ui: &mut egui::Ui, t: &TrainingState) {
+    if !t.episodes.is_empty() {
+        super::rl::curves(ui, &t.episodes);
+        return;
+    }
     ui.strong("Loss");
     let series = |f: &dyn Fn(&EpochMetrics) -> Option<f64>| -> Vec<[f64; 2]> {
         t.history
