@@ -380,8 +380,16 @@ fn gan_snapshot(
             .map(|&v| v as f64)
             .sum::<f64>()
             .max(1e-12);
-    let structure_correlation = structure_similarity(&real_enc, &fake, n, sample_len, &raw_std);
+    // Generated against real with as many samples on each side as the two
+    // halves of the real data have, so the two numbers compare fairly.
     let half = n / 2;
+    let structure_correlation = structure_similarity(
+        &real_enc[half * sample_len..2 * half * sample_len],
+        &fake[..half * sample_len],
+        half,
+        sample_len,
+        &raw_std,
+    );
     let structure_ceiling = structure_similarity(
         &real_enc[..half * sample_len],
         &real_enc[half * sample_len..2 * half * sample_len],

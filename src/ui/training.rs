@@ -201,7 +201,9 @@ pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
         ui.separator();
         ui.horizontal(|ui| {
             ui.selectable_value(&mut app.result_view, ResultView::Curves, "Loss & accuracy");
-            ui.selectable_value(&mut app.result_view, ResultView::Latent, "Latent space");
+            if !matches!(app.experiment.task, crate::spec::Task::Gan | crate::spec::Task::Dqn) {
+                ui.selectable_value(&mut app.result_view, ResultView::Latent, "Latent space");
+            }
             if app.training.reconstructions.is_some() {
                 ui.selectable_value(&mut app.result_view, ResultView::Reconstructions, "Reconstructions");
             }
@@ -335,6 +337,7 @@ fn settings(ui: &mut egui::Ui, app: &mut LaminaApp) {
     let before_exp = app.experiment.clone();
     let before = app.experiment.training.clone();
     let gan = app.experiment.task == crate::spec::Task::Gan;
+    let dqn = app.experiment.task == crate::spec::Task::Dqn;
     let t = &mut app.experiment.training;
     egui::Grid::new("train_settings").num_columns(2).show(ui, |ui| {
         if gan {
@@ -356,10 +359,14 @@ fn settings(ui: &mut egui::Ui, app: &mut LaminaApp) {
         ui.label("Batch size");
         ui.add(egui::DragValue::new(&mut t.batch_size).range(1..=4096));
         ui.end_row();
-        ui.label("Epochs");
-        ui.add(egui::DragValue::new(&mut t.epochs).range(1..=10000));
-        ui.end_row();
-        if !gan {
+        if dqn {
+            dqn_settings(ui, &mut t.dqn);
+        } else {
+            ui.label("Epochs");
+            ui.add(egui::DragValue::new(&mut t.epochs).range(1..=10000));
+            ui.end_row();
+        }
+        if !gan && !dqn {
         ui.label("Validation share");
         ui.add(egui::Slider::new(&mut t.validation_fraction, 0.0..=0.5));
         ui.end_row();
@@ -407,6 +414,61 @@ fn settings(ui: &mut egui::Ui, app: &mut LaminaApp) {
     if app.experiment.training != before {
         app.note_edit(before_exp);
     }
+}
+
+/// Deep Q-learning's own settings.
+fn dqn_settings(ui: &mut egui::Ui, d: &mut crate::spec::DqnSettings) {
+    ui.label("Steps")
+        .on_hover_text("Actions the agent takes in the environment while learning.");
+    ui.add(
+        egui::DragValue::new(&mut d.steps)
+            .range(100..=10_000_000)
+            .speed(100),
+    );
+    ui.end_row();
+    ui.label("Discount (gamma)")
+        .on_hover_text("How much future reward counts: 0.99 plans far ahead, 0.9 nearer.");
+    ui.add(
+        egui::DragValue::new(&mut d.gamma)
+            .range(0.0..=1.0)
+            .speed(0.001),
+    );
+    ui.end_row();
+    ui.label("Exploration start")
+        .on_hover_text("Chance of a random action at the start (epsilon).");
+    ui.add(
+        egui::DragValue::new(&mut d.epsilon_start)
+            .range(0.0..=1.0)
+            .speed(0.01),
+    );
+    ui.end_row();
+    ui.label("Exploration end");
+    ui.add(
+        egui::DragValue::new(&mut d.epsilon_end)
+            .range(0.0..=1.0)
+            .speed(0.01),
+    );
+    ui.end_row();
+    ui.label("Exploration steps")
+        .on_hover_text("Steps over which the chance of a random action falls from start to end.");
+    ui.add(
+        egui::DragValue::new(&mut d.epsilon_steps)
+            .range(1..=10_000_000)
+            .speed(100),
+    );
+    ui.end_row();
+    ui.label("Replay memory")
+        .on_hover_text("Past steps kept to learn from.");
+    ui.add(
+        egui::DragValue::new(&mut d.replay_size)
+            .range(100..=10_000_000)
+            .speed(100),
+    );
+    ui.end_row();
+    ui.label("Target network update")
+        .on_hover_text("Learning steps between copies into the target network.");
+    ui.add(egui::DragValue::new(&mut d.target_update).range(1..=1_000_000));
+    ui.end_row();
 }
 
 /// A GAN's own settings: one Adam per network.
