@@ -506,6 +506,12 @@ fn cmd_train(path: &Path, out: &Path, device: DevicePreference) -> Result<()> {
                     let path = out.join("generated.csv");
                     crate::export::write_generated(&path, &outcome.model, 500)?;
                     println!("500 generated samples written to {}", path.display());
+                    if outcome.model.input_shape.len() == 3 {
+                        println!(
+                            "and as pictures in {}",
+                            out.join("generated_images").display()
+                        );
+                    }
                 }
                 println!("model saved to {}", model_dir.display());
                 return Ok(());

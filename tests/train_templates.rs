@@ -435,3 +435,33 @@ fn dqn_keeps_the_pole_up_longer_than_random_pushes() {
     let back = load_model(&dir, &device).unwrap();
     assert_eq!(back.class_names, vec!["push left", "push right"]);
 }
+
+#[test]
+fn a_gan_on_images_saves_its_samples_as_pictures() {
+    let dir = temp_dir("gan-images");
+    let opts = NewOptions {
+        settings: vec!["training.epochs=3".into()],
+        ..NewOptions::default()
+    };
+    let (exp, dataset, _) = new_experiment(
+        Template::Gan,
+        &sample("images/cells"),
+        &dir.join("exp.json"),
+        &opts,
+    )
+    .unwrap();
+    let (ev_tx, _ev_rx) = mpsc::channel();
+    let (_cmd_tx, cmd_rx) = mpsc::channel();
+    let job = Job {
+        experiment: exp,
+        dataset,
+        device: DevicePreference::Cpu,
+    };
+    let outcome = train::run(job, &ev_tx, &cmd_rx).unwrap();
+    lamina::export::write_generated(&dir.join("fake.csv"), &outcome.model, 4).unwrap();
+    let pics = dir.join("fake_images");
+    for i in 1..=4 {
+        let img = image::open(pics.join(format!("generated_{i:03}.png"))).unwrap();
+        assert_eq!((img.width(), img.height()), (32, 32));
+    }
+}

@@ -527,6 +527,8 @@ pub fn is_npy(path: &Path) -> bool {
 
 /// Write `n` samples from a trained GAN's generator as CSV, in the data's own
 /// units (the saved preprocessing undone): `sample_id, <feature names>…`.
+/// For image data the samples are also written as PNG files into a folder
+/// beside the CSV (`NAME_images/generated_001.png`, …).
 pub fn write_generated(path: &Path, model: &TrainedModel, n: usize) -> Result<(), ExportError> {
     let device = burn::tensor::Device::flex();
     let noise = model.experiment.architecture.noise_size;
@@ -535,6 +537,43 @@ pub fn write_generated(path: &Path, model: &TrainedModel, n: usize) -> Result<()
     values
         .chunks_mut(d.max(1))
         .for_each(|row| model.preprocessing.invert(row));
+    if let [channels @ (1 | 3), h, w] = model.input_shape[..] {
+        let stem = path
+            .file_stem()
+            .map_or("generated".into(), |s| s.to_string_lossy().into_owned());
+        let dir = path.with_file_name(format!("{stem}_images"));
+        std::fs::create_dir_all(&dir).map_err(|source| ExportError::Write {
+            path: dir.clone(),
+            source,
+        })?;
+        // Pixel values back to 8 bits (the data's maximum, e.g. 255 or 65535, maps to 255).
+        let max = if model.preprocessing.divide_by > 1.0 {
+            model.preprocessing.divide_by
+        } else {
+            255.0
+        };
+        for (i, sample) in values.chunks(d).enumerate() {
+            let plane = h * w;
+            let byte = |v: f32| (v / max * 255.0).round().clamp(0.0, 255.0) as u8;
+            let file = dir.join(format!("generated_{:03}.png", i + 1));
+            let saved = if channels == 1 {
+                image::GrayImage::from_fn(w as u32, h as u32, |x, y| {
+                    image::Luma([byte(sample[y as usize * w + x as usize])])
+                })
+                .save(&file)
+            } else {
+                image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
+                    let at = y as usize * w + x as usize;
+                    image::Rgb([0, 1, 2].map(|c| byte(sample[c * plane + at])))
+                })
+                .save(&file)
+            };
+            saved.map_err(|e| ExportError::Write {
+                path: file.clone(),
+                source: std::io::Error::other(e),
+            })?;
+        }
+    }
     let mut header = vec!["sample_id".to_string()];
     if model.feature_names.len() == d {
         header.extend(model.feature_names.iter().cloned());
