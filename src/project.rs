@@ -46,15 +46,19 @@ pub fn new_experiment(
         // with the encoding that suits it.
         exp.data.format = format;
         exp.data.encoding = match format {
-            DataFormat::Table | DataFormat::Auto | DataFormat::Environment => {
-                exp.data.encoding.clone()
-            }
+            DataFormat::Table
+            | DataFormat::Auto
+            | DataFormat::Environment
+            | DataFormat::MatrixMarket => exp.data.encoding.clone(),
             DataFormat::ImageFolder => crate::spec::Encoding::default(),
             DataFormat::Fasta => crate::spec::Encoding {
                 scale_pixels: false,
                 ..Default::default()
             },
         };
+    }
+    if format == DataFormat::MatrixMarket && exp.data.format == DataFormat::Table {
+        exp.data.format = DataFormat::MatrixMarket;
     }
     if format != exp.data.format {
         return Err(format!(
@@ -131,6 +135,7 @@ fn format_words(f: DataFormat) -> &'static str {
         DataFormat::ImageFolder => "a folder of image folders",
         DataFormat::Auto => "any data",
         DataFormat::Environment => "a simulated environment",
+        DataFormat::MatrixMarket => "a 10x Matrix Market folder",
     }
 }
 
@@ -219,7 +224,10 @@ fn normalise(p: &Path) -> PathBuf {
 pub fn read_for_model(model: &TrainedModel, path: &Path) -> Result<Dataset, String> {
     let format = data::detect_format(path).map_err(|e| e.to_string())?;
     let trained_on = model.experiment.data.format;
-    if trained_on != DataFormat::Auto && format != trained_on {
+    if trained_on != DataFormat::Auto
+        && format != trained_on
+        && !(format.is_matrix() && trained_on.is_matrix())
+    {
         return Err(format!(
             "the model was trained on {}, but {} is {}",
             format_words(trained_on),
@@ -251,6 +259,11 @@ pub fn read_for_model(model: &TrainedModel, path: &Path) -> Result<Dataset, Stri
         DataFormat::ImageFolder => {
             spec.labels = LabelSource::Folder;
             data::load(&spec, Path::new(".")).map_err(|e| e.to_string())
+        }
+        DataFormat::MatrixMarket => {
+            spec.format = DataFormat::MatrixMarket;
+            let ds = data::load(&spec, Path::new(".")).map_err(|e| e.to_string())?;
+            align_features(ds, &model.feature_names, model.input_shape.iter().product())
         }
         DataFormat::Environment => Err(format!(
             "{} is not data a Q-network can be run on; it acts in its environment",

@@ -10,6 +10,7 @@ pub mod encode;
 pub mod fasta;
 pub mod image;
 pub mod labels;
+pub mod mtx;
 pub mod split;
 pub mod table;
 
@@ -443,7 +444,11 @@ pub fn detect_format(path: &Path) -> Result<DataFormat, DataError> {
         });
     }
     if path.is_dir() {
-        return Ok(DataFormat::ImageFolder);
+        return Ok(if mtx::is_tenx_folder(path) {
+            DataFormat::MatrixMarket
+        } else {
+            DataFormat::ImageFolder
+        });
     }
     let name = path
         .file_name()
@@ -452,6 +457,7 @@ pub fn detect_format(path: &Path) -> Result<DataFormat, DataError> {
     let name = name.strip_suffix(".gz").unwrap_or(&name);
     let ext = name.rsplit('.').next().unwrap_or("");
     match ext {
+        "mtx" => Ok(DataFormat::MatrixMarket),
         "csv" | "tsv" | "tab" | "txt" => Ok(DataFormat::Table),
         "fa" | "fasta" | "fna" | "faa" | "ffn" | "fas" | "fq" | "fastq" => Ok(DataFormat::Fasta),
         _ => Err(DataError::UnknownFormat {
@@ -489,6 +495,15 @@ pub fn load(spec: &DataSpec, base: &Path) -> Result<Dataset, DataError> {
         }
         DataFormat::ImageFolder => image::read(&path, &spec.image)?,
         DataFormat::Environment => return Ok(environment(spec.environment)),
+        DataFormat::MatrixMarket => {
+            // The folder, also when the matrix file itself was chosen.
+            let dir = if path.is_file() {
+                path.parent().map(Path::to_path_buf).unwrap_or_default()
+            } else {
+                path.clone()
+            };
+            mtx::read(&dir)?
+        }
     };
     match &spec.labels {
         LabelSource::None => {

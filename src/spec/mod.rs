@@ -179,6 +179,17 @@ pub enum DataFormat {
     ImageFolder,
     /// No file: a built-in simulated environment (reinforcement learning).
     Environment,
+    /// A 10x Genomics Matrix Market folder (matrix.mtx, barcodes.tsv,
+    /// features.tsv or genes.tsv; gzipped or not): cells × genes.
+    MatrixMarket,
+}
+
+impl DataFormat {
+    /// Tables and 10x folders both hold a samples × features matrix; a network
+    /// for one takes the other.
+    pub fn is_matrix(self) -> bool {
+        matches!(self, DataFormat::Table | DataFormat::MatrixMarket)
+    }
 }
 
 /// The built-in environments an agent can learn in.
