@@ -724,3 +724,19 @@ fn a_dqn_agent_trains_from_the_window_and_plays_an_episode() {
     h.run_steps(2);
     h.get_by_label_contains("this episode's return");
 }
+
+#[test]
+fn preprocessing_choices_are_edited_in_the_data_panel() {
+    let dir = scratch("encoding");
+    let exp = copy_omics(&dir);
+    let mut h = harness(LaminaApp::default());
+    open(&mut h, &exp);
+    let before = h.state().experiment.data.encoding.clone();
+    assert!(before.log1p && before.standardize);
+    h.get_by_label("log(1 + x)").click();
+    h.run_steps(2);
+    assert!(!h.state().experiment.data.encoding.log1p);
+    h.get_by_label("Undo").click();
+    h.run_steps(2);
+    assert_eq!(h.state().experiment.data.encoding, before);
+}

@@ -63,6 +63,7 @@ pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
     if app.experiment.data.format == crate::spec::DataFormat::Fasta {
         sequence_row(ui, app);
     }
+    encoding_row(ui, app);
     ui.add_space(4.0);
 
     let data = &mut app.data;
@@ -88,6 +89,44 @@ pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
         .show(ui, |ui| preview(ui, data))
         .header_response
         .on_hover_text("The first samples as read from the file");
+}
+
+/// How the numbers are transformed before training (fitted on the training
+/// split only and saved with the model).
+fn encoding_row(ui: &mut egui::Ui, app: &mut LaminaApp) {
+    use crate::spec::{DataFormat, StandardizeScope};
+    let format = app.experiment.data.format;
+    if format == DataFormat::Fasta {
+        return;
+    }
+    let before = app.experiment.clone();
+    let e = &mut app.experiment.data.encoding;
+    ui.horizontal_wrapped(|ui| {
+        ui.label("Before training:");
+        if format == DataFormat::ImageFolder {
+            ui.checkbox(&mut e.scale_pixels, "scale pixels to 0..1")
+                .on_hover_text("Divide by the largest value the images can hold (255, or 65535 for 16-bit).");
+        } else {
+            ui.checkbox(&mut e.log1p, "log(1 + x)")
+                .on_hover_text("Tames count data such as gene expression: large counts are compressed.");
+        }
+        ui.checkbox(&mut e.standardize, "standardise")
+            .on_hover_text("Subtract the mean and divide by the standard deviation, measured on the training samples only.");
+        if e.standardize {
+            egui::ComboBox::from_id_salt("standardize_scope")
+                .selected_text(match e.standardize_scope {
+                    StandardizeScope::PerFeature => "each feature on its own",
+                    StandardizeScope::Global => "all values together",
+                })
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut e.standardize_scope, StandardizeScope::PerFeature, "each feature on its own");
+                    ui.selectable_value(&mut e.standardize_scope, StandardizeScope::Global, "all values together");
+                });
+        }
+    });
+    if app.experiment != before {
+        app.note_edit(before);
+    }
 }
 
 fn labels_row(ui: &mut egui::Ui, app: &mut LaminaApp) {
