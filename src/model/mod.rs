@@ -20,6 +20,7 @@ use burn::tensor::{Device, Distribution, Tensor, activation};
 use crate::spec::shapes::{ShapeError, ShapeReport, Target, infer_shapes};
 use crate::spec::{ActivationFn, Experiment, LayerSpec, Padding, Task};
 
+pub mod dropout;
 mod sequence;
 pub use sequence::{Attention, PositionEncoding, Recurrent};
 
@@ -241,7 +242,7 @@ impl StackModule {
             };
             x = match layer {
                 Layer::Dense(l) => Act::Flat(l.forward(x.flat())),
-                Layer::Dropout(l) => each_rank!(x, t => l.forward(t)),
+                Layer::Dropout(l) => each_rank!(x, t => dropout::dropout(t, l.prob)),
                 Layer::BatchNorm(l) => each_rank!(x, t => l.forward(t)),
                 Layer::LayerNorm(l) => match x {
                     Act::Flat(t) => Act::Flat(l.forward(t)),

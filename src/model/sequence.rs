@@ -6,8 +6,10 @@
 //! pooling and each other.
 
 use burn::module::{Module, Param};
-use burn::nn::attention::{MhaInput, MultiHeadAttention, MultiHeadAttentionConfig};
+use burn::nn::attention::{MultiHeadAttention, MultiHeadAttentionConfig};
 use burn::nn::transformer::{PositionWiseFeedForward, PositionWiseFeedForwardConfig};
+
+use super::dropout::dropout;
 use burn::nn::{
     BiGru, BiGruConfig, BiLstm, BiLstmConfig, BiRnn, BiRnnConfig, Dropout, DropoutConfig, Gru,
     GruConfig, LayerNorm, LayerNormConfig, Lstm, LstmConfig, PositionalEncoding,
@@ -221,17 +223,36 @@ impl Attention {
         padding: Option<Tensor<2, Bool>>,
     ) -> (Tensor<3>, Tensor<4>) {
         let t = x.swap_dims(1, 2);
-        let mut input = MhaInput::self_attn(t.clone());
+        // burn's multi-head attention and feed-forward computed here from their
+        // own parameters, so every dropout mask comes from the fast sampler.
+        let m = &self.attention;
+        let [b, l, d] = t.dims();
+        let project = |linear: &burn::nn::Linear| {
+            linear
+                .forward(t.clone())
+                .reshape([b, l, m.n_heads, m.d_k])
+                .swap_dims(1, 2)
+        };
+        let (q, k, v) = (project(&m.query), project(&m.key), project(&m.value));
+        let mut scores = q.matmul(k.transpose()).div_scalar((m.d_k as f32).sqrt());
         if let Some(mask) = padding {
-            input = input.mask_pad(mask);
+            scores = scores.mask_fill(mask.reshape([b, 1, 1, l]), m.min_float);
         }
-        let out = self.attention.forward(input);
-        let mut y = self.norm.forward(t + self.dropout.forward(out.context));
+        let weights = burn::tensor::activation::softmax(scores, 3);
+        let context = dropout(weights.clone(), m.dropout.prob)
+            .matmul(v)
+            .swap_dims(1, 2)
+            .reshape([b, l, d]);
+        let context = m.output.forward(context);
+        let p = self.dropout.prob;
+        let mut y = self.norm.forward(t + dropout(context, p));
         if let Some((ff, norm)) = &self.feed_forward {
-            let h = ff.forward(y.clone());
-            y = norm.forward(y + self.dropout.forward(h));
+            let h = ff.linear_inner.forward(y.clone());
+            let h = dropout(ff.activation.forward(h), ff.dropout.prob);
+            let h = ff.linear_outer.forward(h);
+            y = norm.forward(y + dropout(h, p));
         }
-        (y.swap_dims(1, 2), out.weights)
+        (y.swap_dims(1, 2), weights)
     }
 }
 

@@ -157,6 +157,7 @@ pub(super) fn run(
         return Err("a deep Q-network needs an environment with actions".into());
     };
     choice.device.seed(t.seed);
+    crate::model::dropout::seed(t.seed);
     let ad = choice.device.clone().autodiff();
     let (mut model, report) = build(&exp, &data.shape, &target_spec, &ad)
         .map_err(|e| format!("the network does not fit the environment: {e}"))?;

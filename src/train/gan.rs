@@ -94,6 +94,7 @@ pub(super) fn run(
     let prep_seconds = prep_start.elapsed().as_secs_f64();
 
     choice.device.seed(t.seed);
+    crate::model::dropout::seed(t.seed);
     let ad = choice.device.clone().autodiff();
     let target = Target::Reconstruct;
     let (mut model, report) = build(&exp, &data.shape, &target, &ad)

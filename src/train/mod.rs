@@ -382,6 +382,7 @@ pub fn run(
     let prep_seconds = prep_start.elapsed().as_secs_f64();
 
     choice.device.seed(t.seed);
+    crate::model::dropout::seed(t.seed);
     let ad = choice.device.clone().autodiff();
     let (mut model, report) = build(&exp, &data.shape, &target, &ad)
         .map_err(|e| format!("the network does not fit the data: {e}"))?;
