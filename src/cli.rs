@@ -377,6 +377,7 @@ fn cmd_train(path: &Path, out: &Path, device: DevicePreference) -> Result<()> {
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} steps  epoch {msg}")
             .expect("the progress template is valid"),
     );
+    let mut last_latent: Option<(usize, f64, usize)> = None;
     while let Some(event) = worker.recv() {
         match event {
             Event::Started(s) => {
@@ -459,11 +460,8 @@ fn cmd_train(path: &Path, out: &Path, device: DevicePreference) -> Result<()> {
                     );
                 }
             }
-            Event::Latent(_)
-            | Event::Reconstructions(_)
-            | Event::Attention(_)
-            | Event::Paused
-            | Event::Resumed => {}
+            Event::Latent(l) => last_latent = l.knn_agreement.map(|k| (l.epoch, k, l.ids.len())),
+            Event::Reconstructions(_) | Event::Attention(_) | Event::Paused | Event::Resumed => {}
             Event::Finished(outcome) => {
                 bar.finish_and_clear();
                 let model_dir = out.join("model");
@@ -488,6 +486,12 @@ fn cmd_train(path: &Path, out: &Path, device: DevicePreference) -> Result<()> {
                 }
                 if let Some(m) = &s.confusion {
                     print!("{}", confusion_text(m, &outcome.model.class_names));
+                }
+                if let Some((epoch, k, n)) = last_latent {
+                    println!(
+                        "latent space (epoch {epoch}, {n} validation samples): {:.1}% have most of their 5 nearest neighbours in their own class",
+                        100.0 * k
+                    );
                 }
                 if let Some(rl) = &s.rl {
                     println!(

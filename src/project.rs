@@ -49,7 +49,8 @@ pub fn new_experiment(
             DataFormat::Table
             | DataFormat::Auto
             | DataFormat::Environment
-            | DataFormat::MatrixMarket => exp.data.encoding.clone(),
+            | DataFormat::MatrixMarket
+            | DataFormat::AnnData => exp.data.encoding.clone(),
             DataFormat::ImageFolder => crate::spec::Encoding::default(),
             DataFormat::Fasta => crate::spec::Encoding {
                 scale_pixels: false,
@@ -57,8 +58,8 @@ pub fn new_experiment(
             },
         };
     }
-    if format == DataFormat::MatrixMarket && exp.data.format == DataFormat::Table {
-        exp.data.format = DataFormat::MatrixMarket;
+    if format.is_matrix() && exp.data.format == DataFormat::Table {
+        exp.data.format = format;
     }
     if format != exp.data.format {
         return Err(format!(
@@ -136,6 +137,7 @@ fn format_words(f: DataFormat) -> &'static str {
         DataFormat::Auto => "any data",
         DataFormat::Environment => "a simulated environment",
         DataFormat::MatrixMarket => "a 10x Matrix Market folder",
+        DataFormat::AnnData => "an AnnData .h5ad file",
     }
 }
 
@@ -260,8 +262,8 @@ pub fn read_for_model(model: &TrainedModel, path: &Path) -> Result<Dataset, Stri
             spec.labels = LabelSource::Folder;
             data::load(&spec, Path::new(".")).map_err(|e| e.to_string())
         }
-        DataFormat::MatrixMarket => {
-            spec.format = DataFormat::MatrixMarket;
+        DataFormat::MatrixMarket | DataFormat::AnnData => {
+            spec.format = format;
             let ds = data::load(&spec, Path::new(".")).map_err(|e| e.to_string())?;
             align_features(ds, &model.feature_names, model.input_shape.iter().product())
         }

@@ -8,6 +8,7 @@
 
 pub mod encode;
 pub mod fasta;
+pub mod h5ad;
 pub mod image;
 pub mod labels;
 pub mod mtx;
@@ -458,6 +459,7 @@ pub fn detect_format(path: &Path) -> Result<DataFormat, DataError> {
     let ext = name.rsplit('.').next().unwrap_or("");
     match ext {
         "mtx" => Ok(DataFormat::MatrixMarket),
+        "h5ad" => Ok(DataFormat::AnnData),
         "csv" | "tsv" | "tab" | "txt" => Ok(DataFormat::Table),
         "fa" | "fasta" | "fna" | "faa" | "ffn" | "fas" | "fq" | "fastq" => Ok(DataFormat::Fasta),
         _ => Err(DataError::UnknownFormat {
@@ -495,6 +497,7 @@ pub fn load(spec: &DataSpec, base: &Path) -> Result<Dataset, DataError> {
         }
         DataFormat::ImageFolder => image::read(&path, &spec.image)?,
         DataFormat::Environment => return Ok(environment(spec.environment)),
+        DataFormat::AnnData => h5ad::read(&path, label_column, spec.table.regression_target)?,
         DataFormat::MatrixMarket => {
             // The folder, also when the matrix file itself was chosen.
             let dir = if path.is_file() {

@@ -182,13 +182,19 @@ pub enum DataFormat {
     /// A 10x Genomics Matrix Market folder (matrix.mtx, barcodes.tsv,
     /// features.tsv or genes.tsv; gzipped or not): cells × genes.
     MatrixMarket,
+    /// An AnnData `.h5ad` file: X as cells × genes, obs columns as labels.
+    #[serde(rename = "h5ad")]
+    AnnData,
 }
 
 impl DataFormat {
     /// Tables and 10x folders both hold a samples × features matrix; a network
     /// for one takes the other.
     pub fn is_matrix(self) -> bool {
-        matches!(self, DataFormat::Table | DataFormat::MatrixMarket)
+        matches!(
+            self,
+            DataFormat::Table | DataFormat::MatrixMarket | DataFormat::AnnData
+        )
     }
 }
 

@@ -183,6 +183,7 @@ const SAMPLES: &[(&str, &str)] = &[
     ),
     ("VAE of single-cell counts", "omics/vae.json"),
     ("GAN of single-cell counts", "omics/gan.json"),
+    ("VAE of 700 real PBMCs (AnnData .h5ad)", "pbmc/vae.json"),
     ("Balance a pole (DQN, CartPole)", "rl/cartpole.json"),
     (
         "Design a DNA motif by single-base edits (DQN)",

@@ -1,0 +1,415 @@
+//! AnnData `.h5ad` files (HDF5, read with the pure-Rust `hdf5-pure`): the
+//! matrix `X` (dense, or sparse CSR/CSC) as cells × genes, `var` names as
+//! features, `obs` names as sample ids and every `obs` column (categorical,
+//! string or numeric) as a possible label. Three layouts are read: the current
+//! one (anndata ≥ 0.8: dataframe groups, categorical groups), 0.7
+//! (`obs/__categories/<col>`), and the pre-0.7 one still found in public data
+//! (`obs`/`var` as compound datasets, categories in `uns/<col>_categories`).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use hdf5_pure::{AttrValue, Datatype, File};
+
+use super::{DataError, DataKind, Dataset, Labels};
+
+fn err(path: &Path, what: impl std::fmt::Display) -> DataError {
+    DataError::Invalid(format!("{}: {what}", path.display()))
+}
+
+fn attr_text(attrs: &HashMap<String, AttrValue>, key: &str) -> Option<String> {
+    match attrs.get(key)? {
+        AttrValue::String(s)
+        | AttrValue::AsciiString(s)
+        | AttrValue::VarLenString(s)
+        | AttrValue::VarLenAsciiString(s) => Some(s.clone()),
+        AttrValue::StringSized { value, .. } | AttrValue::AsciiStringSized { value, .. } => {
+            Some(value.clone())
+        }
+        _ => None,
+    }
+}
+
+fn attr_ints(attrs: &HashMap<String, AttrValue>, key: &str) -> Option<Vec<i64>> {
+    match attrs.get(key)? {
+        AttrValue::I64Array(v) => Some(v.clone()),
+        AttrValue::I32Array(v) => Some(v.iter().map(|&x| x as i64).collect()),
+        AttrValue::U64Array(v) => Some(v.iter().map(|&x| x as i64).collect()),
+        AttrValue::U32Array(v) => Some(v.iter().map(|&x| x as i64).collect()),
+        _ => None,
+    }
+}
+
+/// One `obs` or `var` column.
+enum Column {
+    Text(Vec<String>),
+    Numbers(Vec<f64>),
+}
+
+impl Column {
+    fn into_strings(self) -> Vec<String> {
+        match self {
+            Column::Text(v) => v,
+            Column::Numbers(v) => v.iter().map(|x| x.to_string()).collect(),
+        }
+    }
+}
+
+/// A dataframe (`obs` or `var`): its index and its columns, in file order.
+struct Frame {
+    index: Vec<String>,
+    columns: Vec<(String, Column)>,
+}
+
+/// Read an `.h5ad` file; `label` names the `obs` column to use as labels.
+pub fn read(path: &Path, label: Option<&str>, regression: bool) -> Result<Dataset, DataError> {
+    let file = File::open(path).map_err(|e| {
+        err(
+            path,
+            format!("cannot be read as HDF5 ({e}); is it an AnnData .h5ad file, and complete?"),
+        )
+    })?;
+    let root = file.root();
+    let groups = root.groups().map_err(|e| err(path, e))?;
+    let datasets = root.datasets().map_err(|e| err(path, e))?;
+    let (values, n_obs, n_var, layout) = if groups.iter().any(|g| g == "X") {
+        sparse_x(&file, path)?
+    } else if datasets.iter().any(|d| d == "X") {
+        let x = file.dataset("X").map_err(|e| err(path, e))?;
+        let shape = x.shape().map_err(|e| err(path, e))?;
+        let [n_obs, n_var] = shape[..] else {
+            return Err(err(
+                path,
+                format!("X has shape {shape:?}; a cells × genes matrix has two dimensions"),
+            ));
+        };
+        let values = x
+            .read_f32()
+            .map_err(|e| err(path, format!("cannot read X: {e}")))?;
+        (values, n_obs as usize, n_var as usize, "dense X")
+    } else {
+        let mut held: Vec<String> = groups.iter().chain(&datasets).cloned().collect();
+        held.sort();
+        return Err(err(
+            path,
+            format!(
+                "has no X matrix (AnnData keeps the cells × genes values in X); it holds: {}",
+                held.join(", ")
+            ),
+        ));
+    };
+    let obs = frame(&file, path, "obs", &groups)?;
+    let var = frame(&file, path, "var", &groups)?;
+    if obs.index.len() != n_obs {
+        return Err(err(
+            path,
+            format!("obs names {} cells but X has {n_obs} rows", obs.index.len()),
+        ));
+    }
+    if var.index.len() != n_var {
+        return Err(err(
+            path,
+            format!(
+                "var names {} genes but X has {n_var} columns",
+                var.index.len()
+            ),
+        ));
+    }
+    let text_columns: Vec<String> = obs
+        .columns
+        .iter()
+        .filter(|(_, c)| matches!(c, Column::Text(_)))
+        .map(|(n, _)| n.clone())
+        .collect();
+    let mut notes = vec![format!(
+        "AnnData file: {n_obs} cells × {n_var} genes ({layout}); obs columns: {}",
+        obs.columns
+            .iter()
+            .map(|(n, c)| format!(
+                "{n} ({})",
+                if matches!(c, Column::Text(_)) {
+                    "labels"
+                } else {
+                    "numbers"
+                }
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )];
+    let labels = match label {
+        None => Labels::None,
+        Some(name) => {
+            let mut columns = obs.columns;
+            let Some(pos) = columns.iter().position(|(n, _)| n == name) else {
+                let names: Vec<&str> = text_columns.iter().map(String::as_str).collect();
+                return Err(err(
+                    path,
+                    format!(
+                        "obs has no column '{name}'; label columns there: {}",
+                        names.join(", ")
+                    ),
+                ));
+            };
+            let (_, column) = columns.swap_remove(pos);
+            let raw = column.into_strings();
+            let missing = raw.iter().filter(|v| v.is_empty()).count();
+            if missing > 0 {
+                notes.push(format!("{missing} cells have no '{name}' value"));
+            }
+            Labels::from_strings(&raw, regression, path, &obs.index)?
+        }
+    };
+    Ok(Dataset {
+        kind: DataKind::Table,
+        source: path.to_path_buf(),
+        ids: obs.index,
+        shape: vec![n_var],
+        values,
+        feature_names: var.index,
+        labels,
+        max_value: f32::MAX,
+        notes,
+        text_columns,
+        lengths: None,
+    })
+}
+
+/// X stored as a sparse group: CSR (rows = cells) or CSC, made dense here.
+fn sparse_x(file: &File, path: &Path) -> Result<(Vec<f32>, usize, usize, &'static str), DataError> {
+    let g = file.group("X").map_err(|e| err(path, e))?;
+    let attrs = g.attrs().map_err(|e| err(path, e))?;
+    let kind = attr_text(&attrs, "encoding-type")
+        .or_else(|| attr_text(&attrs, "h5sparse_format").map(|f| format!("{f}_matrix")))
+        .unwrap_or_default();
+    let shape = attr_ints(&attrs, "shape")
+        .or_else(|| attr_ints(&attrs, "h5sparse_shape"))
+        .ok_or_else(|| err(path, "X is a group without a 'shape' attribute"))?;
+    let [n_obs, n_var] = shape[..] else {
+        return Err(err(path, format!("X has shape {shape:?}")));
+    };
+    let (n_obs, n_var) = (n_obs as usize, n_var as usize);
+    let csr = match kind.as_str() {
+        "csr_matrix" => true,
+        "csc_matrix" => false,
+        other => {
+            return Err(err(
+                path,
+                format!("X is stored as '{other}'; dense, CSR and CSC matrices are supported"),
+            ));
+        }
+    };
+    let read = |name: &str| {
+        g.dataset(name)
+            .map_err(|e| err(path, format!("X/{name}: {e}")))
+    };
+    let data = read("data")?
+        .read_f32()
+        .map_err(|e| err(path, format!("X/data: {e}")))?;
+    let indices = read("indices")?
+        .read_i64()
+        .map_err(|e| err(path, format!("X/indices: {e}")))?;
+    let indptr = read("indptr")?
+        .read_i64()
+        .map_err(|e| err(path, format!("X/indptr: {e}")))?;
+    let (outer, inner) = if csr { (n_obs, n_var) } else { (n_var, n_obs) };
+    if indptr.len() != outer + 1 || data.len() != indices.len() {
+        return Err(err(
+            path,
+            format!(
+                "X's sparse arrays disagree: indptr has {} entries for {outer} {}, data {} and indices {}",
+                indptr.len(),
+                if csr { "cells" } else { "genes" },
+                data.len(),
+                indices.len()
+            ),
+        ));
+    }
+    let mut values = vec![0.0f32; n_obs * n_var];
+    for o in 0..outer {
+        let (a, b) = (indptr[o], indptr[o + 1]);
+        if a < 0 || b < a || b as usize > data.len() {
+            return Err(err(
+                path,
+                format!("X/indptr is not increasing at position {o}"),
+            ));
+        }
+        for k in a as usize..b as usize {
+            let i = indices[k];
+            if i < 0 || i as usize >= inner {
+                return Err(err(
+                    path,
+                    format!("X/indices[{k}] = {i} is outside 0..{inner}"),
+                ));
+            }
+            let (r, c) = if csr {
+                (o, i as usize)
+            } else {
+                (i as usize, o)
+            };
+            values[r * n_var + c] = data[k];
+        }
+    }
+    Ok((
+        values,
+        n_obs,
+        n_var,
+        if csr { "sparse CSR X" } else { "sparse CSC X" },
+    ))
+}
+
+/// Read the dataframe `name` (`obs` or `var`) in whichever layout it has.
+fn frame(file: &File, path: &Path, name: &str, groups: &[String]) -> Result<Frame, DataError> {
+    if groups.iter().any(|g| g == name) {
+        group_frame(file, path, name)
+    } else {
+        compound_frame(file, path, name)
+    }
+}
+
+/// anndata ≥ 0.7: a group with an `_index` attribute naming the index dataset.
+fn group_frame(file: &File, path: &Path, name: &str) -> Result<Frame, DataError> {
+    let g = file.group(name).map_err(|e| err(path, e))?;
+    let attrs = g.attrs().map_err(|e| err(path, e))?;
+    let index_name = attr_text(&attrs, "_index").unwrap_or_else(|| "_index".into());
+    let index = g
+        .dataset(&index_name)
+        .and_then(|d| d.read_string())
+        .map_err(|e| err(path, format!("{name}/{index_name} (the {name} names): {e}")))?;
+    let mut columns = Vec::new();
+    // Categorical columns (≥ 0.8) are groups of categories and codes.
+    for c in g.groups().map_err(|e| err(path, e))? {
+        if c == "__categories" {
+            continue;
+        }
+        let cg = g.group(&c).map_err(|e| err(path, e))?;
+        if let (Ok(cats), Ok(codes)) = (cg.dataset("categories"), cg.dataset("codes")) {
+            let cats = cats
+                .read_string()
+                .map_err(|e| err(path, format!("{name}/{c}/categories: {e}")))?;
+            let codes = codes
+                .read_i64()
+                .map_err(|e| err(path, format!("{name}/{c}/codes: {e}")))?;
+            columns.push((c, Column::Text(decode(&cats, &codes))));
+        }
+    }
+    for c in g.datasets().map_err(|e| err(path, e))? {
+        if c == index_name {
+            continue;
+        }
+        let d = g.dataset(&c).map_err(|e| err(path, e))?;
+        // 0.7: codes here, categories in __categories/<col>.
+        let cats = file
+            .dataset(&format!("{name}/__categories/{c}"))
+            .and_then(|d| d.read_string());
+        let column = if let Ok(cats) = cats {
+            let codes = d
+                .read_i64()
+                .map_err(|e| err(path, format!("{name}/{c}: {e}")))?;
+            Column::Text(decode(&cats, &codes))
+        } else if let Ok(v) = d.read_string() {
+            Column::Text(v)
+        } else if let Ok(v) = d.read_f64() {
+            Column::Numbers(v)
+        } else {
+            continue;
+        };
+        columns.push((c, column));
+    }
+    Ok(Frame { index, columns })
+}
+
+fn decode(categories: &[String], codes: &[i64]) -> Vec<String> {
+    codes
+        .iter()
+        .map(|&k| {
+            usize::try_from(k)
+                .ok()
+                .and_then(|k| categories.get(k).cloned())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Before anndata 0.7: a compound dataset, one member per column (the first is
+/// the index); categorical columns hold codes into `uns/<col>_categories`.
+fn compound_frame(file: &File, path: &Path, name: &str) -> Result<Frame, DataError> {
+    let d = file.dataset(name).map_err(|_| {
+        err(
+            path,
+            format!("has no '{name}' table (AnnData keeps cell and gene names there)"),
+        )
+    })?;
+    let dt = d.datatype().map_err(|e| err(path, e))?;
+    let Datatype::Compound { size, members } = dt else {
+        return Err(err(
+            path,
+            format!(
+                "'{name}' is neither a dataframe group nor a compound table; this AnnData layout is not supported"
+            ),
+        ));
+    };
+    let raw = d
+        .read_raw()
+        .map_err(|e| err(path, format!("{name}: {e}")))?;
+    let rec = size as usize;
+    let mut index = Vec::new();
+    let mut columns = Vec::new();
+    for (i, m) in members.iter().enumerate() {
+        let off = m.byte_offset as usize;
+        let field = |r: &[u8]| -> Option<f64> {
+            let b = r.get(off..)?;
+            Some(match &m.datatype {
+                Datatype::FloatingPoint { size: 4, .. } => {
+                    f32::from_le_bytes(b.get(..4)?.try_into().ok()?) as f64
+                }
+                Datatype::FloatingPoint { size: 8, .. } => {
+                    f64::from_le_bytes(b.get(..8)?.try_into().ok()?)
+                }
+                Datatype::FixedPoint { size: 1, .. } | Datatype::Enumeration { size: 1, .. } => {
+                    b[0] as i8 as f64
+                }
+                Datatype::FixedPoint { size: 2, .. } => {
+                    i16::from_le_bytes(b.get(..2)?.try_into().ok()?) as f64
+                }
+                Datatype::FixedPoint { size: 4, .. } => {
+                    i32::from_le_bytes(b.get(..4)?.try_into().ok()?) as f64
+                }
+                Datatype::FixedPoint { size: 8, .. } => {
+                    i64::from_le_bytes(b.get(..8)?.try_into().ok()?) as f64
+                }
+                _ => return None,
+            })
+        };
+        let column = match &m.datatype {
+            Datatype::String { size, .. } => Column::Text(
+                raw.chunks_exact(rec)
+                    .map(|r| {
+                        let s = &r[off..off + *size as usize];
+                        let end = s.iter().position(|&c| c == 0).unwrap_or(s.len());
+                        String::from_utf8_lossy(&s[..end]).into_owned()
+                    })
+                    .collect(),
+            ),
+            _ => {
+                let nums: Option<Vec<f64>> = raw.chunks_exact(rec).map(field).collect();
+                let Some(nums) = nums else { continue };
+                let cats = file
+                    .dataset(&format!("uns/{}_categories", m.name))
+                    .and_then(|d| d.read_string());
+                match cats {
+                    Ok(cats) => {
+                        let codes: Vec<i64> = nums.iter().map(|&v| v as i64).collect();
+                        Column::Text(decode(&cats, &codes))
+                    }
+                    Err(_) => Column::Numbers(nums),
+                }
+            }
+        };
+        if i == 0 {
+            index = column.into_strings();
+        } else {
+            columns.push((m.name.clone(), column));
+        }
+    }
+    Ok(Frame { index, columns })
+}
