@@ -149,7 +149,15 @@ impl Recurrent {
         let out: Tensor<3> = match &self.cell {
             Cell::Rnn(c) => c.forward(t, None).0,
             Cell::BiRnn(c) => c.forward(t, None).0,
+            Cell::Lstm(c) if fusable(c) => lstm(c, t, false),
             Cell::Lstm(c) => c.forward(t, None).0,
+            Cell::BiLstm(c) if fusable(&c.forward) && fusable(&c.reverse) => Tensor::cat(
+                vec![
+                    lstm(&c.forward, t.clone(), false),
+                    lstm(&c.reverse, t, true),
+                ],
+                2,
+            ),
             Cell::BiLstm(c) => c.forward(t, None).0,
             Cell::Gru(c) => c.forward(t, None),
             Cell::BiGru(c) => c.forward(t, None).0,
@@ -183,6 +191,81 @@ impl Recurrent {
             Act::Flat(forward)
         }
     }
+}
+
+/// An LSTM over `[batch, length, values]` (reading backwards when `reverse`),
+/// computed from burn's own parameters with the four gates in one matrix: the
+/// input and the state are projected with two products per step instead of
+/// eight, and the states are stacked once at the end. burn's own loop projects every gate
+/// separately and writes each step into the full output tensor, whose backward
+/// pass copies that tensor at every step. Only for the plain LSTM ([`fusable`]).
+fn lstm(l: &Lstm, x: Tensor<3>, reverse: bool) -> Tensor<3> {
+    let forget = l
+        .forget_gate
+        .as_ref()
+        .expect("fusable LSTMs have a forget gate");
+    let gates = [&l.input_gate, forget, &l.output_gate, &l.cell_gate];
+    let [b, len, d] = x.dims();
+    let h = l.d_hidden;
+    let device = x.device();
+    let w_x = Tensor::cat(
+        gates
+            .iter()
+            .map(|g| g.input_transform.weight.val())
+            .collect(),
+        1,
+    );
+    let w_h = Tensor::cat(
+        gates
+            .iter()
+            .map(|g| g.hidden_transform.weight.val())
+            .collect(),
+        1,
+    );
+    let bias = |g: &burn::nn::Linear| {
+        g.bias
+            .as_ref()
+            .map_or_else(|| Tensor::<1>::zeros([h], &device), |p| p.val())
+    };
+    let b_all = Tensor::cat(
+        gates
+            .iter()
+            .map(|g| bias(&g.input_transform) + bias(&g.hidden_transform))
+            .collect(),
+        0,
+    );
+    let b_all = b_all.reshape([1, 4 * h]);
+    let mut state_h = Tensor::<2>::zeros([b, h], &device);
+    let mut state_c = Tensor::<2>::zeros([b, h], &device);
+    let mut outs = Vec::with_capacity(len);
+    let steps: Box<dyn Iterator<Item = usize>> = if reverse {
+        Box::new((0..len).rev())
+    } else {
+        Box::new(0..len)
+    };
+    for t in steps {
+        // Slicing the narrow input (not its 4·units-wide projection) keeps the
+        // backward pass of each step's slice small.
+        let x_t = x.clone().slice([0..b, t..t + 1, 0..d]).reshape([b, d]);
+        let g = x_t.matmul(w_x.clone()) + state_h.matmul(w_h.clone()) + b_all.clone();
+        let sig = burn::tensor::activation::sigmoid(g.clone().slice([0..b, 0..3 * h]));
+        let i = sig.clone().slice([0..b, 0..h]);
+        let f = sig.clone().slice([0..b, h..2 * h]);
+        let o = sig.slice([0..b, 2 * h..3 * h]);
+        let candidate = g.slice([0..b, 3 * h..4 * h]).tanh();
+        state_c = f * state_c + i * candidate;
+        state_h = o * state_c.clone().tanh();
+        outs.push(state_h.clone());
+    }
+    if reverse {
+        outs.reverse();
+    }
+    Tensor::stack(outs, 1)
+}
+
+/// Whether [`lstm`] computes this LSTM exactly (no clipping, separate gates).
+fn fusable(l: &Lstm) -> bool {
+    l.forget_gate.is_some() && l.clip.is_none() && !l.input_forget
 }
 
 /// Self-attention with a residual connection and layer normalisation, and
@@ -479,6 +562,33 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn fused_lstm_equals_burns() {
+        let device = Device::flex();
+        for bi in [false, true] {
+            let r = super::Recurrent::lstm(4, 6, bi, SeqOutput::Sequence, &device);
+            let x = Tensor::<3>::random([2, 4, 9], Distribution::Normal(0.0, 1.0), &device);
+            let ours = match r.forward(x.clone(), None) {
+                crate::model::Act::Seq(t) => t,
+                _ => unreachable!(),
+            };
+            let t = x.swap_dims(1, 2);
+            let burns = match &r.cell {
+                super::Cell::Lstm(c) => c.forward(t, None).0,
+                super::Cell::BiLstm(c) => c.forward(t, None).0,
+                _ => unreachable!(),
+            }
+            .swap_dims(1, 2);
+            let a: Vec<f32> = ours.into_data().try_to_vec().unwrap();
+            let b: Vec<f32> = burns.into_data().try_to_vec().unwrap();
+            assert_eq!(a.len(), b.len());
+            assert!(
+                a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-5),
+                "bidirectional {bi}"
+            );
         }
     }
 }
