@@ -4,7 +4,7 @@
 //! failing that, whichever of tab and comma the header uses more.
 
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::path::Path;
 
 use super::{DataError, DataKind, Dataset, Labels};
@@ -34,18 +34,31 @@ fn read_with(
     numeric_label: bool,
     allow_text: bool,
 ) -> Result<Dataset, DataError> {
-    let bytes = read_all(path)?;
-    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+    // Streamed: the file is never held in memory whole, only the numbers.
+    let file = std::fs::File::open(path).map_err(DataError::io(path))?;
+    let file_len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let gz = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    let source: Box<dyn Read> = if gz {
+        Box::new(flate2::read::MultiGzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    let mut buffered = std::io::BufReader::with_capacity(1 << 20, source);
+    let head = buffered.fill_buf().map_err(|e| gz_error(path, e))?;
+    if head.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(DataError::Empty {
             path: path.to_path_buf(),
         });
     }
-    let delimiter = delimiter_for(path, &bytes);
+    let delimiter = delimiter_for(path, head);
+    let header_len = head.iter().position(|&b| b == b'\n').unwrap_or(head.len()) as u64;
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .has_headers(false)
         .flexible(true)
-        .from_reader(bytes.as_slice());
+        .from_reader(buffered);
 
     let mut records = reader.byte_records();
     let header = match records.next() {
@@ -100,6 +113,13 @@ fn read_with(
                 .filter(|&c| parse_number(&rec[c]).is_none())
                 .collect();
             feature_cols.retain(|c| !text_cols.contains(c));
+        }
+        if first_row && !gz {
+            // Room for the whole matrix at once, estimated from the first row's
+            // length, instead of growing by doubling (twice the memory at the end).
+            let row_len = rec.as_slice().len() as u64 + rec.len() as u64;
+            let rows = file_len.saturating_sub(header_len) / row_len.max(1);
+            values.reserve((rows as usize + rows as usize / 20 + 16) * feature_cols.len());
         }
         first_row = false;
         let id = String::from_utf8_lossy(&rec[id_col]).trim().to_string();
@@ -175,6 +195,13 @@ fn read_with(
     })
 }
 
+fn gz_error(path: &Path, e: std::io::Error) -> DataError {
+    DataError::Invalid(format!(
+        "{} is not a readable gzip file (truncated or damaged?): {e}",
+        path.display()
+    ))
+}
+
 /// Read a whole file, gunzipping `.gz`.
 pub(crate) fn read_all(path: &Path) -> Result<Vec<u8>, DataError> {
     let raw = std::fs::read(path).map_err(DataError::io(path))?;
@@ -244,6 +271,12 @@ fn is_missing_marker(s: &str) -> bool {
 }
 
 fn csv_error(path: &Path, e: csv::Error) -> DataError {
+    if let csv::ErrorKind::Io(io) = e.kind() {
+        return DataError::Invalid(format!(
+            "{} could not be read to the end (a truncated or damaged gzip file?): {io}",
+            path.display()
+        ));
+    }
     let line = e.position().map(|p| p.line()).unwrap_or(0);
     DataError::Invalid(format!("line {line} of {}: {e}", path.display()))
 }
@@ -360,5 +393,24 @@ mod tests {
         let ds = read_lenient(&p).unwrap();
         assert_eq!(ds.feature_names, ["a", "b"]);
         assert_eq!(ds.text_columns, ["kind"]);
+    }
+
+    #[test]
+    fn gzipped_tables_stream_and_truncated_ones_are_named() {
+        use std::io::Write;
+        let text: String = std::iter::once("id,a,b\n".to_string())
+            .chain((0..2000).map(|i| format!("s{i},{i},{}\n", i * 2)))
+            .collect();
+        let path = write("t.csv.gz", "");
+        let mut w = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        w.write_all(text.as_bytes()).unwrap();
+        let gz = w.finish().unwrap();
+        std::fs::write(&path, &gz).unwrap();
+        let ds = read_lenient(&path).unwrap();
+        assert_eq!((ds.len(), ds.shape[0]), (2000, 2));
+        assert_eq!(ds.sample(1999), &[1999.0, 3998.0]);
+        std::fs::write(&path, &gz[..gz.len() / 2]).unwrap();
+        let err = read_lenient(&path).unwrap_err().to_string();
+        assert!(err.contains("t.csv.gz") && err.contains("gzip"), "{err}");
     }
 }

@@ -4,18 +4,21 @@
 //! CPU (flex) the mask is filled here from ChaCha streams on every core and
 //! handed over as one tensor; on a GPU burn's own on-device sampler is used.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
 
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-/// Advanced once per mask, so a run's masks follow from its seed.
-static MASKS: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    /// Advanced once per mask. Per thread: a training run owns its thread, so its
+    /// masks follow from its seed whatever else runs beside it.
+    static MASKS: Cell<u64> = const { Cell::new(0) };
+}
 
-/// Make the masks of the coming run follow from `seed`.
+/// Make the masks of the coming run (on this thread) follow from `seed`.
 pub fn seed(seed: u64) {
-    MASKS.store(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15), Ordering::Relaxed);
+    MASKS.with(|m| m.set(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
 }
 
 /// Zero each value with probability `p` and scale the rest by `1 / (1 − p)`,
@@ -32,7 +35,11 @@ pub fn dropout<const D: usize>(x: Tensor<D>, p: f64) -> Tensor<D> {
     }
     let shape = x.shape();
     let n = shape.num_elements();
-    let base = MASKS.fetch_add(1, Ordering::Relaxed);
+    let base = MASKS.with(|m| {
+        let v = m.get();
+        m.set(v.wrapping_add(1));
+        v
+    });
     let scale = (1.0 / keep) as f32;
     // Keep a value when a uniform 32-bit draw falls below keep · 2³².
     let threshold = (keep * 4_294_967_296.0).min(4_294_967_295.0) as u32;

@@ -21,7 +21,7 @@ use super::{
     poll_commands,
 };
 use crate::data::{Dataset, Preprocessing};
-use crate::model::{Network, build};
+use crate::model::Network;
 use crate::rl::{self, Environment};
 use crate::spec::Experiment;
 use crate::spec::shapes::Target;
@@ -156,11 +156,10 @@ pub(super) fn run(
     let Target::Values(n_actions) = target_spec else {
         return Err("a deep Q-network needs an environment with actions".into());
     };
-    choice.device.seed(t.seed);
-    crate::model::dropout::seed(t.seed);
     let ad = choice.device.clone().autodiff();
-    let (mut model, report) = build(&exp, &data.shape, &target_spec, &ad)
-        .map_err(|e| format!("the network does not fit the environment: {e}"))?;
+    let (mut model, report) =
+        super::seeded_build(&exp, &data.shape, &target_spec, &choice.device, t.seed)
+            .map_err(|e| format!("the network does not fit the environment: {e}"))?;
     let mut acting = model.valid();
     let mut target_net = model.valid();
     let clip = (t.gradient_clip_norm > 0.0)

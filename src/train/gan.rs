@@ -15,7 +15,7 @@ use super::{
 };
 use crate::data::split::{Split, split};
 use crate::data::{Dataset, Labels, Preprocessing};
-use crate::model::{Network, build};
+use crate::model::Network;
 use crate::spec::Experiment;
 use crate::spec::shapes::Target;
 use crate::train::device::DeviceChoice;
@@ -93,12 +93,11 @@ pub(super) fn run(
     let sample_len = data.sample_len();
     let prep_seconds = prep_start.elapsed().as_secs_f64();
 
-    choice.device.seed(t.seed);
-    crate::model::dropout::seed(t.seed);
     let ad = choice.device.clone().autodiff();
     let target = Target::Reconstruct;
-    let (mut model, report) = build(&exp, &data.shape, &target, &ad)
-        .map_err(|e| format!("the network does not fit the data: {e}"))?;
+    let (mut model, report) =
+        super::seeded_build(&exp, &data.shape, &target, &choice.device, t.seed)
+            .map_err(|e| format!("the network does not fit the data: {e}"))?;
     let noise = exp.architecture.noise_size;
 
     let batch = t.batch_size.min(train.len()).max(1);

@@ -32,6 +32,24 @@ use crate::spec::{Experiment, Optimizer, Task};
 pub use device::{DeviceChoice, DevicePreference};
 pub use gan::{GanSnapshot, generate, pearson};
 
+/// Seed the device and build the network, as one step no other run can
+/// interleave with: burn's random generator is shared by the whole process,
+/// so two runs started together would otherwise draw each other's initial
+/// weights. Dropout masks follow from the same seed (per thread).
+pub(crate) fn seeded_build(
+    exp: &Experiment,
+    shape: &[usize],
+    target: &Target,
+    device: &Device,
+    seed: u64,
+) -> Result<(Network, crate::spec::shapes::ShapeReport), crate::spec::shapes::ShapeError> {
+    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _only_us = INIT.lock().unwrap_or_else(|p| p.into_inner());
+    device.seed(seed);
+    crate::model::dropout::seed(seed);
+    build(exp, shape, target, &device.clone().autodiff())
+}
+
 /// Sent to a running worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
@@ -381,10 +399,8 @@ pub fn run(
     let sample_len = data.sample_len();
     let prep_seconds = prep_start.elapsed().as_secs_f64();
 
-    choice.device.seed(t.seed);
-    crate::model::dropout::seed(t.seed);
     let ad = choice.device.clone().autodiff();
-    let (mut model, report) = build(&exp, &data.shape, &target, &ad)
+    let (mut model, report) = seeded_build(&exp, &data.shape, &target, &choice.device, t.seed)
         .map_err(|e| format!("the network does not fit the data: {e}"))?;
 
     let batch = t.batch_size.min(train.len()).max(1);
