@@ -443,8 +443,9 @@ fn a_gan_on_images_saves_its_samples_as_pictures() {
         settings: vec!["training.epochs=3".into()],
         ..NewOptions::default()
     };
+    // The DCGAN-style template: Dense → Reshape → Upsample + Conv 2-D generator.
     let (exp, dataset, _) = new_experiment(
-        Template::Gan,
+        Template::Dcgan,
         &sample("images/cells"),
         &dir.join("exp.json"),
         &opts,

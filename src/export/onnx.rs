@@ -32,7 +32,10 @@ pub fn unsupported_layers(model: &TrainedModel) -> Vec<String> {
         .enumerate()
     {
         for (l, layer) in stack.layers.iter().enumerate() {
-            if matches!(layer, Layer::Recurrent(_) | Layer::Attention(_)) {
+            if matches!(
+                layer,
+                Layer::Recurrent(_) | Layer::Attention(_) | Layer::Upsample2d(_)
+            ) {
                 let display = model.experiment.architecture.stacks[s].layers[l]
                     .info()
                     .display;
@@ -430,8 +433,8 @@ impl Graph {
                 let c = self.init_f32("positions", &[d, len], floats(table)?);
                 self.node("Add", vec![x, c], vec![])
             }
-            Layer::Recurrent(_) | Layer::Attention(_) => {
-                return Err("recurrent and attention layers are not exported".into());
+            Layer::Recurrent(_) | Layer::Attention(_) | Layer::Upsample2d(_) => {
+                return Err("recurrent, attention and upsampling layers are not exported".into());
             }
         })
     }

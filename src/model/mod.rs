@@ -165,6 +165,7 @@ pub enum Layer {
     MaxPool1d(MaxPool1d),
     AvgPool1d(AvgPool1d),
     MaxPool2d(MaxPool2d),
+    Upsample2d(burn::nn::interpolate::Interpolate2d),
     AvgPool2d(AvgPool2d),
     GlobalPool(GlobalPool),
     Reshape(Reshape),
@@ -190,6 +191,7 @@ impl Layer {
             Layer::MaxPool1d(_) => "MaxPool1d",
             Layer::AvgPool1d(_) => "AvgPool1d",
             Layer::MaxPool2d(_) => "MaxPool2d",
+            Layer::Upsample2d(_) => "Upsample2d",
             Layer::AvgPool2d(_) => "AvgPool2d",
             Layer::GlobalPool(_) => "GlobalPool",
             Layer::Reshape(_) => "Reshape",
@@ -257,6 +259,7 @@ impl StackModule {
                 Layer::MaxPool1d(l) => Act::Seq(l.forward(x.seq())),
                 Layer::AvgPool1d(l) => Act::Seq(l.forward(x.seq())),
                 Layer::MaxPool2d(l) => Act::Img(l.forward(x.img())),
+                Layer::Upsample2d(l) => Act::Img(l.forward(x.img())),
                 Layer::AvgPool2d(l) => Act::Img(l.forward(x.img())),
                 Layer::GlobalPool(p) => {
                     let t: Tensor<3> = match x {
@@ -530,6 +533,12 @@ fn build_layer(spec: &LayerSpec, input: &[usize], device: &Device) -> Layer {
         ),
         LayerSpec::MaxPool1d { size } => Layer::MaxPool1d(MaxPool1dConfig::new(*size).init()),
         LayerSpec::AvgPool1d { size } => Layer::AvgPool1d(AvgPool1dConfig::new(*size).init()),
+        LayerSpec::Upsample2d { scale } => Layer::Upsample2d(
+            burn::nn::interpolate::Interpolate2dConfig::new()
+                .with_scale_factor(Some([*scale as f32, *scale as f32]))
+                .with_mode(burn::nn::interpolate::InterpolateMode::Nearest)
+                .init(),
+        ),
         LayerSpec::MaxPool2d { size } => {
             Layer::MaxPool2d(MaxPool2dConfig::new([*size, *size]).init())
         }

@@ -55,6 +55,10 @@ pub enum LayerSpec {
     AvgPool2d {
         size: usize,
     },
+    /// Enlarge an image by repeating each pixel (nearest neighbour).
+    Upsample2d {
+        scale: usize,
+    },
     GlobalMaxPool,
     GlobalAvgPool,
     Flatten,
@@ -565,6 +569,19 @@ const CATALOGUE: &[LayerInfo] = &[
         help: "The building block of transformers (as in protein language models): self-attention followed by a small per-position network, each with a residual connection and layer normalisation. Stack a few after Embedding and Positional encoding; pool and add a Dense layer to classify.",
     },
     LayerInfo {
+        kind: "Upsample2d",
+        display: "Upsample 2-D",
+        family: Family::Generative,
+        params: &[ParamInfo {
+            name: "scale",
+            label: "Scale",
+            kind: ParamKind::Int { min: 1, max: 8 },
+            default: "2",
+            help: "Width and height grow this many times.",
+        }],
+        help: "Enlarges an image by repeating each pixel; followed by a convolution it learns to paint finer detail. The building block of image generators (DCGAN-style GANs) and image decoders.",
+    },
+    LayerInfo {
         kind: "VaeSampling",
         display: "VAE sampling",
         family: Family::Generative,
@@ -723,6 +740,7 @@ impl LayerSpec {
             | LayerSpec::MaxPool2d { size }
             | LayerSpec::AvgPool2d { size } => format!("{} {size}", info.display),
             LayerSpec::Reshape { shape } => format!("{} {shape:?}", info.display),
+            LayerSpec::Upsample2d { scale } => format!("{} ×{scale}", info.display),
             LayerSpec::VaeSampling { latent } => format!("{} {latent}", info.display),
             LayerSpec::Embedding { dim, window } => format!("{} {dim}×{window}", info.display),
             LayerSpec::Rnn {

@@ -359,6 +359,15 @@ pub fn layer_shape(layer: &LayerSpec, input: &[usize]) -> Result<(Vec<usize>, us
             }
             (vec![*c, h / size, w / size], 0)
         }
+        LayerSpec::Upsample2d { scale } => {
+            let [c, h, w] = input else {
+                return Err(format!(
+                    "{name} expects an image [channels × height × width]; the layer before gives {}. Put a Reshape to [channels, height, width] before it.",
+                    describe(input)
+                ));
+            };
+            (vec![*c, h * scale, w * scale], 0)
+        }
         LayerSpec::GlobalMaxPool | LayerSpec::GlobalAvgPool => {
             if input.len() < 2 {
                 return Err(format!(

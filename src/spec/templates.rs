@@ -19,6 +19,7 @@ pub enum Template {
     TransformerClassifier,
     CnnAttention,
     Gan,
+    Dcgan,
     DqnCartPole,
     DqnMotif,
 }
@@ -35,6 +36,7 @@ impl Template {
             Template::TransformerClassifier,
             Template::CnnAttention,
             Template::Gan,
+            Template::Dcgan,
             Template::DqnCartPole,
             Template::DqnMotif,
         ]
@@ -52,6 +54,7 @@ impl Template {
             Template::TransformerClassifier => "transformer_classifier",
             Template::CnnAttention => "cnn_attention",
             Template::Gan => "gan",
+            Template::Dcgan => "dcgan",
             Template::DqnCartPole => "dqn_cartpole",
             Template::DqnMotif => "dqn_motif_design",
         }
@@ -72,6 +75,7 @@ impl Template {
             Template::TransformerClassifier => "Sequence classifier (transformer)",
             Template::CnnAttention => "DNA motifs and their interplay (CNN + attention)",
             Template::Gan => "Generative adversarial network (GAN)",
+            Template::Dcgan => "Image generator (DCGAN-style GAN)",
             Template::DqnCartPole => "Reinforcement learning: balance a pole (DQN)",
             Template::DqnMotif => "Reinforcement learning: design a DNA motif (DQN)",
         }
@@ -104,6 +108,9 @@ impl Template {
             Template::CnnAttention => {
                 "Convolutions find short motifs (such as binding sites); an attention layer on top relates the motifs to each other across the sequence. A good model for regulatory DNA, with an attention map over the motifs it found."
             }
+            Template::Dcgan => {
+                "A GAN for small images: the generator grows a random code into an image with upsampling and convolution layers, the discriminator judges images with strided convolutions. Makes synthetic microscopy images, e.g. to see what the network thinks each class looks like."
+            }
             Template::DqnCartPole => {
                 "An agent learns by trial and error, from reward alone, to keep a pole upright on a moving cart: the classic first task of deep reinforcement learning. A deep Q-network learns how good each action is in each state."
             }
@@ -127,6 +134,7 @@ impl Template {
                 (vec![4, 100], Target::Classes(2))
             }
             Template::Gan => (vec![200], Target::Reconstruct),
+            Template::Dcgan => (vec![1, 32, 32], Target::Reconstruct),
             Template::DqnCartPole => (vec![4], Target::Values(2)),
             Template::DqnMotif => (vec![49], Target::Values(48)),
         }
@@ -405,6 +413,57 @@ impl Template {
                     ..TrainSpec::default()
                 },
             ),
+            Template::Dcgan => {
+                let conv = |filters, stride| LayerSpec::Conv2d {
+                    filters,
+                    kernel: 3,
+                    stride,
+                    padding: Padding::Same,
+                };
+                let leaky = || LayerSpec::LeakyRelu { slope: 0.2 };
+                (
+                    Task::Gan,
+                    vec![
+                        stack(
+                            "generator",
+                            vec![
+                                dense(32 * 8 * 8),
+                                LayerSpec::Relu,
+                                LayerSpec::Reshape {
+                                    shape: vec![32, 8, 8],
+                                },
+                                LayerSpec::Upsample2d { scale: 2 },
+                                conv(32, 1),
+                                LayerSpec::Relu,
+                                LayerSpec::Upsample2d { scale: 2 },
+                                conv(1, 1),
+                                LayerSpec::Sigmoid,
+                            ],
+                        ),
+                        stack(
+                            "discriminator",
+                            vec![
+                                conv(16, 2),
+                                leaky(),
+                                conv(32, 2),
+                                leaky(),
+                                LayerSpec::Flatten,
+                                dense(1),
+                            ],
+                        ),
+                    ],
+                    DataSpec {
+                        format: DataFormat::ImageFolder,
+                        ..DataSpec::default()
+                    },
+                    TrainSpec {
+                        epochs: 100,
+                        batch_size: 32,
+                        validation_fraction: 0.0,
+                        ..TrainSpec::default()
+                    },
+                )
+            }
             Template::DqnCartPole | Template::DqnMotif => {
                 let cartpole = self == Template::DqnCartPole;
                 let (environment, actions) = if cartpole {
@@ -470,6 +529,66 @@ impl Experiment {
     /// sequences or images ends by reshaping back to the input's shape.
     pub fn fit_to_data(&mut self, input: &[usize], target: &Target) {
         if self.task == Task::Gan {
+            // An image generator (Dense → Reshape → upsampling convolutions)
+            // starts at the image size divided by its upsampling, and its last
+            // convolution makes the image's channels.
+            if let ([c, h, w], Some(generator)) = (
+                input,
+                self.architecture
+                    .stacks
+                    .iter_mut()
+                    .find(|s| s.name == "generator"),
+            ) && let Some(at) = generator
+                .layers
+                .iter()
+                .position(|l| matches!(l, LayerSpec::Reshape { shape } if shape.len() == 3))
+            {
+                let f: usize = generator.layers[at..]
+                    .iter()
+                    .map(|l| match l {
+                        LayerSpec::Upsample2d { scale } => *scale,
+                        _ => 1,
+                    })
+                    .product();
+                if h % f == 0 && w % f == 0 {
+                    let ch = match &generator.layers[at] {
+                        LayerSpec::Reshape { shape } => shape[0],
+                        _ => 1,
+                    };
+                    let start = vec![ch, h / f, w / f];
+                    if let Some(LayerSpec::Dense { units, .. }) = generator.layers[..at]
+                        .iter_mut()
+                        .rev()
+                        .find(|l| matches!(l, LayerSpec::Dense { .. }))
+                    {
+                        *units = start.iter().product();
+                    }
+                    generator.layers[at] = LayerSpec::Reshape { shape: start };
+                    if let Some(LayerSpec::Conv2d { filters, .. }) = generator
+                        .layers
+                        .iter_mut()
+                        .rev()
+                        .find(|l| matches!(l, LayerSpec::Conv2d { .. }))
+                    {
+                        *filters = *c;
+                    }
+                }
+                if let Some(LayerSpec::Dense { units, .. }) = self
+                    .architecture
+                    .stacks
+                    .iter_mut()
+                    .find(|s| s.name == "discriminator")
+                    .and_then(|s| {
+                        s.layers
+                            .iter_mut()
+                            .rev()
+                            .find(|l| matches!(l, LayerSpec::Dense { .. }))
+                    })
+                {
+                    *units = 1;
+                }
+                return;
+            }
             // The generator makes samples of the data's size (reshaped when the
             // discriminator reads them); the discriminator gives one score.
             let numel = input.iter().product();
