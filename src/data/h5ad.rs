@@ -352,6 +352,9 @@ fn compound_frame(file: &File, path: &Path, name: &str) -> Result<Frame, DataErr
         .read_raw()
         .map_err(|e| err(path, format!("{name}: {e}")))?;
     let rec = size as usize;
+    if rec == 0 {
+        return Err(err(path, format!("'{name}' has records of size 0")));
+    }
     let mut index = Vec::new();
     let mut columns = Vec::new();
     for (i, m) in members.iter().enumerate() {
@@ -381,15 +384,22 @@ fn compound_frame(file: &File, path: &Path, name: &str) -> Result<Frame, DataErr
             })
         };
         let column = match &m.datatype {
-            Datatype::String { size, .. } => Column::Text(
-                raw.chunks_exact(rec)
+            Datatype::String { size, .. } => {
+                let text: Option<Vec<String>> = raw
+                    .chunks_exact(rec)
                     .map(|r| {
-                        let s = &r[off..off + *size as usize];
+                        let s = r.get(off..off + *size as usize)?;
                         let end = s.iter().position(|&c| c == 0).unwrap_or(s.len());
-                        String::from_utf8_lossy(&s[..end]).into_owned()
+                        Some(String::from_utf8_lossy(&s[..end]).into_owned())
                     })
-                    .collect(),
-            ),
+                    .collect();
+                Column::Text(text.ok_or_else(|| {
+                    err(
+                        path,
+                        format!("'{name}' column '{}' lies outside its records", m.name),
+                    )
+                })?)
+            }
             _ => {
                 let nums: Option<Vec<f64>> = raw.chunks_exact(rec).map(field).collect();
                 let Some(nums) = nums else { continue };

@@ -97,7 +97,14 @@ pub fn read(root: &Path, opts: &ImageOptions) -> Result<Dataset, DataError> {
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().expect("image decoding does not panic"))
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(DataError::Invalid(format!(
+                        "an image in {} made the image decoder fail; check for damaged files",
+                        root.display()
+                    )))
+                })
+            })
             .collect()
     });
     let mut images = Vec::with_capacity(files.len());

@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, Sender};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::Module;
@@ -17,8 +17,8 @@ use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Command, Event, Flow, Outcome, Progress, SplitMetrics, StartInfo, Summary, TrainedModel,
-    poll_commands,
+    Command, Event, Flow, Outcome, Progress, SplitMetrics, StartInfo, StepClock, Summary,
+    TrainedModel, poll_commands,
 };
 use crate::data::{Dataset, Preprocessing};
 use crate::model::Network;
@@ -190,12 +190,9 @@ pub(super) fn run(
     let mut best_average = f64::MIN;
     let mut solved_at = None;
     let mut stopped_by_user = false;
-    let mut train_time = Duration::ZERO;
-    let mut first_step_seconds = 0.0;
     let mut learn_steps = 0usize;
     let mut last_loss = None;
-    let mut last_report = Instant::now() - Duration::from_secs(1);
-    let mut steps_done = 0;
+    let mut clock = StepClock::new();
     // The best greedy policy seen at the periodic checks, and its mean return.
     let mut kept: Option<(f64, Network)> = None;
 
@@ -258,8 +255,8 @@ pub(super) fn run(
                 target_net = model.valid();
             }
         }
-        steps_done = step + 1;
-        train_time += step_start.elapsed();
+        clock.step_done(step_start);
+        let steps_done = clock.steps;
         if d.evaluate_every > 0
             && steps_done > d.learning_starts
             && steps_done.is_multiple_of(d.evaluate_every)
@@ -274,9 +271,6 @@ pub(super) fn run(
             if kept.as_ref().is_none_or(|(best, _)| score >= *best) {
                 kept = Some((score, acting.clone()));
             }
-        }
-        if steps_done == 1 {
-            first_step_seconds = step_start.elapsed().as_secs_f64();
         }
 
         if done {
@@ -308,17 +302,15 @@ pub(super) fn run(
             (episode_return, episode_len, loss_sum, loss_n) = (0.0, 0, 0.0, 0);
             state = env.reset();
         }
-        if last_report.elapsed() > Duration::from_millis(200) || steps_done == d.steps {
-            last_report = Instant::now();
-            let per_step = train_time.as_secs_f64() / steps_done as f64;
+        if clock.report_due(steps_done == d.steps) {
             let _ = events.send(Event::Progress(Progress {
                 epoch: 1,
                 step: steps_done,
                 steps_per_epoch: d.steps,
                 epochs: 1,
                 loss: last_loss.unwrap_or(f64::NAN),
-                samples_per_second: steps_done as f64 / train_time.as_secs_f64().max(1e-9),
-                eta_seconds: per_step * (d.steps - steps_done) as f64,
+                samples_per_second: clock.per_second(steps_done),
+                eta_seconds: clock.eta(d.steps),
             }));
         }
     }
@@ -343,19 +335,19 @@ pub(super) fn run(
         device: choice.name.clone(),
         device_is_gpu: choice.is_gpu,
         device_reason: choice.reason.clone(),
-        epochs_completed: usize::from(steps_done > 0),
+        epochs_completed: usize::from(clock.steps > 0),
         epochs_planned: 1,
         stopped_early: false,
         stopped_by_user,
         best_epoch: None,
-        train_samples: steps_done,
+        train_samples: clock.steps,
         valid_samples: 0,
         parameters: report.total_params(),
         wall_seconds: started.elapsed().as_secs_f64(),
         prep_seconds: 0.0,
-        train_seconds: train_time.as_secs_f64(),
-        first_step_seconds,
-        samples_per_second: steps_done as f64 / train_time.as_secs_f64().max(1e-9),
+        train_seconds: clock.time.as_secs_f64(),
+        first_step_seconds: clock.first_step_seconds,
+        samples_per_second: clock.per_second(clock.steps),
         final_train: last_loss.map(|loss| SplitMetrics {
             loss,
             ..SplitMetrics::default()
@@ -366,7 +358,7 @@ pub(super) fn run(
         rl: Some(RlSummary {
             environment: format!("{kind:?}"),
             episodes: episode,
-            steps: steps_done,
+            steps: clock.steps,
             evaluation_return,
             random_return,
             best_moving_average: if best_average == f64::MIN {

@@ -3,15 +3,15 @@
 //! batches, pause/stop and events as every other task.
 
 use std::sync::mpsc::{Receiver, Sender};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
 use super::{
-    Command, EpochMetrics, Event, Flow, Outcome, Progress, SplitMetrics, StartInfo, Summary,
-    TrainedModel, poll_commands,
+    Command, EpochMetrics, Event, Flow, Outcome, Progress, SplitMetrics, StartInfo, StepClock,
+    Summary, TrainedModel, poll_commands,
 };
 use crate::data::split::{Split, split};
 use crate::data::{Dataset, Labels, Preprocessing};
@@ -145,10 +145,7 @@ pub(super) fn run(
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(t.seed.wrapping_add(1));
     let mut history = Vec::new();
     let mut stopped_by_user = false;
-    let mut steps_done = 0usize;
-    let mut train_time = Duration::ZERO;
-    let mut first_step_seconds = 0.0;
-    let mut last_report = Instant::now() - Duration::from_secs(1);
+    let mut clock = StepClock::new();
 
     'epochs: for epoch in 1..=t.epochs {
         let epoch_start = Instant::now();
@@ -224,23 +221,16 @@ pub(super) fn run(
             model = optim_g.step(g.generator_learning_rate, model, grads);
 
             sums.add(b, g_loss_value, d_loss_value, real_right, fake_right);
-            steps_done += 1;
-            train_time += step_start.elapsed();
-            if steps_done == 1 {
-                first_step_seconds = step_start.elapsed().as_secs_f64();
-            }
-            if last_report.elapsed() > Duration::from_millis(200) || step + 1 == steps_per_epoch {
-                last_report = Instant::now();
-                let per_step = train_time.as_secs_f64() / steps_done as f64;
+            clock.step_done(step_start);
+            if clock.report_due(step + 1 == steps_per_epoch) {
                 let _ = events.send(Event::Progress(Progress {
                     epoch,
                     step: step + 1,
                     steps_per_epoch,
                     epochs: t.epochs,
                     loss: sums.g / sums.n.max(1) as f64,
-                    samples_per_second: (steps_done * batch) as f64
-                        / train_time.as_secs_f64().max(1e-9),
-                    eta_seconds: per_step * (total_steps - steps_done) as f64,
+                    samples_per_second: clock.per_second(clock.steps * batch),
+                    eta_seconds: clock.eta(total_steps),
                 }));
             }
         }
@@ -273,9 +263,9 @@ pub(super) fn run(
         parameters: report.total_params(),
         wall_seconds: started.elapsed().as_secs_f64(),
         prep_seconds,
-        train_seconds: train_time.as_secs_f64(),
-        first_step_seconds,
-        samples_per_second: (steps_done * batch) as f64 / train_time.as_secs_f64().max(1e-9),
+        train_seconds: clock.time.as_secs_f64(),
+        first_step_seconds: clock.first_step_seconds,
+        samples_per_second: clock.per_second(clock.steps * batch),
         final_train: history.last().map(|h| h.train.clone()),
         final_valid: None,
         chance_accuracy: None,

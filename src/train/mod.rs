@@ -432,10 +432,7 @@ pub fn run(
     let mut since_best = 0;
     let mut stopped_by_user = false;
     let mut stopped_early = false;
-    let mut steps_done = 0usize;
-    let mut train_time = Duration::ZERO;
-    let mut first_step_seconds = 0.0;
-    let mut last_report = Instant::now() - Duration::from_secs(1);
+    let mut clock = StepClock::new();
 
     'epochs: for epoch in 1..=t.epochs {
         let epoch_start = Instant::now();
@@ -469,23 +466,16 @@ pub fn run(
             acc.add(&parts, chunk.len(), loss_value);
             let grads = GradientsParams::from_grads(parts.total.backward(), &model);
             model = optim.step(t.learning_rate, model, grads);
-            steps_done += 1;
-            train_time += step_start.elapsed();
-            if steps_done == 1 {
-                first_step_seconds = step_start.elapsed().as_secs_f64();
-            }
-            if last_report.elapsed() > Duration::from_millis(200) || step + 1 == steps_per_epoch {
-                last_report = Instant::now();
-                let per_step = train_time.as_secs_f64() / steps_done as f64;
+            clock.step_done(step_start);
+            if clock.report_due(step + 1 == steps_per_epoch) {
                 let _ = events.send(Event::Progress(Progress {
                     epoch,
                     step: step + 1,
                     steps_per_epoch,
                     epochs: t.epochs,
                     loss: acc.loss / acc.n as f64,
-                    samples_per_second: (steps_done * batch) as f64
-                        / train_time.as_secs_f64().max(1e-9),
-                    eta_seconds: per_step * (total_steps - steps_done) as f64,
+                    samples_per_second: clock.per_second(clock.steps * batch),
+                    eta_seconds: clock.eta(total_steps),
                 }));
             }
         }
@@ -610,9 +600,9 @@ pub fn run(
         parameters: report.total_params(),
         wall_seconds: started.elapsed().as_secs_f64(),
         prep_seconds,
-        first_step_seconds,
-        train_seconds: train_time.as_secs_f64(),
-        samples_per_second: (steps_done * batch) as f64 / train_time.as_secs_f64().max(1e-9),
+        first_step_seconds: clock.first_step_seconds,
+        train_seconds: clock.time.as_secs_f64(),
+        samples_per_second: clock.per_second(clock.steps * batch),
         final_train,
         final_valid,
         chance_accuracy,
@@ -637,6 +627,56 @@ pub fn run(
 enum Flow {
     Continue,
     Stop,
+}
+
+/// Time spent in training steps (batching, forward, backward, optimizer; not
+/// validation), and when progress was last reported. Shared by every task's loop.
+struct StepClock {
+    steps: usize,
+    time: Duration,
+    first_step_seconds: f64,
+    last_report: Instant,
+}
+
+impl StepClock {
+    fn new() -> StepClock {
+        StepClock {
+            steps: 0,
+            time: Duration::ZERO,
+            first_step_seconds: 0.0,
+            last_report: Instant::now() - Duration::from_secs(1),
+        }
+    }
+
+    /// Count one finished step that began at `start`.
+    fn step_done(&mut self, start: Instant) {
+        let spent = start.elapsed();
+        self.steps += 1;
+        self.time += spent;
+        if self.steps == 1 {
+            self.first_step_seconds = spent.as_secs_f64();
+        }
+    }
+
+    /// Whether to report progress now: five times a second, and always when `last`.
+    fn report_due(&mut self, last: bool) -> bool {
+        let due = last || self.last_report.elapsed() > Duration::from_millis(200);
+        if due {
+            self.last_report = Instant::now();
+        }
+        due
+    }
+
+    /// `items` (samples or environment steps) per second of step time.
+    fn per_second(&self, items: usize) -> f64 {
+        items as f64 / self.time.as_secs_f64().max(1e-9)
+    }
+
+    /// Seconds left for `total_steps` at the pace so far.
+    fn eta(&self, total_steps: usize) -> f64 {
+        self.time.as_secs_f64() / self.steps.max(1) as f64
+            * total_steps.saturating_sub(self.steps) as f64
+    }
 }
 
 /// Handle pause/resume/stop between steps; a pause blocks here until resumed.
