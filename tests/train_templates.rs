@@ -22,6 +22,28 @@ fn temp_dir(name: &str) -> PathBuf {
     d
 }
 
+/// Make `template`'s experiment for `data` (in a scratch folder named `name`),
+/// train it on the CPU, and return the outcome with every event it sent.
+fn train_all(
+    name: &str,
+    template: Template,
+    data: &Path,
+    opts: &NewOptions,
+) -> (train::Outcome, Vec<Event>) {
+    let dir = temp_dir(name);
+    let (exp, dataset, _) = new_experiment(template, data, &dir.join("exp.json"), opts).unwrap();
+    let (ev_tx, ev_rx) = mpsc::channel();
+    let (_cmd_tx, cmd_rx) = mpsc::channel();
+    let job = Job {
+        experiment: exp,
+        dataset,
+        device: DevicePreference::Cpu,
+    };
+    let outcome = train::run(job, &ev_tx, &cmd_rx).unwrap();
+    drop(ev_tx);
+    (outcome, ev_rx.iter().collect())
+}
+
 /// Train `template` on `data` for `epochs` and return the outcome and the events seen.
 fn train(
     template: Template,
@@ -29,25 +51,10 @@ fn train(
     opts: NewOptions,
     epochs: usize,
 ) -> (train::Outcome, Vec<String>) {
-    let dir = temp_dir(template.name());
     let mut opts = opts;
     opts.settings.push(format!("training.epochs={epochs}"));
-    let (exp, dataset, _) =
-        new_experiment(template, &sample(data), &dir.join("exp.json"), &opts).unwrap();
-    let (ev_tx, ev_rx) = mpsc::channel();
-    let (_cmd_tx, cmd_rx) = mpsc::channel();
-    let outcome = train::run(
-        Job {
-            experiment: exp,
-            dataset,
-            device: DevicePreference::Cpu,
-        },
-        &ev_tx,
-        &cmd_rx,
-    )
-    .unwrap();
-    drop(ev_tx);
-    let kinds = ev_rx
+    let (outcome, events) = train_all(template.name(), template, &sample(data), &opts);
+    let kinds = events
         .iter()
         .map(|e| {
             match e {
@@ -294,27 +301,12 @@ fn transformer_learns_protein_families_of_varying_length() {
 
 #[test]
 fn gan_samples_move_toward_the_real_cells() {
-    let dir = temp_dir("gan");
     let mut opts = labels_opts();
     opts.settings.push("training.epochs=300".into());
-    let (exp, dataset, _) = new_experiment(
-        Template::Gan,
-        &sample("omics/counts.csv"),
-        &dir.join("exp.json"),
-        &opts,
-    )
-    .unwrap();
-    let (ev_tx, ev_rx) = mpsc::channel();
-    let (_cmd_tx, cmd_rx) = mpsc::channel();
-    let job = Job {
-        experiment: exp,
-        dataset,
-        device: DevicePreference::Cpu,
-    };
-    let outcome = train::run(job, &ev_tx, &cmd_rx).unwrap();
-    drop(ev_tx);
-    let snaps: Vec<train::GanSnapshot> = ev_rx
-        .iter()
+    let (outcome, events) = train_all("gan", Template::Gan, &sample("omics/counts.csv"), &opts);
+    let dir = temp_dir("gan-out");
+    let snaps: Vec<train::GanSnapshot> = events
+        .into_iter()
         .filter_map(|e| match e {
             Event::GanSamples(g) => Some(g),
             _ => None,
@@ -369,23 +361,13 @@ fn gan_samples_move_toward_the_real_cells() {
 
 /// Train a DQN template for `steps` environment steps; return its summary.
 fn train_dqn(template: Template, settings: &[&str]) -> (train::Outcome, usize) {
-    let dir = temp_dir(template.name());
     let opts = NewOptions {
         settings: settings.iter().map(|s| s.to_string()).collect(),
         ..NewOptions::default()
     };
-    let (exp, dataset, _) =
-        new_experiment(template, Path::new(""), &dir.join("exp.json"), &opts).unwrap();
-    let (ev_tx, ev_rx) = mpsc::channel();
-    let (_cmd_tx, cmd_rx) = mpsc::channel();
-    let job = Job {
-        experiment: exp,
-        dataset,
-        device: DevicePreference::Cpu,
-    };
-    let outcome = train::run(job, &ev_tx, &cmd_rx).unwrap();
-    drop(ev_tx);
-    let episodes = ev_rx
+    // No data file: the environment is the data.
+    let (outcome, events) = train_all(template.name(), template, Path::new(""), &opts);
+    let episodes = events
         .iter()
         .filter(|e| matches!(e, Event::Episode(_)))
         .count();
@@ -438,27 +420,18 @@ fn dqn_keeps_the_pole_up_longer_than_random_pushes() {
 
 #[test]
 fn a_gan_on_images_saves_its_samples_as_pictures() {
-    let dir = temp_dir("gan-images");
     let opts = NewOptions {
         settings: vec!["training.epochs=3".into()],
         ..NewOptions::default()
     };
     // The DCGAN-style template: Dense → Reshape → Upsample + Conv 2-D generator.
-    let (exp, dataset, _) = new_experiment(
+    let (outcome, _) = train_all(
+        "gan-images",
         Template::Dcgan,
         &sample("images/cells"),
-        &dir.join("exp.json"),
         &opts,
-    )
-    .unwrap();
-    let (ev_tx, _ev_rx) = mpsc::channel();
-    let (_cmd_tx, cmd_rx) = mpsc::channel();
-    let job = Job {
-        experiment: exp,
-        dataset,
-        device: DevicePreference::Cpu,
-    };
-    let outcome = train::run(job, &ev_tx, &cmd_rx).unwrap();
+    );
+    let dir = temp_dir("gan-images-out");
     lamina::export::write_generated(&dir.join("fake.csv"), &outcome.model, 4).unwrap();
     let pics = dir.join("fake_images");
     for i in 1..=4 {
@@ -472,34 +445,16 @@ fn a_vae_on_real_pbmcs_separates_their_cell_types() {
     // scanpy's pbmc68k_reduced: 700 real cells, 10 FACS-sorted types (the largest is 34%).
     let opts = NewOptions {
         label_column: Some("bulk_labels".into()),
-        settings: vec!["data.encoding.log1p=false".into()],
+        settings: vec![
+            "data.encoding.log1p=false".into(),
+            "training.epochs=40".into(),
+        ],
         ..NewOptions::default()
     };
-    let dir = temp_dir("pbmc-vae");
-    let (exp, dataset, _) = new_experiment(
-        Template::Vae,
-        &sample("pbmc/pbmc68k_reduced.h5ad"),
-        &dir.join("exp.json"),
-        &NewOptions {
-            settings: vec![
-                "data.encoding.log1p=false".into(),
-                "training.epochs=40".into(),
-            ],
-            ..opts
-        },
-    )
-    .unwrap();
-    let (ev_tx, ev_rx) = mpsc::channel();
-    let (_cmd_tx, cmd_rx) = mpsc::channel();
-    let job = Job {
-        experiment: exp,
-        dataset,
-        device: DevicePreference::Cpu,
-    };
-    train::run(job, &ev_tx, &cmd_rx).unwrap();
-    drop(ev_tx);
-    let knn = ev_rx
-        .iter()
+    let data = sample("pbmc/pbmc68k_reduced.h5ad");
+    let (_, events) = train_all("pbmc-vae", Template::Vae, &data, &opts);
+    let knn = events
+        .into_iter()
         .filter_map(|e| match e {
             Event::Latent(l) => l.knn_agreement,
             _ => None,
