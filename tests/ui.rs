@@ -64,21 +64,26 @@ fn open(h: &mut Harness<'_, LaminaApp>, path: &Path) {
     h.run_steps(2);
 }
 
-#[test]
-fn template_data_train_curve_stop() {
-    let dir = scratch("flow");
-    let mut h = harness(LaminaApp::default());
-    h.run_steps(2);
-    h.get_by_label("Classifier for tables and omics (MLP)")
-        .click();
+/// On the start screen: pick `template`, hand over the data (and labels) as the
+/// file dialog or a drop would, name the experiment, press Create; then wait
+/// until the workbench has read the data.
+fn create_from_template(
+    h: &mut Harness<'_, LaminaApp>,
+    template: &str,
+    data: Option<&Path>,
+    labels: Option<&Path>,
+    experiment: &Path,
+) {
+    h.get_by_label(template).click();
     h.run_steps(1);
-    // What the file dialog (or a drop on the window) hands over.
     let ctx = h.ctx.clone();
-    h.state_mut()
-        .use_path(Purpose::StartData, &sample("omics/counts.csv"), &ctx);
-    h.state_mut()
-        .use_path(Purpose::StartLabels, &sample("omics/labels.csv"), &ctx);
-    h.state_mut().start.experiment_path = dir.join("classifier.json").display().to_string();
+    if let Some(data) = data {
+        h.state_mut().use_path(Purpose::StartData, data, &ctx);
+    }
+    if let Some(labels) = labels {
+        h.state_mut().use_path(Purpose::StartLabels, labels, &ctx);
+    }
+    h.state_mut().start.experiment_path = experiment.display().to_string();
     h.run_steps(1);
     h.get_by_label("Create experiment").click();
     h.run_steps(2);
@@ -90,6 +95,20 @@ fn template_data_train_curve_stop() {
     );
     h.state_mut().data.wait();
     h.run_steps(2);
+}
+
+#[test]
+fn template_data_train_curve_stop() {
+    let dir = scratch("flow");
+    let mut h = harness(LaminaApp::default());
+    h.run_steps(2);
+    create_from_template(
+        &mut h,
+        "Classifier for tables and omics (MLP)",
+        Some(&sample("omics/counts.csv")),
+        Some(&sample("omics/labels.csv")),
+        &dir.join("classifier.json"),
+    );
     let ds = h
         .state()
         .data
@@ -616,24 +635,13 @@ fn a_gan_trains_from_the_window_and_shows_its_samples() {
     copy_omics(&dir);
     let mut h = harness(LaminaApp::default());
     h.run_steps(2);
-    h.get_by_label("Generative adversarial network (GAN)")
-        .click();
-    h.run_steps(1);
-    let ctx = h.ctx.clone();
-    h.state_mut()
-        .use_path(Purpose::StartData, &dir.join("counts.csv"), &ctx);
-    h.state_mut().start.experiment_path = dir.join("gan.json").display().to_string();
-    h.run_steps(1);
-    h.get_by_label("Create experiment").click();
-    h.run_steps(2);
-    assert_eq!(
-        h.state().screen,
-        Screen::Workbench,
-        "{:?}",
-        h.state().message
+    create_from_template(
+        &mut h,
+        "Generative adversarial network (GAN)",
+        Some(&dir.join("counts.csv")),
+        None,
+        &dir.join("gan.json"),
     );
-    h.state_mut().data.wait();
-    h.run_steps(2);
     // Both networks and the noise size are in the editor.
     h.get_by_label("Stack 'generator'");
     h.get_by_label("Stack 'discriminator'");
@@ -676,22 +684,14 @@ fn a_dqn_agent_trains_from_the_window_and_plays_an_episode() {
     let dir = scratch("dqn");
     let mut h = harness(LaminaApp::default());
     h.run_steps(2);
-    h.get_by_label("Reinforcement learning: design a DNA motif (DQN)")
-        .click();
-    h.run_steps(1);
     // No data file: the environment is the data.
-    h.state_mut().start.experiment_path = dir.join("motif.json").display().to_string();
-    h.run_steps(1);
-    h.get_by_label("Create experiment").click();
-    h.run_steps(2);
-    assert_eq!(
-        h.state().screen,
-        Screen::Workbench,
-        "{:?}",
-        h.state().message
+    create_from_template(
+        &mut h,
+        "Reinforcement learning: design a DNA motif (DQN)",
+        None,
+        None,
+        &dir.join("motif.json"),
     );
-    h.state_mut().data.wait();
-    h.run_steps(2);
     h.get_by_label("The agent learns in:");
     h.get_by_label_contains("Observes 49 numbers; chooses among 48 actions.");
     h.get_by_label("Stack 'q_network'");
