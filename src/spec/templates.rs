@@ -529,84 +529,16 @@ impl Experiment {
     /// sequences or images ends by reshaping back to the input's shape.
     pub fn fit_to_data(&mut self, input: &[usize], target: &Target) {
         if self.task == Task::Gan {
-            // An image generator (Dense → Reshape → upsampling convolutions)
-            // starts at the image size divided by its upsampling, and its last
-            // convolution makes the image's channels.
-            if let ([c, h, w], Some(generator)) = (
-                input,
-                self.architecture
-                    .stacks
-                    .iter_mut()
-                    .find(|s| s.name == "generator"),
-            ) && let Some(at) = generator
-                .layers
-                .iter()
-                .position(|l| matches!(l, LayerSpec::Reshape { shape } if shape.len() == 3))
-            {
-                let f: usize = generator.layers[at..]
-                    .iter()
-                    .map(|l| match l {
-                        LayerSpec::Upsample2d { scale } => *scale,
-                        _ => 1,
-                    })
-                    .product();
-                if h % f == 0 && w % f == 0 {
-                    let ch = match &generator.layers[at] {
-                        LayerSpec::Reshape { shape } => shape[0],
-                        _ => 1,
-                    };
-                    let start = vec![ch, h / f, w / f];
-                    if let Some(LayerSpec::Dense { units, .. }) = generator.layers[..at]
-                        .iter_mut()
-                        .rev()
-                        .find(|l| matches!(l, LayerSpec::Dense { .. }))
-                    {
-                        *units = start.iter().product();
-                    }
-                    generator.layers[at] = LayerSpec::Reshape { shape: start };
-                    if let Some(LayerSpec::Conv2d { filters, .. }) = generator
-                        .layers
-                        .iter_mut()
-                        .rev()
-                        .find(|l| matches!(l, LayerSpec::Conv2d { .. }))
-                    {
-                        *filters = *c;
-                    }
-                }
-                if let Some(LayerSpec::Dense { units, .. }) = self
-                    .architecture
-                    .stacks
-                    .iter_mut()
-                    .find(|s| s.name == "discriminator")
-                    .and_then(|s| {
-                        s.layers
-                            .iter_mut()
-                            .rev()
-                            .find(|l| matches!(l, LayerSpec::Dense { .. }))
-                    })
-                {
-                    *units = 1;
-                }
-                return;
-            }
             // The generator makes samples of the data's size (reshaped when the
             // discriminator reads them); the discriminator gives one score.
-            let numel = input.iter().product();
-            for (name, units) in [("generator", numel), ("discriminator", 1)] {
-                if let Some(LayerSpec::Dense { units: u, .. }) = self
-                    .architecture
-                    .stacks
-                    .iter_mut()
-                    .find(|s| s.name == name)
-                    .and_then(|s| {
-                        s.layers
-                            .iter_mut()
-                            .rev()
-                            .find(|l| matches!(l, LayerSpec::Dense { .. }))
-                    })
-                {
-                    *u = units;
+            if !self.fit_image_generator(input) {
+                let numel = input.iter().product();
+                if let Some(units) = self.last_dense_units("generator") {
+                    *units = numel;
                 }
+            }
+            if let Some(units) = self.last_dense_units("discriminator") {
+                *units = 1;
             }
             return;
         }
@@ -641,5 +573,68 @@ impl Experiment {
                 }),
             }
         }
+    }
+}
+
+impl Experiment {
+    /// The units of the last Dense layer of stack `name`, if it has one.
+    fn last_dense_units(&mut self, name: &str) -> Option<&mut usize> {
+        let stack = self
+            .architecture
+            .stacks
+            .iter_mut()
+            .find(|s| s.name == name)?;
+        stack.layers.iter_mut().rev().find_map(|l| match l {
+            LayerSpec::Dense { units, .. } => Some(units),
+            _ => None,
+        })
+    }
+
+    /// An image generator (Dense → Reshape → upsampling convolutions) starts at
+    /// the image size divided by its upsampling, and its last convolution makes
+    /// the image's channels. False when the generator is not of that kind.
+    fn fit_image_generator(&mut self, input: &[usize]) -> bool {
+        let [c, h, w] = *input else { return false };
+        let Some(generator) = self
+            .architecture
+            .stacks
+            .iter_mut()
+            .find(|s| s.name == "generator")
+        else {
+            return false;
+        };
+        let layers = &mut generator.layers;
+        let Some((at, ch)) = layers.iter().enumerate().find_map(|(i, l)| match l {
+            LayerSpec::Reshape { shape } if shape.len() == 3 => Some((i, shape[0])),
+            _ => None,
+        }) else {
+            return false;
+        };
+        let f: usize = layers[at..]
+            .iter()
+            .map(|l| match l {
+                LayerSpec::Upsample2d { scale } => *scale,
+                _ => 1,
+            })
+            .product();
+        if h % f == 0 && w % f == 0 {
+            let start = vec![ch, h / f, w / f];
+            if let Some(LayerSpec::Dense { units, .. }) = layers[..at]
+                .iter_mut()
+                .rev()
+                .find(|l| matches!(l, LayerSpec::Dense { .. }))
+            {
+                *units = start.iter().product();
+            }
+            layers[at] = LayerSpec::Reshape { shape: start };
+            if let Some(LayerSpec::Conv2d { filters, .. }) = layers
+                .iter_mut()
+                .rev()
+                .find(|l| matches!(l, LayerSpec::Conv2d { .. }))
+            {
+                *filters = c;
+            }
+        }
+        true
     }
 }
