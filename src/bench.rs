@@ -340,6 +340,9 @@ pub fn run_job(job: &str, data_dir: &Path, device: DevicePreference) -> Result<V
         "epochs": epochs,
         "batch_size": exp.training.batch_size,
         "epoch_losses": epoch_losses,
+        // Wall time of each epoch, validation included: on a GPU the first
+        // epochs also compile kernels, the last ones show the steady state.
+        "epoch_seconds": outcome.history.iter().map(|h| h.seconds).collect::<Vec<_>>(),
         "params": s.parameters,
         "started_utc": started_utc,
         "host_cpu_busy_before": busy_before,

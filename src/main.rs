@@ -27,6 +27,14 @@ fn main() -> ExitCode {
             "Lamina hit an internal error{place}: {msg}. Please report it with the experiment file."
         );
     }));
+    // burn's GPU backend times candidate kernels for every new tensor shape
+    // before using one. At cubecl's default effort this took over 50 s of a
+    // 5-epoch job on an H200 (benches/RESULTS.md); "minimal" keeps the first
+    // epoch short. A value the user sets is kept.
+    if std::env::var_os("CUBECL_AUTOTUNE_LEVEL").is_none() {
+        // SAFETY: no other thread exists yet.
+        unsafe { std::env::set_var("CUBECL_AUTOTUNE_LEVEL", "minimal") };
+    }
     let cli = lamina::cli::Cli::parse();
     match lamina::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -69,9 +69,15 @@ pub struct GpuAdapter {
     pub kind: DeviceKind,
 }
 
+/// Set to 1 to let a software (CPU) adapter such as Mesa's lavapipe count as
+/// a GPU: it runs the GPU code path on a machine without one, for checking it
+/// (about 100 times slower than the CPU backend, so never chosen otherwise).
+pub const SOFTWARE_GPU_VAR: &str = "LAMINA_SOFTWARE_GPU";
+
 /// Look for adapters. Returns the first hardware GPU, and the names of software
 /// adapters seen (for the message when there is none).
 pub fn find_gpu() -> (Option<GpuAdapter>, Vec<String>) {
+    let accept_software = std::env::var(SOFTWARE_GPU_VAR).is_ok_and(|v| v == "1");
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
         backends: wgpu::Backends::PRIMARY,
         ..wgpu::InstanceDescriptor::new_without_display_handle()
@@ -96,6 +102,7 @@ pub fn find_gpu() -> (Option<GpuAdapter>, Vec<String>) {
                 virt += 1;
                 DeviceKind::VirtualGpu(virt - 1)
             }
+            wgpu::DeviceType::Cpu if accept_software && found.is_none() => DeviceKind::Cpu,
             wgpu::DeviceType::Cpu | wgpu::DeviceType::Other => {
                 software.push(info.name.clone());
                 continue;

@@ -324,10 +324,13 @@ impl GanSums {
 /// Real samples compared with as many generated ones in each snapshot.
 const SNAPSHOT_SAMPLES: usize = 500;
 
-/// Samples from a trained (or untrained) generator, `n × sample_len`.
+/// Samples from a trained (or untrained) generator, `n × sample_len`, drawn on
+/// `device` (the network is moved there: after GPU training it is still on the GPU).
 pub fn generate(model: &Network, n: usize, noise: usize, device: &Device) -> Vec<f32> {
     let z = Tensor::<2>::random([n, noise], Distribution::Normal(0.0, 1.0), device);
     model
+        .clone()
+        .to_device(device)
         .generate(z)
         .into_data()
         .try_to_vec::<f32>()
