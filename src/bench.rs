@@ -221,6 +221,7 @@ pub fn experiment(job: &str) -> Result<Experiment, String> {
                     width: 64,
                     height: 64,
                     color: ColorMode::Grayscale,
+                    ..ImageOptions::default()
                 },
                 encoding: Encoding {
                     scale_pixels: true,

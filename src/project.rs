@@ -50,7 +50,8 @@ pub fn new_experiment(
             | DataFormat::Auto
             | DataFormat::Environment
             | DataFormat::MatrixMarket
-            | DataFormat::AnnData => exp.data.encoding.clone(),
+            | DataFormat::AnnData
+            | DataFormat::TenxH5 => exp.data.encoding.clone(),
             DataFormat::ImageFolder => crate::spec::Encoding::default(),
             DataFormat::Fasta => crate::spec::Encoding {
                 scale_pixels: false,
@@ -112,10 +113,11 @@ fn prepare_with(
     exp.validate().map_err(|e| e.to_string())?;
     let dataset = data::load(&exp.data, exp_dir).map_err(|e| e.to_string())?;
     let target = dataset.target(exp.task).map_err(|e| e.to_string())?;
+    let input = exp.data.encoding.input_shape(dataset.kind, &dataset.shape);
     if fit {
-        exp.fit_to_data(&dataset.shape, &target);
+        exp.fit_to_data(&input, &target);
     }
-    let report = infer_shapes(&exp.architecture, exp.task, &dataset.shape, &target)
+    let report = infer_shapes(&exp.architecture, exp.task, &input, &target)
         .into_result()
         .map_err(|e| format!("the network does not fit the data: {e}"))?;
     Ok((dataset, target, report))
@@ -138,6 +140,7 @@ fn format_words(f: DataFormat) -> &'static str {
         DataFormat::Environment => "a simulated environment",
         DataFormat::MatrixMarket => "a 10x Matrix Market folder",
         DataFormat::AnnData => "an AnnData .h5ad file",
+        DataFormat::TenxH5 => "a 10x .h5 matrix",
     }
 }
 
@@ -262,7 +265,7 @@ pub fn read_for_model(model: &TrainedModel, path: &Path) -> Result<Dataset, Stri
             spec.labels = LabelSource::Folder;
             data::load(&spec, Path::new(".")).map_err(|e| e.to_string())
         }
-        DataFormat::MatrixMarket | DataFormat::AnnData => {
+        DataFormat::MatrixMarket | DataFormat::AnnData | DataFormat::TenxH5 => {
             spec.format = format;
             let ds = data::load(&spec, Path::new(".")).map_err(|e| e.to_string())?;
             align_features(ds, &model.feature_names, model.input_shape.iter().product())

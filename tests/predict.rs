@@ -332,3 +332,74 @@ fn onnx_command_writes_or_names_what_it_cannot_express() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn library_size_and_variable_genes_are_fitted_saved_and_reapplied() {
+    let dir = temp_dir("hvg");
+    let path = sample("omics/classifier.json");
+    let mut exp = Experiment::load(&path).unwrap();
+    exp.training.epochs = 15;
+    exp.data.encoding.normalize_total = 10_000.0;
+    exp.data.encoding.top_variable_features = 50;
+    exp.data.encoding.log1p = true;
+    exp.data.encoding.standardize = true;
+    let (ds, _, report) = lamina::project::prepare(&exp, path.parent().unwrap()).unwrap();
+    assert_eq!(ds.shape, [200], "the data keeps every gene until training");
+    assert_eq!(report.stacks[0].input, [50], "the network reads 50 genes");
+    let worker = Worker::spawn(Job {
+        experiment: exp,
+        dataset: ds.clone(),
+        device: DevicePreference::Cpu,
+    });
+    let o = loop {
+        match worker.recv() {
+            Some(train::Event::Finished(o)) => break *o,
+            Some(train::Event::Failed(e)) => panic!("{e}"),
+            Some(_) => {}
+            None => panic!("the worker ended without a result"),
+        }
+    };
+    assert_eq!(o.model.input_shape, [50]);
+    assert_eq!(o.model.feature_names.len(), 50);
+    assert_eq!(o.model.preprocessing.normalize_total, 10_000.0);
+    let acc = o
+        .summary
+        .final_valid
+        .as_ref()
+        .and_then(|v| v.accuracy)
+        .unwrap();
+    assert!(acc > 0.6, "4 classes, chance 0.25: {acc}");
+
+    let model_dir = dir.join("model");
+    lamina::export::save_model(&model_dir, &o.model, Some(&o.summary)).unwrap();
+    let out = dir.join("p.csv");
+    let r = lamina(&[
+        "predict",
+        model_dir.to_str().unwrap(),
+        sample("omics/counts.csv").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert!(r.status.success(), "{}", text(&r));
+    let (_, rows) = read_csv(&out);
+    assert_eq!(rows.len(), ds.len());
+    // The same numbers as the model in memory given the same 50 genes.
+    let names = &o.model.feature_names;
+    let mut picked = ds.clone();
+    let cols: Vec<usize> = names
+        .iter()
+        .map(|n| ds.feature_names.iter().position(|f| f == n).unwrap())
+        .collect();
+    picked.values = (0..ds.len())
+        .flat_map(|i| cols.iter().map(|&c| ds.sample(i)[c]).collect::<Vec<_>>())
+        .collect();
+    picked.shape = vec![50];
+    picked.feature_names = names.clone();
+    let device = lamina::train::device::DeviceChoice::cpu("test").device;
+    let mem = train::infer(&o.model, &picked, &device).unwrap();
+    let p: f32 = rows[7][2].parse().unwrap();
+    assert!((p - mem.outputs[7 * mem.output_dim]).abs() < 1e-5, "{p}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -463,3 +463,18 @@ fn a_vae_on_real_pbmcs_separates_their_cell_types() {
         .unwrap();
     assert!(knn > 0.6, "5-NN class agreement in the latent space: {knn}");
 }
+
+#[test]
+fn image_cnn_still_learns_with_flips_turns_and_shifts() {
+    let mut opts = NewOptions::default();
+    opts.settings.extend([
+        "training.augment.flips=true".to_string(),
+        "training.augment.rotations=true".to_string(),
+        "training.augment.shift=2".to_string(),
+    ]);
+    let (o, _) = train(Template::ImageCnn, "images/cells", opts, 12);
+    assert!(o.model.experiment.training.augment.rotations);
+    assert_loss_falls(&o, "image_cnn augmented");
+    let acc = o.summary.final_valid.as_ref().unwrap().accuracy.unwrap();
+    assert!(acc > 0.5, "validation accuracy {acc} (chance 0.33)");
+}

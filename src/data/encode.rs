@@ -10,6 +10,9 @@ use crate::spec::{Encoding, StandardizeScope};
 /// Fitted preprocessing, stored with a trained model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Preprocessing {
+    /// Scale each sample to this total first (library size); 0 = off.
+    #[serde(default)]
+    pub normalize_total: f32,
     /// Divide every value by this first (pixel scaling); 1 = unchanged.
     pub divide_by: f32,
     pub log1p: bool,
@@ -27,6 +30,11 @@ impl Preprocessing {
             1.0
         };
         let mut p = Preprocessing {
+            normalize_total: if data.kind == DataKind::Table {
+                encoding.normalize_total.max(0.0)
+            } else {
+                0.0
+            },
             divide_by,
             log1p: encoding.log1p,
             mean: None,
@@ -72,6 +80,7 @@ impl Preprocessing {
     }
 
     fn apply_pre(&self, row: &mut [f32]) {
+        normalize_total(row, self.normalize_total);
         if self.divide_by != 1.0 && self.divide_by > 0.0 {
             let inv = 1.0 / self.divide_by;
             row.iter_mut().for_each(|v| *v *= inv);
@@ -91,7 +100,9 @@ impl Preprocessing {
         }
     }
 
-    /// Undo [`Preprocessing::apply`] on one sample: back to the data's units.
+    /// Undo [`Preprocessing::apply`] on one sample: back to the data's units
+    /// (after library-size normalisation, which cannot be undone: the sample's
+    /// own total is not known).
     pub fn invert(&self, row: &mut [f32]) {
         if let (Some(mean), Some(std)) = (&self.mean, &self.std) {
             for ((v, m), s) in row.iter_mut().zip(mean).zip(std) {
@@ -113,6 +124,71 @@ impl Preprocessing {
         out.chunks_mut(f).for_each(|row| self.apply(row));
         out
     }
+}
+
+/// Scale a sample so its values add up to `total` (nothing when 0, or when the
+/// sample is all zeros).
+fn normalize_total(row: &mut [f32], total: f32) {
+    if total > 0.0 {
+        let sum: f64 = row.iter().map(|&v| v.max(0.0) as f64).sum();
+        if sum > 0.0 {
+            let k = (total as f64 / sum) as f32;
+            row.iter_mut().for_each(|v| *v *= k);
+        }
+    }
+}
+
+/// Keep the `encoding.top_variable_features` features of a table with the
+/// highest dispersion (variance / mean of the library-size-normalised values)
+/// over the samples `train`, in their original order. Other data is unchanged.
+pub fn select_variable_features(data: &mut Dataset, encoding: &Encoding, train: &[usize]) {
+    let n = encoding.top_variable_features;
+    let f = data.sample_len();
+    if data.kind != DataKind::Table || n == 0 || n >= f || train.is_empty() || data.shape.len() != 1
+    {
+        return;
+    }
+    let mut sum = vec![0.0f64; f];
+    let mut sq = vec![0.0f64; f];
+    let mut row = vec![0.0f32; f];
+    for &i in train {
+        row.copy_from_slice(data.sample(i));
+        normalize_total(&mut row, encoding.normalize_total);
+        for j in 0..f {
+            let v = row[j] as f64;
+            sum[j] += v;
+            sq[j] += v * v;
+        }
+    }
+    let m = train.len() as f64;
+    let dispersion: Vec<f64> = (0..f)
+        .map(|j| {
+            let mean = sum[j] / m;
+            let var = (sq[j] / m - mean * mean).max(0.0);
+            if mean > 0.0 { var / mean } else { 0.0 }
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..f).collect();
+    order.sort_by(|&a, &b| dispersion[b].total_cmp(&dispersion[a]).then(a.cmp(&b)));
+    let mut keep = order[..n].to_vec();
+    keep.sort_unstable();
+    let mut values = Vec::with_capacity(data.len() * n);
+    for i in 0..data.len() {
+        let s = data.sample(i);
+        values.extend(keep.iter().map(|&j| s[j]));
+    }
+    data.values = values;
+    if data.feature_names.len() == f {
+        data.feature_names = keep
+            .iter()
+            .map(|&j| data.feature_names[j].clone())
+            .collect();
+    }
+    data.shape = vec![n];
+    data.notes.push(format!(
+        "kept the {n} most variable of {f} features (dispersion on the {} training samples)",
+        train.len()
+    ));
 }
 
 #[cfg(test)]
@@ -185,6 +261,37 @@ mod tests {
             out.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6),
             "{out:?}"
         );
+    }
+
+    #[test]
+    fn library_size_then_most_variable_features_from_the_training_rows() {
+        // Samples 0 and 1 differ only in depth; after library-size scaling A is
+        // constant. Sample 3 (not in training) would make A the most variable.
+        let mut ds = table(
+            vec![
+                10.0, 10.0, 80.0, 20.0, 20.0, 160.0, 10.0, 50.0, 40.0, 1000.0, 0.0, 0.0,
+            ],
+            3,
+        );
+        ds.feature_names = vec!["A".into(), "B".into(), "C".into()];
+        let enc = Encoding {
+            normalize_total: 100.0,
+            top_variable_features: 2,
+            scale_pixels: false,
+            ..Default::default()
+        };
+        let p = Preprocessing::fit(&ds, &enc, &[0, 1, 2]);
+        let mut row = ds.sample(0).to_vec();
+        p.apply(&mut row);
+        assert!((row.iter().sum::<f32>() - 100.0).abs() < 1e-4, "{row:?}");
+
+        select_variable_features(&mut ds, &enc, &[0, 1, 2]);
+        assert_eq!(ds.shape, [2]);
+        assert_eq!(ds.feature_names, ["B", "C"]);
+        assert_eq!(ds.sample(3), [0.0, 0.0]);
+        assert_eq!(ds.sample(1), [20.0, 160.0]);
+        assert_eq!(enc.input_shape(DataKind::Table, &[3]), [2]);
+        assert!(ds.notes[0].contains("2 most variable of 3 features"));
     }
 
     #[test]

@@ -263,9 +263,18 @@ fn parse(path: &Path) -> Result<Vec<Record>, DataError> {
             path: path.to_path_buf(),
         });
     }
-    let fastx = |e: needletail::errors::ParseError| DataError::Fastx {
-        path: path.to_path_buf(),
-        message: e.to_string(),
+    let fastx = |e: needletail::errors::ParseError| {
+        let mut message = e.to_string();
+        if message.contains("'+' separator") {
+            message.push_str(
+                "; FASTQ records must be four lines (name, sequence, +, quality), \
+                 with the sequence and its quality each on one line",
+            );
+        }
+        DataError::Fastx {
+            path: path.to_path_buf(),
+            message,
+        }
     };
     let mut reader = needletail::parse_fastx_file(path).map_err(|e| {
         if e.kind == needletail::errors::ParseErrorKind::EmptyFile {

@@ -211,35 +211,46 @@ fn sparse_x(file: &File, path: &Path) -> Result<(Vec<f32>, usize, usize, &'stati
     let indptr = read("indptr")?
         .read_i64()
         .map_err(|e| err(path, format!("X/indptr: {e}")))?;
+    let values = dense_from_compressed(&data, &indices, &indptr, n_obs, n_var, csr)
+        .map_err(|m| err(path, format!("X: {m}")))?;
+    Ok((
+        values,
+        n_obs,
+        n_var,
+        if csr { "sparse CSR X" } else { "sparse CSC X" },
+    ))
+}
+
+/// A compressed sparse matrix (CSR: `indptr` over the `n_obs` rows; CSC: over
+/// the `n_var` columns) as dense row-major `n_obs × n_var` values.
+pub(crate) fn dense_from_compressed(
+    data: &[f32],
+    indices: &[i64],
+    indptr: &[i64],
+    n_obs: usize,
+    n_var: usize,
+    csr: bool,
+) -> Result<Vec<f32>, String> {
     let (outer, inner) = if csr { (n_obs, n_var) } else { (n_var, n_obs) };
     if indptr.len() != outer + 1 || data.len() != indices.len() {
-        return Err(err(
-            path,
-            format!(
-                "X's sparse arrays disagree: indptr has {} entries for {outer} {}, data {} and indices {}",
-                indptr.len(),
-                if csr { "cells" } else { "genes" },
-                data.len(),
-                indices.len()
-            ),
+        return Err(format!(
+            "the sparse arrays disagree: indptr has {} entries for {outer} {}, data {} and indices {}",
+            indptr.len(),
+            if csr { "rows" } else { "columns" },
+            data.len(),
+            indices.len()
         ));
     }
     let mut values = vec![0.0f32; n_obs * n_var];
     for o in 0..outer {
         let (a, b) = (indptr[o], indptr[o + 1]);
         if a < 0 || b < a || b as usize > data.len() {
-            return Err(err(
-                path,
-                format!("X/indptr is not increasing at position {o}"),
-            ));
+            return Err(format!("indptr is not increasing at position {o}"));
         }
         for k in a as usize..b as usize {
             let i = indices[k];
             if i < 0 || i as usize >= inner {
-                return Err(err(
-                    path,
-                    format!("X/indices[{k}] = {i} is outside 0..{inner}"),
-                ));
+                return Err(format!("indices[{k}] = {i} is outside 0..{inner}"));
             }
             let (r, c) = if csr {
                 (o, i as usize)
@@ -249,12 +260,7 @@ fn sparse_x(file: &File, path: &Path) -> Result<(Vec<f32>, usize, usize, &'stati
             values[r * n_var + c] = data[k];
         }
     }
-    Ok((
-        values,
-        n_obs,
-        n_var,
-        if csr { "sparse CSR X" } else { "sparse CSC X" },
-    ))
+    Ok(values)
 }
 
 /// Read the dataframe `name` (`obs` or `var`) in whichever layout it has.

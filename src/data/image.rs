@@ -32,8 +32,19 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     Ok(entries)
 }
 
-fn decode(path: &Path) -> Result<DynamicImage, DataError> {
-    image::ImageReader::open(path)
+fn is_tiff(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "tif" | "tiff"))
+}
+
+/// One image file as one or more planes: a single image, or with
+/// `tiff_pages_as_channels` every page of a TIFF (each one grayscale channel).
+fn decode(path: &Path, opts: &ImageOptions) -> Result<Vec<DynamicImage>, DataError> {
+    if is_tiff(path) {
+        return decode_tiff(path, opts);
+    }
+    let img = image::ImageReader::open(path)
         .map_err(DataError::io(path))?
         .with_guessed_format()
         .map_err(DataError::io(path))?
@@ -41,7 +52,128 @@ fn decode(path: &Path) -> Result<DynamicImage, DataError> {
         .map_err(|e| DataError::Image {
             path: path.to_path_buf(),
             message: e.to_string(),
-        })
+        })?;
+    Ok(vec![img])
+}
+
+/// TIFF through the `tiff` decoder itself: the chosen page, or every page as a
+/// channel; 8- and 16-bit unsigned samples (gray, gray+alpha, RGB, RGBA).
+fn decode_tiff(path: &Path, opts: &ImageOptions) -> Result<Vec<DynamicImage>, DataError> {
+    use tiff::decoder::Decoder;
+    let fail = |message: String| DataError::Image {
+        path: path.to_path_buf(),
+        message,
+    };
+    let file = std::fs::File::open(path).map_err(DataError::io(path))?;
+    let mut dec = Decoder::new(std::io::BufReader::new(file)).map_err(|e| fail(e.to_string()))?;
+    let mut pages = 1;
+    while dec.more_images() {
+        dec.next_image()
+            .map_err(|e| fail(format!("page {}: {e}", pages + 1)))?;
+        pages += 1;
+    }
+    let wanted: Vec<usize> = if opts.tiff_pages_as_channels {
+        (0..pages).collect()
+    } else {
+        let page = opts.tiff_page.max(1);
+        if page > pages {
+            return Err(fail(format!(
+                "page {page} was chosen, but the file has {} page{}",
+                pages,
+                if pages == 1 { "" } else { "s" }
+            )));
+        }
+        vec![page - 1]
+    };
+    let mut out = Vec::with_capacity(wanted.len());
+    for p in wanted {
+        dec.seek_to_image(p)
+            .map_err(|e| fail(format!("page {}: {e}", p + 1)))?;
+        let img = tiff_page(&mut dec).map_err(|m| fail(format!("page {}: {m}", p + 1)))?;
+        if opts.tiff_pages_as_channels && img.color().has_color() {
+            return Err(fail(format!(
+                "page {} is in colour; pages become channels only when each page is grayscale",
+                p + 1
+            )));
+        }
+        if let Some(first) = out.first().map(|f: &DynamicImage| (f.width(), f.height()))
+            && first != (img.width(), img.height())
+        {
+            return Err(fail(format!(
+                "page {} is {} × {} pixels but page 1 is {} × {}; pages become channels only when they have one size",
+                p + 1,
+                img.width(),
+                img.height(),
+                first.0,
+                first.1
+            )));
+        }
+        out.push(img);
+    }
+    Ok(out)
+}
+
+const SUPPORTED: &str = "Lamina reads 8- and 16-bit unsigned gray, gray+alpha, RGB and RGBA; \
+    convert the file, e.g. in Fiji: Image › Type › 16-bit";
+
+/// The current page of a TIFF decoder as an image, or what is unsupported about it.
+fn tiff_page<R: std::io::Read + std::io::Seek>(
+    dec: &mut tiff::decoder::Decoder<R>,
+) -> Result<DynamicImage, String> {
+    use tiff::ColorType as C;
+    use tiff::decoder::DecodingResult as D;
+    let (w, h) = dec.dimensions().map_err(|e| e.to_string())?;
+    let color = dec.colortype().map_err(|e| e.to_string())?;
+    let data = dec.read_image().map_err(|e| match e {
+        tiff::TiffError::UnsupportedError(u) => format!("{u}. {SUPPORTED}"),
+        e => e.to_string(),
+    })?;
+    let size = || "its pixel data does not match its size".to_string();
+    let img = match (color, data) {
+        (C::Gray(8), D::U8(v)) => {
+            DynamicImage::ImageLuma8(image::GrayImage::from_raw(w, h, v).ok_or_else(size)?)
+        }
+        (C::Gray(16), D::U16(v)) => {
+            DynamicImage::ImageLuma16(image::ImageBuffer::from_raw(w, h, v).ok_or_else(size)?)
+        }
+        (C::GrayA(8), D::U8(v)) => {
+            DynamicImage::ImageLumaA8(image::ImageBuffer::from_raw(w, h, v).ok_or_else(size)?)
+        }
+        (C::GrayA(16), D::U16(v)) => {
+            DynamicImage::ImageLumaA16(image::ImageBuffer::from_raw(w, h, v).ok_or_else(size)?)
+        }
+        (C::RGB(8), D::U8(v)) => {
+            DynamicImage::ImageRgb8(image::RgbImage::from_raw(w, h, v).ok_or_else(size)?)
+        }
+        (C::RGB(16), D::U16(v)) => {
+            DynamicImage::ImageRgb16(image::ImageBuffer::from_raw(w, h, v).ok_or_else(size)?)
+        }
+        (C::RGBA(8), D::U8(v)) => {
+            DynamicImage::ImageRgba8(image::RgbaImage::from_raw(w, h, v).ok_or_else(size)?)
+        }
+        (C::RGBA(16), D::U16(v)) => {
+            DynamicImage::ImageRgba16(image::ImageBuffer::from_raw(w, h, v).ok_or_else(size)?)
+        }
+        (color, data) => {
+            let sample = match data {
+                D::U8(_) => "8-bit unsigned integer",
+                D::U16(_) => "16-bit unsigned integer",
+                D::U32(_) => "32-bit unsigned integer",
+                D::U64(_) => "64-bit unsigned integer",
+                D::I8(_) => "8-bit signed integer",
+                D::I16(_) => "16-bit signed integer",
+                D::I32(_) => "32-bit signed integer",
+                D::I64(_) => "64-bit signed integer",
+                D::F16(_) => "16-bit floating-point",
+                D::F32(_) => "32-bit floating-point",
+                D::F64(_) => "64-bit floating-point",
+            };
+            return Err(format!(
+                "its samples are {sample} ({color:?}), which Lamina does not read. {SUPPORTED}"
+            ));
+        }
+    };
+    Ok(img)
 }
 
 /// Read a folder of class folders.
@@ -84,13 +216,13 @@ pub fn read(root: &Path, opts: &ImageOptions) -> Result<Dataset, DataError> {
         .map_or(1, |n| n.get())
         .clamp(1, files.len());
     let per_thread = files.len().div_ceil(threads);
-    let parts: Vec<Result<Vec<DynamicImage>, DataError>> = std::thread::scope(|scope| {
+    let parts: Vec<Result<Vec<Vec<DynamicImage>>, DataError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = files
             .chunks(per_thread)
             .map(|part| {
                 scope.spawn(move || {
                     part.iter()
-                        .map(|(path, _)| decode(path))
+                        .map(|(path, _)| decode(path, opts))
                         .collect::<Result<Vec<_>, _>>()
                 })
             })
@@ -112,45 +244,96 @@ pub fn read(root: &Path, opts: &ImageOptions) -> Result<Dataset, DataError> {
         images.extend(part?);
     }
 
-    let all_gray = images.iter().all(|i| !i.color().has_color());
-    let deep = images
-        .iter()
-        .any(|i| i.color().bytes_per_pixel() / i.color().channel_count() > 1);
-    let rgb = match opts.color {
-        ColorMode::Auto => !all_gray,
-        ColorMode::Grayscale => false,
-        ColorMode::Rgb => true,
+    let planes = || images.iter().flatten();
+    let all_gray = planes().all(|i| !i.color().has_color());
+    let deep = planes().any(|i| i.color().bytes_per_pixel() / i.color().channel_count() > 1);
+    let gray_count = images.iter().filter(|i| !i[0].color().has_color()).count();
+    let alpha_count = planes().filter(|i| i.color().has_alpha()).count();
+    let rgb = !opts.tiff_pages_as_channels
+        && match opts.color {
+            ColorMode::Auto => !all_gray,
+            ColorMode::Grayscale => false,
+            ColorMode::Rgb => true,
+        };
+    // Pages as channels: every file must have as many pages as the first.
+    let channels = if opts.tiff_pages_as_channels {
+        let n = images[0].len();
+        if let Some(k) = images.iter().position(|i| i.len() != n) {
+            return Err(DataError::Image {
+                path: files[k].0.clone(),
+                message: format!(
+                    "it has {} page(s) but {} has {n}; with pages as channels every image needs the same number",
+                    images[k].len(),
+                    files[0].0.display()
+                ),
+            });
+        }
+        n
+    } else if rgb {
+        3
+    } else {
+        1
     };
-    let channels = if rgb { 3 } else { 1 };
     let (w, h) = (opts.width, opts.height);
     let plane = (w * h) as usize;
     let mut values = vec![0.0f32; images.len() * channels * plane];
     let mut resized = 0;
-    for (i, img) in images.iter().enumerate() {
-        if img.width() != w || img.height() != h {
+    for (i, pages) in images.iter().enumerate() {
+        if pages[0].width() != w || pages[0].height() != h {
             resized += 1;
         }
-        let scaled;
-        let img = if img.width() != w || img.height() != h {
-            scaled = img.resize_exact(w, h, FilterType::Triangle);
-            &scaled
-        } else {
-            img
-        };
         let sample = &mut values[i * channels * plane..(i + 1) * channels * plane];
-        fill(sample, img, rgb, deep, plane);
+        let per_page = if rgb { 3 } else { 1 };
+        for (p, img) in pages.iter().enumerate() {
+            let scaled;
+            let img = if img.width() != w || img.height() != h {
+                scaled = img.resize_exact(w, h, FilterType::Triangle);
+                &scaled
+            } else {
+                img
+            };
+            fill(
+                &mut sample[p * per_page * plane..(p + 1) * per_page * plane],
+                img,
+                rgb,
+                deep,
+                plane,
+            );
+        }
     }
 
     let mut notes = Vec::new();
     notes.push(format!(
         "images are read as {} ({})",
-        if rgb { "RGB" } else { "grayscale" },
+        if opts.tiff_pages_as_channels {
+            format!("{channels} channels, one per TIFF page")
+        } else if rgb {
+            "RGB".to_string()
+        } else {
+            "grayscale".to_string()
+        },
         if deep {
-            "16-bit values"
+            "16-bit values; 8-bit images are scaled up to the same range"
         } else {
             "8-bit values"
         }
     ));
+    if rgb && gray_count > 0 {
+        notes.push(format!(
+            "{gray_count} grayscale images were copied into all three colour channels"
+        ));
+    }
+    if !rgb && !opts.tiff_pages_as_channels && gray_count < images.len() {
+        notes.push(format!(
+            "{} colour images were converted to gray (luminance)",
+            images.len() - gray_count
+        ));
+    }
+    if alpha_count > 0 {
+        notes.push(format!(
+            "the transparency (alpha) channel of {alpha_count} images was dropped"
+        ));
+    }
     if resized > 0 {
         notes.push(format!("{resized} images were resized to {w} × {h} pixels"));
     }
@@ -177,7 +360,9 @@ pub fn read(root: &Path, opts: &ImageOptions) -> Result<Dataset, DataError> {
         ids,
         shape: vec![channels, h as usize, w as usize],
         values,
-        feature_names: if rgb {
+        feature_names: if opts.tiff_pages_as_channels {
+            (1..=channels).map(|p| format!("page {p}")).collect()
+        } else if rgb {
             vec!["red".into(), "green".into(), "blue".into()]
         } else {
             vec!["gray".into()]
@@ -239,6 +424,7 @@ mod tests {
             width: 4,
             height: 4,
             color: ColorMode::Auto,
+            ..ImageOptions::default()
         };
         let ds = read(&dir, &opts).unwrap();
         assert_eq!(ds.shape, [1, 4, 4]);

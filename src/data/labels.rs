@@ -63,24 +63,17 @@ pub fn join(
         map.insert(id, (label.trim().to_string(), line));
     }
 
-    let mut raw = Vec::with_capacity(data.len());
-    let mut missing = Vec::new();
-    for id in &data.ids {
-        match map.get(id) {
-            Some((label, _)) if !label.is_empty() => raw.push(label.clone()),
-            _ => missing.push(id.clone()),
-        }
-    }
-    if !missing.is_empty() {
-        let examples: Vec<String> = missing.iter().take(3).map(|m| format!("'{m}'")).collect();
-        return Err(DataError::LabelsMissing {
-            data: data.source.clone(),
-            labels: path.to_path_buf(),
-            count: missing.len(),
-            total: data.len(),
-            examples: examples.join(", "),
-        });
-    }
+    // A sample without a row gets an empty label: `load` counts those and
+    // leaves them out or stops, as the data settings say.
+    let raw: Vec<String> = data
+        .ids
+        .iter()
+        .map(|id| {
+            map.get(id)
+                .map(|(label, _)| label.clone())
+                .unwrap_or_default()
+        })
+        .collect();
     Labels::from_strings(&raw, numeric, path, &data.ids)
 }
 
@@ -113,13 +106,18 @@ mod tests {
             }
         );
 
+        // c2 has no row, c3 an NA label: both are counted as missing.
         let partial = dir.join("partial.csv");
-        std::fs::write(&partial, "cell,type\nc1,T\nzz,B\n").unwrap();
-        let msg = join(&ds, &partial, "", "type", false)
-            .unwrap_err()
-            .to_string();
+        std::fs::write(&partial, "cell,type\nc1,T\nzz,B\nc3,NA\n").unwrap();
+        let labels = join(&ds, &partial, "", "type", false).unwrap();
+        assert_eq!(labels.missing(), [1, 2]);
+        assert_eq!(labels.class_names(), ["T"]);
+
+        let dup = dir.join("dup.csv");
+        std::fs::write(&dup, "cell,type\nc1,T\nc2,B\nc1,B\n").unwrap();
+        let msg = join(&ds, &dup, "", "type", false).unwrap_err().to_string();
         assert!(
-            msg.contains("2 of 3 samples") && msg.contains("'c2'"),
+            msg.contains("dup.csv") && msg.contains("'c1'") && msg.contains("lines 2 and 4"),
             "{msg}"
         );
 

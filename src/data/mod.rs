@@ -14,6 +14,7 @@ pub mod labels;
 pub mod mtx;
 pub mod split;
 pub mod table;
+pub mod tenx_h5;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -71,7 +72,9 @@ impl Labels {
             Labels::Classes { index, names } => {
                 let mut counts = vec![0; names.len()];
                 for &i in index {
-                    counts[i] += 1;
+                    if let Some(c) = counts.get_mut(i) {
+                        *c += 1;
+                    }
                 }
                 counts
             }
@@ -79,7 +82,30 @@ impl Labels {
         }
     }
 
+    /// The samples whose label is missing (an empty cell, `NA`, `NaN`, …): class
+    /// [`MISSING_CLASS`] or a NaN value. [`load`] either leaves them out (when
+    /// the data settings say so) or stops with their count.
+    pub fn missing(&self) -> Vec<usize> {
+        match self {
+            Labels::Classes { index, .. } => (0..index.len())
+                .filter(|&i| index[i] == MISSING_CLASS)
+                .collect(),
+            Labels::Values(v) => (0..v.len()).filter(|&i| v[i].is_nan()).collect(),
+            Labels::None => Vec::new(),
+        }
+    }
+
+    /// Keep the labels of the samples at `keep` (ascending), in that order.
+    fn retain(&mut self, keep: &[usize]) {
+        match self {
+            Labels::Classes { index, .. } => *index = keep.iter().map(|&i| index[i]).collect(),
+            Labels::Values(v) => *v = keep.iter().map(|&i| v[i]).collect(),
+            Labels::None => {}
+        }
+    }
+
     /// Turn one text label per sample into classes, or numbers when `numeric`.
+    /// Missing labels (see [`is_missing_label`]) become [`MISSING_CLASS`] or NaN.
     pub fn from_strings(
         raw: &[String],
         numeric: bool,
@@ -89,6 +115,10 @@ impl Labels {
         if numeric {
             let mut values = Vec::with_capacity(raw.len());
             for (i, r) in raw.iter().enumerate() {
+                if is_missing_label(r) {
+                    values.push(f32::NAN);
+                    continue;
+                }
                 let v: f32 = r.trim().parse().map_err(|_| DataError::LabelNotNumber {
                     path: source.to_path_buf(),
                     id: ids.get(i).cloned().unwrap_or_default(),
@@ -100,6 +130,7 @@ impl Labels {
         }
         let mut names: Vec<String> = raw
             .iter()
+            .filter(|r| !is_missing_label(r))
             .cloned()
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
@@ -110,9 +141,23 @@ impl Labels {
             .enumerate()
             .map(|(i, n)| (n.as_str(), i))
             .collect();
-        let index = raw.iter().map(|r| lookup[r.as_str()]).collect();
+        let index = raw
+            .iter()
+            .map(|r| lookup.get(r.as_str()).copied().unwrap_or(MISSING_CLASS))
+            .collect();
         Ok(Labels::Classes { index, names })
     }
+}
+
+/// The class index of a sample without a label (only between reading and [`load`]).
+pub const MISSING_CLASS: usize = usize::MAX;
+
+/// Whether a label cell means "no label": empty, or a usual missing-value marker.
+pub fn is_missing_label(s: &str) -> bool {
+    matches!(
+        s.trim().to_ascii_lowercase().as_str(),
+        "" | "na" | "n/a" | "nan" | "null" | "none" | "?" | "-"
+    )
 }
 
 /// Sort so that "2" comes before "10" when all names are numbers.
@@ -168,6 +213,21 @@ impl Dataset {
     pub fn sample(&self, i: usize) -> &[f32] {
         let n = self.sample_len();
         &self.values[i * n..(i + 1) * n]
+    }
+
+    /// Keep only the samples at `keep` (ascending indices).
+    pub fn retain(&mut self, keep: &[usize]) {
+        let n = self.sample_len();
+        let mut values = Vec::with_capacity(keep.len() * n);
+        for &i in keep {
+            values.extend_from_slice(&self.values[i * n..(i + 1) * n]);
+        }
+        self.values = values;
+        self.ids = keep.iter().map(|&i| self.ids[i].clone()).collect();
+        if let Some(lengths) = &mut self.lengths {
+            *lengths = keep.iter().map(|&i| lengths[i]).collect();
+        }
+        self.labels.retain(keep);
     }
 
     /// What the network must produce for this task on this data.
@@ -400,7 +460,7 @@ pub enum DataError {
     Image { path: PathBuf, message: String },
     #[error("{} holds no images; put PNG/JPEG/TIFF files in one subfolder per class (e.g. {}/round/cell1.png)", path.display(), path.display())]
     NoImages { path: PathBuf },
-    #[error("{count} of {total} samples in {} have no row in {}; for example: {examples}. Check that the id column of the label table holds the same sample ids", data.display(), labels.display())]
+    #[error("{count} of {total} samples in {} have no label in {} (no row with their id, or an empty or NA label); for example: {examples}. Fill them in, or choose to leave out samples without a label", data.display(), labels.display())]
     LabelsMissing {
         data: PathBuf,
         labels: PathBuf,
@@ -460,6 +520,7 @@ pub fn detect_format(path: &Path) -> Result<DataFormat, DataError> {
     match ext {
         "mtx" => Ok(DataFormat::MatrixMarket),
         "h5ad" => Ok(DataFormat::AnnData),
+        "h5" => Ok(DataFormat::TenxH5),
         "csv" | "tsv" | "tab" | "txt" => Ok(DataFormat::Table),
         "fa" | "fasta" | "fna" | "faa" | "ffn" | "fas" | "fq" | "fastq" => Ok(DataFormat::Fasta),
         _ => Err(DataError::UnknownFormat {
@@ -498,6 +559,7 @@ pub fn load(spec: &DataSpec, base: &Path) -> Result<Dataset, DataError> {
         DataFormat::ImageFolder => image::read(&path, &spec.image)?,
         DataFormat::Environment => return Ok(environment(spec.environment)),
         DataFormat::AnnData => h5ad::read(&path, label_column, spec.table.regression_target)?,
+        DataFormat::TenxH5 => tenx_h5::read(&path)?,
         DataFormat::MatrixMarket => {
             // The folder, also when the matrix file itself was chosen.
             let dir = if path.is_file() {
@@ -529,6 +591,38 @@ pub fn load(spec: &DataSpec, base: &Path) -> Result<Dataset, DataError> {
             "labels are set to come from image folders, but {} is not a folder of images",
             path.display()
         )));
+    }
+    let missing = ds.labels.missing();
+    if !missing.is_empty() {
+        let source = match &spec.labels {
+            LabelSource::Metadata { path: meta, .. } => crate::spec::resolve(base, meta),
+            _ => path.clone(),
+        };
+        let examples: Vec<String> = missing
+            .iter()
+            .take(3)
+            .map(|&i| format!("'{}'", ds.ids[i]))
+            .collect();
+        if !spec.drop_unlabelled || missing.len() == ds.len() {
+            return Err(DataError::LabelsMissing {
+                data: path.clone(),
+                labels: source,
+                count: missing.len(),
+                total: ds.len(),
+                examples: examples.join(", "),
+            });
+        }
+        let keep: Vec<usize> = (0..ds.len())
+            .filter(|i| missing.binary_search(i).is_err())
+            .collect();
+        ds.retain(&keep);
+        ds.notes.push(format!(
+            "{} of {} samples have no label in {} and were left out (for example {})",
+            missing.len(),
+            missing.len() + keep.len(),
+            source.display(),
+            examples.join(", ")
+        ));
     }
     Ok(ds)
 }

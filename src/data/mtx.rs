@@ -273,6 +273,12 @@ fn gene_names(features: &[String]) -> Vec<String> {
             (id, name)
         })
         .collect();
+    unique_gene_names(pairs)
+}
+
+/// `(id, name)` pairs as feature names: the name, or "name (id)" where a name
+/// repeats (gene symbols are not unique; ids are).
+pub(crate) fn unique_gene_names(pairs: Vec<(String, String)>) -> Vec<String> {
     let mut count = std::collections::HashMap::new();
     for (_, name) in &pairs {
         *count.entry(name.clone()).or_insert(0) += 1;

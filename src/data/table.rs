@@ -137,7 +137,7 @@ fn read_with(
                 Some(v) => values.push(v),
                 None => {
                     let text = String::from_utf8_lossy(cell).trim().to_string();
-                    let hint = if text.is_empty() || is_missing_marker(&text) {
+                    let hint = if super::is_missing_label(&text) {
                         "; fill in or remove missing values".to_string()
                     } else if ids.is_empty() {
                         "; if this column holds labels, choose it as the label column".to_string()
@@ -261,13 +261,6 @@ fn parse_number(cell: &[u8]) -> Option<f32> {
     }
     let v: f32 = s.parse().ok()?;
     v.is_finite().then_some(v)
-}
-
-fn is_missing_marker(s: &str) -> bool {
-    matches!(
-        s.to_ascii_lowercase().as_str(),
-        "na" | "nan" | "n/a" | "null" | "none" | "-" | "?"
-    )
 }
 
 fn csv_error(path: &Path, e: csv::Error) -> DataError {

@@ -132,6 +132,9 @@ pub struct DataSpec {
     pub encoding: Encoding,
     /// The environment, when `format` is `environment`.
     pub environment: EnvironmentKind,
+    /// Leave out samples without a label (an empty or NA label, or no row in
+    /// the label table) instead of stopping with their count.
+    pub drop_unlabelled: bool,
 }
 
 impl Default for DataSpec {
@@ -145,6 +148,7 @@ impl Default for DataSpec {
             image: ImageOptions::default(),
             encoding: Encoding::default(),
             environment: EnvironmentKind::default(),
+            drop_unlabelled: false,
         }
     }
 }
@@ -185,6 +189,9 @@ pub enum DataFormat {
     /// An AnnData `.h5ad` file: X as cells × genes, obs columns as labels.
     #[serde(rename = "h5ad")]
     AnnData,
+    /// A 10x Genomics HDF5 matrix (`.h5`, Cell Ranger 2 or 3+): cells × genes.
+    #[serde(rename = "tenx_h5")]
+    TenxH5,
 }
 
 impl DataFormat {
@@ -193,7 +200,7 @@ impl DataFormat {
     pub fn is_matrix(self) -> bool {
         matches!(
             self,
-            DataFormat::Table | DataFormat::MatrixMarket | DataFormat::AnnData
+            DataFormat::Table | DataFormat::MatrixMarket | DataFormat::AnnData | DataFormat::TenxH5
         )
     }
 }
@@ -297,6 +304,11 @@ pub struct ImageOptions {
     pub width: u32,
     pub height: u32,
     pub color: ColorMode,
+    /// Multi-page TIFF files: which page to read (1 = the first).
+    pub tiff_page: usize,
+    /// Multi-page TIFF files: every page (grayscale) becomes one channel, e.g.
+    /// the stains of a microscopy image; then `tiff_page` is not used.
+    pub tiff_pages_as_channels: bool,
 }
 
 impl Default for ImageOptions {
@@ -305,6 +317,8 @@ impl Default for ImageOptions {
             width: 32,
             height: 32,
             color: ColorMode::Auto,
+            tiff_page: 1,
+            tiff_pages_as_channels: false,
         }
     }
 }
@@ -313,6 +327,14 @@ impl Default for ImageOptions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Encoding {
+    /// Library-size normalisation ("normalize total"): scale each sample so its
+    /// values add up to this number (10,000 is usual for single cells;
+    /// 1,000,000 gives counts per million). 0 = off. Applied first.
+    pub normalize_total: f32,
+    /// Keep only this many features: those with the highest dispersion
+    /// (variance / mean, after library-size normalisation) on the training
+    /// split, e.g. the 2,000 most variable genes. 0 = keep all. Tables only.
+    pub top_variable_features: usize,
     /// ln(1 + x) of every value: tames count data such as gene expression.
     pub log1p: bool,
     /// Z-score with the training split's mean and standard deviation.
@@ -334,9 +356,23 @@ pub enum StandardizeScope {
     Global,
 }
 
+impl Encoding {
+    /// The shape of a sample after feature selection, from the data's own shape.
+    pub fn input_shape(&self, kind: crate::data::DataKind, shape: &[usize]) -> Vec<usize> {
+        match (kind, shape) {
+            (crate::data::DataKind::Table, [f]) if self.top_variable_features > 0 => {
+                vec![self.top_variable_features.min(*f)]
+            }
+            _ => shape.to_vec(),
+        }
+    }
+}
+
 impl Default for Encoding {
     fn default() -> Self {
         Encoding {
+            normalize_total: 0.0,
+            top_variable_features: 0,
             log1p: false,
             standardize: false,
             standardize_scope: StandardizeScope::PerFeature,
@@ -378,6 +414,28 @@ pub struct TrainSpec {
     pub gan: GanSettings,
     /// Deep Q-learning only (`epochs` is then unused).
     pub dqn: DqnSettings,
+    /// Images only: random changes to each training image, every epoch anew.
+    pub augment: Augmentation,
+}
+
+/// Random changes to training images (never to validation or new data), so a
+/// network learns what does not depend on orientation or exact position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Augmentation {
+    /// Mirror left-right and top-bottom, each half of the time.
+    pub flips: bool,
+    /// Turn by 0, 90, 180 or 270 degrees (square images only).
+    pub rotations: bool,
+    /// Shift by up to this many pixels in each direction (a small crop; the
+    /// edge pixels fill the gap). 0 = no shift.
+    pub shift: usize,
+}
+
+impl Augmentation {
+    pub fn is_on(&self) -> bool {
+        self.flips || self.rotations || self.shift > 0
+    }
 }
 
 /// How a deep Q-network learns: experience replay, a target network and an
@@ -464,6 +522,7 @@ impl Default for TrainSpec {
             early_stopping_patience: 0,
             gan: GanSettings::default(),
             dqn: DqnSettings::default(),
+            augment: Augmentation::default(),
         }
     }
 }

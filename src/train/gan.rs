@@ -72,7 +72,7 @@ fn bce_logits(logits: Tensor<2>, t: f64) -> Tensor<1> {
 /// Train a GAN; called by [`super::run`] once the device is chosen.
 pub(super) fn run(
     exp: Experiment,
-    data: Dataset,
+    mut data: Dataset,
     choice: DeviceChoice,
     events: &Sender<Event>,
     commands: &Receiver<Command>,
@@ -88,6 +88,7 @@ pub(super) fn run(
             data.source.display()
         ));
     }
+    crate::data::encode::select_variable_features(&mut data, &exp.data.encoding, &train);
     let prep = Preprocessing::fit(&data, &exp.data.encoding, &train);
     let values = prep.transform(&data);
     let sample_len = data.sample_len();

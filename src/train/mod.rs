@@ -6,6 +6,7 @@
 //! metrics; everything else (batching, optimizer, pause/stop, early stopping,
 //! NaN checks, progress) is shared.
 
+pub mod augment;
 pub mod device;
 pub mod dqn;
 mod gan;
@@ -372,7 +373,7 @@ pub fn run(
     let started = Instant::now();
     let Job {
         experiment: exp,
-        dataset: data,
+        dataset: mut data,
         device,
     } = job;
     exp.validate().map_err(|e| e.to_string())?;
@@ -394,6 +395,7 @@ pub fn run(
             data.source.display()
         ));
     }
+    crate::data::encode::select_variable_features(&mut data, &exp.data.encoding, &train);
     let prep = Preprocessing::fit(&data, &exp.data.encoding, &train);
     let values = prep.transform(&data);
     let sample_len = data.sample_len();
@@ -426,6 +428,11 @@ pub fn run(
     };
     let mut order = train.clone();
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(t.seed.wrapping_add(1));
+    let mut augmenter = if data.kind == crate::data::DataKind::Images {
+        augment::Augmenter::new(t.augment, &data.shape, t.seed)
+    } else {
+        None
+    };
 
     let mut history = Vec::new();
     let mut best: Option<(f64, usize, Network)> = None;
@@ -447,7 +454,7 @@ pub fn run(
                 }
             }
             let step_start = Instant::now();
-            let (x, y, lens) = batcher.batch(chunk, &ad);
+            let (x, y, lens) = batcher.batch_with(chunk, &ad, augmenter.as_mut());
             let out = model.forward_padded(x.clone(), lens.as_deref(), true);
             let parts = loss(exp.task, out, x, y.clone(), &ad);
             let loss_value: f64 = parts.total.clone().into_scalar::<f32>() as f64;
@@ -774,6 +781,16 @@ impl Batcher<'_> {
     /// sequences, their valid lengths (the batch cut to its longest member
     /// when the network takes any length).
     fn batch(&self, idx: &[usize], device: &Device) -> (Tensor<2>, Y, Option<Vec<usize>>) {
+        self.batch_with(idx, device, None)
+    }
+
+    /// [`Batcher::batch`], with each image changed by `augment` (training only).
+    fn batch_with(
+        &self,
+        idx: &[usize],
+        device: &Device,
+        augment: Option<&mut augment::Augmenter>,
+    ) -> (Tensor<2>, Y, Option<Vec<usize>>) {
         let lengths: Option<Vec<usize>> = self
             .seq
             .map(|s| idx.iter().map(|&i| s.lengths[i].max(1)).collect());
@@ -795,6 +812,10 @@ impl Batcher<'_> {
                     buf.extend_from_slice(
                         &self.values[i * self.sample_len..(i + 1) * self.sample_len],
                     );
+                }
+                if let Some(a) = augment {
+                    buf.chunks_mut(self.sample_len.max(1))
+                        .for_each(|sample| a.apply(sample));
                 }
                 Tensor::<2>::from_data(TensorData::new(buf, [idx.len(), self.sample_len]), device)
             }

@@ -63,6 +63,9 @@ pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
     if app.experiment.data.format == crate::spec::DataFormat::Fasta {
         sequence_row(ui, app);
     }
+    if app.experiment.data.format == crate::spec::DataFormat::ImageFolder {
+        image_row(ui, app);
+    }
     encoding_row(ui, app);
     ui.add_space(4.0);
 
@@ -107,6 +110,44 @@ fn encoding_row(ui: &mut egui::Ui, app: &mut LaminaApp) {
             ui.checkbox(&mut e.scale_pixels, "scale pixels to 0..1")
                 .on_hover_text("Divide by the largest value the images can hold (255, or 65535 for 16-bit).");
         } else {
+            let mut total = e.normalize_total > 0.0;
+            if ui
+                .checkbox(&mut total, "library size to")
+                .on_hover_text(
+                    "Scale each sample so its values add up to the same total (\"normalize total\"): \
+                     removes differences in sequencing depth. 10,000 is usual for single cells; \
+                     1,000,000 gives counts per million (CPM). Computed over the features the model reads.",
+                )
+                .changed()
+            {
+                e.normalize_total = if total { 10_000.0 } else { 0.0 };
+            }
+            if total {
+                ui.add(
+                    egui::DragValue::new(&mut e.normalize_total)
+                        .range(1.0..=1.0e7)
+                        .speed(100.0),
+                );
+            }
+            let mut hvg = e.top_variable_features > 0;
+            if ui
+                .checkbox(&mut hvg, "keep the most variable")
+                .on_hover_text(
+                    "Keep only the features (genes) with the highest dispersion (variance / mean, after \
+                     library-size scaling), measured on the training samples; the model remembers \
+                     which ones and picks them from new files.",
+                )
+                .changed()
+            {
+                e.top_variable_features = if hvg { 2000 } else { 0 };
+            }
+            if hvg {
+                ui.add(
+                    egui::DragValue::new(&mut e.top_variable_features)
+                        .range(1..=100_000)
+                        .suffix(" features"),
+                );
+            }
             ui.checkbox(&mut e.log1p, "log(1 + x)")
                 .on_hover_text("Tames count data such as gene expression: large counts are compressed.");
         }
@@ -202,6 +243,24 @@ fn labels_row(ui: &mut egui::Ui, app: &mut LaminaApp) {
         {
             app.ask(Purpose::LabelTable, ui.ctx());
         }
+        if matches!(
+            current,
+            LabelSource::Column { .. } | LabelSource::Metadata { .. }
+        ) {
+            let mut drop = app.experiment.data.drop_unlabelled;
+            if ui
+                .checkbox(&mut drop, "leave out samples without a label")
+                .on_hover_text(
+                    "Samples with an empty or NA label, or no row in the label table, are left out \
+                     (the count is shown above). Off: loading stops and says how many there are.",
+                )
+                .changed()
+            {
+                app.checkpoint();
+                app.experiment.data.drop_unlabelled = drop;
+                app.reload_data(ui.ctx());
+            }
+        }
     });
     if let Some(l) = changed {
         app.checkpoint();
@@ -252,6 +311,70 @@ fn sequence_row(ui: &mut egui::Ui, app: &mut LaminaApp) {
     }
     let loaded = app.data.loaded_sequence_options.clone();
     if commit && loaded.is_some_and(|o| o != app.experiment.data.sequence) {
+        app.reload_data(ui.ctx());
+    }
+}
+
+/// How images are read: size, colour, and which pages of a multi-page TIFF.
+fn image_row(ui: &mut egui::Ui, app: &mut LaminaApp) {
+    use crate::spec::ColorMode;
+    let before = app.experiment.data.image.clone();
+    let mut opts = before.clone();
+    let mut commit = true;
+    ui.horizontal_wrapped(|ui| {
+        ui.label("Images:");
+        let name = ui
+            .label("size")
+            .on_hover_text("Every image is resized to this many pixels (width × height)");
+        let w = ui
+            .add(
+                egui::DragValue::new(&mut opts.width)
+                    .range(4..=1024)
+                    .suffix(" px"),
+            )
+            .labelled_by(name.id);
+        ui.label("×");
+        let h = ui
+            .add(
+                egui::DragValue::new(&mut opts.height)
+                    .range(4..=1024)
+                    .suffix(" px"),
+            )
+            .labelled_by(name.id);
+        egui::ComboBox::from_id_salt("color_mode")
+            .selected_text(match opts.color {
+                ColorMode::Auto => "colour: as the files are",
+                ColorMode::Grayscale => "grayscale",
+                ColorMode::Rgb => "RGB",
+            })
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut opts.color, ColorMode::Auto, "colour: as the files are")
+                    .on_hover_text("Grayscale if every image is grayscale, else RGB");
+                ui.selectable_value(&mut opts.color, ColorMode::Grayscale, "grayscale");
+                ui.selectable_value(&mut opts.color, ColorMode::Rgb, "RGB");
+            });
+        let name = ui
+            .label("TIFF page")
+            .on_hover_text("Multi-page TIFF files: the page to read (1 = the first)");
+        let p = ui
+            .add_enabled(
+                !opts.tiff_pages_as_channels,
+                egui::DragValue::new(&mut opts.tiff_page).range(1..=100_000),
+            )
+            .labelled_by(name.id);
+        ui.checkbox(&mut opts.tiff_pages_as_channels, "pages as channels")
+            .on_hover_text(
+                "Every page of a multi-page TIFF (each grayscale) becomes one input channel, \
+                 e.g. one stain per page",
+            );
+        commit = ![&w, &h, &p].iter().any(|r| r.dragged() || r.has_focus());
+    });
+    if opts != before {
+        app.note_edit(app.experiment.clone());
+        app.experiment.data.image = opts;
+    }
+    let loaded = app.data.loaded_image_options.clone();
+    if commit && loaded.is_some_and(|o| o != app.experiment.data.image) {
         app.reload_data(ui.ctx());
     }
 }
@@ -310,6 +433,12 @@ fn preview(ui: &mut egui::Ui, data: &mut DataState) {
         DataKind::Images => {
             if data.thumbnails.is_none() {
                 data.thumbnails = Some(thumbnails(ui.ctx(), ds));
+            }
+            if ds.max_value > 255.0 {
+                ui.weak(
+                    "16-bit images: each is shown contrast-stretched (0.5th to 99.5th percentile); \
+                     training uses the values as read.",
+                );
             }
             if let Some(thumbs) = &data.thumbnails {
                 // As many 64-px thumbnails per row as fit the panel.
@@ -461,7 +590,16 @@ fn thumbnails(ctx: &egui::Context, ds: &Dataset) -> Vec<(egui::TextureHandle, St
     picked
         .into_iter()
         .map(|i| {
-            let img = to_color_image(ds.sample(i), &ds.shape, ds.max_value.max(1e-6));
+            let x = ds.sample(i);
+            // 16-bit microscopy often fills a small part of 0–65535: show each
+            // image stretched between its 0.5th and 99.5th percentiles.
+            let img = if ds.max_value > 255.0 {
+                let (lo, hi) = display_range(x);
+                let stretched: Vec<f32> = x.iter().map(|v| v - lo).collect();
+                to_color_image(&stretched, &ds.shape, (hi - lo).max(1e-6))
+            } else {
+                to_color_image(x, &ds.shape, ds.max_value.max(1e-6))
+            };
             let tex = ctx.load_texture(format!("thumb-{i}"), img, egui::TextureOptions::NEAREST);
             let caption = match label_of(ds, i) {
                 l if l.is_empty() => ds.ids[i].clone(),
@@ -470,6 +608,17 @@ fn thumbnails(ctx: &egui::Context, ds: &Dataset) -> Vec<(egui::TextureHandle, St
             (tex, caption)
         })
         .collect()
+}
+
+/// The 0.5th and 99.5th percentiles of an image's values (contrast stretching).
+pub fn display_range(x: &[f32]) -> (f32, f32) {
+    let mut v: Vec<f32> = x.iter().copied().filter(|v| v.is_finite()).collect();
+    if v.is_empty() {
+        return (0.0, 1.0);
+    }
+    v.sort_by(f32::total_cmp);
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    (at(0.005), at(0.995))
 }
 
 /// A `[channels, height, width]` sample as an image; values are divided by `max`.

@@ -75,12 +75,17 @@ pub fn ask(purpose: Purpose, dir: &Path, ctx: &egui::Context) -> Pending {
             Purpose::DataFile | Purpose::StartData => d
                 .set_title("Choose a data file")
                 .add_filter(
-                    "Tables and sequences",
-                    &["csv", "tsv", "txt", "fasta", "fa", "fna", "faa", "gz"],
+                    "Tables, sequences and matrices",
+                    &[
+                        "csv", "tsv", "txt", "fasta", "fa", "fna", "faa", "fastq", "fq", "gz",
+                        "mtx", "h5ad", "h5",
+                    ],
                 )
                 .pick_file(),
             Purpose::DataFolder | Purpose::StartDataFolder => d
-                .set_title("Choose a folder with one subfolder of images per class")
+                .set_title(
+                    "Choose a folder: one subfolder of images per class, or a 10x matrix folder",
+                )
                 .pick_folder(),
             Purpose::LabelTable | Purpose::StartLabels => d
                 .set_title("Choose a table of labels (sample id + label columns)")

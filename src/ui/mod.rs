@@ -48,6 +48,8 @@ pub struct DataState {
     thumbnails: Option<Vec<(egui::TextureHandle, String)>>,
     /// The sequence options the data was last read with.
     pub loaded_sequence_options: Option<crate::spec::SequenceOptions>,
+    /// The image options the data was last read with.
+    pub loaded_image_options: Option<crate::spec::ImageOptions>,
 }
 
 impl DataState {
@@ -70,6 +72,7 @@ impl DataState {
         self.error = None;
         self.thumbnails = None;
         self.loaded_sequence_options = Some(exp.data.sequence.clone());
+        self.loaded_image_options = Some(exp.data.image.clone());
     }
 
     fn poll(&mut self) {
@@ -309,7 +312,11 @@ impl LaminaApp {
                 infer_shapes(
                     &self.experiment.architecture,
                     self.experiment.task,
-                    &ds.shape,
+                    &self
+                        .experiment
+                        .data
+                        .encoding
+                        .input_shape(ds.kind, &ds.shape),
                     &target,
                 ),
                 target,

@@ -338,6 +338,7 @@ fn settings(ui: &mut egui::Ui, app: &mut LaminaApp) {
     let before = app.experiment.training.clone();
     let gan = app.experiment.task == crate::spec::Task::Gan;
     let dqn = app.experiment.task == crate::spec::Task::Dqn;
+    let images = app.experiment.data.format == crate::spec::DataFormat::ImageFolder;
     let t = &mut app.experiment.training;
     egui::Grid::new("train_settings").num_columns(2).show(ui, |ui| {
         if gan {
@@ -380,6 +381,21 @@ fn settings(ui: &mut egui::Ui, app: &mut LaminaApp) {
         );
         ui.add(egui::DragValue::new(&mut t.early_stopping_patience).range(0..=1000));
         ui.end_row();
+        if images {
+            ui.label("Augment images").on_hover_text(
+                "Change each training image at random every epoch (never validation or new images), \
+                 so the network learns what does not depend on orientation or exact position.",
+            );
+            ui.horizontal(|ui| {
+                ui.checkbox(&mut t.augment.flips, "flips");
+                ui.checkbox(&mut t.augment.rotations, "quarter turns")
+                    .on_hover_text("Square images only");
+                let name = ui.label("shift up to");
+                ui.add(egui::DragValue::new(&mut t.augment.shift).range(0..=64).suffix(" px"))
+                    .labelled_by(name.id);
+            });
+            ui.end_row();
+        }
         }
         ui.label("Seed").on_hover_text("The same seed gives the same split, start and result.");
         ui.add(egui::DragValue::new(&mut t.seed));
