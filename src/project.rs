@@ -318,13 +318,18 @@ fn align_features(mut ds: Dataset, names: &[String], expected: usize) -> Result<
         ));
     }
     let cols: Vec<usize> = names.iter().map(|n| lookup[n.as_str()]).collect();
-    let old_len = ds.sample_len();
-    let mut values = Vec::with_capacity(ds.len() * cols.len());
-    for i in 0..ds.len() {
-        let row = &ds.values[i * old_len..(i + 1) * old_len];
-        values.extend(cols.iter().map(|&c| row[c]));
+    if let Some(m) = &ds.sparse {
+        let picked: Vec<Option<usize>> = cols.iter().map(|&c| Some(c)).collect();
+        ds.sparse = Some(m.take_columns(&picked));
+    } else {
+        let old_len = ds.sample_len();
+        let mut values = Vec::with_capacity(ds.len() * cols.len());
+        for i in 0..ds.len() {
+            let row = &ds.values[i * old_len..(i + 1) * old_len];
+            values.extend(cols.iter().map(|&c| row[c]));
+        }
+        ds.values = values;
     }
-    ds.values = values;
     ds.shape = vec![cols.len()];
     ds.feature_names = names.to_vec();
     Ok(ds)

@@ -20,7 +20,8 @@ fn cell_ranger_3_folder_gzipped() {
     assert_eq!(ds.kind, DataKind::Table);
     assert_eq!((ds.len(), ds.shape[0]), (1107, 507));
     // Every count of the file arrives: the size line says 23866 non-zeros.
-    let nonzero = ds.values.iter().filter(|&&v| v != 0.0).count();
+    let nonzero = ds.nonzero();
+    assert!(ds.sparse.is_some(), "a 10x folder stays sparse");
     assert_eq!(nonzero, 23866);
     assert!(ds.ids[0].ends_with("-1"), "{}", ds.ids[0]);
     assert!(ds.describe().contains("v3, features.tsv"));
@@ -30,7 +31,7 @@ fn cell_ranger_3_folder_gzipped() {
 fn cell_ranger_2_folder_plain() {
     let ds = inspect(&data("10x/v2")).unwrap();
     assert_eq!((ds.len(), ds.shape[0]), (12, 343));
-    assert_eq!(ds.values.iter().filter(|&&v| v != 0.0).count(), 12);
+    assert_eq!(ds.nonzero(), 12);
     assert!(ds.describe().contains("v2, genes.tsv"));
 }
 
@@ -56,7 +57,7 @@ fn anndata_before_0_7_with_compound_tables() {
 fn anndata_current_layout_with_sparse_x() {
     let ds = h5ad("pbmc68k_reduced_modern_csr_gzip.h5ad", Some("phase")).unwrap();
     assert_eq!((ds.len(), ds.shape[0]), (700, 765));
-    assert_eq!(ds.values.iter().filter(|&&v| v != 0.0).count(), 174_400);
+    assert_eq!(ds.nonzero(), 174_400);
     assert_eq!(ds.labels.class_names(), ["G1", "G2M", "S"]);
     assert!(ds.describe().contains("sparse CSR X"));
     // The same cells, in the same order, as the older file.
@@ -98,20 +99,20 @@ fn cell_ranger_hdf5_matrices_hold_what_their_folders_hold() {
     let ds = inspect(&h5).unwrap();
     let mtx = inspect(&data("10x/v3")).unwrap();
     assert_eq!((ds.len(), ds.shape[0]), (1107, 507));
-    assert_eq!(ds.values.iter().filter(|&&v| v != 0.0).count(), 23866);
-    assert_eq!(ds.values.iter().sum::<f32>(), 41549.0);
+    assert_eq!(ds.nonzero(), 23866);
+    assert_eq!(ds.dense_values().iter().sum::<f32>(), 41549.0);
     assert_eq!(&ds.ids[..2], ["AAACCCAAGGAGAGTA-1", "AAACGCTTCAGCCCAG-1"]);
     assert_eq!(&ds.feature_names[..2], ["CH507-9B2.2", "CH507-9B2.1"]);
     // The same cells, genes and counts as the Matrix Market folder of the same run.
     assert_eq!(ds.ids, mtx.ids);
     assert_eq!(ds.feature_names, mtx.feature_names);
-    assert_eq!(ds.values, mtx.values);
+    assert_eq!(ds.sparse, mtx.sparse);
 
     let ds = inspect(&data("10x_h5/1.2.0_filtered_gene_bc_matrices_h5.h5")).unwrap();
     assert_eq!((ds.len(), ds.shape[0]), (12, 343));
     assert_eq!(&ds.feature_names[..3], ["DSCAM", "MIR99AHG", "APP"]);
     assert!(ds.describe().contains("Cell Ranger 2, group 'hg19_chr21'"));
-    assert_eq!(ds.values, inspect(&data("10x/v2")).unwrap().values);
+    assert_eq!(ds.sparse, inspect(&data("10x/v2")).unwrap().sparse);
 
     let ds = inspect(&data("10x_h5/1.2.0_multiple_genomes.h5")).unwrap();
     assert_eq!(ds.len(), 12);

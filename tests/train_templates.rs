@@ -478,3 +478,54 @@ fn image_cnn_still_learns_with_flips_turns_and_shifts() {
     let acc = o.summary.final_valid.as_ref().unwrap().accuracy.unwrap();
     assert!(acc > 0.5, "validation accuracy {acc} (chance 0.33)");
 }
+
+#[test]
+fn an_autoencoder_trains_on_a_sparse_10x_matrix_and_predicts_on_either_format() {
+    let h5 = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/10x_h5/3.0.0_filtered_feature_bc_matrix.h5");
+    let mut opts = NewOptions::default();
+    opts.settings.extend(
+        [
+            "training.epochs=15",
+            "data.encoding.normalize_total=10000",
+            "data.encoding.top_variable_features=200",
+            "data.encoding.log1p=true",
+            "data.encoding.standardize=true",
+        ]
+        .map(String::from),
+    );
+    let dir = temp_dir("sparse10x");
+    let (exp, dataset, _) =
+        lamina::project::new_experiment(Template::Autoencoder, &h5, &dir.join("exp.json"), &opts)
+            .unwrap();
+    assert!(dataset.sparse.is_some() && dataset.values.is_empty());
+    let (ev_tx, _ev_rx) = mpsc::channel();
+    let (_cmd_tx, cmd_rx) = mpsc::channel();
+    let o = train::run(
+        Job {
+            experiment: exp,
+            dataset,
+            device: DevicePreference::Cpu,
+        },
+        &ev_tx,
+        &cmd_rx,
+    )
+    .unwrap();
+    assert_loss_falls(&o, "sparse autoencoder");
+    assert_eq!(o.model.input_shape, [200]);
+
+    // The model picks its 200 genes from the .h5 and from the Matrix Market
+    // folder of the same run alike: the same reconstruction errors.
+    let model_dir = dir.join("model");
+    lamina::export::save_model(&model_dir, &o.model, Some(&o.summary)).unwrap();
+    let mtx = h5.parent().unwrap().join("../10x/v3");
+    let device = lamina::train::device::DeviceChoice::cpu("test").device;
+    let predict = |data: &Path| {
+        let ds = lamina::project::read_for_model(&o.model, data).unwrap();
+        assert!(ds.sparse.is_some(), "new data stays sparse too");
+        train::infer(&o.model, &ds, &device).unwrap().outputs
+    };
+    let (a, b) = (predict(&h5), predict(&mtx));
+    assert_eq!(a.len(), 1107 * 200);
+    assert_eq!(a, b);
+}

@@ -46,7 +46,7 @@ impl Preprocessing {
             let mut sq = vec![0.0f64; f];
             let mut row = vec![0.0f32; f];
             for &i in train {
-                row.copy_from_slice(data.sample(i));
+                data.write_sample(i, &mut row);
                 p.apply_pre(&mut row);
                 for j in 0..f {
                     let v = row[j] as f64;
@@ -117,9 +117,9 @@ impl Preprocessing {
         }
     }
 
-    /// Transform every sample of a dataset into a new value buffer.
+    /// Transform every sample of a dataset into a new (dense) value buffer.
     pub fn transform(&self, data: &Dataset) -> Vec<f32> {
-        let mut out = data.values.clone();
+        let mut out = data.dense_values().into_owned();
         let f = data.sample_len().max(1);
         out.chunks_mut(f).for_each(|row| self.apply(row));
         out
@@ -152,7 +152,7 @@ pub fn select_variable_features(data: &mut Dataset, encoding: &Encoding, train: 
     let mut sq = vec![0.0f64; f];
     let mut row = vec![0.0f32; f];
     for &i in train {
-        row.copy_from_slice(data.sample(i));
+        data.write_sample(i, &mut row);
         normalize_total(&mut row, encoding.normalize_total);
         for j in 0..f {
             let v = row[j] as f64;
@@ -172,12 +172,17 @@ pub fn select_variable_features(data: &mut Dataset, encoding: &Encoding, train: 
     order.sort_by(|&a, &b| dispersion[b].total_cmp(&dispersion[a]).then(a.cmp(&b)));
     let mut keep = order[..n].to_vec();
     keep.sort_unstable();
-    let mut values = Vec::with_capacity(data.len() * n);
-    for i in 0..data.len() {
-        let s = data.sample(i);
-        values.extend(keep.iter().map(|&j| s[j]));
+    if let Some(m) = &data.sparse {
+        let cols: Vec<Option<usize>> = keep.iter().map(|&j| Some(j)).collect();
+        data.sparse = Some(m.take_columns(&cols));
+    } else {
+        let mut values = Vec::with_capacity(data.len() * n);
+        for i in 0..data.len() {
+            let s = data.sample(i);
+            values.extend(keep.iter().map(|&j| s[j]));
+        }
+        data.values = values;
     }
-    data.values = values;
     if data.feature_names.len() == f {
         data.feature_names = keep
             .iter()
@@ -209,6 +214,7 @@ mod tests {
             max_value: f32::MAX,
             notes: Vec::new(),
             text_columns: Vec::new(),
+            sparse: None,
             lengths: None,
         }
     }
@@ -288,8 +294,8 @@ mod tests {
         select_variable_features(&mut ds, &enc, &[0, 1, 2]);
         assert_eq!(ds.shape, [2]);
         assert_eq!(ds.feature_names, ["B", "C"]);
-        assert_eq!(ds.sample(3), [0.0, 0.0]);
-        assert_eq!(ds.sample(1), [20.0, 160.0]);
+        assert_eq!(*ds.sample(3), [0.0, 0.0]);
+        assert_eq!(*ds.sample(1), [20.0, 160.0]);
         assert_eq!(enc.input_shape(DataKind::Table, &[3]), [2]);
         assert!(ds.notes[0].contains("2 most variable of 3 features"));
     }

@@ -220,6 +220,7 @@ pub fn read(
         max_value: 1.0,
         notes,
         text_columns: Vec::new(),
+        sparse: None,
     })
 }
 

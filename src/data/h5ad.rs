@@ -11,6 +11,7 @@ use std::path::Path;
 
 use hdf5_pure::{AttrValue, Datatype, File};
 
+use super::sparse::SparseRows;
 use super::{DataError, DataKind, Dataset, Labels};
 
 fn err(path: &Path, what: impl std::fmt::Display) -> DataError {
@@ -72,8 +73,9 @@ pub fn read(path: &Path, label: Option<&str>, regression: bool) -> Result<Datase
     let root = file.root();
     let groups = root.groups().map_err(|e| err(path, e))?;
     let datasets = root.datasets().map_err(|e| err(path, e))?;
-    let (values, n_obs, n_var, layout) = if groups.iter().any(|g| g == "X") {
-        sparse_x(&file, path)?
+    let (values, sparse, n_obs, n_var, layout) = if groups.iter().any(|g| g == "X") {
+        let (m, n_obs, n_var, layout) = sparse_x(&file, path)?;
+        (Vec::new(), Some(m), n_obs, n_var, layout)
     } else if datasets.iter().any(|d| d == "X") {
         let x = file.dataset("X").map_err(|e| err(path, e))?;
         let shape = x.shape().map_err(|e| err(path, e))?;
@@ -86,7 +88,7 @@ pub fn read(path: &Path, label: Option<&str>, regression: bool) -> Result<Datase
         let values = x
             .read_f32()
             .map_err(|e| err(path, format!("cannot read X: {e}")))?;
-        (values, n_obs as usize, n_var as usize, "dense X")
+        (values, None, n_obs as usize, n_var as usize, "dense X")
     } else {
         let mut held: Vec<String> = groups.iter().chain(&datasets).cloned().collect();
         held.sort();
@@ -171,11 +173,15 @@ pub fn read(path: &Path, label: Option<&str>, regression: bool) -> Result<Datase
         notes,
         text_columns,
         lengths: None,
+        sparse,
     })
 }
 
 /// X stored as a sparse group: CSR (rows = cells) or CSC, made dense here.
-fn sparse_x(file: &File, path: &Path) -> Result<(Vec<f32>, usize, usize, &'static str), DataError> {
+fn sparse_x(
+    file: &File,
+    path: &Path,
+) -> Result<(SparseRows, usize, usize, &'static str), DataError> {
     let g = file.group("X").map_err(|e| err(path, e))?;
     let attrs = g.attrs().map_err(|e| err(path, e))?;
     let kind = attr_text(&attrs, "encoding-type")
@@ -211,7 +217,7 @@ fn sparse_x(file: &File, path: &Path) -> Result<(Vec<f32>, usize, usize, &'stati
     let indptr = read("indptr")?
         .read_i64()
         .map_err(|e| err(path, format!("X/indptr: {e}")))?;
-    let values = dense_from_compressed(&data, &indices, &indptr, n_obs, n_var, csr)
+    let values = compressed_to_rows(data, &indices, &indptr, n_obs, n_var, csr)
         .map_err(|m| err(path, format!("X: {m}")))?;
     Ok((
         values,
@@ -222,15 +228,15 @@ fn sparse_x(file: &File, path: &Path) -> Result<(Vec<f32>, usize, usize, &'stati
 }
 
 /// A compressed sparse matrix (CSR: `indptr` over the `n_obs` rows; CSC: over
-/// the `n_var` columns) as dense row-major `n_obs × n_var` values.
-pub(crate) fn dense_from_compressed(
-    data: &[f32],
+/// the `n_var` columns) as compressed rows, one per observation, checked.
+pub(crate) fn compressed_to_rows(
+    data: Vec<f32>,
     indices: &[i64],
     indptr: &[i64],
     n_obs: usize,
     n_var: usize,
     csr: bool,
-) -> Result<Vec<f32>, String> {
+) -> Result<SparseRows, String> {
     let (outer, inner) = if csr { (n_obs, n_var) } else { (n_var, n_obs) };
     if indptr.len() != outer + 1 || data.len() != indices.len() {
         return Err(format!(
@@ -241,26 +247,38 @@ pub(crate) fn dense_from_compressed(
             indices.len()
         ));
     }
-    let mut values = vec![0.0f32; n_obs * n_var];
     for o in 0..outer {
         let (a, b) = (indptr[o], indptr[o + 1]);
         if a < 0 || b < a || b as usize > data.len() {
             return Err(format!("indptr is not increasing at position {o}"));
         }
-        for k in a as usize..b as usize {
-            let i = indices[k];
-            if i < 0 || i as usize >= inner {
-                return Err(format!("indices[{k}] = {i} is outside 0..{inner}"));
-            }
-            let (r, c) = if csr {
-                (o, i as usize)
-            } else {
-                (i as usize, o)
-            };
-            values[r * n_var + c] = data[k];
+    }
+    if indptr[0] != 0 {
+        return Err("indptr does not start at 0".into());
+    }
+    if let Some(k) = indices.iter().position(|&i| i < 0 || i as usize >= inner) {
+        return Err(format!(
+            "indices[{k}] = {} is outside 0..{inner}",
+            indices[k]
+        ));
+    }
+    if csr {
+        let mut m = SparseRows {
+            indptr: indptr.iter().map(|&p| p as usize).collect(),
+            indices: indices.iter().map(|&i| i as u32).collect(),
+            data,
+            cols: n_var,
+        };
+        m.sort_rows();
+        return Ok(m);
+    }
+    let mut entries = Vec::with_capacity(data.len());
+    for o in 0..outer {
+        for k in indptr[o] as usize..indptr[o + 1] as usize {
+            entries.push((indices[k] as u32, o as u32, data[k]));
         }
     }
-    Ok(values)
+    Ok(super::sparse::from_triplets(n_obs, n_var, &entries))
 }
 
 /// Read the dataframe `name` (`obs` or `var`) in whichever layout it has.

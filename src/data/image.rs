@@ -371,6 +371,7 @@ pub fn read(root: &Path, opts: &ImageOptions) -> Result<Dataset, DataError> {
         max_value: if deep { 65535.0 } else { 255.0 },
         notes,
         text_columns: Vec::new(),
+        sparse: None,
         lengths: None,
     })
 }

@@ -12,6 +12,7 @@ pub mod h5ad;
 pub mod image;
 pub mod labels;
 pub mod mtx;
+pub mod sparse;
 pub mod split;
 pub mod table;
 pub mod tenx_h5;
@@ -181,7 +182,8 @@ pub struct Dataset {
     /// Shape of one sample without the batch: `[features]`, `[channels, length]`
     /// or `[channels, height, width]`.
     pub shape: Vec<usize>,
-    /// Row-major values, `ids.len() × shape.product()`.
+    /// Row-major values, `ids.len() × shape.product()`; empty when `sparse`
+    /// holds them.
     pub values: Vec<f32>,
     /// Column names for tables, alphabet letters for sequences, channel names for images.
     pub feature_names: Vec<String>,
@@ -195,6 +197,9 @@ pub struct Dataset {
     /// Sequences: each one's length before padding (at most `shape[1]`). Batches
     /// are padded only to their longest member, and padding is masked.
     pub lengths: Option<Vec<usize>>,
+    /// Count matrices (10x, sparse AnnData): the values as compressed rows,
+    /// kept sparse until batches are built. Then `values` is empty.
+    pub sparse: Option<sparse::SparseRows>,
 }
 
 impl Dataset {
@@ -210,19 +215,62 @@ impl Dataset {
         self.shape.iter().product()
     }
 
-    pub fn sample(&self, i: usize) -> &[f32] {
+    /// Sample `i`'s values (a dense copy when the data is sparse).
+    pub fn sample(&self, i: usize) -> std::borrow::Cow<'_, [f32]> {
         let n = self.sample_len();
-        &self.values[i * n..(i + 1) * n]
+        match &self.sparse {
+            Some(m) => {
+                let mut row = vec![0.0; n];
+                m.write_row(i, &mut row);
+                std::borrow::Cow::Owned(row)
+            }
+            None => std::borrow::Cow::Borrowed(&self.values[i * n..(i + 1) * n]),
+        }
+    }
+
+    /// Write sample `i`'s values into `out` (length `sample_len()`).
+    pub fn write_sample(&self, i: usize, out: &mut [f32]) {
+        match &self.sparse {
+            Some(m) => m.write_row(i, out),
+            None => out.copy_from_slice(&self.values[i * out.len()..(i + 1) * out.len()]),
+        }
+    }
+
+    /// Every value, dense and row-major (a copy when the data is sparse).
+    pub fn dense_values(&self) -> std::borrow::Cow<'_, [f32]> {
+        match &self.sparse {
+            Some(m) => std::borrow::Cow::Owned(m.to_dense()),
+            None => std::borrow::Cow::Borrowed(&self.values),
+        }
+    }
+
+    /// Store the values densely (for code that needs every value at once).
+    pub fn densify(&mut self) {
+        if let Some(m) = self.sparse.take() {
+            self.values = m.to_dense();
+        }
+    }
+
+    /// Number of non-zero values.
+    pub fn nonzero(&self) -> usize {
+        match &self.sparse {
+            Some(m) => m.data.iter().filter(|&&v| v != 0.0).count(),
+            None => self.values.iter().filter(|&&v| v != 0.0).count(),
+        }
     }
 
     /// Keep only the samples at `keep` (ascending indices).
     pub fn retain(&mut self, keep: &[usize]) {
         let n = self.sample_len();
-        let mut values = Vec::with_capacity(keep.len() * n);
-        for &i in keep {
-            values.extend_from_slice(&self.values[i * n..(i + 1) * n]);
+        if let Some(m) = &self.sparse {
+            self.sparse = Some(m.take_rows(keep));
+        } else {
+            let mut values = Vec::with_capacity(keep.len() * n);
+            for &i in keep {
+                values.extend_from_slice(&self.values[i * n..(i + 1) * n]);
+            }
+            self.values = values;
         }
-        self.values = values;
         self.ids = keep.iter().map(|&i| self.ids[i].clone()).collect();
         if let Some(lengths) = &mut self.lengths {
             *lengths = keep.iter().map(|&i| lengths[i]).collect();
@@ -646,6 +694,7 @@ pub fn environment(kind: crate::spec::EnvironmentKind) -> Dataset {
         max_value: f32::MAX,
         notes: vec![crate::rl::describe(kind).to_string()],
         text_columns: Vec::new(),
+        sparse: None,
         lengths: None,
     }
 }

@@ -169,7 +169,8 @@ pub fn read(dir: &Path) -> Result<Dataset, DataError> {
             matrix.display()
         )));
     }
-    let mut values = vec![0.0f32; rows * cols];
+    // Kept sparse, one row per cell: a 10x matrix is mostly zeros.
+    let mut counts = super::sparse::RowBuilder::new(cols, rows, entries);
     let mut seen = 0usize;
     loop {
         line.clear();
@@ -213,7 +214,7 @@ pub fn read(dir: &Path) -> Result<Dataset, DataError> {
             .next()
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| bad(&matrix, n, format!("'{t}' has no numeric value")))?;
-        values[cell * rows + gene] += value;
+        counts.push(cell, gene, value);
     }
     if seen < entries {
         return Err(DataError::Invalid(format!(
@@ -247,12 +248,13 @@ pub fn read(dir: &Path) -> Result<Dataset, DataError> {
         source: dir.to_path_buf(),
         ids: barcodes,
         shape: vec![rows],
-        values,
+        values: Vec::new(),
         feature_names: names,
         labels: Labels::None,
         max_value: f32::MAX,
         notes,
         text_columns: Vec::new(),
+        sparse: Some(counts.finish()),
         lengths: None,
     })
 }
@@ -334,7 +336,10 @@ mod tests {
             assert_eq!(ds.ids, vec!["AAAC-1", "TTTG-1"]);
             assert_eq!(ds.shape, vec![3]);
             // Cells are rows: cell 1 has gene 1 = 5 and gene 3 = 2.
-            assert_eq!(ds.values, vec![5.0, 0.0, 2.0, 0.0, 7.0, 0.0]);
+            assert_eq!(
+                ds.dense_values().to_vec(),
+                vec![5.0, 0.0, 2.0, 0.0, 7.0, 0.0]
+            );
             assert_eq!(ds.feature_names, vec!["Actb (G1)", "Cd3e", "Actb (G3)"]);
         }
     }

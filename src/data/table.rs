@@ -191,6 +191,7 @@ fn read_with(
         max_value: f32::MAX,
         notes: Vec::new(),
         text_columns: text_cols.iter().map(|&c| columns[c].clone()).collect(),
+        sparse: None,
         lengths: None,
     })
 }
@@ -401,7 +402,7 @@ mod tests {
         std::fs::write(&path, &gz).unwrap();
         let ds = read_lenient(&path).unwrap();
         assert_eq!((ds.len(), ds.shape[0]), (2000, 2));
-        assert_eq!(ds.sample(1999), &[1999.0, 3998.0]);
+        assert_eq!(*ds.sample(1999), [1999.0, 3998.0]);
         std::fs::write(&path, &gz[..gz.len() / 2]).unwrap();
         let err = read_lenient(&path).unwrap_err().to_string();
         assert!(err.contains("t.csv.gz") && err.contains("gzip"), "{err}");

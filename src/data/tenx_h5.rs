@@ -123,10 +123,9 @@ pub fn read(path: &Path) -> Result<Dataset, DataError> {
         ));
     }
     // Column-compressed over cells = row-compressed cells × genes.
-    let values =
-        super::h5ad::dense_from_compressed(&data, &indices, &indptr, n_cells, n_genes, true)
-            .map_err(|m| err(path, format!("{name}: {m}")))?;
     let nonzero = data.iter().filter(|&&v| v != 0.0).count();
+    let matrix = super::h5ad::compressed_to_rows(data, &indices, &indptr, n_cells, n_genes, true)
+        .map_err(|m| err(path, format!("{name}: {m}")))?;
     let mut notes = vec![format!(
         "10x HDF5 matrix ({}, group '{name}'): {n_cells} cells × {n_genes} genes, {nonzero} non-zero counts ({:.1}%)",
         if v3 {
@@ -147,12 +146,13 @@ pub fn read(path: &Path) -> Result<Dataset, DataError> {
         source: path.to_path_buf(),
         ids: barcodes,
         shape: vec![n_genes],
-        values,
+        values: Vec::new(),
         feature_names: super::mtx::unique_gene_names(ids.into_iter().zip(names).collect()),
         labels: Labels::None,
         max_value: f32::MAX,
         notes,
         text_columns: Vec::new(),
+        sparse: Some(matrix),
         lengths: None,
     })
 }

@@ -89,6 +89,8 @@ pub(super) fn run(
         ));
     }
     crate::data::encode::select_variable_features(&mut data, &exp.data.encoding, &train);
+    // The samples view compares generated and real values side by side.
+    data.densify();
     let prep = Preprocessing::fit(&data, &exp.data.encoding, &train);
     let values = prep.transform(&data);
     let sample_len = data.sample_len();

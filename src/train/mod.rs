@@ -25,6 +25,7 @@ use burn::optim::{
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use crate::data::sparse::SparseRows;
 use crate::data::split::{Split, split};
 use crate::data::{Dataset, Labels, Preprocessing};
 use crate::model::{Network, build};
@@ -397,7 +398,12 @@ pub fn run(
     }
     crate::data::encode::select_variable_features(&mut data, &exp.data.encoding, &train);
     let prep = Preprocessing::fit(&data, &exp.data.encoding, &train);
-    let values = prep.transform(&data);
+    // Sparse counts stay sparse: batches are made dense one at a time.
+    let values = if data.sparse.is_some() {
+        Vec::new()
+    } else {
+        prep.transform(&data)
+    };
     let sample_len = data.sample_len();
     let prep_seconds = prep_start.elapsed().as_secs_f64();
 
@@ -425,6 +431,7 @@ pub fn run(
         sample_len,
         labels: &data.labels,
         seq: SeqLayout::of(&data, &model),
+        sparse: data.sparse.as_ref().map(|m| (m, &prep)),
     };
     let mut order = train.clone();
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(t.seed.wrapping_add(1));
@@ -748,6 +755,9 @@ pub(crate) struct Batcher<'a> {
     sample_len: usize,
     labels: &'a Labels,
     seq: Option<SeqLayout<'a>>,
+    /// Sparse data: rows are made dense and preprocessed here, batch by
+    /// batch, instead of all at once (then `values` is empty).
+    sparse: Option<(&'a SparseRows, &'a Preprocessing)>,
 }
 
 /// How sequence samples are laid out and batched.
@@ -808,10 +818,18 @@ impl Batcher<'_> {
             }
             _ => {
                 let mut buf = Vec::with_capacity(idx.len() * self.sample_len);
-                for &i in idx {
-                    buf.extend_from_slice(
-                        &self.values[i * self.sample_len..(i + 1) * self.sample_len],
-                    );
+                if let Some((m, prep)) = self.sparse {
+                    buf.resize(idx.len() * self.sample_len, 0.0);
+                    for (row, &i) in buf.chunks_mut(self.sample_len.max(1)).zip(idx) {
+                        m.write_row(i, row);
+                        prep.apply(row);
+                    }
+                } else {
+                    for &i in idx {
+                        buf.extend_from_slice(
+                            &self.values[i * self.sample_len..(i + 1) * self.sample_len],
+                        );
+                    }
                 }
                 if let Some(a) = augment {
                     buf.chunks_mut(self.sample_len.max(1))
@@ -1115,12 +1133,17 @@ pub fn infer(model: &TrainedModel, data: &Dataset, device: &Device) -> Result<In
             data.shape
         ));
     }
-    let values = model.preprocessing.transform(data);
+    let values = if data.sparse.is_some() {
+        Vec::new()
+    } else {
+        model.preprocessing.transform(data)
+    };
     let batcher = Batcher {
         values: &values,
         sample_len: data.sample_len(),
         labels: &Labels::None,
         seq: SeqLayout::of(data, &model.network),
+        sparse: data.sparse.as_ref().map(|m| (m, &model.preprocessing)),
     };
     let task = model.experiment.task;
     let reconstructs = matches!(task, Task::Autoencoder | Task::Vae);

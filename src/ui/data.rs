@@ -594,11 +594,11 @@ fn thumbnails(ctx: &egui::Context, ds: &Dataset) -> Vec<(egui::TextureHandle, St
             // 16-bit microscopy often fills a small part of 0–65535: show each
             // image stretched between its 0.5th and 99.5th percentiles.
             let img = if ds.max_value > 255.0 {
-                let (lo, hi) = display_range(x);
+                let (lo, hi) = display_range(&x);
                 let stretched: Vec<f32> = x.iter().map(|v| v - lo).collect();
                 to_color_image(&stretched, &ds.shape, (hi - lo).max(1e-6))
             } else {
-                to_color_image(x, &ds.shape, ds.max_value.max(1e-6))
+                to_color_image(&x, &ds.shape, ds.max_value.max(1e-6))
             };
             let tex = ctx.load_texture(format!("thumb-{i}"), img, egui::TextureOptions::NEAREST);
             let caption = match label_of(ds, i) {
