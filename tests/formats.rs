@@ -275,3 +275,27 @@ fn real_fastq_and_soft_masked_fasta() {
         Some(vec![260, 265, 292, 295, 277, 256, 271, 150, 221, 130])
     );
 }
+
+#[test]
+fn loading_reports_progress_up_to_the_whole_file() {
+    use lamina::data::progress::{LoadProgress, with};
+    use std::sync::Arc;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for path in [
+        root.join("sample-data/omics/counts.csv"),
+        data("10x/v3"),
+        data("fastq/example.fastq.gz"),
+        root.join("sample-data/images/cells"),
+    ] {
+        let p = Arc::new(LoadProgress::default());
+        let ds = with(p.clone(), || inspect(&path)).unwrap();
+        assert!(!ds.is_empty());
+        assert_eq!(
+            p.fraction(),
+            Some(1.0),
+            "{}: {}",
+            path.display(),
+            p.describe()
+        );
+    }
+}

@@ -277,7 +277,9 @@ fn parse(path: &Path) -> Result<Vec<Record>, DataError> {
             message,
         }
     };
-    let mut reader = needletail::parse_fastx_file(path).map_err(|e| {
+    let file = std::fs::File::open(path).map_err(DataError::io(path))?;
+    let file = super::progress::Counting::file(file, path, meta.len());
+    let mut reader = needletail::parse_fastx_reader(file).map_err(|e| {
         if e.kind == needletail::errors::ParseErrorKind::EmptyFile {
             DataError::Empty {
                 path: path.to_path_buf(),

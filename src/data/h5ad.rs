@@ -64,6 +64,11 @@ struct Frame {
 
 /// Read an `.h5ad` file; `label` names the `obs` column to use as labels.
 pub fn read(path: &Path, label: Option<&str>, regression: bool) -> Result<Dataset, DataError> {
+    super::progress::start(
+        &path.file_name().unwrap_or_default().to_string_lossy(),
+        super::progress::Unit::Bytes,
+        0,
+    );
     let file = File::open(path).map_err(|e| {
         err(
             path,

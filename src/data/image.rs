@@ -212,6 +212,9 @@ pub fn read(root: &Path, opts: &ImageOptions) -> Result<Dataset, DataError> {
     }
 
     // Decode on every core; the first broken file (in folder order) is reported.
+    super::progress::start("images", super::progress::Unit::Images, files.len() as u64);
+    let progress = super::progress::current();
+    let progress = &progress;
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, files.len());
@@ -222,7 +225,11 @@ pub fn read(root: &Path, opts: &ImageOptions) -> Result<Dataset, DataError> {
             .map(|part| {
                 scope.spawn(move || {
                     part.iter()
-                        .map(|(path, _)| decode(path, opts))
+                        .map(|(path, _)| {
+                            let image = decode(path, opts);
+                            super::progress::advance(progress, 1);
+                            image
+                        })
                         .collect::<Result<Vec<_>, _>>()
                 })
             })

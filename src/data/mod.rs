@@ -12,6 +12,7 @@ pub mod h5ad;
 pub mod image;
 pub mod labels;
 pub mod mtx;
+pub mod progress;
 pub mod sparse;
 pub mod split;
 pub mod table;

@@ -17,6 +17,11 @@ fn err(path: &Path, what: impl std::fmt::Display) -> DataError {
 
 /// Read a 10x `.h5` matrix: cells become samples, genes features.
 pub fn read(path: &Path) -> Result<Dataset, DataError> {
+    super::progress::start(
+        &path.file_name().unwrap_or_default().to_string_lossy(),
+        super::progress::Unit::Bytes,
+        0,
+    );
     let file = File::open(path).map_err(|e| {
         err(
             path,

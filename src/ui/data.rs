@@ -73,8 +73,30 @@ pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
     if data.is_loading() {
         ui.horizontal(|ui| {
             ui.spinner();
-            ui.label("reading the data…");
+            match &data.progress {
+                Some(p) => {
+                    let text = p.describe();
+                    match p.fraction() {
+                        Some(f) => {
+                            ui.add(
+                                egui::ProgressBar::new(f)
+                                    .desired_width(320.0)
+                                    .show_percentage()
+                                    .text(text),
+                            );
+                        }
+                        None => {
+                            ui.label(text);
+                        }
+                    }
+                }
+                None => {
+                    ui.label("reading the data…");
+                }
+            }
         });
+        ui.ctx()
+            .request_repaint_after(std::time::Duration::from_millis(100));
         return;
     }
     if let Some(e) = &data.error {
@@ -520,7 +542,29 @@ fn label_of(ds: &Dataset, i: usize) -> String {
 }
 
 fn table_preview(ui: &mut egui::Ui, ds: &Dataset) {
-    let cols = ds.sample_len().min(PREVIEW_COLUMNS);
+    let n = ds.sample_len();
+    let rows: Vec<_> = (0..ds.len().min(PREVIEW_ROWS))
+        .map(|i| ds.sample(i))
+        .collect();
+    // Count matrices are mostly zeros: show the columns with the largest
+    // values in the rows shown rather than the first (often empty) ones.
+    let cols: Vec<usize> = if ds.sparse.is_some() && n > PREVIEW_COLUMNS {
+        let mut sums: Vec<(f32, usize)> = (0..n)
+            .map(|c| (rows.iter().map(|r| r[c]).sum::<f32>(), c))
+            .collect();
+        sums.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut top: Vec<usize> = sums[..PREVIEW_COLUMNS].iter().map(|s| s.1).collect();
+        top.sort_unstable();
+        ui.weak(format!(
+            "A sparse count matrix: {:.1}% of its values are non-zero. Shown: the {} columns with the \
+             largest counts in these rows.",
+            100.0 * ds.nonzero() as f64 / (ds.len() * n).max(1) as f64,
+            PREVIEW_COLUMNS
+        ));
+        top
+    } else {
+        (0..n.min(PREVIEW_COLUMNS)).collect()
+    };
     egui::ScrollArea::horizontal()
         .id_salt("table_preview")
         .show(ui, |ui| {
@@ -531,20 +575,20 @@ fn table_preview(ui: &mut egui::Ui, ds: &Dataset) {
                     if !matches!(ds.labels, Labels::None) {
                         ui.strong("label");
                     }
-                    for name in ds.feature_names.iter().take(cols) {
-                        ui.strong(name);
+                    for &c in &cols {
+                        ui.strong(ds.feature_names.get(c).map_or("", String::as_str));
                     }
-                    if ds.sample_len() > cols {
-                        ui.weak(format!("… {} more", ds.sample_len() - cols));
+                    if n > cols.len() {
+                        ui.weak(format!("… {} more", n - cols.len()));
                     }
                     ui.end_row();
-                    for i in 0..ds.len().min(PREVIEW_ROWS) {
+                    for (i, row) in rows.iter().enumerate() {
                         ui.label(&ds.ids[i]);
                         if !matches!(ds.labels, Labels::None) {
                             ui.label(label_of(ds, i));
                         }
-                        for v in &ds.sample(i)[..cols] {
-                            ui.monospace(format!("{v:.3}"));
+                        for &c in &cols {
+                            ui.monospace(format!("{:.3}", row[c]));
                         }
                         ui.end_row();
                     }

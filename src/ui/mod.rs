@@ -44,6 +44,8 @@ pub struct DataState {
     pub dataset: Option<Dataset>,
     pub error: Option<String>,
     loading: Option<Receiver<Result<Dataset, String>>>,
+    /// How far the current load has got.
+    pub progress: Option<std::sync::Arc<crate::data::progress::LoadProgress>>,
     /// Image thumbnails of the preview, made on first show.
     thumbnails: Option<Vec<(egui::TextureHandle, String)>>,
     /// The sequence options the data was last read with.
@@ -63,8 +65,12 @@ impl DataState {
         let spec = exp.data.clone();
         let base = base.to_path_buf();
         let ctx = ctx.clone();
+        let progress = std::sync::Arc::new(crate::data::progress::LoadProgress::default());
+        self.progress = Some(progress.clone());
         std::thread::spawn(move || {
-            let result = crate::data::load(&spec, &base).map_err(|e| e.to_string());
+            let result = crate::data::progress::with(progress, || {
+                crate::data::load(&spec, &base).map_err(|e| e.to_string())
+            });
             let _ = tx.send(result);
             ctx.request_repaint();
         });

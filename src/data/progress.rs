@@ -1,0 +1,141 @@
+//! How far the reading of a data set has got, for the window's progress bar.
+//! The thread that loads sets a shared [`LoadProgress`]; readers report the
+//! bytes (or images) they have read through it without taking a parameter.
+
+use std::cell::RefCell;
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Shared between the loading thread and whoever shows progress.
+#[derive(Debug, Default)]
+pub struct LoadProgress {
+    done: AtomicU64,
+    total: AtomicU64,
+    /// What is being read, e.g. "counts.csv" or "images".
+    what: Mutex<(String, Unit)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Unit {
+    #[default]
+    Bytes,
+    Images,
+}
+
+impl LoadProgress {
+    /// The share done (0..1), or `None` while the size is unknown.
+    pub fn fraction(&self) -> Option<f32> {
+        let total = self.total.load(Ordering::Relaxed);
+        (total > 0)
+            .then(|| (self.done.load(Ordering::Relaxed) as f64 / total as f64).min(1.0) as f32)
+    }
+
+    /// "Reading counts.csv: 45 of 200 MB" and the like.
+    pub fn describe(&self) -> String {
+        let (what, unit) = self.what.lock().map(|w| w.clone()).unwrap_or_default();
+        let (done, total) = (
+            self.done.load(Ordering::Relaxed),
+            self.total.load(Ordering::Relaxed),
+        );
+        if what.is_empty() {
+            return "Reading…".into();
+        }
+        match (unit, total) {
+            (_, 0) => format!("Reading {what}…"),
+            (Unit::Bytes, _) => format!(
+                "Reading {what}: {:.0} of {:.0} MB",
+                done as f64 / 1e6,
+                total as f64 / 1e6
+            ),
+            (Unit::Images, _) => format!("Reading {what}: {done} of {total}"),
+        }
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Arc<LoadProgress>>> = const { RefCell::new(None) };
+}
+
+/// Run `f` with `progress` receiving the reports of the readers it calls.
+pub fn with<T>(progress: Arc<LoadProgress>, f: impl FnOnce() -> T) -> T {
+    CURRENT.with(|c| *c.borrow_mut() = Some(progress));
+    let out = f();
+    CURRENT.with(|c| *c.borrow_mut() = None);
+    out
+}
+
+/// The progress of this thread's load, if one is watched.
+pub fn current() -> Option<Arc<LoadProgress>> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
+/// A new stage: `what` is read, `total` units of `unit` (0 = unknown).
+pub fn start(what: &str, unit: Unit, total: u64) {
+    if let Some(p) = current() {
+        if let Ok(mut w) = p.what.lock() {
+            *w = (what.to_string(), unit);
+        }
+        p.done.store(0, Ordering::Relaxed);
+        p.total.store(total, Ordering::Relaxed);
+    }
+}
+
+/// `n` more units done, on `progress` (from any thread).
+pub fn advance(progress: &Option<Arc<LoadProgress>>, n: u64) {
+    if let Some(p) = progress {
+        p.done.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// A reader that reports the bytes read from `inner` (the file, before any
+/// decompression, so that the total is the file's size).
+pub struct Counting<R> {
+    inner: R,
+    progress: Option<Arc<LoadProgress>>,
+}
+
+impl<R: Read> Counting<R> {
+    /// Count the reads of `file` (named `what`, `size` bytes) as a new stage.
+    pub fn file(inner: R, what: &std::path::Path, size: u64) -> Counting<R> {
+        let name = what
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        start(&name, Unit::Bytes, size);
+        Counting {
+            inner,
+            progress: current(),
+        }
+    }
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        advance(&self.progress, n as u64);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_are_counted_against_the_file_size() {
+        let p = Arc::new(LoadProgress::default());
+        let text = vec![b'x'; 3_000_000];
+        let fraction = with(p.clone(), || {
+            let mut r = Counting::file(text.as_slice(), std::path::Path::new("a.csv"), 6_000_000);
+            let mut buf = vec![0; 3_000_000];
+            r.read_exact(&mut buf).unwrap();
+            p.fraction()
+        });
+        assert_eq!(fraction, Some(0.5));
+        assert_eq!(p.describe(), "Reading a.csv: 3 of 6 MB");
+        // Outside `with`, nothing is reported and nothing fails.
+        start("b", Unit::Images, 10);
+        assert!(current().is_none());
+    }
+}
