@@ -40,7 +40,8 @@ pub enum Command {
         /// mlp_classifier, autoencoder, vae, dna_cnn or image_cnn.
         #[arg(long)]
         template: String,
-        /// A CSV/TSV table, a FASTA file or a folder of class folders
+        /// A CSV/TSV table, a FASTA/FASTQ file, a 10x folder or .h5, an AnnData
+        /// .h5ad file, or a folder of class folders of images
         /// (not needed by the reinforcement-learning templates).
         #[arg(long)]
         data: Option<PathBuf>,
