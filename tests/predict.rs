@@ -59,6 +59,21 @@ fn train_sample(rel: &str, epochs: usize) -> (Outcome, Dataset) {
     (outcome, ds)
 }
 
+/// `lamina predict MODEL DATA --out OUT [extra] --device cpu`, which must succeed.
+fn predict_cli(model: &Path, data: &Path, out: &Path, extra: &[&str]) {
+    let mut args = vec![
+        "predict",
+        model.to_str().unwrap(),
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    args.extend(["--device", "cpu"]);
+    let r = lamina(&args);
+    assert!(r.status.success(), "{}", text(&r));
+}
+
 fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let mut r = csv::Reader::from_path(path).unwrap();
     let header = r.headers().unwrap().iter().map(String::from).collect();
@@ -190,18 +205,12 @@ fn autoencoder_bundle_gives_reconstruction_error_and_embeddings() {
     lamina::export::save_model(&model_dir, &o.model, Some(&o.summary)).unwrap();
     let out = dir.join("p.csv");
     let emb = dir.join("z.csv");
-    let r = lamina(&[
-        "predict",
-        model_dir.to_str().unwrap(),
-        sample("omics/counts.csv").to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--embeddings",
-        emb.to_str().unwrap(),
-        "--device",
-        "cpu",
-    ]);
-    assert!(r.status.success(), "{}", text(&r));
+    predict_cli(
+        &model_dir,
+        &sample("omics/counts.csv"),
+        &out,
+        &["--embeddings", emb.to_str().unwrap()],
+    );
     let (header, rows) = read_csv(&out);
     assert_eq!(header[1], "reconstruction_error");
     assert_eq!(header.len(), 2 + 16, "{header:?}");
@@ -373,16 +382,7 @@ fn library_size_and_variable_genes_are_fitted_saved_and_reapplied() {
     let model_dir = dir.join("model");
     lamina::export::save_model(&model_dir, &o.model, Some(&o.summary)).unwrap();
     let out = dir.join("p.csv");
-    let r = lamina(&[
-        "predict",
-        model_dir.to_str().unwrap(),
-        sample("omics/counts.csv").to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--device",
-        "cpu",
-    ]);
-    assert!(r.status.success(), "{}", text(&r));
+    predict_cli(&model_dir, &sample("omics/counts.csv"), &out, &[]);
     let (_, rows) = read_csv(&out);
     assert_eq!(rows.len(), ds.len());
     // The same numbers as the model in memory given the same 50 genes.

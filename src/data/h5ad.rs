@@ -62,19 +62,25 @@ struct Frame {
     columns: Vec<(String, Column)>,
 }
 
-/// Read an `.h5ad` file; `label` names the `obs` column to use as labels.
-pub fn read(path: &Path, label: Option<&str>, regression: bool) -> Result<Dataset, DataError> {
+/// Open an HDF5 file (`kind` says what it should be, for the message when it
+/// cannot be read); its reading is shown as one indeterminate stage.
+pub(crate) fn open_hdf5(path: &Path, kind: &str) -> Result<File, DataError> {
     super::progress::start(
         &path.file_name().unwrap_or_default().to_string_lossy(),
         super::progress::Unit::Bytes,
         0,
     );
-    let file = File::open(path).map_err(|e| {
+    File::open(path).map_err(|e| {
         err(
             path,
-            format!("cannot be read as HDF5 ({e}); is it an AnnData .h5ad file, and complete?"),
+            format!("cannot be read as HDF5 ({e}); is it {kind}, and complete?"),
         )
-    })?;
+    })
+}
+
+/// Read an `.h5ad` file; `label` names the `obs` column to use as labels.
+pub fn read(path: &Path, label: Option<&str>, regression: bool) -> Result<Dataset, DataError> {
+    let file = open_hdf5(path, "an AnnData .h5ad file")?;
     let root = file.root();
     let groups = root.groups().map_err(|e| err(path, e))?;
     let datasets = root.datasets().map_err(|e| err(path, e))?;

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use hdf5_pure::{File, Group};
+use hdf5_pure::Group;
 
 use super::{DataError, DataKind, Dataset, Labels};
 
@@ -17,17 +17,7 @@ fn err(path: &Path, what: impl std::fmt::Display) -> DataError {
 
 /// Read a 10x `.h5` matrix: cells become samples, genes features.
 pub fn read(path: &Path) -> Result<Dataset, DataError> {
-    super::progress::start(
-        &path.file_name().unwrap_or_default().to_string_lossy(),
-        super::progress::Unit::Bytes,
-        0,
-    );
-    let file = File::open(path).map_err(|e| {
-        err(
-            path,
-            format!("cannot be read as HDF5 ({e}); is it a 10x .h5 matrix, and complete?"),
-        )
-    })?;
+    let file = super::h5ad::open_hdf5(path, "a 10x .h5 matrix")?;
     let groups = file.root().groups().map_err(|e| err(path, e))?;
     let mut others = Vec::new();
     let (name, v3) = if groups.iter().any(|g| g == "matrix") {
