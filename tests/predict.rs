@@ -43,20 +43,24 @@ fn train_sample(rel: &str, epochs: usize) -> (Outcome, Dataset) {
     let mut exp = Experiment::load(&path).unwrap();
     exp.training.epochs = epochs;
     let (ds, _, _) = lamina::project::prepare(&exp, path.parent().unwrap()).unwrap();
+    (train_on(exp, &ds), ds)
+}
+
+/// Train `exp` on `ds` in a background worker on the CPU.
+fn train_on(exp: Experiment, ds: &Dataset) -> Outcome {
     let worker = Worker::spawn(Job {
         experiment: exp,
         dataset: ds.clone(),
         device: DevicePreference::Cpu,
     });
-    let outcome = loop {
+    loop {
         match worker.recv() {
             Some(train::Event::Finished(o)) => break *o,
             Some(train::Event::Failed(e)) => panic!("{e}"),
             Some(_) => {}
             None => panic!("the worker ended without a result"),
         }
-    };
-    (outcome, ds)
+    }
 }
 
 /// `lamina predict MODEL DATA --out OUT [extra] --device cpu`, which must succeed.
@@ -355,19 +359,7 @@ fn library_size_and_variable_genes_are_fitted_saved_and_reapplied() {
     let (ds, _, report) = lamina::project::prepare(&exp, path.parent().unwrap()).unwrap();
     assert_eq!(ds.shape, [200], "the data keeps every gene until training");
     assert_eq!(report.stacks[0].input, [50], "the network reads 50 genes");
-    let worker = Worker::spawn(Job {
-        experiment: exp,
-        dataset: ds.clone(),
-        device: DevicePreference::Cpu,
-    });
-    let o = loop {
-        match worker.recv() {
-            Some(train::Event::Finished(o)) => break *o,
-            Some(train::Event::Failed(e)) => panic!("{e}"),
-            Some(_) => {}
-            None => panic!("the worker ended without a result"),
-        }
-    };
+    let o = train_on(exp, &ds);
     assert_eq!(o.model.input_shape, [50]);
     assert_eq!(o.model.feature_names.len(), 50);
     assert_eq!(o.model.preprocessing.normalize_total, 10_000.0);
