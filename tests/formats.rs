@@ -243,7 +243,7 @@ fn real_fastq_and_soft_masked_fasta() {
     assert_eq!(ds.ids[0], "EAS54_6_R1_2_1_413_324");
     assert_eq!(ds.lengths.as_ref().unwrap()[0], 25);
     let gz = inspect(&data("fastq/example.fastq.gz")).unwrap();
-    assert_eq!((gz.ids.clone(), gz.values.clone()), (ds.ids, ds.values));
+    assert_eq!((gz.ids.clone(), gz.sparse.clone()), (ds.ids, ds.sparse));
 
     // Biopython's tricky file wraps one record over two lines: not a four-line
     // FASTQ record, and the message says where and why.

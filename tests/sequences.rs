@@ -58,7 +58,11 @@ fn fastq_plain_and_gzipped_read_alike() {
     )
     .unwrap();
     assert_eq!(plain.ids, ["r1", "r2"]);
-    assert_eq!(plain.values, gz.values);
+    assert_eq!(plain.sparse, gz.sparse);
+    assert!(
+        plain.sparse.is_some(),
+        "one-hot sequences are stored sparse"
+    );
     assert_eq!(plain.labels, gz.labels);
     assert_eq!(plain.lengths, Some(vec![9, 8]));
     assert_eq!(plain.feature_names, ["A", "C", "G", "T"]);

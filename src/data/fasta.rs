@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use super::sparse::SparseRows;
 use super::{DataError, DataKind, Dataset, Labels};
 use crate::spec::{Alphabet, SequenceOptions};
 
@@ -55,7 +56,7 @@ pub fn read(
     opts: &SequenceOptions,
     label_key: Option<&str>,
 ) -> Result<Dataset, DataError> {
-    let records = parse(path)?;
+    let mut records = parse(path)?;
     let alphabet = match opts.alphabet {
         Alphabet::Auto => {
             let a = detect(&records);
@@ -93,10 +94,13 @@ pub fn read(
         lut[l as usize] = AMBIGUOUS;
         lut[l.to_ascii_lowercase() as usize] = AMBIGUOUS;
     }
-    let mut values = vec![0.0f32; records.len() * channels * length];
+    // Each record as letter codes (AMBIGUOUS for N/X), cut to `length`.
+    // The letters are let go as they are coded: only the codes stay.
+    let mut codes: Vec<Vec<u8>> = Vec::with_capacity(records.len());
+    let mut seq_lens: Vec<usize> = Vec::with_capacity(records.len());
     let mut truncated = 0usize;
     let mut padded = 0usize;
-    for (r, rec) in records.iter().enumerate() {
+    for (r, rec) in records.iter_mut().enumerate() {
         if rec.seq.is_empty() {
             return Err(DataError::EmptyRecord {
                 path: path.to_path_buf(),
@@ -104,37 +108,35 @@ pub fn read(
                 id: rec.id.clone(),
             });
         }
-        let sample = &mut values[r * channels * length..(r + 1) * channels * length];
-        for (pos, &b) in rec.seq.iter().enumerate() {
-            match lut[b as usize] {
-                c if c < AMBIGUOUS => {
-                    if pos < length {
-                        sample[c as usize * length + pos] = 1.0;
-                    }
-                }
-                AMBIGUOUS => {}
-                _ => {
-                    return Err(DataError::InvalidLetter {
-                        path: path.to_path_buf(),
-                        record: r + 1,
-                        id: rec.id.clone(),
-                        letter: b as char,
-                        position: pos + 1,
-                        alphabet: alphabet.label().to_string(),
-                        allowed: format!(
-                            "{}, and {} for unknown",
-                            alphabet.letters(),
-                            alphabet.ambiguous()
-                        ),
-                    });
-                }
-            }
+        if let Some(pos) = rec.seq.iter().position(|&b| lut[b as usize] == INVALID) {
+            return Err(DataError::InvalidLetter {
+                path: path.to_path_buf(),
+                record: r + 1,
+                id: rec.id.clone(),
+                letter: rec.seq[pos] as char,
+                position: pos + 1,
+                alphabet: alphabet.label().to_string(),
+                allowed: format!(
+                    "{}, and {} for unknown",
+                    alphabet.letters(),
+                    alphabet.ambiguous()
+                ),
+            });
         }
+        codes.push(
+            rec.seq
+                .iter()
+                .take(length)
+                .map(|&b| lut[b as usize])
+                .collect(),
+        );
         if rec.seq.len() > length {
             truncated += 1;
         } else if rec.seq.len() < length {
             padded += 1;
         }
+        seq_lens.push(rec.seq.len());
+        rec.seq = Vec::new();
     }
 
     let labels = match label_key {
@@ -170,7 +172,7 @@ pub fn read(
             "{padded} sequences are shorter than {length}: batches are padded to their longest sequence and the padding is masked"
         ));
     }
-    let mut lengths: Vec<usize> = records.iter().map(|r| r.seq.len()).collect();
+    let mut lengths: Vec<usize> = seq_lens.clone();
     lengths.sort_unstable();
     let at = |q: f64| {
         let last = lengths.len().saturating_sub(1);
@@ -187,9 +189,9 @@ pub fn read(
         at(0.75),
         at(1.0)
     ));
-    let mut lengths: Vec<usize> = records.iter().map(|r| r.seq.len().min(length)).collect();
+    let mut lengths: Vec<usize> = seq_lens.iter().map(|&n| n.min(length)).collect();
     let mut feature_names: Vec<String> = letters.iter().map(|&b| (b as char).to_string()).collect();
-    let (mut values, mut channels, mut length) = (values, channels, length);
+    let (mut channels, mut length) = (channels, length);
     if k > 1 {
         if length < k {
             return Err(DataError::Invalid(format!(
@@ -197,55 +199,74 @@ pub fn read(
                 path.display()
             )));
         }
-        values = to_kmers(&values, records.len(), channels, length, k);
         feature_names = kmer_names(&feature_names, k);
-        channels = feature_names.len();
         length = length - k + 1;
         lengths
             .iter_mut()
             .for_each(|n| *n = n.saturating_sub(k - 1).max(1));
         notes.push(format!(
-            "tokens are {k}-mers: {channels} kinds, one per position"
+            "tokens are {}-mers: {} kinds, one per position",
+            k,
+            feature_names.len()
         ));
     }
+    let letters_n = channels;
+    channels = feature_names.len();
+    let one_hot = one_hot_rows(&codes, letters_n, k, channels, length);
     Ok(Dataset {
         kind: DataKind::Sequences,
         source: path.to_path_buf(),
         lengths: Some(lengths),
         ids: records.into_iter().map(|r| r.id).collect(),
         shape: vec![channels, length],
-        values,
+        values: Vec::new(),
         feature_names,
         labels,
         max_value: 1.0,
         notes,
         text_columns: Vec::new(),
-        sparse: None,
+        sparse: Some(one_hot),
     })
 }
 
-/// One-hot letters `[n × letters × length]` to one-hot k-mers
-/// `[n × letters^k × (length - k + 1)]`; a k-mer with an unknown letter is all zero.
-fn to_kmers(values: &[f32], n: usize, letters: usize, length: usize, k: usize) -> Vec<f32> {
-    let kinds = letters.pow(k as u32);
-    let out_len = length - k + 1;
-    let mut out = vec![0.0f32; n * kinds * out_len];
-    for s in 0..n {
-        let x = &values[s * letters * length..(s + 1) * letters * length];
-        let letter_at = |p: usize| (0..letters).find(|&c| x[c * length + p] > 0.5);
-        let y = &mut out[s * kinds * out_len..(s + 1) * kinds * out_len];
-        for p in 0..out_len {
-            let token =
-                (0..k).try_fold(0usize, |acc, j| letter_at(p + j).map(|c| acc * letters + c));
+/// Letter codes as one-hot rows `[tokens × length]`, stored sparse (one
+/// value per position): single letters (`k` = 1) or overlapping k-mers, token
+/// = the k letters read as a number in base `letters`. A position with an
+/// unknown letter (N, X), or past the end, has no token.
+fn one_hot_rows(
+    codes: &[Vec<u8>],
+    letters: usize,
+    k: usize,
+    tokens: usize,
+    length: usize,
+) -> SparseRows {
+    let mut m = SparseRows {
+        indptr: Vec::with_capacity(codes.len() + 1),
+        indices: Vec::with_capacity(codes.iter().map(Vec::len).sum()),
+        data: Vec::new(),
+        cols: tokens * length,
+    };
+    m.indptr.push(0);
+    let mut row: Vec<u32> = Vec::new();
+    for c in codes {
+        row.clear();
+        for p in 0..length.min((c.len() + 1).saturating_sub(k)) {
+            let token = c[p..p + k].iter().try_fold(0usize, |acc, &l| {
+                (l < AMBIGUOUS).then(|| acc * letters + l as usize)
+            });
             if let Some(t) = token {
-                y[t * out_len + p] = 1.0;
+                row.push((t * length + p) as u32);
             }
         }
+        // In position order, not column order: nothing needs it sorted.
+        m.indices.extend_from_slice(&row);
+        m.indptr.push(m.indices.len());
     }
-    out
+    m.data = vec![1.0; m.indices.len()];
+    m
 }
 
-/// Every k-mer of `letters`, in the order of [`to_kmers`]'s token numbers.
+/// Every k-mer of `letters`, in the order of [`one_hot_rows`]'s token numbers.
 fn kmer_names(letters: &[String], k: usize) -> Vec<String> {
     let mut names = vec![String::new()];
     for _ in 0..k {
@@ -424,7 +445,7 @@ mod tests {
         };
         let ds = read(&p, &opts, None).unwrap();
         assert_eq!(ds.shape, [20, 5]);
-        assert_eq!(ds.values.iter().sum::<f32>(), 5.0);
+        assert_eq!(ds.dense_values().iter().sum::<f32>(), 5.0);
     }
 
     #[test]

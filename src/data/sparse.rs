@@ -3,7 +3,9 @@
 //! proportion to its non-zero counts, not cells × genes.
 
 /// Compressed sparse rows: row `i` holds `data[indptr[i]..indptr[i+1]]` at the
-/// columns `indices[..]` (ascending within a row).
+/// columns `indices[..]`, each column at most once per row (matrices read
+/// from files are in ascending column order; one-hot sequences in position
+/// order).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SparseRows {
     pub indptr: Vec<usize>,

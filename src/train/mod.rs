@@ -808,8 +808,23 @@ impl Batcher<'_> {
             (Some(s), Some(lens)) if s.trim => {
                 let keep = lens.iter().copied().max().unwrap_or(1).min(s.length);
                 let mut buf = Vec::with_capacity(idx.len() * s.channels * keep);
+                let mut row = vec![
+                    0.0;
+                    if self.sparse.is_some() {
+                        self.sample_len
+                    } else {
+                        0
+                    }
+                ];
                 for &i in idx {
-                    let sample = &self.values[i * self.sample_len..(i + 1) * self.sample_len];
+                    let sample = match self.sparse {
+                        Some((m, prep)) => {
+                            m.write_row(i, &mut row);
+                            prep.apply(&mut row);
+                            &row[..]
+                        }
+                        None => &self.values[i * self.sample_len..(i + 1) * self.sample_len],
+                    };
                     for c in 0..s.channels {
                         buf.extend_from_slice(&sample[c * s.length..c * s.length + keep]);
                     }
