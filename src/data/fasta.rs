@@ -382,24 +382,28 @@ fn check_not_mixed(path: &Path, records: &[Record]) -> Result<(), DataError> {
 }
 
 fn detect(records: &[Record]) -> Alphabet {
-    let mut has_t = false;
-    let mut has_u = false;
+    // One bit per kind of letter seen, from a table: no branch per letter.
+    const NUCLEOTIDE: u8 = 1;
+    const T: u8 = 2;
+    const U: u8 = 4;
+    const OTHER: u8 = 8;
+    let mut kind = [OTHER; 256];
+    for b in *b"ACGNacgn" {
+        kind[b as usize] = NUCLEOTIDE;
+    }
+    (kind[b'T' as usize], kind[b't' as usize]) = (T, T);
+    (kind[b'U' as usize], kind[b'u' as usize]) = (U, U);
+    let mut seen = 0u8;
     for r in records {
-        for &b in &r.seq {
-            match b.to_ascii_uppercase() {
-                b'A' | b'C' | b'G' | b'N' => {}
-                b'T' => has_t = true,
-                b'U' => has_u = true,
-                _ => return Alphabet::Protein,
-            }
+        seen |= r.seq.iter().fold(0u8, |acc, &b| acc | kind[b as usize]);
+        if seen & OTHER != 0 {
+            return Alphabet::Protein;
         }
     }
-    if has_u && !has_t {
-        Alphabet::Rna
-    } else if has_u {
-        Alphabet::Protein
-    } else {
-        Alphabet::Dna
+    match (seen & T != 0, seen & U != 0) {
+        (_, false) => Alphabet::Dna,
+        (false, true) => Alphabet::Rna,
+        (true, true) => Alphabet::Protein,
     }
 }
 
