@@ -740,3 +740,52 @@ fn preprocessing_choices_are_edited_in_the_data_panel() {
     h.run_steps(2);
     assert_eq!(h.state().experiment.data.encoding, before);
 }
+
+#[test]
+fn samples_without_a_label_are_counted_then_left_out_by_a_tick() {
+    let dir = scratch("unlabelled");
+    let exp_path = copy_omics(&dir);
+    // Take the labels from a metadata table that lacks two of the cells.
+    let raw = std::fs::read_to_string(dir.join("labels.csv")).unwrap();
+    let mut lines: Vec<&str> = raw.lines().collect();
+    let (first, second) = (
+        lines[1].split(',').next().unwrap().to_string(),
+        lines[2].split(',').next().unwrap().to_string(),
+    );
+    lines.remove(2);
+    lines.remove(1);
+    std::fs::write(dir.join("meta.csv"), lines.join("\n")).unwrap();
+    let mut exp = Experiment::load(&exp_path).unwrap();
+    let column = lines[0].split(',').nth(1).unwrap().to_string();
+    exp.data.labels = lamina::spec::LabelSource::Metadata {
+        path: "meta.csv".into(),
+        id_column: String::new(),
+        column,
+    };
+    exp.save(&exp_path).unwrap();
+
+    let mut h = harness(LaminaApp::default());
+    open(&mut h, &exp_path);
+    assert!(h.get_all_by_label_contains("2 of 400 samples").count() >= 1);
+    assert!(
+        h.get_all_by_label_contains(&format!("'{first}', '{second}'"))
+            .count()
+            >= 1
+    );
+    h.get_by_label("leave out samples without a label").click();
+    h.run_steps(1);
+    h.state_mut().data.wait();
+    h.run_steps(2);
+    let ds = h.state().data.dataset.as_ref().expect("the data loads");
+    assert_eq!(ds.len(), 398);
+    assert!(h.state().experiment.data.drop_unlabelled);
+    assert!(
+        h.get_all_by_label_contains("2 of 400 samples have no label")
+            .count()
+            >= 1
+    );
+    // Undo brings the setting (and the message) back.
+    h.get_by_label("Undo").click();
+    h.run_steps(1);
+    assert!(!h.state().experiment.data.drop_unlabelled);
+}
