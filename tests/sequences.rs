@@ -115,3 +115,12 @@ fn a_truncated_gzip_is_named_not_a_panic() {
         .to_string();
     assert!(msg.contains("bad.fastq"), "{msg}");
 }
+
+#[test]
+fn the_letters_of_a_short_sequence_read_back() {
+    let dir = folder("letters");
+    std::fs::write(dir.join("s.fa"), ">long\nACGTACGTAC\n>short\nGGTNa\n").unwrap();
+    let ds = fasta::read(&dir.join("s.fa"), &SequenceOptions::default(), None).unwrap();
+    assert_eq!(ds.sequence_letters(0), "ACGTACGTAC");
+    assert_eq!(ds.sequence_letters(1), "GGTNA");
+}

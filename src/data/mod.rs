@@ -318,18 +318,20 @@ impl Dataset {
     /// The letters of sequence sample `i` (`N` where no letter is set: padding or
     /// an ambiguous base); empty for other kinds of data.
     pub fn sequence_letters(&self, i: usize) -> String {
-        let [alphabet, len] = self.shape[..] else {
+        let [alphabet, stride] = self.shape[..] else {
             return String::new();
         };
         if self.kind != DataKind::Sequences {
             return String::new();
         }
         let x = self.sample(i);
-        let len = self.lengths.as_ref().map_or(len, |l| l[i].min(len));
+        // Channel a of position p sits at a * stride + p, whatever the
+        // sample's own (unpadded) length.
+        let len = self.lengths.as_ref().map_or(stride, |l| l[i].min(stride));
         (0..len)
             .map(|p| {
                 (0..alphabet)
-                    .find(|&a| x[a * len + p] > 0.5)
+                    .find(|&a| x[a * stride + p] > 0.5)
                     .and_then(|a| self.feature_names.get(a))
                     .and_then(|s| s.chars().next())
                     .unwrap_or('N')
