@@ -146,22 +146,44 @@ impl Recurrent {
     /// direction's final state is taken at each sequence's own last position.
     pub fn forward(&self, x: Tensor<3>, lengths: Option<&[usize]>) -> Act {
         let t = x.swap_dims(1, 2);
-        let out: Tensor<3> = match &self.cell {
-            Cell::Rnn(c) => c.forward(t, None).0,
-            Cell::BiRnn(c) => c.forward(t, None).0,
-            Cell::Lstm(c) if fusable(c) => lstm(c, t, false),
-            Cell::Lstm(c) => c.forward(t, None).0,
-            Cell::BiLstm(c) if fusable(&c.forward) && fusable(&c.reverse) => Tensor::cat(
+        let steps = t.dims()[1];
+        // Sequences of different lengths in one batch: the backward direction
+        // must start at each one's last letter, not in its padding.
+        let ragged = lengths.filter(|lens| lens.iter().any(|&n| n < steps));
+        let out: Tensor<3> = match (&self.cell, ragged) {
+            (Cell::BiRnn(c), Some(lens)) => Tensor::cat(
                 vec![
-                    lstm(&c.forward, t.clone(), false),
-                    lstm(&c.reverse, t, true),
+                    c.forward.forward(t.clone(), None).0,
+                    flip_within(c.reverse.forward(flip_within(t, lens), None).0, lens),
                 ],
                 2,
             ),
-            Cell::BiLstm(c) => c.forward(t, None).0,
-            Cell::Gru(c) => c.forward(t, None),
-            Cell::BiGru(c) => c.forward(t, None).0,
+            (Cell::BiLstm(c), Some(lens)) => {
+                let run = |l: &Lstm, x: Tensor<3>| {
+                    if fusable(l) {
+                        lstm(l, x, false)
+                    } else {
+                        l.forward(x, None).0
+                    }
+                };
+                Tensor::cat(
+                    vec![
+                        run(&c.forward, t.clone()),
+                        flip_within(run(&c.reverse, flip_within(t, lens)), lens),
+                    ],
+                    2,
+                )
+            }
+            (Cell::BiGru(c), Some(lens)) => Tensor::cat(
+                vec![
+                    c.forward.forward(t.clone(), None),
+                    flip_within(c.reverse.forward(flip_within(t, lens), None), lens),
+                ],
+                2,
+            ),
+            (cell, _) => self.whole(cell, t),
         };
+
         if !self.last {
             return Act::Seq(out.swap_dims(1, 2));
         }
@@ -191,6 +213,43 @@ impl Recurrent {
             Act::Flat(forward)
         }
     }
+
+    /// Every cell over whole sequences (no padding, or none to skip).
+    fn whole(&self, cell: &Cell, t: Tensor<3>) -> Tensor<3> {
+        match cell {
+            Cell::Rnn(c) => c.forward(t, None).0,
+            Cell::BiRnn(c) => c.forward(t, None).0,
+            Cell::Lstm(c) if fusable(c) => lstm(c, t, false),
+            Cell::Lstm(c) => c.forward(t, None).0,
+            Cell::BiLstm(c) if fusable(&c.forward) && fusable(&c.reverse) => Tensor::cat(
+                vec![
+                    lstm(&c.forward, t.clone(), false),
+                    lstm(&c.reverse, t, true),
+                ],
+                2,
+            ),
+            Cell::BiLstm(c) => c.forward(t, None).0,
+            Cell::Gru(c) => c.forward(t, None),
+            Cell::BiGru(c) => c.forward(t, None).0,
+        }
+    }
+}
+
+/// Each sequence of `[batch, length, values]` reversed within its own length
+/// (padding stays at the end): reading the result forwards reads every
+/// sequence backwards from its last letter. Its own inverse.
+fn flip_within(t: Tensor<3>, lens: &[usize]) -> Tensor<3> {
+    let [b, l, d] = t.dims();
+    let mut index = Vec::with_capacity(b * l * d);
+    for &n in lens {
+        let n = n.clamp(1, l);
+        for p in 0..l {
+            let from = if p < n { n - 1 - p } else { p };
+            index.extend(std::iter::repeat_n(from as i64, d));
+        }
+    }
+    let index = Tensor::<3, Int>::from_data(TensorData::new(index, [b, l, d]), &t.device());
+    t.gather(1, index)
 }
 
 /// An LSTM over `[batch, length, values]` (reading backwards when `reverse`),
@@ -363,6 +422,82 @@ mod tests {
 
     fn input(device: &Device) -> Tensor<2> {
         Tensor::random([5, 4 * 30], Distribution::Uniform(0.0, 1.0), device)
+    }
+
+    #[test]
+    fn both_directions_ignore_the_padding_of_a_shorter_sequence() {
+        use super::Recurrent;
+        use crate::model::Act;
+        let device = Device::flex();
+        // Sample 0 has 5 letters padded to 8; sample 1 fills all 8.
+        let x = Tensor::<3>::random([2, 3, 8], Distribution::Uniform(-1.0, 1.0), &device);
+        let keep = Tensor::<3>::from_data(
+            TensorData::new(
+                (0..2 * 3 * 8)
+                    .map(|i| if i < 24 && i % 8 >= 5 { 0.0f32 } else { 1.0 })
+                    .collect::<Vec<_>>(),
+                [2, 3, 8],
+            ),
+            &device,
+        );
+        let x = x * keep;
+        let alone = x.clone().slice([0..1, 0..3, 0..5]);
+        for (name, layer) in [
+            (
+                "rnn",
+                Recurrent::rnn(3, 4, true, SeqOutput::Sequence, &device),
+            ),
+            (
+                "lstm",
+                Recurrent::lstm(3, 4, true, SeqOutput::Sequence, &device),
+            ),
+            (
+                "gru",
+                Recurrent::gru(3, 4, true, SeqOutput::Sequence, &device),
+            ),
+        ] {
+            let (Act::Seq(batch), Act::Seq(single)) = (
+                layer.forward(x.clone(), Some(&[5, 8])),
+                layer.forward(alone.clone(), None),
+            ) else {
+                panic!("{name}: sequences out")
+            };
+            let got: Vec<f32> = batch
+                .slice([0..1, 0..8, 0..5])
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            let want: Vec<f32> = single.into_data().try_to_vec::<f32>().unwrap();
+            let worst = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(worst < 1e-5, "{name}: differs by {worst}");
+            // The full-length sample is computed as before.
+            let full = x.clone().slice([1..2, 0..3, 0..8]);
+            let Act::Seq(own) = layer.forward(full, None) else {
+                panic!()
+            };
+            let (a, b): (Vec<f32>, Vec<f32>) = (
+                layer_out(&layer, &x, 1),
+                own.into_data().try_to_vec::<f32>().unwrap(),
+            );
+            assert!(
+                a.iter().zip(&b).all(|(p, q)| (p - q).abs() < 1e-5),
+                "{name}"
+            );
+        }
+    }
+
+    fn layer_out(layer: &super::Recurrent, x: &Tensor<3>, i: usize) -> Vec<f32> {
+        let crate::model::Act::Seq(out) = layer.forward(x.clone(), Some(&[5, 8])) else {
+            panic!()
+        };
+        out.slice([i..i + 1, 0..8, 0..8])
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
     }
 
     #[test]
