@@ -247,19 +247,24 @@ fn one_hot_rows(
         cols: tokens * length,
     };
     m.indptr.push(0);
-    let mut row: Vec<u32> = Vec::new();
+    // In position order, not column order: nothing needs a row sorted.
     for c in codes {
-        row.clear();
-        for p in 0..length.min((c.len() + 1).saturating_sub(k)) {
-            let token = c[p..p + k].iter().try_fold(0usize, |acc, &l| {
-                (l < AMBIGUOUS).then(|| acc * letters + l as usize)
-            });
-            if let Some(t) = token {
-                row.push((t * length + p) as u32);
+        if k == 1 {
+            for (p, &l) in c.iter().enumerate().take(length) {
+                if l < AMBIGUOUS {
+                    m.indices.push((l as usize * length + p) as u32);
+                }
+            }
+        } else {
+            for (p, window) in c.windows(k).enumerate().take(length) {
+                let token = window.iter().try_fold(0usize, |acc, &l| {
+                    (l < AMBIGUOUS).then(|| acc * letters + l as usize)
+                });
+                if let Some(t) = token {
+                    m.indices.push((t * length + p) as u32);
+                }
             }
         }
-        // In position order, not column order: nothing needs it sorted.
-        m.indices.extend_from_slice(&row);
         m.indptr.push(m.indices.len());
     }
     m.data = vec![1.0; m.indices.len()];
