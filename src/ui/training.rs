@@ -434,95 +434,112 @@ fn settings(ui: &mut egui::Ui, app: &mut LaminaApp) {
 
 /// Deep Q-learning's own settings.
 fn dqn_settings(ui: &mut egui::Ui, d: &mut crate::spec::DqnSettings) {
-    ui.label("Steps")
-        .on_hover_text("Actions the agent takes in the environment while learning.");
-    ui.add(
-        egui::DragValue::new(&mut d.steps)
+    use egui::DragValue;
+    setting(
+        ui,
+        "Steps",
+        "Actions the agent takes in the environment while learning.",
+        DragValue::new(&mut d.steps)
             .range(100..=10_000_000)
             .speed(100),
     );
-    ui.end_row();
-    ui.label("Discount (gamma)")
-        .on_hover_text("How much future reward counts: 0.99 plans far ahead, 0.9 nearer.");
-    ui.add(
-        egui::DragValue::new(&mut d.gamma)
-            .range(0.0..=1.0)
-            .speed(0.001),
+    setting(
+        ui,
+        "Discount (gamma)",
+        "How much future reward counts: 0.99 plans far ahead, 0.9 nearer.",
+        DragValue::new(&mut d.gamma).range(0.0..=1.0).speed(0.001),
     );
-    ui.end_row();
-    ui.label("Exploration start")
-        .on_hover_text("Chance of a random action at the start (epsilon).");
-    ui.add(
-        egui::DragValue::new(&mut d.epsilon_start)
+    setting(
+        ui,
+        "Exploration start",
+        "Chance of a random action at the start (epsilon).",
+        DragValue::new(&mut d.epsilon_start)
             .range(0.0..=1.0)
             .speed(0.01),
     );
-    ui.end_row();
-    ui.label("Exploration end");
-    ui.add(
-        egui::DragValue::new(&mut d.epsilon_end)
+    setting(
+        ui,
+        "Exploration end",
+        "",
+        DragValue::new(&mut d.epsilon_end)
             .range(0.0..=1.0)
             .speed(0.01),
     );
-    ui.end_row();
-    ui.label("Exploration steps")
-        .on_hover_text("Steps over which the chance of a random action falls from start to end.");
-    ui.add(
-        egui::DragValue::new(&mut d.epsilon_steps)
+    setting(
+        ui,
+        "Exploration steps",
+        "Steps over which the chance of a random action falls from start to end.",
+        DragValue::new(&mut d.epsilon_steps)
             .range(1..=10_000_000)
             .speed(100),
     );
-    ui.end_row();
-    ui.label("Replay memory")
-        .on_hover_text("Past steps kept to learn from.");
-    ui.add(
-        egui::DragValue::new(&mut d.replay_size)
+    setting(
+        ui,
+        "Replay memory",
+        "Past steps kept to learn from.",
+        DragValue::new(&mut d.replay_size)
             .range(100..=10_000_000)
             .speed(100),
     );
-    ui.end_row();
-    ui.label("Target network update")
-        .on_hover_text("Learning steps between copies into the target network.");
-    ui.add(egui::DragValue::new(&mut d.target_update).range(1..=1_000_000));
-    ui.end_row();
+    setting(
+        ui,
+        "Target network update",
+        "Learning steps between copies into the target network.",
+        DragValue::new(&mut d.target_update).range(1..=1_000_000),
+    );
 }
 
 /// A GAN's own settings: one Adam per network.
 fn gan_settings(ui: &mut egui::Ui, g: &mut crate::spec::GanSettings) {
-    ui.label("Generator learning rate");
-    ui.add(
-        egui::DragValue::new(&mut g.generator_learning_rate)
+    use egui::DragValue;
+    let rate = |v| {
+        DragValue::new(v)
             .range(1e-6..=1.0)
             .speed(1e-5)
-            .max_decimals(6),
+            .max_decimals(6)
+    };
+    setting(
+        ui,
+        "Generator learning rate",
+        "",
+        rate(&mut g.generator_learning_rate),
     );
-    ui.end_row();
-    ui.label("Discriminator learning rate");
-    ui.add(
-        egui::DragValue::new(&mut g.discriminator_learning_rate)
-            .range(1e-6..=1.0)
-            .speed(1e-5)
-            .max_decimals(6),
+    setting(
+        ui,
+        "Discriminator learning rate",
+        "",
+        rate(&mut g.discriminator_learning_rate),
     );
-    ui.end_row();
-    ui.label("Adam beta1")
-        .on_hover_text("0.5 (instead of Adam's usual 0.9) keeps GAN training steadier.");
-    ui.add(
-        egui::DragValue::new(&mut g.beta1)
-            .range(0.0..=0.99)
-            .speed(0.01),
+    setting(
+        ui,
+        "Adam beta1",
+        "0.5 (instead of Adam's usual 0.9) keeps GAN training steadier.",
+        DragValue::new(&mut g.beta1).range(0.0..=0.99).speed(0.01),
     );
-    ui.end_row();
-    ui.label("Discriminator steps")
-        .on_hover_text("Discriminator updates per generator update.");
-    ui.add(egui::DragValue::new(&mut g.discriminator_steps).range(1..=10));
-    ui.end_row();
-    ui.label("Label smoothing").on_hover_text("Train the discriminator toward 0.9 instead of 1 on real samples (0.1), so it stays less sure of itself; 0 = off.");
-    ui.add(
-        egui::DragValue::new(&mut g.label_smoothing)
+    setting(
+        ui,
+        "Discriminator steps",
+        "Discriminator updates per generator update.",
+        DragValue::new(&mut g.discriminator_steps).range(1..=10),
+    );
+    setting(
+        ui,
+        "Label smoothing",
+        "Train the discriminator toward 0.9 instead of 1 on real samples (0.1), so it stays less sure of itself; 0 = off.",
+        DragValue::new(&mut g.label_smoothing)
             .range(0.0..=0.4)
             .speed(0.01),
     );
+}
+
+/// One row of a settings grid: a name (with a hint on hover, unless empty)
+/// and its control.
+fn setting(ui: &mut egui::Ui, name: &str, hint: &str, control: impl egui::Widget) {
+    let label = ui.label(name);
+    if !hint.is_empty() {
+        label.on_hover_text(hint);
+    }
+    ui.add(control);
     ui.end_row();
 }
 
