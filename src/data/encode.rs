@@ -79,6 +79,14 @@ impl Preprocessing {
         p
     }
 
+    /// Fit on the training samples `train`, after keeping only the features
+    /// the encoding selects ([`select_variable_features`]): `data` is
+    /// changed to what the network will read.
+    pub fn fit_to(data: &mut Dataset, encoding: &Encoding, train: &[usize]) -> Preprocessing {
+        select_variable_features(data, encoding, train);
+        Preprocessing::fit(data, encoding, train)
+    }
+
     fn apply_pre(&self, row: &mut [f32]) {
         normalize_total(row, self.normalize_total);
         if self.divide_by != 1.0 && self.divide_by > 0.0 {

@@ -370,15 +370,7 @@ pub(super) fn run(
         }),
     };
     Ok(Outcome {
-        model: TrainedModel {
-            class_names: data.labels.class_names().to_vec(),
-            feature_names: data.feature_names.clone(),
-            input_shape: data.shape.clone(),
-            experiment: exp,
-            network,
-            preprocessing: Preprocessing::default(),
-            target: target_spec,
-        },
+        model: TrainedModel::of(exp, network, Preprocessing::default(), &data, target_spec),
         summary,
         history: Vec::new(),
     })

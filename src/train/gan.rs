@@ -14,7 +14,7 @@ use super::{
     Summary, TrainedModel, poll_commands,
 };
 use crate::data::split::{Split, split};
-use crate::data::{Dataset, Labels, Preprocessing};
+use crate::data::{Dataset, Preprocessing};
 use crate::model::Network;
 use crate::spec::Experiment;
 use crate::spec::shapes::Target;
@@ -88,10 +88,9 @@ pub(super) fn run(
             data.source.display()
         ));
     }
-    crate::data::encode::select_variable_features(&mut data, &exp.data.encoding, &train);
+    let prep = Preprocessing::fit_to(&mut data, &exp.data.encoding, &train);
     // The samples view compares generated and real values side by side.
     data.densify();
-    let prep = Preprocessing::fit(&data, &exp.data.encoding, &train);
     let values = prep.transform(&data);
     let sample_len = data.sample_len();
     let prep_seconds = prep_start.elapsed().as_secs_f64();
@@ -275,20 +274,8 @@ pub(super) fn run(
         confusion: None,
         rl: None,
     };
-    let class_names = match &data.labels {
-        Labels::Classes { names, .. } => names.clone(),
-        _ => Vec::new(),
-    };
     Ok(Outcome {
-        model: TrainedModel {
-            experiment: exp,
-            network: model.valid(),
-            preprocessing: prep,
-            class_names,
-            feature_names: data.feature_names.clone(),
-            input_shape: data.shape.clone(),
-            target,
-        },
+        model: TrainedModel::of(exp, model.valid(), prep, &data, target),
         summary,
         history,
     })

@@ -229,6 +229,28 @@ pub struct TrainedModel {
     pub target: Target,
 }
 
+impl TrainedModel {
+    /// A model trained on `data`: its class names, feature names and sample
+    /// shape are taken from the data as the network saw it.
+    fn of(
+        experiment: Experiment,
+        network: Network,
+        preprocessing: Preprocessing,
+        data: &Dataset,
+        target: Target,
+    ) -> TrainedModel {
+        TrainedModel {
+            experiment,
+            network,
+            preprocessing,
+            class_names: data.labels.class_names().to_vec(),
+            feature_names: data.feature_names.clone(),
+            input_shape: data.shape.clone(),
+            target,
+        }
+    }
+}
+
 /// What a trained network gives for each sample of a data set.
 #[derive(Debug, Clone)]
 pub struct Inference {
@@ -396,15 +418,8 @@ pub fn run(
             data.source.display()
         ));
     }
-    crate::data::encode::select_variable_features(&mut data, &exp.data.encoding, &train);
-    let prep = Preprocessing::fit(&data, &exp.data.encoding, &train);
-    // Sparse counts stay sparse: batches are made dense one at a time.
-    let values = if data.sparse.is_some() {
-        Vec::new()
-    } else {
-        prep.transform(&data)
-    };
-    let sample_len = data.sample_len();
+    let prep = Preprocessing::fit_to(&mut data, &exp.data.encoding, &train);
+    let values = encoded(&data, &prep);
     let prep_seconds = prep_start.elapsed().as_secs_f64();
 
     let ad = choice.device.clone().autodiff();
@@ -426,13 +441,7 @@ pub fn run(
     }));
 
     let mut optim = optimizer(&exp);
-    let batcher = Batcher {
-        values: &values,
-        sample_len,
-        labels: &data.labels,
-        seq: SeqLayout::of(&data, &model),
-        sparse: data.sparse.as_ref().map(|m| (m, &prep)),
-    };
+    let batcher = Batcher::new(&values, &data, &prep, &data.labels, &model);
     let mut order = train.clone();
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(t.seed.wrapping_add(1));
     let mut augmenter = if data.kind == crate::data::DataKind::Images {
@@ -622,17 +631,8 @@ pub fn run(
         chance_accuracy,
         rl: None,
     };
-    let class_names = data.labels.class_names().to_vec();
     Ok(Outcome {
-        model: TrainedModel {
-            experiment: exp,
-            network: model.valid(),
-            preprocessing: prep,
-            class_names,
-            feature_names: data.feature_names.clone(),
-            input_shape: data.shape.clone(),
-            target,
-        },
+        model: TrainedModel::of(exp, model.valid(), prep, &data, target),
         summary,
         history,
     })
@@ -783,6 +783,36 @@ impl<'a> SeqLayout<'a> {
             lengths,
             trim: network.variable_length,
         })
+    }
+}
+
+/// Every sample of `data` encoded for the network, or nothing when the data
+/// is sparse: then [`Batcher`] encodes batch by batch and keeps it sparse.
+fn encoded(data: &Dataset, prep: &Preprocessing) -> Vec<f32> {
+    if data.sparse.is_some() {
+        Vec::new()
+    } else {
+        prep.transform(data)
+    }
+}
+
+impl<'a> Batcher<'a> {
+    /// Batches of `data` for `network`: from `values` (see [`encoded`]), or
+    /// from the sparse rows through `prep`.
+    fn new(
+        values: &'a [f32],
+        data: &'a Dataset,
+        prep: &'a Preprocessing,
+        labels: &'a Labels,
+        network: &Network,
+    ) -> Self {
+        Batcher {
+            values,
+            sample_len: data.sample_len(),
+            labels,
+            seq: SeqLayout::of(data, network),
+            sparse: data.sparse.as_ref().map(|m| (m, prep)),
+        }
     }
 }
 
@@ -1148,18 +1178,14 @@ pub fn infer(model: &TrainedModel, data: &Dataset, device: &Device) -> Result<In
             data.shape
         ));
     }
-    let values = if data.sparse.is_some() {
-        Vec::new()
-    } else {
-        model.preprocessing.transform(data)
-    };
-    let batcher = Batcher {
-        values: &values,
-        sample_len: data.sample_len(),
-        labels: &Labels::None,
-        seq: SeqLayout::of(data, &model.network),
-        sparse: data.sparse.as_ref().map(|m| (m, &model.preprocessing)),
-    };
+    let values = encoded(data, &model.preprocessing);
+    let batcher = Batcher::new(
+        &values,
+        data,
+        &model.preprocessing,
+        &Labels::None,
+        &model.network,
+    );
     let task = model.experiment.task;
     let reconstructs = matches!(task, Task::Autoencoder | Task::Vae);
     let idx: Vec<usize> = (0..data.len()).collect();
