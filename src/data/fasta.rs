@@ -284,8 +284,8 @@ fn kmer_names(letters: &[String], k: usize) -> Vec<String> {
 }
 
 fn parse(path: &Path) -> Result<Vec<Record>, DataError> {
-    let meta = std::fs::metadata(path).map_err(DataError::io(path))?;
-    if meta.len() == 0 {
+    let (file, size) = super::progress::open(path)?;
+    if size == 0 {
         return Err(DataError::Empty {
             path: path.to_path_buf(),
         });
@@ -303,8 +303,6 @@ fn parse(path: &Path) -> Result<Vec<Record>, DataError> {
             message,
         }
     };
-    let file = std::fs::File::open(path).map_err(DataError::io(path))?;
-    let file = super::progress::Counting::file(file, path, meta.len());
     let mut reader = needletail::parse_fastx_reader(file).map_err(|e| {
         if e.kind == needletail::errors::ParseErrorKind::EmptyFile {
             DataError::Empty {

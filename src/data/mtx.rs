@@ -31,9 +31,7 @@ fn find(dir: &Path, names: &[&str]) -> Option<PathBuf> {
 
 /// A buffered reader of a plain or gzipped file.
 fn open(path: &Path) -> Result<Box<dyn BufRead>, DataError> {
-    let file = std::fs::File::open(path).map_err(DataError::io(path))?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let file = super::progress::Counting::file(file, path, size);
+    let (file, _) = super::progress::open(path)?;
     let gz = path.extension().is_some_and(|e| e == "gz");
     Ok(if gz {
         Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(file)))

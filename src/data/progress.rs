@@ -110,6 +110,13 @@ impl<R: Read> Counting<R> {
     }
 }
 
+/// Open the file at `path` with its reads counted as a new stage; also its size.
+pub fn open(path: &std::path::Path) -> Result<(Counting<std::fs::File>, u64), super::DataError> {
+    let file = std::fs::File::open(path).map_err(super::DataError::io(path))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    Ok((Counting::file(file, path, size), size))
+}
+
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;

@@ -35,9 +35,7 @@ fn read_with(
     allow_text: bool,
 ) -> Result<Dataset, DataError> {
     // Streamed: the file is never held in memory whole, only the numbers.
-    let file = std::fs::File::open(path).map_err(DataError::io(path))?;
-    let file_len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let file = super::progress::Counting::file(file, path, file_len);
+    let (file, file_len) = super::progress::open(path)?;
     let gz = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
