@@ -96,11 +96,6 @@ impl SparseRows {
         }
         out
     }
-
-    /// Bytes held (the arrays' lengths, not their capacity).
-    pub fn bytes(&self) -> usize {
-        self.indptr.len() * 8 + self.indices.len() * 4 + self.data.len() * 4
-    }
 }
 
 /// Collects `(row, column, value)` entries as they are read. Entries in row

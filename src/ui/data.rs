@@ -449,7 +449,10 @@ fn balance(ui: &mut egui::Ui, labels: &Labels) {
 fn preview(ui: &mut egui::Ui, data: &mut DataState) {
     let Some(ds) = &data.dataset else { return };
     match ds.kind {
-        DataKind::Table => table_preview(ui, ds),
+        DataKind::Table => {
+            let view = data.table_view.get_or_insert_with(|| TableView::of(ds));
+            table_preview(ui, ds, view);
+        }
         DataKind::Environment => {}
         DataKind::Sequences => sequence_preview(ui, ds),
         DataKind::Images => {
@@ -541,30 +544,57 @@ fn label_of(ds: &Dataset, i: usize) -> String {
     }
 }
 
-fn table_preview(ui: &mut egui::Ui, ds: &Dataset) {
-    let n = ds.sample_len();
-    let rows: Vec<_> = (0..ds.len().min(PREVIEW_ROWS))
-        .map(|i| ds.sample(i))
-        .collect();
-    // Count matrices are mostly zeros: show the columns with the largest
-    // values in the rows shown rather than the first (often empty) ones.
-    let cols: Vec<usize> = if ds.sparse.is_some() && n > PREVIEW_COLUMNS {
-        let mut sums: Vec<(f32, usize)> = (0..n)
-            .map(|c| (rows.iter().map(|r| r[c]).sum::<f32>(), c))
+/// What the table preview shows: its columns, their values in the first
+/// rows, and for sparse data a line about it.
+pub struct TableView {
+    cols: Vec<usize>,
+    rows: Vec<Vec<f32>>,
+    sparse_note: Option<String>,
+}
+
+impl TableView {
+    fn of(ds: &Dataset) -> TableView {
+        let n = ds.sample_len();
+        let rows: Vec<_> = (0..ds.len().min(PREVIEW_ROWS))
+            .map(|i| ds.sample(i))
             .collect();
-        sums.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        let mut top: Vec<usize> = sums[..PREVIEW_COLUMNS].iter().map(|s| s.1).collect();
-        top.sort_unstable();
-        ui.weak(format!(
-            "A sparse count matrix: {:.1}% of its values are non-zero. Shown: the {} columns with the \
-             largest counts in these rows.",
-            100.0 * ds.nonzero() as f64 / (ds.len() * n).max(1) as f64,
-            PREVIEW_COLUMNS
-        ));
-        top
-    } else {
-        (0..n.min(PREVIEW_COLUMNS)).collect()
-    };
+        // Count matrices are mostly zeros: show the columns with the largest
+        // values in the rows shown rather than the first (often empty) ones.
+        let (cols, sparse_note) = if ds.sparse.is_some() && n > PREVIEW_COLUMNS {
+            let mut sums: Vec<(f32, usize)> = (0..n)
+                .map(|c| (rows.iter().map(|r| r[c]).sum::<f32>(), c))
+                .collect();
+            sums.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            let mut top: Vec<usize> = sums[..PREVIEW_COLUMNS].iter().map(|s| s.1).collect();
+            top.sort_unstable();
+            let note = format!(
+                "A sparse count matrix: {:.1}% of its values are non-zero. Shown: the {} columns with the \
+                 largest counts in these rows.",
+                100.0 * ds.nonzero() as f64 / (ds.len() * n).max(1) as f64,
+                PREVIEW_COLUMNS
+            );
+            (top, Some(note))
+        } else {
+            ((0..n.min(PREVIEW_COLUMNS)).collect(), None)
+        };
+        let rows = rows
+            .iter()
+            .map(|r| cols.iter().map(|&c| r[c]).collect())
+            .collect();
+        TableView {
+            cols,
+            rows,
+            sparse_note,
+        }
+    }
+}
+
+fn table_preview(ui: &mut egui::Ui, ds: &Dataset, view: &TableView) {
+    let n = ds.sample_len();
+    let cols = &view.cols;
+    if let Some(note) = &view.sparse_note {
+        ui.weak(note);
+    }
     egui::ScrollArea::horizontal()
         .id_salt("table_preview")
         .show(ui, |ui| {
@@ -575,20 +605,20 @@ fn table_preview(ui: &mut egui::Ui, ds: &Dataset) {
                     if !matches!(ds.labels, Labels::None) {
                         ui.strong("label");
                     }
-                    for &c in &cols {
+                    for &c in cols {
                         ui.strong(ds.feature_names.get(c).map_or("", String::as_str));
                     }
                     if n > cols.len() {
                         ui.weak(format!("… {} more", n - cols.len()));
                     }
                     ui.end_row();
-                    for (i, row) in rows.iter().enumerate() {
+                    for (i, row) in view.rows.iter().enumerate() {
                         ui.label(&ds.ids[i]);
                         if !matches!(ds.labels, Labels::None) {
                             ui.label(label_of(ds, i));
                         }
-                        for &c in &cols {
-                            ui.monospace(format!("{:.3}", row[c]));
+                        for v in row {
+                            ui.monospace(format!("{v:.3}"));
                         }
                         ui.end_row();
                     }

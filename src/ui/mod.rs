@@ -48,6 +48,8 @@ pub struct DataState {
     pub progress: Option<std::sync::Arc<crate::data::progress::LoadProgress>>,
     /// Image thumbnails of the preview, made on first show.
     thumbnails: Option<Vec<(egui::TextureHandle, String)>>,
+    /// The table preview's columns and values, made on first show.
+    table_view: Option<data::TableView>,
     /// The sequence options the data was last read with.
     pub loaded_sequence_options: Option<crate::spec::SequenceOptions>,
     /// The image options the data was last read with.
@@ -77,6 +79,7 @@ impl DataState {
         self.loading = Some(rx);
         self.error = None;
         self.thumbnails = None;
+        self.table_view = None;
         self.loaded_sequence_options = Some(exp.data.sequence.clone());
         self.loaded_image_options = Some(exp.data.image.clone());
     }
