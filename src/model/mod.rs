@@ -20,6 +20,7 @@ use burn::tensor::{Device, Distribution, Tensor, activation};
 use crate::spec::shapes::{ShapeError, ShapeReport, Target, infer_shapes};
 use crate::spec::{ActivationFn, Experiment, LayerSpec, Padding, Task};
 
+mod cpu;
 pub mod dropout;
 mod sequence;
 pub use sequence::{Attention, PositionEncoding, Recurrent};
@@ -254,11 +255,11 @@ impl StackModule {
                     }
                 },
                 Layer::Activation(a) => each_rank!(x, t => a.apply(t)),
-                Layer::Conv1d(l) => Act::Seq(l.forward(x.seq())),
-                Layer::Conv2d(l) => Act::Img(l.forward(x.img())),
-                Layer::MaxPool1d(l) => Act::Seq(l.forward(x.seq())),
+                Layer::Conv1d(l) => Act::Seq(cpu::conv::conv1d(l, x.seq())),
+                Layer::Conv2d(l) => Act::Img(cpu::conv::conv2d(l, x.img())),
+                Layer::MaxPool1d(l) => Act::Seq(cpu::pool::max_pool1d(l, x.seq())),
                 Layer::AvgPool1d(l) => Act::Seq(l.forward(x.seq())),
-                Layer::MaxPool2d(l) => Act::Img(l.forward(x.img())),
+                Layer::MaxPool2d(l) => Act::Img(cpu::pool::max_pool2d(l, x.img())),
                 Layer::Upsample2d(l) => Act::Img(l.forward(x.img())),
                 Layer::AvgPool2d(l) => Act::Img(l.forward(x.img())),
                 Layer::GlobalPool(p) => {
@@ -271,7 +272,7 @@ impl StackModule {
                     };
                     let pooled = match (&mask, &lengths) {
                         (Some(m), Some(l)) => sequence::masked_pool(t, m.clone(), l, p.max),
-                        _ if p.max => t.max_dim(2),
+                        _ if p.max => cpu::pool::max_over_positions(t),
                         _ => t.mean_dim(2),
                     };
                     Act::Flat(pooled.flatten(1, 2))

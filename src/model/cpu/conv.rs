@@ -1,0 +1,724 @@
+//! Convolutions on the CPU backend as per-sample im2col and matrix products.
+//!
+//! burn-flex runs a convolution's forward pass well, but its backward pass (burn's generic one)
+//! finds the weight gradient as a convolution whose kernel is the whole output gradient, and the
+//! input gradient as a transposed convolution; in the benchmark's image CNN those two took most of
+//! each training step. Here the forward pass and both gradients are matrix products (gemm), one
+//! sample per task with the samples spread over the cores, and the input gradient is skipped when
+//! nothing needs it (a network's first layer). Other devices, grouped or dilated convolutions use
+//! burn's own convolution.
+
+use super::{Ad, Place, flex, into_autodiff, place, plain, split, values};
+use burn::nn::conv::{Conv1d, Conv2d};
+use burn::nn::{PaddingConfig1d, PaddingConfig2d};
+use burn::tensor::Tensor;
+use burn_autodiff::checkpoint::base::Checkpointer;
+use burn_autodiff::checkpoint::strategy::NoCheckpointing;
+use burn_autodiff::grads::Gradients;
+use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_backend::tensor::FloatTensor;
+use burn_flex::{Flex, FlexTensor};
+use rayon::prelude::*;
+
+/// The sizes of one convolution over a batch (1-D convolutions have a height of 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    pub batch: usize,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub filters: usize,
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    /// Zero rows and columns added before the first (top, left); those after follow from `out`.
+    pub pad: [usize; 2],
+    pub out: [usize; 2],
+}
+
+impl Geometry {
+    /// Padding pairs are (before, after) for height and width.
+    fn new(
+        input: [usize; 4],
+        filters: usize,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        pad: [(usize, usize); 2],
+    ) -> Option<Geometry> {
+        let [batch, channels, height, width] = input;
+        let out = |size: usize, (a, b): (usize, usize), k: usize, s: usize| {
+            (size + a + b).checked_sub(k).map(|span| span / s + 1)
+        };
+        Some(Geometry {
+            batch,
+            channels,
+            height,
+            width,
+            filters,
+            kernel,
+            stride,
+            pad: [pad[0].0, pad[1].0],
+            out: [
+                out(height, pad[0], kernel[0], stride[0])?,
+                out(width, pad[1], kernel[1], stride[1])?,
+            ],
+        })
+    }
+
+    /// Rows of the patch matrix: one per input channel and kernel position.
+    fn patch(&self) -> usize {
+        self.channels * self.kernel[0] * self.kernel[1]
+    }
+
+    /// Output positions per sample.
+    fn positions(&self) -> usize {
+        self.out[0] * self.out[1]
+    }
+
+    fn input_size(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    fn output_size(&self) -> usize {
+        self.filters * self.positions()
+    }
+
+    /// A 1×1 kernel with stride 1 and no padding reads the input as it is.
+    fn pointwise(&self) -> bool {
+        self.kernel == [1, 1] && self.stride == [1, 1] && self.pad == [0, 0]
+    }
+}
+
+/// The outputs `o` in `0..out` whose input index `o * stride + k - pad` lies in `0..size`.
+fn valid_range(out: usize, stride: usize, k: usize, pad: usize, size: usize) -> (usize, usize) {
+    let lo = if k >= pad {
+        0
+    } else {
+        (pad - k).div_ceil(stride)
+    };
+    let hi = if size + pad <= k {
+        0
+    } else {
+        (size + pad - k).div_ceil(stride)
+    };
+    let hi = hi.min(out);
+    (lo.min(hi), hi)
+}
+
+/// Visits every (patch row, output row) pair with the matching input row, or `None` where the
+/// kernel reads padding, and the output columns `lo..hi` that read inside the input.
+fn for_each_patch_row(
+    g: &Geometry,
+    mut visit: impl FnMut(usize, usize, Option<usize>, (usize, usize), usize),
+) {
+    let [kh, kw] = g.kernel;
+    let [oh, ow] = g.out;
+    for c in 0..g.channels {
+        for i in 0..kh {
+            for j in 0..kw {
+                let row = (c * kh + i) * kw + j;
+                let cols = valid_range(ow, g.stride[1], j, g.pad[1], g.width);
+                for oy in 0..oh {
+                    let iy = (oy * g.stride[0] + i).checked_sub(g.pad[0]);
+                    let input_row = iy
+                        .filter(|&iy| iy < g.height)
+                        .map(|iy| (c * g.height + iy) * g.width);
+                    // The input column of output column `lo` is `lo * stride + j - pad`.
+                    visit(row, oy, input_row, cols, j);
+                }
+            }
+        }
+    }
+}
+
+/// Fills `col` ([patch, positions]) with the input values each output position reads.
+fn im2col(x: &[f32], g: &Geometry, col: &mut [f32]) {
+    let (p, ow, sw, pl) = (g.positions(), g.out[1], g.stride[1], g.pad[1]);
+    for_each_patch_row(g, |row, oy, input_row, (lo, hi), j| {
+        let dst = &mut col[row * p + oy * ow..][..ow];
+        let Some(start) = input_row else {
+            dst.fill(0.0);
+            return;
+        };
+        dst[..lo].fill(0.0);
+        dst[hi..].fill(0.0);
+        if lo == hi {
+            return;
+        }
+        let first = start + lo * sw + j - pl;
+        if sw == 1 {
+            dst[lo..hi].copy_from_slice(&x[first..first + hi - lo]);
+        } else {
+            for (o, d) in dst[lo..hi].iter_mut().enumerate() {
+                *d = x[first + o * sw];
+            }
+        }
+    });
+}
+
+/// Adds each patch value back onto the input position it was read from (the transpose of
+/// [`im2col`]).
+fn col2im(col: &[f32], g: &Geometry, dx: &mut [f32]) {
+    let (p, ow, sw, pl) = (g.positions(), g.out[1], g.stride[1], g.pad[1]);
+    for_each_patch_row(g, |row, oy, input_row, (lo, hi), j| {
+        let (Some(start), true) = (input_row, lo < hi) else {
+            return;
+        };
+        let src = &col[row * p + oy * ow + lo..][..hi - lo];
+        let first = start + lo * sw + j - pl;
+        if sw == 1 {
+            for (d, s) in dx[first..first + hi - lo].iter_mut().zip(src) {
+                *d += s;
+            }
+        } else {
+            for (o, s) in src.iter().enumerate() {
+                dx[first + o * sw] += s;
+            }
+        }
+    });
+}
+
+/// A row-major matrix view: element (r, c) is at `r * rs + c * cs`.
+#[derive(Clone, Copy)]
+struct View {
+    rs: isize,
+    cs: isize,
+}
+
+const ROWS: fn(usize) -> View = |cols| View {
+    rs: cols as isize,
+    cs: 1,
+};
+const TRANSPOSED: fn(usize) -> View = |rows| View {
+    rs: 1,
+    cs: rows as isize,
+};
+
+/// `dst (m×n) = [dst +] lhs (m×k) · rhs (k×n)`.
+#[allow(clippy::too_many_arguments)]
+fn matmul(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [f32],
+    accumulate: bool,
+    lhs: (&[f32], View),
+    rhs: (&[f32], View),
+    parallel: bool,
+) {
+    assert!(dst.len() >= m * n, "matmul destination too small");
+    let span = |v: View, rows: usize, cols: usize| {
+        (rows.saturating_sub(1)) * v.rs as usize + (cols.saturating_sub(1)) * v.cs as usize + 1
+    };
+    assert!(
+        lhs.0.len() >= span(lhs.1, m, k),
+        "matmul left operand too small"
+    );
+    assert!(
+        rhs.0.len() >= span(rhs.1, k, n),
+        "matmul right operand too small"
+    );
+    let parallelism = if parallel {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: the asserts above keep every element gemm reads or writes inside its slice (the
+    // strides are non-negative), and `dst` does not overlap the operands (it is borrowed mutably).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.0.as_ptr(),
+            lhs.1.cs,
+            lhs.1.rs,
+            rhs.0.as_ptr(),
+            rhs.1.cs,
+            rhs.1.rs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+/// The forward pass: `y[n] = W · patches(x[n]) + b`, [batch, filters, out_h, out_w].
+pub fn forward(x: &[f32], w: &[f32], b: Option<&[f32]>, g: &Geometry) -> Vec<f32> {
+    let (k, p, f) = (g.patch(), g.positions(), g.filters);
+    let mut y = vec![0.0f32; g.batch * g.output_size()];
+    let (per_task, parallel) = split(g.batch);
+    y.par_chunks_mut(per_task * g.output_size())
+        .zip(x.par_chunks(per_task * g.input_size()))
+        .for_each(|(ys, xs)| {
+            let mut col = if g.pointwise() {
+                Vec::new()
+            } else {
+                vec![0.0f32; k * p]
+            };
+            for (y_n, x_n) in ys
+                .chunks_mut(g.output_size())
+                .zip(xs.chunks(g.input_size()))
+            {
+                let patches: &[f32] = if g.pointwise() {
+                    x_n
+                } else {
+                    im2col(x_n, g, &mut col);
+                    &col
+                };
+                if let Some(b) = b {
+                    for (row, &bias) in y_n.chunks_mut(p).zip(b) {
+                        row.fill(bias);
+                    }
+                }
+                matmul(
+                    (f, p, k),
+                    y_n,
+                    b.is_some(),
+                    (w, ROWS(k)),
+                    (patches, ROWS(p)),
+                    parallel,
+                );
+            }
+        });
+    y
+}
+
+/// Which gradients the backward pass computes.
+#[derive(Clone, Copy, Debug)]
+pub struct Wanted {
+    pub input: bool,
+    pub weight: bool,
+    pub bias: bool,
+}
+
+/// Gradients of a convolution from its output gradient `dy` ([batch, filters, out_h, out_w]).
+pub struct Grads {
+    pub input: Option<Vec<f32>>,
+    pub weight: Option<Vec<f32>>,
+    pub bias: Option<Vec<f32>>,
+}
+
+/// The backward pass: `dW = Σ_n dy[n] · patches(x[n])ᵀ`, `db = Σ dy`, and
+/// `dx[n] = col2im(Wᵀ · dy[n])`.
+pub fn backward(x: &[f32], w: &[f32], dy: &[f32], g: &Geometry, want: Wanted) -> Grads {
+    let (k, p, f) = (g.patch(), g.positions(), g.filters);
+    let (per_task, parallel) = split(g.batch);
+    let mut dx = vec![0.0f32; if want.input { x.len() } else { 0 }];
+    let dx_parts: Vec<Option<&mut [f32]>> = if want.input {
+        dx.chunks_mut(per_task * g.input_size()).map(Some).collect()
+    } else {
+        (0..g.batch.div_ceil(per_task)).map(|_| None).collect()
+    };
+    let partial: Vec<(Vec<f32>, Vec<f32>)> = dx_parts
+        .into_par_iter()
+        .zip(x.par_chunks(per_task * g.input_size()))
+        .zip(dy.par_chunks(per_task * g.output_size()))
+        .map(|((mut dx_part, xs), dys)| {
+            let mut dw = vec![0.0f32; if want.weight { f * k } else { 0 }];
+            let mut db = vec![0.0f32; if want.bias { f } else { 0 }];
+            let mut col = vec![
+                0.0f32;
+                if want.weight && !g.pointwise() {
+                    k * p
+                } else {
+                    0
+                }
+            ];
+            let mut dcol = vec![0.0f32; if want.input { k * p } else { 0 }];
+            for (n, (x_n, dy_n)) in xs
+                .chunks(g.input_size())
+                .zip(dys.chunks(g.output_size()))
+                .enumerate()
+            {
+                if want.weight {
+                    let patches: &[f32] = if g.pointwise() {
+                        x_n
+                    } else {
+                        im2col(x_n, g, &mut col);
+                        &col
+                    };
+                    matmul(
+                        (f, k, p),
+                        &mut dw,
+                        true,
+                        (dy_n, ROWS(p)),
+                        (patches, TRANSPOSED(p)),
+                        parallel,
+                    );
+                }
+                if want.bias {
+                    for (total, row) in db.iter_mut().zip(dy_n.chunks(p)) {
+                        *total += row.iter().sum::<f32>();
+                    }
+                }
+                if let Some(dx_part) = dx_part.as_deref_mut() {
+                    let dx_n = &mut dx_part[n * g.input_size()..][..g.input_size()];
+                    if g.pointwise() {
+                        matmul(
+                            (k, p, f),
+                            dx_n,
+                            false,
+                            (w, TRANSPOSED(k)),
+                            (dy_n, ROWS(p)),
+                            parallel,
+                        );
+                    } else {
+                        matmul(
+                            (k, p, f),
+                            &mut dcol,
+                            false,
+                            (w, TRANSPOSED(k)),
+                            (dy_n, ROWS(p)),
+                            parallel,
+                        );
+                        col2im(&dcol, g, dx_n);
+                    }
+                }
+            }
+            (dw, db)
+        })
+        .collect();
+    let (dws, dbs): (Vec<Vec<f32>>, Vec<Vec<f32>>) = partial.into_iter().unzip();
+    Grads {
+        input: want.input.then_some(dx),
+        weight: want.weight.then(|| add_up(&dws, f * k)),
+        bias: want.bias.then(|| add_up(&dbs, f)),
+    }
+}
+
+/// The element-wise sum of the tasks' partial gradients.
+fn add_up(parts: &[Vec<f32>], len: usize) -> Vec<f32> {
+    let mut total = vec![0.0f32; len];
+    for part in parts {
+        for (t, v) in total.iter_mut().zip(part) {
+            *t += v;
+        }
+    }
+    total
+}
+
+#[derive(Debug)]
+struct ConvBackward;
+
+#[derive(Clone, Debug)]
+struct ConvState {
+    x: FlexTensor,
+    w: FlexTensor,
+    geometry: Geometry,
+}
+
+impl Backward<Flex, 3> for ConvBackward {
+    type State = ConvState;
+
+    fn backward(self, ops: Ops<ConvState, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w, node_b] = ops.parents;
+        let dy: FlexTensor = grads.consume::<Flex>(&ops.node);
+        let ConvState { x, w, geometry } = ops.state;
+        let want = Wanted {
+            input: node_x.is_some(),
+            weight: node_w.is_some(),
+            bias: node_b.is_some(),
+        };
+        let out = backward(&values(&x), &values(&w), &values(&dy), &geometry, want);
+        let shape = |t: &FlexTensor| t.layout().shape().to_vec();
+        if let (Some(node), Some(dx)) = (node_x, out.input) {
+            grads.register::<Flex>(node.id, flex(dx, shape(&x)));
+        }
+        if let (Some(node), Some(dw)) = (node_w, out.weight) {
+            grads.register::<Flex>(node.id, flex(dw, shape(&w)));
+        }
+        if let (Some(node), Some(db)) = (node_b, out.bias) {
+            // The bias enters reshaped to [filters, 1, 1, 1].
+            grads.register::<Flex>(node.id, flex(db, vec![geometry.filters, 1, 1, 1]));
+        }
+    }
+}
+
+/// Runs the convolution here if the tensors are on the CPU backend; `None` means "use burn's".
+/// Weight [filters, channels, kh, kw] and input [batch, channels, h, w], bias [filters] reshaped
+/// to four dimensions by the caller.
+fn run(x: Tensor<4>, w: Tensor<4>, b: Option<Tensor<4>>, g: &Geometry) -> Option<Tensor<4>> {
+    let mut all = vec![&x, &w];
+    all.extend(b.as_ref());
+    let out_shape = vec![g.batch, g.filters, g.out[0], g.out[1]];
+    match place(&all) {
+        Place::Other => None,
+        Place::Flex => {
+            let (x, w) = (plain(x)?, plain(w)?);
+            let b = match b {
+                Some(b) => Some(plain(b)?),
+                None => None,
+            };
+            let bias = b.as_ref().map(values);
+            let y = forward(&values(&x), &values(&w), bias.as_deref(), g);
+            Some(Tensor::from_primitive::<Flex>(flex(y, out_shape)))
+        }
+        Place::Autodiff => {
+            let x = into_autodiff(x);
+            let w = into_autodiff(w);
+            let b = b.map(into_autodiff);
+            // Without a bias the third parent is an untracked placeholder.
+            let b_node = b
+                .clone()
+                .unwrap_or_else(|| <FloatTensor<Ad>>::new(flex(vec![0.0], vec![1])));
+            let (xp, wp) = (x.primitive().clone(), w.primitive().clone());
+            let bias = b.as_ref().map(|b| values(b.primitive()).into_owned());
+            let y = flex(
+                forward(&values(&xp), &values(&wp), bias.as_deref(), g),
+                out_shape,
+            );
+            let output = match ConvBackward
+                .prepare::<NoCheckpointing>([x.node(), w.node(), b_node.node()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish(
+                    ConvState {
+                        x: xp,
+                        w: wp,
+                        geometry: *g,
+                    },
+                    y,
+                ),
+                OpsKind::UnTracked(prep) => prep.finish(y),
+            };
+            Some(Tensor::from_primitive::<Ad>(output))
+        }
+    }
+}
+
+/// burn's "same" padding: the output has ceil(size / stride) positions, the odd extra pad at the
+/// end.
+fn same_padding(size: usize, kernel: usize, stride: usize) -> (usize, usize) {
+    let out = size.div_ceil(stride);
+    let total = ((out.max(1) - 1) * stride + kernel).saturating_sub(size);
+    (total / 2, total - total / 2)
+}
+
+/// A `Conv2d` layer's forward pass, computed here on the CPU backend.
+pub fn conv2d(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let [batch, channels, height, width] = x.dims();
+    let [filters, _, kh, kw] = layer.weight.dims();
+    let pad = match &layer.padding {
+        PaddingConfig2d::Valid => Some([(0, 0), (0, 0)]),
+        PaddingConfig2d::Same => Some([
+            same_padding(height, kh, layer.stride[0]),
+            same_padding(width, kw, layer.stride[1]),
+        ]),
+        PaddingConfig2d::Explicit(..) => None,
+    };
+    let geometry = pad
+        .filter(|_| layer.dilation == [1, 1] && layer.groups == 1)
+        .and_then(|pad| {
+            Geometry::new(
+                [batch, channels, height, width],
+                filters,
+                [kh, kw],
+                layer.stride,
+                pad,
+            )
+        });
+    if let Some(g) = geometry {
+        let bias = layer
+            .bias
+            .as_ref()
+            .map(|b| b.val().reshape([filters, 1, 1, 1]));
+        if let Some(y) = run(x.clone(), layer.weight.val(), bias, &g) {
+            return y;
+        }
+    }
+    layer.forward(x)
+}
+
+/// A `Conv1d` layer's forward pass, computed here on the CPU backend (as a 2-D convolution of
+/// height 1).
+pub fn conv1d(layer: &Conv1d, x: Tensor<3>) -> Tensor<3> {
+    let [batch, channels, length] = x.dims();
+    let [filters, _, kernel] = layer.weight.dims();
+    let pad = match &layer.padding {
+        PaddingConfig1d::Valid => Some((0, 0)),
+        PaddingConfig1d::Same => Some(same_padding(length, kernel, layer.stride)),
+        PaddingConfig1d::Explicit(..) => None,
+    };
+    let geometry = pad
+        .filter(|_| layer.dilation == 1 && layer.groups == 1)
+        .and_then(|pad| {
+            Geometry::new(
+                [batch, channels, 1, length],
+                filters,
+                [1, kernel],
+                [1, layer.stride],
+                [(0, 0), pad],
+            )
+        });
+    if let Some(g) = geometry {
+        let w = layer.weight.val().reshape([filters, channels, 1, kernel]);
+        let bias = layer
+            .bias
+            .as_ref()
+            .map(|b| b.val().reshape([filters, 1, 1, 1]));
+        let x4 = x.clone().reshape([batch, channels, 1, length]);
+        if let Some(y) = run(x4, w, bias, &g) {
+            return y.reshape([batch, filters, g.out[1]]);
+        }
+    }
+    layer.forward(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::conv::{Conv1dConfig, Conv2dConfig};
+    use burn::tensor::{Device, Distribution};
+
+    fn vec_of<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+    }
+
+    fn close(a: &[f32], b: &[f32], what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}: lengths");
+        let scale = b.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (x - y).abs() <= 1e-4 * scale,
+                "{what}[{i}]: {x} vs burn {y} (scale {scale})"
+            );
+        }
+    }
+
+    /// Output, input gradient and weight/bias gradients from our convolution and burn's, for the
+    /// same layer and a loss that weighs each output differently.
+    fn compare2d(config: Conv2dConfig, input: [usize; 4]) {
+        let device = Device::flex().autodiff();
+        let layer = config.init(&device);
+        let x = Tensor::<4>::random(input, Distribution::Normal(0.0, 1.0), &device).require_grad();
+        let ours = conv2d(&layer, x.clone());
+        let burns = layer.forward(x.clone());
+        assert_eq!(ours.dims(), burns.dims());
+        let weights = Tensor::<4>::random(burns.dims(), Distribution::Normal(0.0, 1.0), &device);
+        let grads_ours = (ours.clone() * weights.clone()).sum().backward();
+        let grads_burn = (burns.clone() * weights).sum().backward();
+        let what = format!("{input:?}");
+        close(&vec_of(ours), &vec_of(burns), &format!("{what} output"));
+        let g = |t: &Tensor<4>, grads| vec_of(t.grad(grads).unwrap());
+        close(
+            &g(&x, &grads_ours),
+            &g(&x, &grads_burn),
+            &format!("{what} dx"),
+        );
+        let w = layer.weight.val();
+        close(
+            &g(&w, &grads_ours),
+            &g(&w, &grads_burn),
+            &format!("{what} dw"),
+        );
+        if let Some(b) = &layer.bias {
+            let gb = |grads| vec_of(b.val().grad(grads).unwrap());
+            close(&gb(&grads_ours), &gb(&grads_burn), &format!("{what} db"));
+        }
+    }
+
+    #[test]
+    fn two_d_matches_burns_convolution_and_gradients() {
+        compare2d(Conv2dConfig::new([1, 4], [3, 3]), [3, 1, 9, 7]);
+        compare2d(
+            Conv2dConfig::new([3, 5], [3, 3]).with_padding(PaddingConfig2d::Same),
+            [2, 3, 8, 8],
+        );
+        compare2d(
+            Conv2dConfig::new([2, 4], [3, 2])
+                .with_stride([2, 3])
+                .with_padding(PaddingConfig2d::Same)
+                .with_bias(false),
+            [5, 2, 11, 10],
+        );
+        compare2d(Conv2dConfig::new([4, 6], [1, 1]), [2, 4, 5, 5]);
+        compare2d(
+            Conv2dConfig::new([2, 3], [4, 4]).with_stride([2, 2]),
+            [1, 2, 9, 9],
+        );
+    }
+
+    #[test]
+    fn one_d_matches_burns_convolution_and_gradients() {
+        for (config, input) in [
+            (
+                Conv1dConfig::new(4, 8, 9).with_padding(PaddingConfig1d::Same),
+                [3, 4, 20],
+            ),
+            (
+                Conv1dConfig::new(3, 2, 4)
+                    .with_padding(PaddingConfig1d::Same)
+                    .with_stride(2),
+                [2, 3, 13],
+            ),
+            (Conv1dConfig::new(5, 3, 3).with_bias(false), [4, 5, 6]),
+        ] {
+            let device = Device::flex().autodiff();
+            let layer = config.init(&device);
+            let x =
+                Tensor::<3>::random(input, Distribution::Normal(0.0, 1.0), &device).require_grad();
+            let ours = conv1d(&layer, x.clone());
+            let burns = layer.forward(x.clone());
+            assert_eq!(ours.dims(), burns.dims());
+            let grads_ours = (ours.clone() * ours.clone()).sum().backward();
+            let grads_burn = (burns.clone() * burns.clone()).sum().backward();
+            close(&vec_of(ours), &vec_of(burns), "output");
+            close(
+                &vec_of(x.grad(&grads_ours).unwrap()),
+                &vec_of(x.grad(&grads_burn).unwrap()),
+                "dx",
+            );
+            let w = layer.weight.val();
+            close(
+                &vec_of(w.grad(&grads_ours).unwrap()),
+                &vec_of(w.grad(&grads_burn).unwrap()),
+                "dw",
+            );
+        }
+    }
+
+    #[test]
+    fn without_autodiff_it_is_the_same_forward_pass() {
+        let device = Device::flex();
+        let layer = Conv2dConfig::new([2, 3], [3, 3]).init(&device);
+        let x = Tensor::<4>::random([2, 2, 6, 6], Distribution::Normal(0.0, 1.0), &device);
+        close(
+            &vec_of(conv2d(&layer, x.clone())),
+            &vec_of(layer.forward(x)),
+            "output",
+        );
+    }
+
+    #[test]
+    fn an_untracked_input_gets_no_gradient_but_the_weights_do() {
+        let device = Device::flex().autodiff();
+        let layer = Conv2dConfig::new([1, 2], [3, 3]).init(&device);
+        let x = Tensor::<4>::random([2, 1, 5, 5], Distribution::Normal(0.0, 1.0), &device);
+        let grads = conv2d(&layer, x.clone()).sum().backward();
+        assert!(x.grad(&grads).is_none());
+        let dw = vec_of(layer.weight.val().grad(&grads).unwrap());
+        assert!(dw.iter().any(|v| *v != 0.0));
+    }
+
+    #[test]
+    fn valid_ranges_cover_exactly_the_inside() {
+        for (out, stride, k, pad, size) in [
+            (5, 1, 0, 1, 5),
+            (3, 2, 2, 1, 6),
+            (4, 3, 0, 2, 9),
+            (2, 1, 5, 0, 3),
+        ] {
+            let (lo, hi) = valid_range(out, stride, k, pad, size);
+            for o in 0..out {
+                let i = (o * stride + k) as isize - pad as isize;
+                assert_eq!((lo..hi).contains(&o), i >= 0 && (i as usize) < size, "{o}");
+            }
+        }
+    }
+}
