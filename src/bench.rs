@@ -297,7 +297,10 @@ pub fn run_job(job: &str, data_dir: &Path, device: DevicePreference) -> Result<V
 
     // The GAN's quality measure needs the real cells after training.
     let kept = (exp.task == Task::Gan).then(|| dataset.clone());
-    let (events, _) = mpsc::channel();
+    let (events, progress) = mpsc::channel();
+    // Steps and epochs go to stderr as they happen, so a job stopped by a time limit (a GPU
+    // lease) still shows how far it got and how long each step took.
+    let reporter = std::thread::spawn(move || report_progress(progress));
     // Kept alive for the run: a worker whose command channel closes stops.
     let (_commands_tx, commands) = mpsc::channel();
     let outcome = train::run(
@@ -310,6 +313,8 @@ pub fn run_job(job: &str, data_dir: &Path, device: DevicePreference) -> Result<V
         &commands,
     )?;
     let other = watch.other_share();
+    drop(events);
+    let _ = reporter.join();
 
     let s = &outcome.summary;
     let epochs = s.epochs_completed;
@@ -410,6 +415,31 @@ fn gan_structure_r(model: &crate::train::TrainedModel, real: &crate::data::Datas
 }
 
 /// Worker threads of the CPU backend (rayon's pool: `RAYON_NUM_THREADS` or one per core).
+/// Prints the first steps of each epoch, then every 50th, and each epoch's time, to stderr.
+fn report_progress(events: mpsc::Receiver<train::Event>) {
+    let start = Instant::now();
+    for event in events {
+        match event {
+            train::Event::Progress(p) if p.step <= 3 || p.step % 50 == 0 => eprintln!(
+                "{:8.2} s  epoch {}/{} step {}/{}  loss {:.4}",
+                start.elapsed().as_secs_f64(),
+                p.epoch,
+                p.epochs,
+                p.step,
+                p.steps_per_epoch,
+                p.loss
+            ),
+            train::Event::Epoch(m) => eprintln!(
+                "{:8.2} s  epoch {} done in {:.2} s",
+                start.elapsed().as_secs_f64(),
+                m.epoch,
+                m.seconds
+            ),
+            _ => {}
+        }
+    }
+}
+
 fn threads() -> usize {
     std::env::var("RAYON_NUM_THREADS")
         .ok()
