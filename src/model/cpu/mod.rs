@@ -83,7 +83,8 @@ fn plain(t: Tensor<4>) -> Option<FlexTensor> {
 fn split(items: usize) -> (usize, bool) {
     let threads = rayon::current_num_threads().max(1);
     let tasks = threads.min(items).max(1);
-    (items.div_ceil(tasks), items < threads)
+    // At least one item per task: an empty batch still gets chunks of a valid size.
+    (items.div_ceil(tasks).max(1), items < threads)
 }
 
 #[cfg(test)]
