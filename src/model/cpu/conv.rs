@@ -707,6 +707,23 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_batch_gives_empty_results() {
+        let g = Geometry::new([0, 2, 5, 5], 3, [3, 3], [1, 1], [(1, 1), (1, 1)]).unwrap();
+        let w = vec![0.5f32; 3 * 2 * 9];
+        assert!(forward(&[], &w, None, &g).is_empty());
+        let want = Wanted {
+            input: true,
+            weight: true,
+            bias: true,
+        };
+        let grads = backward(&[], &w, &[], &g, want);
+        assert!(grads.input.unwrap().is_empty());
+        assert!(grads.weight.unwrap().iter().all(|v| *v == 0.0));
+        let windows = super::super::pool::Windows::new([0, 2, 4, 4], [2, 2], [2, 2]).unwrap();
+        assert!(super::super::pool::forward(&[], &windows).0.is_empty());
+    }
+
+    #[test]
     fn valid_ranges_cover_exactly_the_inside() {
         for (out, stride, k, pad, size) in [
             (5, 1, 0, 1, 5),

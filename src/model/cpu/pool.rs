@@ -31,7 +31,11 @@ pub struct Windows {
 }
 
 impl Windows {
-    fn new(input: [usize; 4], kernel: [usize; 2], stride: [usize; 2]) -> Option<Windows> {
+    pub(super) fn new(
+        input: [usize; 4],
+        kernel: [usize; 2],
+        stride: [usize; 2],
+    ) -> Option<Windows> {
         let [batch, channels, height, width] = input;
         let out = |size: usize, k: usize, s: usize| {
             (s > 0 && k > 0 && size >= k).then(|| (size - k) / s + 1)
