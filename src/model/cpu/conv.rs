@@ -8,7 +8,7 @@
 //! nothing needs it (a network's first layer). Other devices, grouped or dilated convolutions use
 //! burn's own convolution.
 
-use super::{Ad, Place, flex, into_autodiff, place, plain, split, values};
+use super::{Ad, Inputs, cpu_inputs, flex, split, values};
 use burn::nn::conv::{Conv1d, Conv2d};
 use burn::nn::{PaddingConfig1d, PaddingConfig2d};
 use burn::tensor::Tensor;
@@ -184,17 +184,23 @@ struct View {
     cs: isize,
 }
 
-const ROWS: fn(usize) -> View = |cols| View {
-    rs: cols as isize,
-    cs: 1,
-};
-const TRANSPOSED: fn(usize) -> View = |rows| View {
-    rs: 1,
-    cs: rows as isize,
-};
+/// A row-major matrix with `cols` columns.
+fn rows_of(cols: usize) -> View {
+    View {
+        rs: cols as isize,
+        cs: 1,
+    }
+}
+
+/// The transpose of a row-major matrix with `rows` rows (read column by column).
+fn transposed(rows: usize) -> View {
+    View {
+        rs: 1,
+        cs: rows as isize,
+    }
+}
 
 /// `dst (m×n) = [dst +] lhs (m×k) · rhs (k×n)`.
-#[allow(clippy::too_many_arguments)]
 fn matmul(
     (m, n, k): (usize, usize, usize),
     dst: &mut [f32],
@@ -279,8 +285,8 @@ pub fn forward(x: &[f32], w: &[f32], b: Option<&[f32]>, g: &Geometry) -> Vec<f32
                     (f, p, k),
                     y_n,
                     b.is_some(),
-                    (w, ROWS(k)),
-                    (patches, ROWS(p)),
+                    (w, rows_of(k)),
+                    (patches, rows_of(p)),
                     parallel,
                 );
             }
@@ -346,8 +352,8 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], g: &Geometry, want: Wanted) ->
                         (f, k, p),
                         &mut dw,
                         true,
-                        (dy_n, ROWS(p)),
-                        (patches, TRANSPOSED(p)),
+                        (dy_n, rows_of(p)),
+                        (patches, transposed(p)),
                         parallel,
                     );
                 }
@@ -363,8 +369,8 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], g: &Geometry, want: Wanted) ->
                             (k, p, f),
                             dx_n,
                             false,
-                            (w, TRANSPOSED(k)),
-                            (dy_n, ROWS(p)),
+                            (w, transposed(k)),
+                            (dy_n, rows_of(p)),
                             parallel,
                         );
                     } else {
@@ -372,8 +378,8 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], g: &Geometry, want: Wanted) ->
                             (k, p, f),
                             &mut dcol,
                             false,
-                            (w, TRANSPOSED(k)),
-                            (dy_n, ROWS(p)),
+                            (w, transposed(k)),
+                            (dy_n, rows_of(p)),
                             parallel,
                         );
                         col2im(&dcol, g, dx_n);
@@ -443,37 +449,29 @@ impl Backward<Flex, 3> for ConvBackward {
 /// Weight [filters, channels, kh, kw] and input [batch, channels, h, w], bias [filters] reshaped
 /// to four dimensions by the caller.
 fn run(x: Tensor<4>, w: Tensor<4>, b: Option<Tensor<4>>, g: &Geometry) -> Option<Tensor<4>> {
-    let mut all = vec![&x, &w];
-    all.extend(b.as_ref());
+    let mut tensors = vec![x, w];
+    tensors.extend(b);
     let out_shape = vec![g.batch, g.filters, g.out[0], g.out[1]];
-    match place(&all) {
-        Place::Other => None,
-        Place::Flex => {
-            let (x, w) = (plain(x)?, plain(w)?);
-            let b = match b {
-                Some(b) => Some(plain(b)?),
-                None => None,
-            };
-            let bias = b.as_ref().map(values);
-            let y = forward(&values(&x), &values(&w), bias.as_deref(), g);
+    match cpu_inputs(tensors)? {
+        Inputs::Plain(t) => {
+            let bias = t.get(2).map(values);
+            let y = forward(&values(&t[0]), &values(&t[1]), bias.as_deref(), g);
             Some(Tensor::from_primitive::<Flex>(flex(y, out_shape)))
         }
-        Place::Autodiff => {
-            let x = into_autodiff(x);
-            let w = into_autodiff(w);
-            let b = b.map(into_autodiff);
+        Inputs::Recorded(mut t) => {
             // Without a bias the third parent is an untracked placeholder.
-            let b_node = b
-                .clone()
-                .unwrap_or_else(|| <FloatTensor<Ad>>::new(flex(vec![0.0], vec![1])));
-            let (xp, wp) = (x.primitive().clone(), w.primitive().clone());
-            let bias = b.as_ref().map(|b| values(b.primitive()).into_owned());
+            let has_bias = t.len() == 3;
+            if !has_bias {
+                t.push(<FloatTensor<Ad>>::new(flex(vec![0.0], vec![1])));
+            }
+            let (xp, wp) = (t[0].primitive().clone(), t[1].primitive().clone());
+            let bias = has_bias.then(|| values(t[2].primitive()).into_owned());
             let y = flex(
                 forward(&values(&xp), &values(&wp), bias.as_deref(), g),
                 out_shape,
             );
             let output = match ConvBackward
-                .prepare::<NoCheckpointing>([x.node(), w.node(), b_node.node()])
+                .prepare::<NoCheckpointing>([t[0].node(), t[1].node(), t[2].node()])
                 .compute_bound()
                 .stateful()
             {

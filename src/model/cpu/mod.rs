@@ -32,50 +32,52 @@ fn flex(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
-/// Where a layer's tensors live, as far as these modules are concerned.
-enum Place {
-    /// Plain CPU tensors: no gradients.
-    Flex,
-    /// CPU tensors of which at least one is recorded for gradients.
-    Autodiff,
-    /// Anywhere else (a GPU, checkpointed autodiff): burn's own operation.
-    Other,
+/// A layer's input tensors in the form our code computes on, when they are all on the CPU.
+enum Inputs {
+    /// Plain f32 CPU tensors: no gradients.
+    Plain(Vec<FlexTensor>),
+    /// f32 CPU tensors of which at least one is recorded for gradients; a plain one (the input
+    /// batch) enters the graph as a constant.
+    Recorded(Vec<FloatTensor<Ad>>),
 }
 
-fn place(tensors: &[&Tensor<4>]) -> Place {
-    // Each check consumes a (cheap, shared) clone of the tensor.
-    let mut autodiff = false;
-    for t in tensors {
-        if (*t).clone().try_into_primitive::<Flex>().is_ok() {
-            continue;
-        }
-        if (*t).clone().try_into_primitive::<Ad>().is_ok() {
-            autodiff = true;
-            continue;
-        }
-        return Place::Other;
+/// `None` when any tensor is elsewhere (a GPU, checkpointed autodiff) or not f32: those use
+/// burn's own operation.
+fn cpu_inputs(tensors: Vec<Tensor<4>>) -> Option<Inputs> {
+    enum One {
+        Plain(FlexTensor),
+        Recorded(FloatTensor<Ad>),
     }
-    if autodiff {
-        Place::Autodiff
-    } else {
-        Place::Flex
+    let f32 = |t: &FlexTensor| t.dtype() == burn::tensor::DType::F32;
+    let each = tensors
+        .into_iter()
+        .map(|t| match t.clone().try_into_primitive::<Flex>() {
+            Ok(p) => f32(&p).then_some(One::Plain(p)),
+            Err(_) => t
+                .try_into_primitive::<Ad>()
+                .ok()
+                .filter(|a| f32(a.primitive()))
+                .map(One::Recorded),
+        })
+        .collect::<Option<Vec<One>>>()?;
+    if each.iter().all(|one| matches!(one, One::Plain(_))) {
+        return Some(Inputs::Plain(
+            each.into_iter()
+                .filter_map(|one| match one {
+                    One::Plain(p) => Some(p),
+                    One::Recorded(_) => None,
+                })
+                .collect(),
+        ));
     }
-}
-
-/// The autodiff form of a CPU tensor; a plain one (the input batch) enters as a constant.
-fn into_autodiff(t: Tensor<4>) -> FloatTensor<Ad> {
-    match t.clone().try_into_primitive::<Ad>() {
-        Ok(ad) => ad,
-        Err(_) => <FloatTensor<Ad>>::new(
-            t.try_into_primitive::<Flex>()
-                .expect("place() checked every tensor is on flex"),
-        ),
-    }
-}
-
-/// The plain flex tensor of a tensor `place()` found on the CPU without gradients.
-fn plain(t: Tensor<4>) -> Option<FlexTensor> {
-    t.try_into_primitive::<Flex>().ok()
+    Some(Inputs::Recorded(
+        each.into_iter()
+            .map(|one| match one {
+                One::Plain(p) => <FloatTensor<Ad>>::new(p),
+                One::Recorded(a) => a,
+            })
+            .collect(),
+    ))
 }
 
 /// How many tasks a batch of `items` is cut into (one per core), and whether there are fewer
@@ -96,10 +98,18 @@ mod tests {
     /// this checks the CPU tensors of training and inference really take our path.
     #[test]
     fn cpu_tensors_are_recognised() {
-        let plain_cpu = Tensor::<4>::zeros([1, 1, 2, 2], &Device::flex());
-        let recorded = Tensor::<4>::zeros([1, 1, 2, 2], &Device::flex().autodiff()).require_grad();
-        assert!(matches!(place(&[&plain_cpu]), Place::Flex));
-        assert!(matches!(place(&[&recorded]), Place::Autodiff));
-        assert!(matches!(place(&[&plain_cpu, &recorded]), Place::Autodiff));
+        let plain_cpu = || Tensor::<4>::zeros([1, 1, 2, 2], &Device::flex());
+        let recorded =
+            || Tensor::<4>::zeros([1, 1, 2, 2], &Device::flex().autodiff()).require_grad();
+        let kind = |tensors| match cpu_inputs(tensors) {
+            Some(Inputs::Plain(v)) => format!("plain {}", v.len()),
+            Some(Inputs::Recorded(v)) => format!("recorded {}", v.len()),
+            None => "elsewhere".to_string(),
+        };
+        assert_eq!(kind(vec![plain_cpu()]), "plain 1");
+        assert_eq!(kind(vec![recorded()]), "recorded 1");
+        assert_eq!(kind(vec![plain_cpu(), recorded()]), "recorded 2");
+        let f64_cpu = Tensor::<4>::zeros([1, 1, 2, 2], (&Device::flex(), burn::tensor::DType::F64));
+        assert_eq!(kind(vec![f64_cpu]), "elsewhere");
     }
 }

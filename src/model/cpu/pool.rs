@@ -5,7 +5,7 @@
 //! convolutions. Here each plane (sample × channel) is one task: the forward pass keeps each
 //! window's maximum and where it was, the backward pass adds each output gradient to that place.
 
-use super::{Ad, Place, flex, into_autodiff, place, plain, split, values};
+use super::{Ad, Inputs, cpu_inputs, flex, split, values};
 use burn::nn::pool::{MaxPool1d, MaxPool2d};
 use burn::nn::{PaddingConfig1d, PaddingConfig2d};
 use burn::tensor::Tensor;
@@ -191,15 +191,13 @@ fn run(x: Tensor<4>, g: &Windows) -> Option<Tensor<4>> {
     if g.plane_in() > u32::MAX as usize {
         return None;
     }
-    match place(&[&x]) {
-        Place::Other => None,
-        Place::Flex => {
-            let x = plain(x)?;
-            let (y, _) = forward(&values(&x), g);
+    match cpu_inputs(vec![x])? {
+        Inputs::Plain(t) => {
+            let (y, _) = forward(&values(&t[0]), g);
             Some(Tensor::from_primitive::<Flex>(flex(y, g.output_shape())))
         }
-        Place::Autodiff => {
-            let x = into_autodiff(x);
+        Inputs::Recorded(t) => {
+            let x = &t[0];
             let (y, at) = forward(&values(x.primitive()), g);
             let y = flex(y, g.output_shape());
             let output = match PoolBackward
