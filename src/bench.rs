@@ -303,14 +303,14 @@ pub fn run_job(job: &str, data_dir: &Path, device: DevicePreference) -> Result<V
     let reporter = std::thread::spawn(move || report_progress(progress));
     // Kept alive for the run: a worker whose command channel closes stops.
     let (_commands_tx, commands) = mpsc::channel();
-    let outcome = train::run(
+    let outcome = train::run_in_pool(
         Job {
             experiment: exp.clone(),
             dataset,
             device,
         },
-        &events,
-        &commands,
+        events.clone(),
+        commands,
     )?;
     let other = watch.other_share();
     drop(events);

@@ -20,7 +20,7 @@ use burn::tensor::{Device, Distribution, Tensor, activation};
 use crate::spec::shapes::{ShapeError, ShapeReport, Target, infer_shapes};
 use crate::spec::{ActivationFn, Experiment, LayerSpec, Padding, Task};
 
-mod cpu;
+pub(crate) mod cpu;
 pub mod dropout;
 mod sequence;
 pub use sequence::{Attention, PositionEncoding, Recurrent};

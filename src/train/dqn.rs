@@ -8,9 +8,10 @@ use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::Instant;
 
+use crate::model::cpu::adam::Adam;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -164,7 +165,7 @@ pub(super) fn run(
     let mut target_net = model.valid();
     let clip = (t.gradient_clip_norm > 0.0)
         .then_some(GradientClippingConfig::Norm(t.gradient_clip_norm as f32));
-    let mut optim: ModuleOptimizer = AdamConfig::new().with_grad_clipping(clip).init();
+    let mut optim: ModuleOptimizer = Adam::optimizer(0.9, 0.999, clip);
 
     let _ = events.send(Event::Started(StartInfo {
         device: choice.name.clone(),

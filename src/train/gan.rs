@@ -5,8 +5,9 @@
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::Instant;
 
+use crate::model::cpu::adam::Adam;
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
 use super::{
@@ -116,13 +117,9 @@ pub(super) fn run(
         parameters: report.total_params(),
     }));
 
-    let adam = || {
-        AdamConfig::new()
-            .with_beta_1(g.beta1 as f32)
-            .with_beta_2(0.999)
-    };
-    let mut optim_g: ModuleOptimizer = adam().init();
-    let mut optim_d: ModuleOptimizer = adam().init();
+    let adam = || Adam::optimizer(g.beta1 as f32, 0.999, None);
+    let mut optim_g: ModuleOptimizer = adam();
+    let mut optim_d: ModuleOptimizer = adam();
     let real_target = 1.0 - g.label_smoothing;
 
     // Real samples the generated ones are compared with (fixed across epochs).

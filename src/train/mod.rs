@@ -19,7 +19,7 @@ use burn::grad_clipping::GradientClippingConfig;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{
-    AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig, decay::WeightDecayConfig,
+    AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig, decay::WeightDecayConfig,
     momentum::MomentumConfig,
 };
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::sparse::SparseRows;
 use crate::data::split::{Split, split};
 use crate::data::{Dataset, Labels, Preprocessing};
+use crate::model::cpu::adam::Adam;
 use crate::model::{Network, build};
 use crate::spec::shapes::Target;
 use crate::spec::{Experiment, Optimizer, Task};
@@ -333,7 +334,7 @@ impl Worker {
             .spawn(move || {
                 let tx = ev_tx.clone();
                 let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    run(job, &ev_tx, &cmd_rx)
+                    run_in_pool(job, ev_tx, cmd_rx)
                 }));
                 let event = match result {
                     Ok(Ok(outcome)) => Event::Finished(Box::new(outcome)),
@@ -384,6 +385,29 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         s.clone()
     } else {
         "unknown".into()
+    }
+}
+
+/// [`run`] on a thread of its own rayon pool, one thread per core (or `RAYON_NUM_THREADS`).
+///
+/// The CPU backend spreads its matrix products and our layers over rayon's threads. Called
+/// from an ordinary thread, every such operation hands its work to the pool and waits, and
+/// work the product does before splitting (packing an operand) runs on a third thread
+/// competing with the pool's for the cores. Run from inside the pool, the training thread is
+/// one of the workers: a dense autoencoder step went from 8.6 to 7.9 ms on two cores (means of
+/// eight alternating runs).
+pub fn run_in_pool(
+    job: Job,
+    events: Sender<Event>,
+    commands: Receiver<Command>,
+) -> Result<Outcome, String> {
+    match rayon::ThreadPoolBuilder::new()
+        .thread_name(|i| format!("lamina-compute-{i}"))
+        .build()
+    {
+        Ok(pool) => pool.install(move || run(job, &events, &commands)),
+        // No threads to be had: the calling thread and the global pool still train.
+        Err(_) => run(job, &events, &commands),
     }
 }
 
@@ -722,7 +746,7 @@ fn optimizer(exp: &Experiment) -> ModuleOptimizer {
     let clip = (t.gradient_clip_norm > 0.0)
         .then_some(GradientClippingConfig::Norm(t.gradient_clip_norm as f32));
     match t.optimizer {
-        Optimizer::Adam => AdamConfig::new().with_grad_clipping(clip).init(),
+        Optimizer::Adam => Adam::optimizer(0.9, 0.999, clip),
         Optimizer::AdamW => AdamWConfig::new()
             .with_weight_decay(t.weight_decay as f32)
             .with_grad_clipping(clip)

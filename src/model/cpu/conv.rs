@@ -8,7 +8,7 @@
 //! nothing needs it (a network's first layer). Other devices, grouped or dilated convolutions use
 //! burn's own convolution.
 
-use super::{Ad, Inputs, cpu_inputs, flex, split, values};
+use super::{Ad, Inputs, cpu_inputs, flex, matmul, rows_of, split, transposed, values};
 use burn::nn::conv::{Conv1d, Conv2d};
 use burn::nn::{PaddingConfig1d, PaddingConfig2d};
 use burn::tensor::Tensor;
@@ -177,82 +177,6 @@ fn col2im(col: &[f32], g: &Geometry, dx: &mut [f32]) {
     });
 }
 
-/// A row-major matrix view: element (r, c) is at `r * rs + c * cs`.
-#[derive(Clone, Copy)]
-struct View {
-    rs: isize,
-    cs: isize,
-}
-
-/// A row-major matrix with `cols` columns.
-fn rows_of(cols: usize) -> View {
-    View {
-        rs: cols as isize,
-        cs: 1,
-    }
-}
-
-/// The transpose of a row-major matrix with `rows` rows (read column by column).
-fn transposed(rows: usize) -> View {
-    View {
-        rs: 1,
-        cs: rows as isize,
-    }
-}
-
-/// `dst (m×n) = [dst +] lhs (m×k) · rhs (k×n)`.
-fn matmul(
-    (m, n, k): (usize, usize, usize),
-    dst: &mut [f32],
-    accumulate: bool,
-    lhs: (&[f32], View),
-    rhs: (&[f32], View),
-    parallel: bool,
-) {
-    assert!(dst.len() >= m * n, "matmul destination too small");
-    let span = |v: View, rows: usize, cols: usize| {
-        (rows.saturating_sub(1)) * v.rs as usize + (cols.saturating_sub(1)) * v.cs as usize + 1
-    };
-    assert!(
-        lhs.0.len() >= span(lhs.1, m, k),
-        "matmul left operand too small"
-    );
-    assert!(
-        rhs.0.len() >= span(rhs.1, k, n),
-        "matmul right operand too small"
-    );
-    let parallelism = if parallel {
-        gemm::Parallelism::Rayon(0)
-    } else {
-        gemm::Parallelism::None
-    };
-    // SAFETY: the asserts above keep every element gemm reads or writes inside its slice (the
-    // strides are non-negative), and `dst` does not overlap the operands (it is borrowed mutably).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            lhs.0.as_ptr(),
-            lhs.1.cs,
-            lhs.1.rs,
-            rhs.0.as_ptr(),
-            rhs.1.cs,
-            rhs.1.rs,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
-    }
-}
-
 /// The forward pass: `y[n] = W · patches(x[n]) + b`, [batch, filters, out_h, out_w].
 pub fn forward(x: &[f32], w: &[f32], b: Option<&[f32]>, g: &Geometry) -> Vec<f32> {
     let (k, p, f) = (g.patch(), g.positions(), g.filters);
@@ -283,7 +207,7 @@ pub fn forward(x: &[f32], w: &[f32], b: Option<&[f32]>, g: &Geometry) -> Vec<f32
                 }
                 matmul(
                     (f, p, k),
-                    y_n,
+                    (y_n, rows_of(p)),
                     b.is_some(),
                     (w, rows_of(k)),
                     (patches, rows_of(p)),
@@ -350,7 +274,7 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], g: &Geometry, want: Wanted) ->
                     };
                     matmul(
                         (f, k, p),
-                        &mut dw,
+                        (&mut dw, rows_of(k)),
                         true,
                         (dy_n, rows_of(p)),
                         (patches, transposed(p)),
@@ -367,7 +291,7 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], g: &Geometry, want: Wanted) ->
                     if g.pointwise() {
                         matmul(
                             (k, p, f),
-                            dx_n,
+                            (dx_n, rows_of(p)),
                             false,
                             (w, transposed(k)),
                             (dy_n, rows_of(p)),
@@ -376,7 +300,7 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], g: &Geometry, want: Wanted) ->
                     } else {
                         matmul(
                             (k, p, f),
-                            &mut dcol,
+                            (&mut dcol, rows_of(p)),
                             false,
                             (w, transposed(k)),
                             (dy_n, rows_of(p)),
@@ -571,23 +495,9 @@ pub fn conv1d(layer: &Conv1d, x: Tensor<3>) -> Tensor<3> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::cpu::testing::{close, vec_of};
     use burn::nn::conv::{Conv1dConfig, Conv2dConfig};
     use burn::tensor::{Device, Distribution};
-
-    fn vec_of<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
-    }
-
-    fn close(a: &[f32], b: &[f32], what: &str) {
-        assert_eq!(a.len(), b.len(), "{what}: lengths");
-        let scale = b.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
-        for (i, (x, y)) in a.iter().zip(b).enumerate() {
-            assert!(
-                (x - y).abs() <= 1e-4 * scale,
-                "{what}[{i}]: {x} vs burn {y} (scale {scale})"
-            );
-        }
-    }
 
     /// Output, input gradient and weight/bias gradients from our convolution and burn's, for the
     /// same layer and a loss that weighs each output differently.

@@ -14,6 +14,7 @@ use burn_backend::tensor::FloatTensor;
 use burn_flex::{Flex, FlexTensor};
 use std::borrow::Cow;
 
+pub mod adam;
 pub mod conv;
 pub mod pool;
 
@@ -87,6 +88,121 @@ fn split(items: usize) -> (usize, bool) {
     let tasks = threads.min(items).max(1);
     // At least one item per task: an empty batch still gets chunks of a valid size.
     (items.div_ceil(tasks).max(1), items < threads)
+}
+
+/// A row-major matrix view: element (r, c) is at `r * rs + c * cs`.
+#[derive(Clone, Copy)]
+pub(super) struct View {
+    pub rs: isize,
+    pub cs: isize,
+}
+
+/// A row-major matrix with `cols` columns.
+pub(super) fn rows_of(cols: usize) -> View {
+    View {
+        rs: cols as isize,
+        cs: 1,
+    }
+}
+
+/// The transpose of a row-major matrix with `rows` rows (read column by column).
+pub(super) fn transposed(rows: usize) -> View {
+    View {
+        rs: 1,
+        cs: rows as isize,
+    }
+}
+
+/// `dst (m×n) = [dst +] lhs (m×k) · rhs (k×n)`, each matrix a view into its slice.
+pub(super) fn matmul(
+    (m, n, k): (usize, usize, usize),
+    dst: (&mut [f32], View),
+    accumulate: bool,
+    lhs: (&[f32], View),
+    rhs: (&[f32], View),
+    parallel: bool,
+) {
+    // The elements a view of `rows × cols` reaches: up to its last one, inclusive.
+    let span = |v: View, rows: usize, cols: usize| {
+        if rows == 0 || cols == 0 {
+            0
+        } else {
+            (rows - 1) * v.rs as usize + (cols - 1) * v.cs as usize + 1
+        }
+    };
+    assert!(
+        dst.1.rs >= 0
+            && dst.1.cs >= 0
+            && lhs.1.rs >= 0
+            && lhs.1.cs >= 0
+            && rhs.1.rs >= 0
+            && rhs.1.cs >= 0,
+        "matmul strides are non-negative"
+    );
+    assert!(
+        dst.0.len() >= span(dst.1, m, n),
+        "matmul destination too small"
+    );
+    assert!(
+        lhs.0.len() >= span(lhs.1, m, k),
+        "matmul left operand too small"
+    );
+    assert!(
+        rhs.0.len() >= span(rhs.1, k, n),
+        "matmul right operand too small"
+    );
+    let parallelism = if parallel {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: the asserts above keep every element gemm reads or writes inside its slice (the
+    // strides are non-negative), and `dst` does not overlap the operands (it is borrowed mutably).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.0.as_mut_ptr(),
+            dst.1.cs,
+            dst.1.rs,
+            accumulate,
+            lhs.0.as_ptr(),
+            lhs.1.cs,
+            lhs.1.rs,
+            rhs.0.as_ptr(),
+            rhs.1.cs,
+            rhs.1.rs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+/// What the kernels' tests share: reading a tensor, comparing with burn's results.
+#[cfg(test)]
+pub(crate) mod testing {
+    use burn::tensor::Tensor;
+
+    pub fn vec_of<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+    }
+
+    /// Equal within 1e-4 of the larger of the reference's largest magnitude and 1e-3.
+    pub fn close(a: &[f32], b: &[f32], what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}: lengths");
+        let scale = b.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (x - y).abs() <= 1e-4 * scale,
+                "{what}[{i}]: {x} vs burn {y} (scale {scale})"
+            );
+        }
+    }
 }
 
 #[cfg(test)]

@@ -264,12 +264,9 @@ pub fn max_over_positions(x: Tensor<3>) -> Tensor<3> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::cpu::testing::vec_of;
     use burn::nn::pool::{MaxPool1dConfig, MaxPool2dConfig};
     use burn::tensor::{Device, Distribution};
-
-    fn vec_of<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
-    }
 
     /// Output and input gradient from our pooling and burn's, under a loss that weighs each
     /// output differently.
