@@ -294,6 +294,11 @@ fn lstm(l: &Lstm, x: Tensor<3>, reverse: bool) -> Tensor<3> {
         0,
     );
     let b_all = b_all.reshape([1, 4 * h]);
+    if let Some(out) =
+        super::cpu::lstm::run(x.clone(), w_x.clone(), w_h.clone(), b_all.clone(), reverse)
+    {
+        return out;
+    }
     let mut state_h = Tensor::<2>::zeros([b, h], &device);
     let mut state_c = Tensor::<2>::zeros([b, h], &device);
     let mut outs = Vec::with_capacity(len);
@@ -724,6 +729,67 @@ mod tests {
                 a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-5),
                 "bidirectional {bi}"
             );
+        }
+    }
+
+    /// Our LSTM (computed by `cpu::lstm` on the CPU backend) against burn's own cells: output,
+    /// the input's gradient, and every gate's weight and bias gradients, in both directions.
+    #[test]
+    fn lstm_gradients_equal_burns() {
+        use crate::model::cpu::testing::{close, vec_of};
+        let device = Device::flex().autodiff();
+        for bi in [false, true] {
+            let r = super::Recurrent::lstm(3, 5, bi, SeqOutput::Sequence, &device);
+            let x = Tensor::<3>::random([4, 3, 7], Distribution::Normal(0.0, 1.0), &device)
+                .require_grad();
+            let ours = match r.forward(x.clone(), None) {
+                crate::model::Act::Seq(t) => t,
+                _ => unreachable!("a sequence output was asked for"),
+            };
+            let burns = match &r.cell {
+                super::Cell::Lstm(c) => c.forward(x.clone().swap_dims(1, 2), None).0,
+                super::Cell::BiLstm(c) => c.forward(x.clone().swap_dims(1, 2), None).0,
+                _ => unreachable!("an LSTM was built"),
+            }
+            .swap_dims(1, 2);
+            let weights = Tensor::<3>::random(ours.dims(), Distribution::Normal(0.0, 1.0), &device);
+            let grads_ours = (ours.clone() * weights.clone()).sum().backward();
+            let grads_burn = (burns.clone() * weights).sum().backward();
+            let what = if bi { "bidirectional" } else { "forward" };
+            close(&vec_of(ours), &vec_of(burns), &format!("{what} output"));
+            close(
+                &vec_of(x.grad(&grads_ours).unwrap()),
+                &vec_of(x.grad(&grads_burn).unwrap()),
+                &format!("{what} dx"),
+            );
+            let lstms = match &r.cell {
+                super::Cell::Lstm(c) => vec![c],
+                super::Cell::BiLstm(c) => vec![&c.forward, &c.reverse],
+                _ => unreachable!("an LSTM was built"),
+            };
+            for l in lstms {
+                let forget = l.forget_gate.as_ref().unwrap();
+                for (name, gate) in [
+                    ("input", &l.input_gate),
+                    ("forget", forget),
+                    ("output", &l.output_gate),
+                    ("cell", &l.cell_gate),
+                ] {
+                    for (part, linear) in
+                        [("x", &gate.input_transform), ("h", &gate.hidden_transform)]
+                    {
+                        let g = |grads| {
+                            (
+                                vec_of(linear.weight.val().grad(grads).unwrap()),
+                                vec_of(linear.bias.as_ref().unwrap().val().grad(grads).unwrap()),
+                            )
+                        };
+                        let ((w_ours, b_ours), (w_burn, b_burn)) = (g(&grads_ours), g(&grads_burn));
+                        close(&w_ours, &w_burn, &format!("{what} {name} w_{part}"));
+                        close(&b_ours, &b_burn, &format!("{what} {name} b_{part}"));
+                    }
+                }
+            }
         }
     }
 }

@@ -16,6 +16,7 @@ use std::borrow::Cow;
 
 pub mod adam;
 pub mod conv;
+pub mod lstm;
 pub mod pool;
 
 /// The autodiff backend our training uses on the CPU.
