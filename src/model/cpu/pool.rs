@@ -103,39 +103,23 @@ fn max_plane(x: &[f32], y: &mut [f32], at: &mut [u32], g: &Windows) {
         let y_row = &mut y[oy * ow..(oy + 1) * ow];
         let at_row = &mut at[oy * ow..(oy + 1) * ow];
         let top = oy * sh * w;
-        // Start from each window's top-left value; ties keep the first.
-        for (ox, (v, a)) in y_row.iter_mut().zip(at_row.iter_mut()).enumerate() {
-            *v = x[top + ox * sw];
-            *a = (top + ox * sw) as u32;
-        }
-        for i in 0..kh {
-            let start = top + i * w;
-            let row = &x[start..start + w];
-            if kw == sw {
-                // Side-by-side windows: each is the next `kw` values of the row.
-                let windows = row[..ow * kw].chunks_exact(kw);
-                for (ox, ((v, a), win)) in y_row
-                    .iter_mut()
-                    .zip(at_row.iter_mut())
-                    .zip(windows)
-                    .enumerate()
-                {
-                    for (j, &x) in win.iter().enumerate() {
-                        if x > *v {
-                            (*v, *a) = (x, (start + ox * kw + j) as u32);
-                        }
-                    }
-                }
-            } else {
-                for (ox, (v, a)) in y_row.iter_mut().zip(at_row.iter_mut()).enumerate() {
-                    let c = ox * sw;
-                    for (j, &x) in row[c..c + kw].iter().enumerate() {
-                        if x > *v {
-                            (*v, *a) = (x, (start + c + j) as u32);
-                        }
-                    }
+        for (ox, (y, at)) in y_row.iter_mut().zip(at_row.iter_mut()).enumerate() {
+            let corner = top + ox * sw;
+            // Start from the window's top-left value; ties keep the first.
+            let (mut best, mut best_at) = (x[corner], corner);
+            for i in 0..kh {
+                let start = corner + i * w;
+                for (j, &v) in x[start..start + kw].iter().enumerate() {
+                    // Which value is larger is as good as random in a network's activations:
+                    // a branch here is mispredicted half the time, and was most of this
+                    // function's time.
+                    let larger = v > best;
+                    best = std::hint::select_unpredictable(larger, v, best);
+                    best_at = std::hint::select_unpredictable(larger, start + j, best_at);
                 }
             }
+            *y = best;
+            *at = best_at as u32;
         }
     }
 }
