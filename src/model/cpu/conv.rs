@@ -249,7 +249,11 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], g: &Geometry, want: Wanted) ->
         .zip(x.par_chunks(per_task * g.input_size()))
         .zip(dy.par_chunks(per_task * g.output_size()))
         .map(|((mut dx_part, xs), dys)| {
+            // With more patch rows than filters, the weight gradient is computed transposed,
+            // [patch, filters]: see below.
+            let by_patch = want.weight && k > f;
             let mut dw = vec![0.0f32; if want.weight { f * k } else { 0 }];
+            let mut dy_t = vec![0.0f32; if by_patch { p * f } else { 0 }];
             let mut db = vec![0.0f32; if want.bias { f } else { 0 }];
             let mut col = vec![
                 0.0f32;
@@ -272,14 +276,31 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], g: &Geometry, want: Wanted) ->
                         im2col(x_n, g, &mut col);
                         &col
                     };
-                    matmul(
-                        (f, k, p),
-                        (&mut dw, rows_of(k)),
-                        true,
-                        (dy_n, rows_of(p)),
-                        (patches, transposed(p)),
-                        parallel,
-                    );
+                    if by_patch {
+                        // dWᵀ += patches · dyᵀ. Both the patches and dy hold each row's
+                        // positions side by side, and the sum runs over positions; gemm is
+                        // five times slower when its right operand is read across like that
+                        // (dy · patchesᵀ) and the patches are many, so dy is transposed here
+                        // (a small part of the product's time).
+                        transpose(dy_n, f, p, &mut dy_t);
+                        matmul(
+                            (k, f, p),
+                            (&mut dw, rows_of(f)),
+                            true,
+                            (patches, rows_of(p)),
+                            (&dy_t, rows_of(f)),
+                            parallel,
+                        );
+                    } else {
+                        matmul(
+                            (f, k, p),
+                            (&mut dw, rows_of(k)),
+                            true,
+                            (dy_n, rows_of(p)),
+                            (patches, transposed(p)),
+                            parallel,
+                        );
+                    }
                 }
                 if want.bias {
                     for (total, row) in db.iter_mut().zip(dy_n.chunks(p)) {
@@ -310,6 +331,10 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], g: &Geometry, want: Wanted) ->
                     }
                 }
             }
+            if by_patch {
+                let dw_t = std::mem::replace(&mut dw, vec![0.0f32; f * k]);
+                transpose(&dw_t, k, f, &mut dw);
+            }
             (dw, db)
         })
         .collect();
@@ -318,6 +343,15 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], g: &Geometry, want: Wanted) ->
         input: want.input.then_some(dx),
         weight: want.weight.then(|| add_up(&dws, f * k)),
         bias: want.bias.then(|| add_up(&dbs, f)),
+    }
+}
+
+/// `dst` ([cols, rows]) = `src` ([rows, cols])ᵀ, both row-major.
+fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    for (r, row) in src.chunks(cols).take(rows).enumerate() {
+        for (c, &v) in row.iter().enumerate() {
+            dst[c * rows + r] = v;
+        }
     }
 }
 

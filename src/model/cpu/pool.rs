@@ -92,6 +92,31 @@ pub fn forward(x: &[f32], g: &Windows) -> (Vec<f32>, Vec<u32>) {
     (y, at)
 }
 
+/// One row of 2×2 windows side by side (the usual pooling): the four values of each window
+/// in order, kept with selections the compiler turns into vector instructions.
+fn max_row_2x2(x: &[f32], top: usize, w: usize, y: &mut [f32], at: &mut [u32]) {
+    let n = y.len();
+    let (r0, r1) = (&x[top..top + 2 * n], &x[top + w..top + w + 2 * n]);
+    let windows = r0.chunks_exact(2).zip(r1.chunks_exact(2));
+    for (o, ((y, at), (a, b))) in y.iter_mut().zip(at.iter_mut()).zip(windows).enumerate() {
+        let first = (top + 2 * o) as u32;
+        let mut best = a[0];
+        let mut best_at = first;
+        // Ties keep the first, as in the general case.
+        for (v, place) in [
+            (a[1], first + 1),
+            (b[0], first + w as u32),
+            (b[1], first + w as u32 + 1),
+        ] {
+            let larger = v > best;
+            best = if larger { v } else { best };
+            best_at = if larger { place } else { best_at };
+        }
+        *y = best;
+        *at = best_at;
+    }
+}
+
 /// One plane's window maxima, a row of windows at a time (row-wise loops without index
 /// arithmetic per element: this runs for every value of every pooled layer).
 fn max_plane(x: &[f32], y: &mut [f32], at: &mut [u32], g: &Windows) {
@@ -103,6 +128,10 @@ fn max_plane(x: &[f32], y: &mut [f32], at: &mut [u32], g: &Windows) {
         let y_row = &mut y[oy * ow..(oy + 1) * ow];
         let at_row = &mut at[oy * ow..(oy + 1) * ow];
         let top = oy * sh * w;
+        if [kh, kw, sh, sw] == [2, 2, 2, 2] {
+            max_row_2x2(x, top, w, y_row, at_row);
+            continue;
+        }
         for (ox, (y, at)) in y_row.iter_mut().zip(at_row.iter_mut()).enumerate() {
             let corner = top + ox * sw;
             // Start from the window's top-left value; ties keep the first.
