@@ -39,8 +39,9 @@ fn train_all(
         dataset,
         device: DevicePreference::Cpu,
     };
-    let outcome = train::run(job, &ev_tx, &cmd_rx).unwrap();
-    drop(ev_tx);
+    // As the window and the CLI train: on a rayon pool of its own, so the tests training side
+    // by side do not share one (and each run's numbers do not depend on the others').
+    let outcome = train::run_in_pool(job, ev_tx, cmd_rx).unwrap();
     (outcome, ev_rx.iter().collect())
 }
 
@@ -238,14 +239,14 @@ fn a_diverging_run_stops_with_a_clear_message() {
     .unwrap();
     let (tx, _rx) = mpsc::channel();
     let (_ctx, crx) = mpsc::channel();
-    let err = train::run(
+    let err = train::run_in_pool(
         Job {
             experiment: exp,
             dataset,
             device: DevicePreference::Cpu,
         },
-        &tx,
-        &crx,
+        tx,
+        crx,
     )
     .err()
     .expect("a learning rate of 1e30 diverges");
@@ -501,14 +502,14 @@ fn an_autoencoder_trains_on_a_sparse_10x_matrix_and_predicts_on_either_format() 
     assert!(dataset.sparse.is_some() && dataset.values.is_empty());
     let (ev_tx, _ev_rx) = mpsc::channel();
     let (_cmd_tx, cmd_rx) = mpsc::channel();
-    let o = train::run(
+    let o = train::run_in_pool(
         Job {
             experiment: exp,
             dataset,
             device: DevicePreference::Cpu,
         },
-        &ev_tx,
-        &cmd_rx,
+        ev_tx,
+        cmd_rx,
     )
     .unwrap();
     assert_loss_falls(&o, "sparse autoencoder");

@@ -21,6 +21,16 @@ pub fn seed(seed: u64) {
     MASKS.with(|m| m.set(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
 }
 
+/// The start of the next mask's draws (for masks drawn elsewhere, such as the attention
+/// weights' in `cpu::attention`).
+pub fn next_seed() -> u64 {
+    MASKS.with(|m| {
+        let v = m.get();
+        m.set(v.wrapping_add(1));
+        v
+    })
+}
+
 /// Zero each value with probability `p` and scale the rest by `1 / (1 − p)`,
 /// while training (on an autodiff device); unchanged otherwise.
 pub fn dropout<const D: usize>(x: Tensor<D>, p: f64) -> Tensor<D> {
@@ -35,11 +45,7 @@ pub fn dropout<const D: usize>(x: Tensor<D>, p: f64) -> Tensor<D> {
     }
     let shape = x.shape();
     let n = shape.num_elements();
-    let base = MASKS.with(|m| {
-        let v = m.get();
-        m.set(v.wrapping_add(1));
-        v
-    });
+    let base = next_seed();
     let scale = (1.0 / keep) as f32;
     // Keep a value when a uniform 32-bit draw falls below keep · 2³².
     let threshold = (keep * 4_294_967_296.0).min(4_294_967_295.0) as u32;

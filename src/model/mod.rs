@@ -308,7 +308,7 @@ impl StackModule {
                 Layer::PositionEncoding(p) => Act::Seq(p.forward(x.seq())),
                 Layer::Recurrent(r) => r.forward(x.seq(), lengths.as_deref()),
                 Layer::Attention(a) => {
-                    let (y, weights) = a.forward(x.seq(), mask.clone());
+                    let (y, weights) = a.forward(x.seq(), mask.clone(), lengths.as_deref());
                     attention.push(weights);
                     Act::Seq(y)
                 }

@@ -362,12 +362,14 @@ impl Attention {
     }
 
     /// `[batch, values, length]` in and out, with the attention weights
-    /// `[batch, heads, length, length]`; `padding` (true at padded positions)
-    /// keeps every position from attending to padding.
+    /// `[batch, heads, length, length]`; `padding` (true at padded positions, the positions
+    /// from each sequence's length in `lengths` on) keeps every position from attending to
+    /// padding.
     pub fn forward(
         &self,
         x: Tensor<3>,
         padding: Option<Tensor<2, Bool>>,
+        lengths: Option<&[usize]>,
     ) -> (Tensor<3>, Tensor<4>) {
         let t = x.swap_dims(1, 2);
         // burn's multi-head attention and feed-forward computed here from their
@@ -381,15 +383,23 @@ impl Attention {
                 .swap_dims(1, 2)
         };
         let (q, k, v) = (project(&m.query), project(&m.key), project(&m.value));
-        let mut scores = q.matmul(k.transpose()).div_scalar((m.d_k as f32).sqrt());
-        if let Some(mask) = padding {
-            scores = scores.mask_fill(mask.reshape([b, 1, 1, l]), m.min_float);
-        }
-        let weights = burn::tensor::activation::softmax(scores, 3);
-        let context = dropout(weights.clone(), m.dropout.prob)
-            .matmul(v)
-            .swap_dims(1, 2)
-            .reshape([b, l, d]);
+        let fused = match (&padding, lengths) {
+            // The mask and the lengths must say the same: both, or neither.
+            (Some(_), Some(_)) | (None, None) if !m.quiet_softmax => {
+                let p = m.dropout.prob;
+                super::cpu::attention::run(q.clone(), k.clone(), v.clone(), lengths, p)
+            }
+            _ => None,
+        };
+        let (context, weights) = fused.unwrap_or_else(|| {
+            let mut scores = q.matmul(k.transpose()).div_scalar((m.d_k as f32).sqrt());
+            if let Some(mask) = padding {
+                scores = scores.mask_fill(mask.reshape([b, 1, 1, l]), m.min_float);
+            }
+            let weights = burn::tensor::activation::softmax(scores, 3);
+            (dropout(weights.clone(), m.dropout.prob).matmul(v), weights)
+        });
+        let context = context.swap_dims(1, 2).reshape([b, l, d]);
         let context = m.output.forward(context);
         let p = self.dropout.prob;
         let mut y = self.norm.forward(t + dropout(context, p));

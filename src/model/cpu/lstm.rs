@@ -10,7 +10,7 @@
 //! one product each over all positions. Sequences do not interact, so the batch is split over
 //! the cores. Gates are in the order input, forget, output, candidate, each `hidden` wide.
 
-use super::{Ad, Inputs, View, cpu_inputs, flex, matmul, rows_of, split, transposed, values};
+use super::{Ad, Inputs, View, cpu_inputs, exp, flex, matmul, rows_of, split, transposed, values};
 use burn::tensor::Tensor;
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::NoCheckpointing;
@@ -56,27 +56,8 @@ pub struct Forward<T = Vec<f32>> {
     tanh_c: T,
 }
 
-// The gates' e^x, sigmoid and tanh: libm's are a call per element, these are plain arithmetic
-// without branches, so the loops over a row of gates vectorise. Relative error about 1e-7.
-
-/// e^x by 2ⁿ·e^r with |r| ≤ ln 2 / 2 and a degree-6 polynomial for e^r.
-#[inline(always)]
-fn exp(x: f32) -> f32 {
-    // Adding 1.5·2²³ rounds to an integer and leaves it in the low bits of the sum.
-    const ROUND: f32 = 12_582_912.0;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    let x = x.clamp(-87.0, 88.0);
-    let t = x * std::f32::consts::LOG2_E + ROUND;
-    let n = t - ROUND;
-    let r = x - n * LN2_HI - n * LN2_LO;
-    let p = 1.0
-        + r * (1.0
-            + r * (0.5
-                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    let two_n = f32::from_bits(t.to_bits().wrapping_sub(ROUND.to_bits()).wrapping_add(127) << 23);
-    p * two_n
-}
+// The gates' sigmoid and tanh from our e^x (see `exp`), so the loops over a row of gates
+// vectorise.
 
 #[inline(always)]
 fn sigmoid(x: f32) -> f32 {

@@ -15,6 +15,7 @@ use burn_flex::{Flex, FlexTensor};
 use std::borrow::Cow;
 
 pub mod adam;
+pub mod attention;
 pub mod conv;
 pub mod lstm;
 pub mod pool;
@@ -89,6 +90,28 @@ fn split(items: usize) -> (usize, bool) {
     let tasks = threads.min(items).max(1);
     // At least one item per task: an empty batch still gets chunks of a valid size.
     (items.div_ceil(tasks).max(1), items < threads)
+}
+
+/// e^x by 2ⁿ·e^r with |r| ≤ ln 2 / 2 and a degree-6 polynomial for e^r; relative error about
+/// 1e-7, and arguments below −87 give e^−87 (≈ 1.6e−38) rather than underflowing. libm's is a
+/// call per element (and takes a slow path on underflow); this is plain arithmetic without
+/// branches, so loops over rows of it vectorise.
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    // Adding 1.5·2²³ rounds to an integer and leaves it in the low bits of the sum.
+    const ROUND: f32 = 12_582_912.0;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let x = x.clamp(-87.0, 88.0);
+    let t = x * std::f32::consts::LOG2_E + ROUND;
+    let n = t - ROUND;
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    let two_n = f32::from_bits(t.to_bits().wrapping_sub(ROUND.to_bits()).wrapping_add(127) << 23);
+    p * two_n
 }
 
 /// A row-major matrix view: element (r, c) is at `r * rs + c * cs`.
@@ -213,6 +236,20 @@ mod tests {
 
     /// The layers' own tests compare results with burn's, which the fallback would pass too;
     /// this checks the CPU tensors of training and inference really take our path.
+    #[test]
+    fn exp_is_close_to_libms() {
+        let mut x = -90.0f32;
+        while x < 88.0 {
+            let (ours, libm) = (exp(x), x.exp());
+            let tolerance = if x < -87.0 { 2e-38 } else { 3e-7 * libm };
+            assert!(
+                (ours - libm).abs() <= tolerance,
+                "exp({x}) = {ours}, libm {libm}"
+            );
+            x += 0.0137;
+        }
+    }
+
     #[test]
     fn cpu_tensors_are_recognised() {
         let plain_cpu = || Tensor::<4>::zeros([1, 1, 2, 2], &Device::flex());
