@@ -268,8 +268,11 @@ fn sequence_template_learns(t: Template, epochs: usize, min_accuracy: f64) {
 
 #[test]
 fn lstm_classifier_finds_the_promoter_motif() {
-    // Pooled over all positions (not only the last state), so a motif anywhere counts.
-    sequence_template_learns(Template::LstmClassifier, 10, 0.65);
+    // Pooled over all positions (not only the last state), so a motif anywhere counts. When
+    // the loss starts to fall varies from run to run with tests training side by side (epoch 5
+    // to 10 seen; the order of some of the CPU backend's parallel sums depends on timing), so
+    // 16 epochs leave room: 0.86 accuracy and loss 0.70 → 0.25–0.40 in five runs.
+    sequence_template_learns(Template::LstmClassifier, 16, 0.65);
 }
 
 #[test]
