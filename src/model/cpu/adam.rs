@@ -29,22 +29,27 @@ pub struct Adam {
 }
 
 impl Adam {
+    /// Ours and, for tensors elsewhere, burn's, with the same decay rates and ε.
+    fn new(beta_1: f32, beta_2: f32) -> Adam {
+        let burn = AdamConfig::new()
+            .with_beta_1(beta_1)
+            .with_beta_2(beta_2)
+            .with_epsilon(EPSILON)
+            .build();
+        Adam {
+            beta_1,
+            beta_2,
+            burn,
+        }
+    }
+
     /// A whole-module optimizer with these decay rates, and gradient clipping if asked.
     pub fn optimizer(
         beta_1: f32,
         beta_2: f32,
         clipping: Option<GradientClippingConfig>,
     ) -> ModuleOptimizer {
-        let burn = AdamConfig::new()
-            .with_beta_1(beta_1)
-            .with_beta_2(beta_2)
-            .with_epsilon(EPSILON)
-            .build();
-        let optim = ModuleOptimizer::from(Adam {
-            beta_1,
-            beta_2,
-            burn,
-        });
+        let optim = ModuleOptimizer::from(Adam::new(beta_1, beta_2));
         match clipping {
             Some(c) => optim.with_grad_clipping(c.init()),
             None => optim,
@@ -176,15 +181,7 @@ mod tests {
         for dtype in [DType::F32, DType::F64] {
             let device = Device::flex();
             let (beta_1, beta_2) = (0.5, 0.999);
-            let ours = Adam {
-                beta_1,
-                beta_2,
-                burn: AdamConfig::new()
-                    .with_beta_1(beta_1)
-                    .with_beta_2(beta_2)
-                    .with_epsilon(EPSILON)
-                    .build(),
-            };
+            let ours = Adam::new(beta_1, beta_2);
             let burns = ours.burn.clone();
             let start = Tensor::<2>::random([3, 50_000], Distribution::Normal(0.0, 1.0), &device)
                 .cast(dtype);
@@ -221,11 +218,7 @@ mod tests {
         let device = Device::flex();
         let param = Tensor::<1>::from_floats([1.0, 2.0, 3.0], &device);
         let kept = param.clone();
-        let optim = Adam {
-            beta_1: 0.9,
-            beta_2: 0.999,
-            burn: AdamConfig::new().build(),
-        };
+        let optim = Adam::new(0.9, 0.999);
         let grad = Tensor::<1>::from_floats([1.0, 1.0, 1.0], &device);
         let (updated, _) = optim.step(0.1, param, grad, None);
         assert_eq!(vec_of(kept), vec![1.0, 2.0, 3.0]);

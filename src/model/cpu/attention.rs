@@ -79,6 +79,11 @@ fn keep_scales(drop: Drop, task: usize, len: usize, keys: usize) -> Vec<f32> {
     scales
 }
 
+/// The weights `w` after dropout with these `scales` (from [`keep_scales`]).
+fn after_dropout(w: &[f32], scales: &[f32]) -> Vec<f32> {
+    w.iter().zip(scales).map(|(a, b)| a * b).collect()
+}
+
 /// SplitMix64's output function: a well-mixed 64-bit hash of `z`.
 fn splitmix(z: u64) -> u64 {
     let z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -156,18 +161,8 @@ pub fn forward(q: &[f32], k: &[f32], v: &[f32], s: &Shape, drop: Option<Drop>) -
             } else {
                 w.fill(1.0 / l as f32);
             }
-            let dropped;
-            let p: &[f32] = match drop {
-                Some(drop) => {
-                    let mut pd = keep_scales(drop, t, l, n);
-                    for (x, &wv) in pd.iter_mut().zip(w.iter()) {
-                        *x *= wv;
-                    }
-                    dropped = pd;
-                    &dropped
-                }
-                None => w,
-            };
+            let dropped = drop.map(|drop| after_dropout(w, &keep_scales(drop, t, l, n)));
+            let p = dropped.as_deref().unwrap_or(w);
             matmul(
                 (l, d, n),
                 (c, rows_of(d)),
@@ -227,14 +222,8 @@ pub fn backward(
             let (n, counts) = s.keys_of(t);
             let scales = drop.map(|drop| keep_scales(drop, t, l, n));
             // dV = P_dᵀ · dC (P_d: the weights after dropout).
-            let dropped: Vec<f32>;
-            let p: &[f32] = match &scales {
-                Some(sc) => {
-                    dropped = w.iter().zip(sc).map(|(a, b)| a * b).collect();
-                    &dropped
-                }
-                None => w,
-            };
+            let dropped = scales.as_ref().map(|sc| after_dropout(w, sc));
+            let p = dropped.as_deref().unwrap_or(w);
             matmul(
                 (n, d, l),
                 (dv, rows_of(d)),

@@ -8,7 +8,7 @@
 //! nothing needs it (a network's first layer). Other devices, grouped or dilated convolutions use
 //! burn's own convolution.
 
-use super::{Ad, Inputs, cpu_inputs, flex, matmul, rows_of, split, transposed, values};
+use super::{Ad, Inputs, add_up, cpu_inputs, flex, matmul, rows_of, split, transposed, values};
 use burn::nn::conv::{Conv1d, Conv2d};
 use burn::nn::{PaddingConfig1d, PaddingConfig2d};
 use burn::tensor::Tensor;
@@ -341,8 +341,10 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], g: &Geometry, want: Wanted) ->
     let (dws, dbs): (Vec<Vec<f32>>, Vec<Vec<f32>>) = partial.into_iter().unzip();
     Grads {
         input: want.input.then_some(dx),
-        weight: want.weight.then(|| add_up(&dws, f * k)),
-        bias: want.bias.then(|| add_up(&dbs, f)),
+        weight: want
+            .weight
+            .then(|| add_up(dws.iter().map(Vec::as_slice), f * k)),
+        bias: want.bias.then(|| add_up(dbs.iter().map(Vec::as_slice), f)),
     }
 }
 
@@ -353,17 +355,6 @@ fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
             dst[c * rows + r] = v;
         }
     }
-}
-
-/// The element-wise sum of the tasks' partial gradients.
-fn add_up(parts: &[Vec<f32>], len: usize) -> Vec<f32> {
-    let mut total = vec![0.0f32; len];
-    for part in parts {
-        for (t, v) in total.iter_mut().zip(part) {
-            *t += v;
-        }
-    }
-    total
 }
 
 #[derive(Debug)]

@@ -10,7 +10,9 @@
 //! one product each over all positions. Sequences do not interact, so the batch is split over
 //! the cores. Gates are in the order input, forget, output, candidate, each `hidden` wide.
 
-use super::{Ad, Inputs, View, cpu_inputs, exp, flex, matmul, rows_of, split, transposed, values};
+use super::{
+    Ad, Inputs, View, add_up, cpu_inputs, exp, flex, matmul, rows_of, split, transposed, values,
+};
 use burn::tensor::Tensor;
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::NoCheckpointing;
@@ -334,20 +336,16 @@ pub fn backward(
             part
         })
         .collect();
-    let add_up = |pick: fn(&Partial) -> &Vec<f32>| {
-        let mut total = pick(&partial[0]).clone();
-        for part in &partial[1..] {
-            for (t, v) in total.iter_mut().zip(pick(part)) {
-                *t += v;
-            }
-        }
-        total
-    };
+    let total = |pick: fn(&Partial) -> &[f32], len| add_up(partial.iter().map(pick), len);
     Grads {
         input: want.input.then_some(dx),
-        input_weights: want.input_weights.then(|| add_up(|p| &p.input_weights)),
-        state_weights: want.state_weights.then(|| add_up(|p| &p.state_weights)),
-        bias: want.bias.then(|| add_up(|p| &p.bias)),
+        input_weights: want
+            .input_weights
+            .then(|| total(|p| &p.input_weights, input * g4)),
+        state_weights: want
+            .state_weights
+            .then(|| total(|p| &p.state_weights, h * g4)),
+        bias: want.bias.then(|| total(|p| &p.bias, g4)),
     }
 }
 

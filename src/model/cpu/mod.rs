@@ -92,6 +92,17 @@ fn split(items: usize) -> (usize, bool) {
     (items.div_ceil(tasks).max(1), items < threads)
 }
 
+/// The element-wise sum of the tasks' partial gradients, each `len` long.
+fn add_up<'a>(parts: impl IntoIterator<Item = &'a [f32]>, len: usize) -> Vec<f32> {
+    let mut total = vec![0.0f32; len];
+    for part in parts {
+        for (t, v) in total.iter_mut().zip(part) {
+            *t += v;
+        }
+    }
+    total
+}
+
 /// e^x by 2ⁿ·e^r with |r| ≤ ln 2 / 2 and a degree-6 polynomial for e^r; relative error about
 /// 1e-7, and arguments below −87 give e^−87 (≈ 1.6e−38) rather than underflowing. libm's is a
 /// call per element (and takes a slow path on underflow); this is plain arithmetic without
