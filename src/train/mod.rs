@@ -465,7 +465,8 @@ pub fn run(
     }));
 
     let mut optim = optimizer(&exp);
-    let batcher = Batcher::new(&values, &data, &prep, &data.labels, &model);
+    let batcher = Batcher::new(&values, &data, &prep, &data.labels, &model)
+        .lengths_rounded_to(if choice.is_gpu { GPU_LENGTH_STEP } else { 1 });
     let mut order = train.clone();
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(t.seed.wrapping_add(1));
     let mut augmenter = if data.kind == crate::data::DataKind::Images {
@@ -782,7 +783,15 @@ pub(crate) struct Batcher<'a> {
     /// Sparse data: rows are made dense and preprocessed here, batch by
     /// batch, instead of all at once (then `values` is empty).
     sparse: Option<(&'a SparseRows, &'a Preprocessing)>,
+    /// A batch cut to its longest member is cut to a multiple of this instead.
+    length_step: usize,
 }
+
+/// On a GPU every new tensor shape costs compiled kernels (seconds on a first run), so
+/// batches of sequences are cut to a multiple of this many positions rather than to their
+/// longest member: a few shapes per run instead of one per batch. The network masks the
+/// positions past each sequence's length either way.
+const GPU_LENGTH_STEP: usize = 32;
 
 /// How sequence samples are laid out and batched.
 #[derive(Clone, Copy)]
@@ -836,6 +845,15 @@ impl<'a> Batcher<'a> {
             labels,
             seq: SeqLayout::of(data, network),
             sparse: data.sparse.as_ref().map(|m| (m, prep)),
+            length_step: 1,
+        }
+    }
+
+    /// Cut batches of sequences to a multiple of `step` positions (see [`GPU_LENGTH_STEP`]).
+    fn lengths_rounded_to(self, step: usize) -> Self {
+        Batcher {
+            length_step: step.max(1),
+            ..self
         }
     }
 }
@@ -860,7 +878,8 @@ impl Batcher<'_> {
             .map(|s| idx.iter().map(|&i| s.lengths[i].max(1)).collect());
         let x = match (&self.seq, &lengths) {
             (Some(s), Some(lens)) if s.trim => {
-                let keep = lens.iter().copied().max().unwrap_or(1).min(s.length);
+                let longest = lens.iter().copied().max().unwrap_or(1);
+                let keep = longest.next_multiple_of(self.length_step).min(s.length);
                 let mut buf = Vec::with_capacity(idx.len() * s.channels * keep);
                 let mut row = vec![
                     0.0;
@@ -1252,4 +1271,65 @@ pub fn infer(model: &TrainedModel, data: &Dataset, device: &Device) -> Result<In
 /// (class probabilities for classifiers).
 pub fn predict(model: &TrainedModel, data: &Dataset, device: &Device) -> Result<Vec<f32>, String> {
     infer(model, data, device).map(|i| i.outputs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::templates::Template;
+
+    /// Three DNA sequences of 5, 20 and 40 letters, padded to 40.
+    fn sequences() -> Dataset {
+        let lengths = vec![5, 20, 40];
+        let values = lengths
+            .iter()
+            .flat_map(|&n| (0..4 * 40).map(move |i| f32::from(i % 40 < n && i / 40 == i % 4)))
+            .collect();
+        Dataset {
+            kind: crate::data::DataKind::Sequences,
+            source: "test.fasta".into(),
+            ids: vec!["a".into(), "b".into(), "c".into()],
+            shape: vec![4, 40],
+            values,
+            feature_names: ["A", "C", "G", "T"].map(String::from).to_vec(),
+            labels: Labels::None,
+            max_value: 1.0,
+            notes: Vec::new(),
+            text_columns: Vec::new(),
+            lengths: Some(lengths),
+            sparse: None,
+        }
+    }
+
+    #[test]
+    fn batches_of_sequences_are_cut_to_their_longest_member_or_a_multiple_of_the_step() {
+        let data = sequences();
+        let exp = Template::LstmClassifier.experiment();
+        let device = Device::flex();
+        let (network, _) = build(&exp, &data.shape, &Target::Classes(2), &device).unwrap();
+        assert!(network.variable_length);
+        let prep = Preprocessing::default();
+        let cut = |step: usize, idx: &[usize]| {
+            let batcher = Batcher::new(&data.values, &data, &prep, &data.labels, &network)
+                .lengths_rounded_to(step);
+            let (x, _, lens) = batcher.batch(idx, &device);
+            (x.dims()[1] / 4, lens.unwrap())
+        };
+        assert_eq!(cut(1, &[0, 1]), (20, vec![5, 20]));
+        assert_eq!(cut(32, &[0, 1]), (32, vec![5, 20]));
+        assert_eq!(cut(16, &[0]), (16, vec![5]));
+        // Never past the padded length of the data.
+        assert_eq!(cut(32, &[1, 2]), (40, vec![20, 40]));
+        // The kept positions are the sequences' own, whatever the cut.
+        let batcher =
+            Batcher::new(&data.values, &data, &prep, &data.labels, &network).lengths_rounded_to(32);
+        let (x, _, _) = batcher.batch(&[1], &device);
+        let x: Vec<f32> = x.into_data().try_to_vec().unwrap();
+        for c in 0..4 {
+            assert_eq!(
+                x[c * 32..c * 32 + 32],
+                data.values[160 + c * 40..160 + c * 40 + 32]
+            );
+        }
+    }
 }
