@@ -3,14 +3,18 @@
 # (the `device` tool; see benches/RESULTS.md). Expects, beside the checkout:
 #   .gl/*.deb            the Vulkan/GL loaders (apt-get download libvulkan1 ...), unpacked into /
 #   .gpu/lamina_<name>.xz  one or more lamina builds from this machine:
-#                        strip -o x target/debug/lamina; xz -c x > .gpu/lamina_vk.xz
+#                        strip -o x target/debug/lamina; xz -c x > .gpu/lamina_<name>.xz
 #   .gpu/gen_data.py, .gpu/peer_torch.py   the PyTorch reference (shared/bench)
-# Runs PyTorch (CUDA) once over the seven jobs, then each build on J1 to pick the faster,
-# then that build on the jobs in $GPU_JOBS (each in its own process with a time limit).
-# JSON lines go to $OUT. No job starts after $DEADLINE seconds.
+# Runs PyTorch (CUDA) once over the seven jobs, then the runs in $PLAN, each in its own
+# process with a time limit: "BUILD:JOB" starts with an empty NVIDIA shader cache and no
+# stored autotune results (a first run on a new machine), "BUILD:JOB:warm" reuses what the
+# last cold run of that build left (a later run on the same machine). JSON lines go to $OUT.
+# No run starts after $DEADLINE seconds. NO_TORCH=1 skips PyTorch.
 set -u
 OUT=${OUT:-/tmp/gpu_out}
 DEADLINE=${DEADLINE:-470}
+LIMIT=${LIMIT:-90}
+PLAN=${PLAN:-"full:J1 full:J2 full:J3 full:J4 full:J5 full:J6 full:J7"}
 mkdir -p "$OUT"
 for f in .gl/*.deb; do dpkg -x "$f" /; done
 ldconfig
@@ -19,71 +23,38 @@ icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 nproc >> "$OUT/gpu.txt"
 python3 -c "import torch; print('torch', torch.__version__, torch.version.cuda)" | tee -a "$OUT/gpu.txt"
-builds=()
 for f in .gpu/lamina_*.xz; do
   name=$(basename "$f" .xz); name=${name#lamina_}
   python3 -c "import lzma,sys; open(sys.argv[2],'wb').write(lzma.open(sys.argv[1]).read())" "$f" "/tmp/lamina_$name"
-  chmod +x "/tmp/lamina_$name"; builds+=("$name")
+  chmod +x "/tmp/lamina_$name"
 done
-DATA=/tmp/bench-data
-python3 .gpu/gen_data.py --out "$DATA" > /dev/null || exit 1
-echo "setup done at ${SECONDS}s: builds ${builds[*]}"
+DATA=${DATA:-/tmp/bench-data}
+[ -d "$DATA" ] || python3 .gpu/gen_data.py --out "$DATA" > /dev/null || exit 1
+echo "setup done at ${SECONDS}s"
 
-timeout 150 python3 benches/peer_torch_gpu.py .gpu/peer_torch.py --data "$DATA" \
-  --threads "$(nproc)" --artifacts "" --out "$OUT/torch_cuda.jsonl" > /dev/null 2>> "$OUT/torch_cuda.log"
-echo "torch done at ${SECONDS}s"
+if [ -z "${NO_TORCH:-}" ]; then
+  timeout 150 python3 benches/peer_torch_gpu.py .gpu/peer_torch.py --data "$DATA" \
+    --threads "$(nproc)" --artifacts "" --out "$OUT/torch_cuda.jsonl" > /dev/null 2>> "$OUT/torch_cuda.log"
+  echo "torch done at ${SECONDS}s"
+fi
 
-# ours BUILD JOB [LIMIT]: one job in its own process; a crash or timeout leaves a "failed" row.
-ours() {
-  local limit=${3:-60}
-  [ $((SECONDS + limit)) -gt "$DEADLINE" ] && { echo "skip $1 $2 at ${SECONDS}s"; return; }
-  echo "lamina_$1 $2 at ${SECONDS}s" | tee -a "$OUT/lamina_gpu.log"
-  timeout "$limit" "/tmp/lamina_$1" bench --device gpu --jobs "$2" --data "$DATA" \
-    --out "$OUT/lamina_$1.jsonl" >> "$OUT/lamina_gpu.log" 2>&1
+# One run: BUILD JOB [warm]. A crash or timeout leaves a "failed" row.
+one() {
+  local build=$1 job=$2 mode=${3:-cold}
+  [ $((SECONDS + LIMIT)) -gt "$DEADLINE" ] && { echo "skip $build $job $mode at ${SECONDS}s"; return; }
+  local cache=/tmp/nvcache_$build
+  # cold: no NVIDIA shader cache and no cubecl autotune results (builds with gpu-persistence
+  # keep those under target/environment, or ~/.cache/cubecl outside a cargo project)
+  [ "$mode" = cold ] && { rm -rf "$cache" target/environment ~/.cache/cubecl; mkdir -p "$cache"; }
+  echo "lamina_$build $job $mode at ${SECONDS}s" | tee -a "$OUT/lamina_gpu.log"
+  local t0=$SECONDS
+  __GL_SHADER_DISK_CACHE_PATH=$cache timeout "$LIMIT" "/tmp/lamina_$build" bench --device gpu \
+    --jobs "$job" --data "$DATA" --out "$OUT/run_${build}_$mode.jsonl" >> "$OUT/lamina_gpu.log" 2>&1
   local rc=$?
-  [ $rc -ne 0 ] && echo "{\"job\": \"$2\", \"failed\": $rc}" >> "$OUT/lamina_$1.jsonl"
+  [ $rc -ne 0 ] && echo "{\"job\": \"$job\", \"failed\": $rc}" >> "$OUT/run_${build}_$mode.jsonl"
+  echo "  rc $rc in $((SECONDS - t0))s" | tee -a "$OUT/lamina_gpu.log"
   return 0
 }
-# A build's first step compiles for 15-60 s on a fresh machine (RESULTS.md), so each job gets
-# two minutes; one lease fits about four jobs.
-LIMIT=${LIMIT:-120}
-[ ${#builds[@]} -gt 1 ] && for b in "${builds[@]}"; do ours "$b" J1 "$LIMIT"; done
-best=$(python3 - "$OUT" "${builds[@]}" <<'PY'
-import json, sys, os
-out, builds = sys.argv[1], sys.argv[2:]
-def rate(b):
-    p = f"{out}/lamina_{b}.jsonl"
-    rows = [json.loads(l) for l in open(p)] if os.path.exists(p) else []
-    return max([r.get("samples_per_second", 0) for r in rows] or [0])
-print(max(builds, key=rate))
-PY
-)
-echo "best build: $best" | tee -a "$OUT/gpu.txt"
-# The jobs without a GPU number yet come first.
-for j in ${GPU_JOBS:-J3 J4 J5 J1 J6 J2 J7}; do ours "$best" "$j" "$LIMIT"; done
+for p in $PLAN; do IFS=: read -r b j m <<< "$p"; one "$b" "$j" "${m:-cold}"; done
 echo "done at ${SECONDS}s"
-python3 - "$OUT" "$best" <<'PY'
-import json, statistics, sys
-out, best = sys.argv[1], sys.argv[2]
-def rows(name):
-    r = {}
-    try:
-        for line in open(f"{out}/{name}"):
-            d = json.loads(line); r.setdefault(d["job"], []).append(d)
-    except FileNotFoundError:
-        pass
-    return r
-ours, torch = rows(f"lamina_{best}.jsonl"), rows("torch_cuda.jsonl")
-print("job  lamina s/s  torch s/s  ratio  first-step s  last-epoch s/s  steady ratio  loss ours/torch")
-for j in sorted(set(ours) | set(torch)):
-    t = torch.get(j, [])
-    for d in ours.get(j, []):
-        if "samples_per_second" not in d or not t:
-            print(j, "failed", d.get("failed")); continue
-        st = t[-1]["samples_per_second"]
-        steady = d["n_train"] / max(d.get("epoch_seconds", [d["train_seconds"]])[-1], 1e-9)
-        print(f"{j}  {d['samples_per_second']:10.0f}  {st:9.0f}  {d['samples_per_second']/st:5.3f}  "
-              f"{d.get('first_step_seconds', 0):12.2f}  {steady:10.0f}  {steady/st:6.3f}  "
-              f"{d['final_train_loss']:.4g}/{t[-1]['final_train_loss']:.4g}")
-PY
-tail -n 3 "$OUT/lamina_gpu.log" "$OUT/torch_cuda.log"
+python3 benches/gpu_table.py "$OUT"

@@ -30,7 +30,9 @@ fn main() -> ExitCode {
     // burn's GPU backend times candidate kernels for every new tensor shape
     // before using one. At cubecl's default effort this took over 50 s of a
     // 5-epoch job on an H200 (benches/RESULTS.md); "minimal" keeps the first
-    // epoch short. A value the user sets is kept.
+    // epoch shorter. The results are kept on disk (the gpu-persistence
+    // feature): a later run of the same network skips the tuning. A value the
+    // user sets is kept.
     if std::env::var_os("CUBECL_AUTOTUNE_LEVEL").is_none() {
         // SAFETY: no other thread exists yet.
         unsafe { std::env::set_var("CUBECL_AUTOTUNE_LEVEL", "minimal") };
