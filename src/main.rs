@@ -8,6 +8,9 @@ use clap::Parser;
 /// Training allocates and frees large tensors every step; mimalloc keeps that
 /// memory for reuse where the system allocator hands it back to the OS and
 /// page-faults it in again (a fifth of the time of a CNN step on the CPU).
+/// Built without its transparent huge pages (`no_thp`): the kernel zeroed a
+/// whole 2 MB page at each first touch, three quarters of the time of reading
+/// a FASTA file, and training was no faster with them (benches/RESULTS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
