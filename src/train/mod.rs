@@ -1309,10 +1309,13 @@ mod tests {
         let (network, _) = build(&exp, &data.shape, &Target::Classes(2), &device).unwrap();
         assert!(network.variable_length);
         let prep = Preprocessing::default();
+        let batch = |step: usize, idx: &[usize]| {
+            Batcher::new(&data.values, &data, &prep, &data.labels, &network)
+                .lengths_rounded_to(step)
+                .batch(idx, &device)
+        };
         let cut = |step: usize, idx: &[usize]| {
-            let batcher = Batcher::new(&data.values, &data, &prep, &data.labels, &network)
-                .lengths_rounded_to(step);
-            let (x, _, lens) = batcher.batch(idx, &device);
+            let (x, _, lens) = batch(step, idx);
             (x.dims()[1] / 4, lens.unwrap())
         };
         assert_eq!(cut(1, &[0, 1]), (20, vec![5, 20]));
@@ -1321,9 +1324,7 @@ mod tests {
         // Never past the padded length of the data.
         assert_eq!(cut(32, &[1, 2]), (40, vec![20, 40]));
         // The kept positions are the sequences' own, whatever the cut.
-        let batcher =
-            Batcher::new(&data.values, &data, &prep, &data.labels, &network).lengths_rounded_to(32);
-        let (x, _, _) = batcher.batch(&[1], &device);
+        let (x, _, _) = batch(32, &[1]);
         let x: Vec<f32> = x.into_data().try_to_vec().unwrap();
         for c in 0..4 {
             assert_eq!(
