@@ -318,9 +318,9 @@ fn align_features(mut ds: Dataset, names: &[String], expected: usize) -> Result<
         ));
     }
     let cols: Vec<usize> = names.iter().map(|n| lookup[n.as_str()]).collect();
-    if let Some(m) = &ds.sparse {
+    if let Some(crate::data::sparse::Sparse::Counts(m)) = &ds.sparse {
         let picked: Vec<Option<usize>> = cols.iter().map(|&c| Some(c)).collect();
-        ds.sparse = Some(m.take_columns(&picked));
+        ds.sparse = Some(crate::data::sparse::Sparse::Counts(m.take_columns(&picked)));
     } else {
         let old_len = ds.sample_len();
         let mut values = Vec::with_capacity(ds.len() * cols.len());

@@ -180,9 +180,9 @@ pub fn select_variable_features(data: &mut Dataset, encoding: &Encoding, train: 
     order.sort_by(|&a, &b| dispersion[b].total_cmp(&dispersion[a]).then(a.cmp(&b)));
     let mut keep = order[..n].to_vec();
     keep.sort_unstable();
-    if let Some(m) = &data.sparse {
+    if let Some(super::sparse::Sparse::Counts(m)) = &data.sparse {
         let cols: Vec<Option<usize>> = keep.iter().map(|&j| Some(j)).collect();
-        data.sparse = Some(m.take_columns(&cols));
+        data.sparse = Some(super::sparse::Sparse::Counts(m.take_columns(&cols)));
     } else {
         let mut values = Vec::with_capacity(data.len() * n);
         for i in 0..data.len() {

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::sparse::SparseRows;
+use super::sparse::{LetterRows, Sparse, UNKNOWN_LETTER};
 use super::{DataError, DataKind, Dataset, Labels};
 use crate::spec::{Alphabet, SequenceOptions};
 
@@ -15,12 +15,6 @@ const PROTEIN: &str = "ACDEFGHIKLMNPQRSTVWY";
 /// Letters accepted as "unknown" (all-zero) in each alphabet: IUPAC ambiguity codes.
 const DNA_AMBIGUOUS: &str = "NRYSWKMBDHV";
 const PROTEIN_AMBIGUOUS: &str = "XBZJUO*";
-
-struct Record {
-    id: String,
-    description: String,
-    seq: Vec<u8>,
-}
 
 impl Alphabet {
     fn letters(self) -> &'static str {
@@ -48,7 +42,6 @@ impl Alphabet {
 }
 
 /// Read sequences; labels come from `key=value` in the headers when `label_key` is set.
-const AMBIGUOUS: u8 = 254;
 const INVALID: u8 = 255;
 
 pub fn read(
@@ -56,19 +49,22 @@ pub fn read(
     opts: &SequenceOptions,
     label_key: Option<&str>,
 ) -> Result<Dataset, DataError> {
-    let mut records = parse(path)?;
+    let Parsed {
+        ids,
+        labels: raw_labels,
+        mut letters,
+        mut starts,
+    } = parse(path, label_key)?;
     let alphabet = match opts.alphabet {
         Alphabet::Auto => {
-            let a = detect(&records);
+            let a = detect(&letters);
             if a == Alphabet::Protein {
-                check_not_mixed(path, &records)?;
+                check_not_mixed(path, &ids, &letters, &starts)?;
             }
             a
         }
         a => a,
     };
-    let letters = alphabet.letters().as_bytes();
-    let ambiguous = alphabet.ambiguous().as_bytes();
     let k = opts.kmer.max(1);
     if k > 1 && alphabet == Alphabet::Protein && k > 2 {
         return Err(DataError::Invalid(format!(
@@ -76,86 +72,90 @@ pub fn read(
             path.display()
         )));
     }
-    let longest = records.iter().map(|r| r.seq.len()).max().unwrap_or(0);
+    let seq_lens: Vec<usize> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+    if let Some(r) = seq_lens.iter().position(|&n| n == 0) {
+        return Err(DataError::EmptyRecord {
+            path: path.to_path_buf(),
+            record: r + 1,
+            id: ids[r].clone(),
+        });
+    }
+    let longest = seq_lens.iter().copied().max().unwrap_or(0);
     let length = if opts.length == 0 {
         longest
     } else {
         opts.length
     };
-    let channels = letters.len();
 
-    // Letter → channel, either case; ambiguous letters (N, X) stay all-zero.
+    // Letter → channel, either case; ambiguous letters (N, X) have none.
+    let alphabet_letters = alphabet.letters().as_bytes();
     let mut lut = [INVALID; 256];
-    for (c, &l) in letters.iter().enumerate() {
+    for (c, &l) in alphabet_letters.iter().enumerate() {
         lut[l as usize] = c as u8;
         lut[l.to_ascii_lowercase() as usize] = c as u8;
     }
-    for &l in ambiguous {
-        lut[l as usize] = AMBIGUOUS;
-        lut[l.to_ascii_lowercase() as usize] = AMBIGUOUS;
+    for &l in alphabet.ambiguous().as_bytes() {
+        lut[l as usize] = UNKNOWN_LETTER;
+        lut[l.to_ascii_lowercase() as usize] = UNKNOWN_LETTER;
     }
-    // Each record as letter codes (AMBIGUOUS for N/X), cut to `length`.
-    // The letters are let go as they are coded: only the codes stay.
-    let mut codes: Vec<Vec<u8>> = Vec::with_capacity(records.len());
-    let mut seq_lens: Vec<usize> = Vec::with_capacity(records.len());
-    let mut truncated = 0usize;
-    let mut padded = 0usize;
-    for (r, rec) in records.iter_mut().enumerate() {
-        if rec.seq.is_empty() {
-            return Err(DataError::EmptyRecord {
-                path: path.to_path_buf(),
-                record: r + 1,
-                id: rec.id.clone(),
-            });
+    // The letters become their codes where they lie (no branch per letter);
+    // a letter outside the alphabet is looked for only when one is there.
+    if letters
+        .iter()
+        .fold(false, |bad, &b| bad | (lut[b as usize] == INVALID))
+    {
+        let at = letters
+            .iter()
+            .position(|&b| lut[b as usize] == INVALID)
+            .expect("an invalid letter was seen");
+        let r = starts.partition_point(|&s| s <= at) - 1;
+        return Err(DataError::InvalidLetter {
+            path: path.to_path_buf(),
+            record: r + 1,
+            id: ids[r].clone(),
+            letter: letters[at] as char,
+            position: at - starts[r] + 1,
+            alphabet: alphabet.label().to_string(),
+            allowed: format!(
+                "{}, and {} for unknown",
+                alphabet.letters(),
+                alphabet.ambiguous()
+            ),
+        });
+    }
+    letters.iter_mut().for_each(|b| *b = lut[*b as usize]);
+    // Sequences longer than `length` are cut, moving the others up.
+    let truncated = seq_lens.iter().filter(|&&n| n > length).count();
+    let padded = seq_lens.iter().filter(|&&n| n < length).count();
+    if truncated > 0 {
+        let mut end = 0;
+        for r in 0..seq_lens.len() {
+            let (from, n) = (starts[r], seq_lens[r].min(length));
+            letters.copy_within(from..from + n, end);
+            starts[r] = end;
+            end += n;
         }
-        if let Some(pos) = rec.seq.iter().position(|&b| lut[b as usize] == INVALID) {
-            return Err(DataError::InvalidLetter {
-                path: path.to_path_buf(),
-                record: r + 1,
-                id: rec.id.clone(),
-                letter: rec.seq[pos] as char,
-                position: pos + 1,
-                alphabet: alphabet.label().to_string(),
-                allowed: format!(
-                    "{}, and {} for unknown",
-                    alphabet.letters(),
-                    alphabet.ambiguous()
-                ),
-            });
-        }
-        codes.push(
-            rec.seq
-                .iter()
-                .take(length)
-                .map(|&b| lut[b as usize])
-                .collect(),
-        );
-        if rec.seq.len() > length {
-            truncated += 1;
-        } else if rec.seq.len() < length {
-            padded += 1;
-        }
-        seq_lens.push(rec.seq.len());
-        rec.seq = Vec::new();
+        starts[seq_lens.len()] = end;
+        letters.truncate(end);
+        letters.shrink_to_fit();
     }
 
     let labels = match label_key {
         Some(key) => {
-            let mut raw = Vec::with_capacity(records.len());
-            for (r, rec) in records.iter().enumerate() {
-                match header_value(&rec.description, key) {
-                    Some(v) => raw.push(v.to_string()),
+            let mut raw = Vec::with_capacity(raw_labels.len());
+            for (r, value) in raw_labels.into_iter().enumerate() {
+                match value {
+                    Some(v) => raw.push(v),
                     None => {
                         return Err(DataError::MissingHeaderLabel {
                             path: path.to_path_buf(),
                             record: r + 1,
-                            id: rec.id.clone(),
+                            id: ids[r].clone(),
                             key: key.to_string(),
                         });
                     }
                 }
             }
-            let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
             Labels::from_strings(&raw, false, path, &ids)?
         }
         None => Labels::None,
@@ -172,11 +172,11 @@ pub fn read(
             "{padded} sequences are shorter than {length}: batches are padded to their longest sequence and the padding is masked"
         ));
     }
-    let mut lengths: Vec<usize> = seq_lens.clone();
-    lengths.sort_unstable();
+    let mut sorted = seq_lens.clone();
+    sorted.sort_unstable();
     let at = |q: f64| {
-        let last = lengths.len().saturating_sub(1);
-        lengths
+        let last = sorted.len().saturating_sub(1);
+        sorted
             .get((last as f64 * q).round() as usize)
             .copied()
             .unwrap_or(0)
@@ -190,8 +190,11 @@ pub fn read(
         at(1.0)
     ));
     let mut lengths: Vec<usize> = seq_lens.iter().map(|&n| n.min(length)).collect();
-    let mut feature_names: Vec<String> = letters.iter().map(|&b| (b as char).to_string()).collect();
-    let (mut channels, mut length) = (channels, length);
+    let mut feature_names: Vec<String> = alphabet_letters
+        .iter()
+        .map(|&b| (b as char).to_string())
+        .collect();
+    let mut positions = length;
     if k > 1 {
         if length < k {
             return Err(DataError::Invalid(format!(
@@ -200,7 +203,7 @@ pub fn read(
             )));
         }
         feature_names = kmer_names(&feature_names, k);
-        length = length - k + 1;
+        positions = length - k + 1;
         lengths
             .iter_mut()
             .for_each(|n| *n = n.saturating_sub(k - 1).max(1));
@@ -210,68 +213,30 @@ pub fn read(
             feature_names.len()
         ));
     }
-    let letters_n = channels;
-    channels = feature_names.len();
-    let one_hot = one_hot_rows(&codes, letters_n, k, channels, length);
+    let one_hot = LetterRows {
+        codes: letters,
+        starts,
+        letters: alphabet_letters.len(),
+        k,
+        length: positions,
+    };
     Ok(Dataset {
         kind: DataKind::Sequences,
         source: path.to_path_buf(),
         lengths: Some(lengths),
-        ids: records.into_iter().map(|r| r.id).collect(),
-        shape: vec![channels, length],
+        ids,
+        shape: vec![feature_names.len(), positions],
         values: Vec::new(),
         feature_names,
         labels,
         max_value: 1.0,
         notes,
         text_columns: Vec::new(),
-        sparse: Some(one_hot),
+        sparse: Some(Sparse::Letters(one_hot)),
     })
 }
 
-/// Letter codes as one-hot rows `[tokens × length]`, stored sparse (one
-/// value per position): single letters (`k` = 1) or overlapping k-mers, token
-/// = the k letters read as a number in base `letters`. A position with an
-/// unknown letter (N, X), or past the end, has no token.
-fn one_hot_rows(
-    codes: &[Vec<u8>],
-    letters: usize,
-    k: usize,
-    tokens: usize,
-    length: usize,
-) -> SparseRows {
-    let mut m = SparseRows {
-        indptr: Vec::with_capacity(codes.len() + 1),
-        indices: Vec::with_capacity(codes.iter().map(Vec::len).sum()),
-        data: Vec::new(),
-        cols: tokens * length,
-    };
-    m.indptr.push(0);
-    // In position order, not column order: nothing needs a row sorted.
-    for c in codes {
-        if k == 1 {
-            for (p, &l) in c.iter().enumerate().take(length) {
-                if l < AMBIGUOUS {
-                    m.indices.push((l as usize * length + p) as u32);
-                }
-            }
-        } else {
-            for (p, window) in c.windows(k).enumerate().take(length) {
-                let token = window.iter().try_fold(0usize, |acc, &l| {
-                    (l < AMBIGUOUS).then(|| acc * letters + l as usize)
-                });
-                if let Some(t) = token {
-                    m.indices.push((t * length + p) as u32);
-                }
-            }
-        }
-        m.indptr.push(m.indices.len());
-    }
-    m.data = vec![1.0; m.indices.len()];
-    m
-}
-
-/// Every k-mer of `letters`, in the order of [`one_hot_rows`]'s token numbers.
+/// Every k-mer of `letters`, in the order of [`LetterRows`]'s token numbers.
 fn kmer_names(letters: &[String], k: usize) -> Vec<String> {
     let mut names = vec![String::new()];
     for _ in 0..k {
@@ -283,7 +248,19 @@ fn kmer_names(letters: &[String], k: usize) -> Vec<String> {
     names
 }
 
-fn parse(path: &Path) -> Result<Vec<Record>, DataError> {
+/// A file's records: ids, label values and the letters of all sequences back
+/// to back (no buffer per record: a file of many short reads reads as fast as
+/// one long sequence).
+struct Parsed {
+    ids: Vec<String>,
+    /// Each record's `label_key=` value (empty without a label key).
+    labels: Vec<Option<String>>,
+    letters: Vec<u8>,
+    /// Record `r`'s letters are `letters[starts[r]..starts[r + 1]]`.
+    starts: Vec<usize>,
+}
+
+fn parse(path: &Path, label_key: Option<&str>) -> Result<Parsed, DataError> {
     let (file, size) = super::progress::open(path)?;
     if size == 0 {
         return Err(DataError::Empty {
@@ -312,79 +289,107 @@ fn parse(path: &Path) -> Result<Vec<Record>, DataError> {
             fastx(e)
         }
     })?;
-    let mut records = Vec::new();
-    let mut seen = std::collections::HashMap::new();
+    let mut p = Parsed {
+        ids: Vec::new(),
+        labels: Vec::new(),
+        // An uncompressed file holds a little more than its letters.
+        letters: Vec::with_capacity(usize::try_from(size).unwrap_or(0).min(1 << 30)),
+        starts: vec![0],
+    };
+    let mut header_lines = Vec::new();
     while let Some(rec) = reader.next() {
         let rec = rec.map_err(fastx)?;
-        let header = String::from_utf8_lossy(rec.id()).to_string();
-        let (id, description) = match header.split_once(char::is_whitespace) {
-            Some((id, rest)) => (id.to_string(), rest.trim().to_string()),
-            None => (header.trim().to_string(), String::new()),
+        let header = rec.id();
+        let (id, description) = match header.iter().position(u8::is_ascii_whitespace) {
+            Some(at) => (&header[..at], &header[at + 1..]),
+            None => (header.trim_ascii(), &[][..]),
         };
-        let line = rec.start_line_number();
-        if let Some(first) = seen.insert(id.clone(), line) {
-            return Err(DataError::DuplicateId {
-                path: path.to_path_buf(),
-                id,
-                first,
-                second: line,
-            });
+        p.ids.push(String::from_utf8_lossy(id).into_owned());
+        header_lines.push(rec.start_line_number());
+        if let Some(key) = label_key {
+            p.labels.push(
+                header_value(description, key.as_bytes())
+                    .map(|v| String::from_utf8_lossy(v).into_owned()),
+            );
         }
-        let seq: Vec<u8> = rec
-            .seq()
-            .iter()
-            .copied()
-            .filter(|b| !b.is_ascii_whitespace())
-            .collect();
-        records.push(Record {
-            id,
-            description,
-            seq,
-        });
+        // FASTA sequences span lines: copy them line by line.
+        let mut rest = rec.raw_seq();
+        loop {
+            let (line, next) = match memchr::memchr(b'\n', rest) {
+                Some(at) => (&rest[..at], Some(&rest[at + 1..])),
+                None => (rest, None),
+            };
+            // Whitespace (and other control bytes) are at most 0x20: one
+            // comparison per byte, without a branch, finds them.
+            if line.iter().fold(false, |any, &b| any | (b <= b' ')) {
+                p.letters
+                    .extend(line.iter().filter(|b| !b.is_ascii_whitespace()));
+            } else {
+                p.letters.extend_from_slice(line);
+            }
+            match next {
+                Some(next) => rest = next,
+                None => break,
+            }
+        }
+        p.starts.push(p.letters.len());
     }
-    if records.is_empty() {
+    if p.ids.is_empty() {
         return Err(DataError::Empty {
             path: path.to_path_buf(),
         });
     }
-    Ok(records)
+    let mut seen: rustc_hash::FxHashMap<&str, usize> = Default::default();
+    seen.reserve(p.ids.len());
+    for (r, id) in p.ids.iter().enumerate() {
+        if let Some(first) = seen.insert(id, r) {
+            return Err(DataError::DuplicateId {
+                path: path.to_path_buf(),
+                id: id.clone(),
+                first: header_lines[first],
+                second: header_lines[r],
+            });
+        }
+    }
+    Ok(p)
 }
 
 /// DNA if every letter is A/C/G/T/N, RNA if A/C/G/U/N, else protein.
 /// A nucleotide-looking record (only A, C, G, T, U, N; at least 12 letters,
 /// which proteins practically never are) beside a protein record is a mix-up.
-fn check_not_mixed(path: &Path, records: &[Record]) -> Result<(), DataError> {
-    let is_nucleotide = |r: &Record| {
-        r.seq.len() >= 12
-            && r.seq.iter().all(|b| {
-                matches!(
-                    b.to_ascii_uppercase(),
-                    b'A' | b'C' | b'G' | b'T' | b'U' | b'N'
-                )
-            })
+fn check_not_mixed(
+    path: &Path,
+    ids: &[String],
+    letters: &[u8],
+    starts: &[usize],
+) -> Result<(), DataError> {
+    let nucleotide_letter = |b: &u8| {
+        matches!(
+            b.to_ascii_uppercase(),
+            b'A' | b'C' | b'G' | b'T' | b'U' | b'N'
+        )
     };
-    let nucleotide = records.iter().position(is_nucleotide);
-    let protein = records.iter().position(|r| {
-        r.seq.iter().any(|b| {
-            !matches!(
-                b.to_ascii_uppercase(),
-                b'A' | b'C' | b'G' | b'T' | b'U' | b'N'
-            )
-        })
-    });
+    let seq = |r: usize| &letters[starts[r]..starts[r + 1]];
+    let records = 0..ids.len();
+    let nucleotide = records
+        .clone()
+        .find(|&r| seq(r).len() >= 12 && seq(r).iter().all(nucleotide_letter));
+    let protein = records
+        .clone()
+        .find(|&r| !seq(r).iter().all(nucleotide_letter));
     if let (Some(n), Some(p)) = (nucleotide, protein) {
         return Err(DataError::MixedAlphabets {
             path: path.to_path_buf(),
             nucleotide_record: n + 1,
-            nucleotide_id: records[n].id.clone(),
+            nucleotide_id: ids[n].clone(),
             protein_record: p + 1,
-            protein_id: records[p].id.clone(),
+            protein_id: ids[p].clone(),
         });
     }
     Ok(())
 }
 
-fn detect(records: &[Record]) -> Alphabet {
+fn detect(letters: &[u8]) -> Alphabet {
     // One bit per kind of letter seen, from a table: no branch per letter.
     const NUCLEOTIDE: u8 = 1;
     const T: u8 = 2;
@@ -397,8 +402,8 @@ fn detect(records: &[Record]) -> Alphabet {
     (kind[b'T' as usize], kind[b't' as usize]) = (T, T);
     (kind[b'U' as usize], kind[b'u' as usize]) = (U, U);
     let mut seen = 0u8;
-    for r in records {
-        seen |= r.seq.iter().fold(0u8, |acc, &b| acc | kind[b as usize]);
+    for chunk in letters.chunks(1 << 16) {
+        seen |= chunk.iter().fold(0u8, |acc, &b| acc | kind[b as usize]);
         if seen & OTHER != 0 {
             return Alphabet::Protein;
         }
@@ -411,10 +416,10 @@ fn detect(records: &[Record]) -> Alphabet {
 }
 
 /// The value of `key=value` in a FASTA description.
-fn header_value<'a>(description: &'a str, key: &str) -> Option<&'a str> {
-    description.split_whitespace().find_map(|tok| {
-        let (k, v) = tok.split_once('=')?;
-        (k == key && !v.is_empty()).then_some(v)
+fn header_value<'a>(description: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+    description.split(u8::is_ascii_whitespace).find_map(|tok| {
+        let eq = tok.iter().position(|&b| b == b'=')?;
+        (&tok[..eq] == key && eq + 1 < tok.len()).then(|| &tok[eq + 1..])
     })
 }
 
@@ -444,6 +449,24 @@ mod tests {
     }
 
     #[test]
+    fn line_ends_and_spaces_inside_sequences_are_skipped_and_ids_must_be_unique() {
+        let p = write(
+            "crlf.fa",
+            ">s1 label=a\r\nAC GT\r\nAA\r\n>s2 label=b\r\nC\tG\r\n",
+        );
+        let ds = read(&p, &SequenceOptions::default(), Some("label")).unwrap();
+        assert_eq!(ds.shape, [4, 6]);
+        assert_eq!(ds.lengths, Some(vec![6, 2]));
+        assert_eq!(ds.sequence_letters(0), "ACGTAA");
+        assert_eq!(ds.labels.class_names(), ["a", "b"]);
+        let p = write("dup.fa", ">a\nACGT\n>b\nAC\n>a x=1\nGG\n");
+        let msg = read(&p, &SequenceOptions::default(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("'a' appears twice (lines 1 and 5)"), "{msg}");
+    }
+
+    #[test]
     fn proteins_are_detected_and_fixed_length_cuts() {
         let p = write("prot.fa", ">p1\nMKWVTFISLL\n");
         let opts = SequenceOptions {
@@ -453,6 +476,12 @@ mod tests {
         let ds = read(&p, &opts, None).unwrap();
         assert_eq!(ds.shape, [20, 5]);
         assert_eq!(ds.dense_values().iter().sum::<f32>(), 5.0);
+        // Cut records move the next ones up: each keeps its own first letters.
+        let p = write("prots.fa", ">p1\nMKWVTFISLL\n>p2\nAC\n>p3\nWWWWWWW\n");
+        let ds = read(&p, &opts, None).unwrap();
+        let letters: Vec<String> = (0..3).map(|i| ds.sequence_letters(i)).collect();
+        assert_eq!(letters, ["MKWVT", "AC", "WWWWW"]);
+        assert_eq!(ds.lengths, Some(vec![5, 2, 5]));
     }
 
     #[test]

@@ -184,7 +184,7 @@ pub fn read(path: &Path, label: Option<&str>, regression: bool) -> Result<Datase
         notes,
         text_columns,
         lengths: None,
-        sparse,
+        sparse: sparse.map(super::sparse::Sparse::Counts),
     })
 }
 

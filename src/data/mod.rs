@@ -130,23 +130,37 @@ impl Labels {
             }
             return Ok(Labels::Values(values));
         }
-        let mut names: Vec<String> = raw
+        // Classes are few and samples many: look each label up among the
+        // distinct ones seen so far, copying only those.
+        let mut seen: rustc_hash::FxHashMap<&str, usize> = Default::default();
+        let first: Vec<usize> = raw
+            .iter()
+            .map(|r| {
+                let next = seen.len();
+                *seen.entry(r.as_str()).or_insert(next)
+            })
+            .collect();
+        let mut distinct: Vec<&str> = vec![""; seen.len()];
+        for (&name, &i) in &seen {
+            distinct[i] = name;
+        }
+        let mut names: Vec<String> = distinct
             .iter()
             .filter(|r| !is_missing_label(r))
-            .cloned()
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
+            .map(|r| r.to_string())
             .collect();
+        names.sort();
         sort_natural(&mut names);
         let lookup: BTreeMap<&str, usize> = names
             .iter()
             .enumerate()
             .map(|(i, n)| (n.as_str(), i))
             .collect();
-        let index = raw
+        let class_of: Vec<usize> = distinct
             .iter()
-            .map(|r| lookup.get(r.as_str()).copied().unwrap_or(MISSING_CLASS))
+            .map(|r| lookup.get(r).copied().unwrap_or(MISSING_CLASS))
             .collect();
+        let index = first.iter().map(|&d| class_of[d]).collect();
         Ok(Labels::Classes { index, names })
     }
 }
@@ -156,10 +170,10 @@ pub const MISSING_CLASS: usize = usize::MAX;
 
 /// Whether a label cell means "no label": empty, or a usual missing-value marker.
 pub fn is_missing_label(s: &str) -> bool {
-    matches!(
-        s.trim().to_ascii_lowercase().as_str(),
-        "" | "na" | "n/a" | "nan" | "null" | "none" | "?" | "-"
-    )
+    let s = s.trim();
+    ["", "na", "n/a", "nan", "null", "none", "?", "-"]
+        .iter()
+        .any(|m| s.eq_ignore_ascii_case(m))
 }
 
 /// Sort so that "2" comes before "10" when all names are numbers.
@@ -198,9 +212,9 @@ pub struct Dataset {
     /// Sequences: each one's length before padding (at most `shape[1]`). Batches
     /// are padded only to their longest member, and padding is masked.
     pub lengths: Option<Vec<usize>>,
-    /// Count matrices (10x, sparse AnnData): the values as compressed rows,
-    /// kept sparse until batches are built. Then `values` is empty.
-    pub sparse: Option<sparse::SparseRows>,
+    /// Count matrices (10x, sparse AnnData) as compressed rows, sequences as
+    /// letter codes: kept sparse until batches are built. Then `values` is empty.
+    pub sparse: Option<sparse::Sparse>,
 }
 
 impl Dataset {
@@ -255,7 +269,7 @@ impl Dataset {
     /// Number of non-zero values.
     pub fn nonzero(&self) -> usize {
         match &self.sparse {
-            Some(m) => m.data.iter().filter(|&&v| v != 0.0).count(),
+            Some(m) => m.nonzero(),
             None => self.values.iter().filter(|&&v| v != 0.0).count(),
         }
     }

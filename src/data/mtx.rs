@@ -254,7 +254,7 @@ pub fn read(dir: &Path) -> Result<Dataset, DataError> {
         max_value: f32::MAX,
         notes,
         text_columns: Vec::new(),
-        sparse: Some(counts.finish()),
+        sparse: Some(super::sparse::Sparse::Counts(counts.finish())),
         lengths: None,
     })
 }

@@ -1,6 +1,146 @@
-//! Count matrices kept sparse (compressed rows: one row per sample) from the
-//! file until a batch is built, so a single-cell matrix takes memory in
-//! proportion to its non-zero counts, not cells × genes.
+//! Data kept sparse from the file until a batch is built: count matrices as
+//! compressed rows (one row per sample), so a single-cell matrix takes memory in
+//! proportion to its non-zero counts, not cells × genes; sequences as one letter
+//! code per position, made one-hot only when a row is written.
+
+/// Samples stored sparse: written densely row by row ([`Sparse::write_row`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sparse {
+    /// Count matrices (10x, sparse AnnData).
+    Counts(SparseRows),
+    /// One-hot sequences (FASTA/FASTQ).
+    Letters(LetterRows),
+}
+
+impl Sparse {
+    pub fn rows(&self) -> usize {
+        match self {
+            Sparse::Counts(m) => m.rows(),
+            Sparse::Letters(m) => m.rows(),
+        }
+    }
+
+    /// Row `i` written densely into `out` (length: the columns).
+    pub fn write_row(&self, i: usize, out: &mut [f32]) {
+        match self {
+            Sparse::Counts(m) => m.write_row(i, out),
+            Sparse::Letters(m) => m.write_row(i, out),
+        }
+    }
+
+    /// Every row, densely, row-major.
+    pub fn to_dense(&self) -> Vec<f32> {
+        let cols = match self {
+            Sparse::Counts(m) => m.cols,
+            Sparse::Letters(m) => m.cols(),
+        };
+        let mut out = vec![0.0; self.rows() * cols];
+        for (i, row) in out.chunks_mut(cols.max(1)).enumerate() {
+            self.write_row(i, row);
+        }
+        out
+    }
+
+    /// Keep the rows `keep`, in that order.
+    pub fn take_rows(&self, keep: &[usize]) -> Sparse {
+        match self {
+            Sparse::Counts(m) => Sparse::Counts(m.take_rows(keep)),
+            Sparse::Letters(m) => Sparse::Letters(m.take_rows(keep)),
+        }
+    }
+
+    /// Number of non-zero values.
+    pub fn nonzero(&self) -> usize {
+        match self {
+            Sparse::Counts(m) => m.data.iter().filter(|&&v| v != 0.0).count(),
+            Sparse::Letters(m) => (0..m.rows()).map(|i| m.row_tokens(i)).sum(),
+        }
+    }
+}
+
+/// A letter with no channel of its own (IUPAC `N`, protein `X`): an all-zero column.
+pub const UNKNOWN_LETTER: u8 = 254;
+
+/// Sequences as letter codes, one byte per position, read as one-hot rows
+/// `[tokens × length]`: a token is a letter (`k` = 1) or the `k` letters from
+/// a position read as a number in base `letters`. A position with an unknown
+/// letter, or past the end of its sequence, has no token.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LetterRows {
+    /// Codes `0..letters` or [`UNKNOWN_LETTER`], sequence after sequence.
+    pub codes: Vec<u8>,
+    /// Sequence `i` is `codes[starts[i]..starts[i + 1]]`.
+    pub starts: Vec<usize>,
+    /// Letters in the alphabet.
+    pub letters: usize,
+    /// Letters per token.
+    pub k: usize,
+    /// Token positions per row.
+    pub length: usize,
+}
+
+impl LetterRows {
+    pub fn rows(&self) -> usize {
+        self.starts.len().saturating_sub(1)
+    }
+
+    /// Columns of a row: tokens × length.
+    pub fn cols(&self) -> usize {
+        self.letters.pow(self.k as u32) * self.length
+    }
+
+    /// Row `i`'s one-hot columns, in position order.
+    fn for_each_column(&self, i: usize, mut column: impl FnMut(usize)) {
+        let codes = &self.codes[self.starts[i]..self.starts[i + 1]];
+        if self.k == 1 {
+            for (p, &l) in codes.iter().take(self.length).enumerate() {
+                if l < UNKNOWN_LETTER {
+                    column(l as usize * self.length + p);
+                }
+            }
+        } else {
+            for (p, window) in codes.windows(self.k).take(self.length).enumerate() {
+                let token = window.iter().try_fold(0usize, |acc, &l| {
+                    (l < UNKNOWN_LETTER).then(|| acc * self.letters + l as usize)
+                });
+                if let Some(t) = token {
+                    column(t * self.length + p);
+                }
+            }
+        }
+    }
+
+    /// Row `i` written densely into `out` (length `cols()`).
+    pub fn write_row(&self, i: usize, out: &mut [f32]) {
+        out.fill(0.0);
+        self.for_each_column(i, |c| out[c] = 1.0);
+    }
+
+    /// Tokens (non-zero values) in row `i`.
+    fn row_tokens(&self, i: usize) -> usize {
+        let mut n = 0;
+        self.for_each_column(i, |_| n += 1);
+        n
+    }
+
+    /// Keep the rows `keep`, in that order.
+    pub fn take_rows(&self, keep: &[usize]) -> LetterRows {
+        let mut out = LetterRows {
+            codes: Vec::new(),
+            starts: Vec::with_capacity(keep.len() + 1),
+            letters: self.letters,
+            k: self.k,
+            length: self.length,
+        };
+        out.starts.push(0);
+        for &i in keep {
+            out.codes
+                .extend_from_slice(&self.codes[self.starts[i]..self.starts[i + 1]]);
+            out.starts.push(out.codes.len());
+        }
+        out
+    }
+}
 
 /// Compressed sparse rows: row `i` holds `data[indptr[i]..indptr[i+1]]` at the
 /// columns `indices[..]`, each column at most once per row (matrices read
@@ -266,6 +406,46 @@ mod tests {
         // The same place twice is added up.
         let d = from_triplets(1, 2, &[(0, 1, 2.0), (0, 0, 1.0), (0, 1, 5.0)]);
         assert_eq!((d.to_dense(), d.nnz()), (vec![1.0, 7.0], 2));
+    }
+
+    #[test]
+    fn letter_codes_read_as_one_hot_rows() {
+        // "ACN" and "GT" over ACGT, 3 positions.
+        let m = LetterRows {
+            codes: vec![0, 1, UNKNOWN_LETTER, 2, 3],
+            starts: vec![0, 3, 5],
+            letters: 4,
+            k: 1,
+            length: 3,
+        };
+        let one_hot = |cells: &[(usize, usize)]| {
+            let mut row = vec![0.0; 12];
+            cells.iter().for_each(|&(l, p)| row[l * 3 + p] = 1.0);
+            row
+        };
+        let rows = Sparse::Letters(m.clone());
+        let dense = rows.to_dense();
+        assert_eq!(dense[..12], one_hot(&[(0, 0), (1, 1)]), "N has no channel");
+        assert_eq!(
+            dense[12..],
+            one_hot(&[(2, 0), (3, 1)]),
+            "past the end: none"
+        );
+        assert_eq!(rows.nonzero(), 4);
+        assert_eq!(
+            rows.take_rows(&[1, 0]).to_dense(),
+            [&dense[12..], &dense[..12]].concat()
+        );
+        // 2-mers over the same codes: AC at 0 (token 1); CN is none; GT at 0 (token 11).
+        let pairs = Sparse::Letters(LetterRows {
+            k: 2,
+            length: 2,
+            ..m
+        });
+        let dense = pairs.to_dense();
+        let ones: Vec<usize> = (0..dense.len()).filter(|&i| dense[i] == 1.0).collect();
+        let column = |token: usize, position: usize| token * 2 + position;
+        assert_eq!(ones, [column(1, 0), 32 + column(11, 0)]);
     }
 
     #[test]

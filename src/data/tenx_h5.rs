@@ -147,7 +147,7 @@ pub fn read(path: &Path) -> Result<Dataset, DataError> {
         max_value: f32::MAX,
         notes,
         text_columns: Vec::new(),
-        sparse: Some(matrix),
+        sparse: Some(super::sparse::Sparse::Counts(matrix)),
         lengths: None,
     })
 }

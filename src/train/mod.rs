@@ -25,7 +25,7 @@ use burn::optim::{
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::data::sparse::SparseRows;
+use crate::data::sparse::Sparse;
 use crate::data::split::{Split, split};
 use crate::data::{Dataset, Labels, Preprocessing};
 use crate::model::cpu::adam::Adam;
@@ -782,7 +782,7 @@ pub(crate) struct Batcher<'a> {
     seq: Option<SeqLayout<'a>>,
     /// Sparse data: rows are made dense and preprocessed here, batch by
     /// batch, instead of all at once (then `values` is empty).
-    sparse: Option<(&'a SparseRows, &'a Preprocessing)>,
+    sparse: Option<(&'a Sparse, &'a Preprocessing)>,
     /// A batch cut to its longest member is cut to a multiple of this instead.
     length_step: usize,
 }

@@ -560,7 +560,11 @@ impl TableView {
             .collect();
         // Count matrices are mostly zeros: show the columns with the largest
         // values in the rows shown rather than the first (often empty) ones.
-        let (cols, sparse_note) = if ds.sparse.is_some() && n > PREVIEW_COLUMNS {
+        let (cols, sparse_note) = if matches!(
+            ds.sparse,
+            Some(crate::data::sparse::Sparse::Counts(_))
+        ) && n > PREVIEW_COLUMNS
+        {
             let mut sums: Vec<(f32, usize)> = (0..n)
                 .map(|c| (rows.iter().map(|r| r[c]).sum::<f32>(), c))
                 .collect();
