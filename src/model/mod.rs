@@ -432,6 +432,25 @@ impl Network {
         let x = Act::from_flat(x, &self.input_shape);
         self.stacks[1].forward(x, true, None).out.flatten()
     }
+
+    /// GAN: [`Network::discriminate`] with the discriminator's weights held
+    /// fixed, so gradients flow back to `x` only. The generator's step needs
+    /// none for the discriminator's weights, and they cost a matrix product
+    /// as large as the forward pass.
+    pub fn discriminate_fixed(&self, x: Tensor<2>) -> Tensor<2> {
+        let x = Act::from_flat(x, &self.input_shape);
+        let fixed = self.stacks[1].clone().no_grad();
+        fixed.forward(x, true, None).out.flatten()
+    }
+
+    /// GAN: whether the discriminator's score of a sample depends on the other
+    /// samples in its batch (batch normalisation).
+    pub fn discriminator_mixes_batch(&self) -> bool {
+        self.stacks[1]
+            .layers
+            .iter()
+            .any(|l| matches!(l, Layer::BatchNorm(_)))
+    }
 }
 
 /// Build the network an experiment describes for data of `input_shape`.
@@ -627,6 +646,35 @@ mod tests {
     use super::*;
     use crate::spec::templates::Template;
     use burn::tensor::TensorData;
+
+    #[test]
+    fn a_fixed_discriminator_passes_gradients_to_its_input_only() {
+        let device = Device::flex().autodiff();
+        let t = Template::Gan;
+        let mut exp = t.experiment();
+        let (input, target) = t.example_shapes();
+        exp.fit_to_data(&input, &target);
+        let (net, _) = build(&exp, &input, &target, &device).unwrap();
+        assert!(!net.discriminator_mixes_batch());
+        let n: usize = input.iter().product();
+        let values: Vec<f32> = (0..4 * n).map(|i| (i % 7) as f32 * 0.3 - 0.9).collect();
+        let x = || {
+            Tensor::<2>::from_data(TensorData::new(values.clone(), [4, n]), &device).require_grad()
+        };
+        let (free, fixed) = (x(), x());
+        let mut grads_free = net.discriminate(free.clone()).sum().backward();
+        let mut grads_fixed = net.discriminate_fixed(fixed.clone()).sum().backward();
+        let dx_free = free.grad(&grads_free).unwrap().into_data();
+        let dx_fixed = fixed.grad(&grads_fixed).unwrap().into_data();
+        dx_fixed.assert_approx_eq::<f32>(&dx_free, burn::tensor::Tolerance::default());
+        let d = burn::optim::GradientsParams::from_module(&mut grads_free, &net.stacks[1]);
+        let none = burn::optim::GradientsParams::from_module(&mut grads_fixed, &net.stacks[1]);
+        assert_eq!(
+            (d.len(), none.len()),
+            (4, 0),
+            "two Dense layers: weights and biases"
+        );
+    }
 
     #[test]
     fn every_template_builds_and_runs_forward_with_the_inferred_shapes() {

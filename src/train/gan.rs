@@ -121,6 +121,10 @@ pub(super) fn run(
     let mut optim_g: ModuleOptimizer = adam();
     let mut optim_d: ModuleOptimizer = adam();
     let real_target = 1.0 - g.label_smoothing;
+    // Real and generated samples through the discriminator as one batch: one
+    // product per layer instead of two, the same scores unless a layer
+    // (batch normalisation) looks across the batch.
+    let together = !model.discriminator_mixes_batch();
 
     // Real samples the generated ones are compared with (fixed across epochs).
     let shown_real: Vec<usize> = train.iter().copied().take(SNAPSHOT_SAMPLES).collect();
@@ -179,8 +183,16 @@ pub(super) fn run(
                         &ad,
                     ));
                 }
-                let d_real = model.discriminate(real.clone());
-                let d_fake = model.discriminate(fake.clone().detach());
+                let (d_real, d_fake) = if together {
+                    let both = model
+                        .discriminate(Tensor::cat(vec![real.clone(), fake.clone().detach()], 0));
+                    (both.clone().slice(0..b), both.slice(b..2 * b))
+                } else {
+                    (
+                        model.discriminate(real.clone()),
+                        model.discriminate(fake.clone().detach()),
+                    )
+                };
                 real_right = d_real
                     .clone()
                     .greater_elem(0.0)
@@ -200,7 +212,7 @@ pub(super) fn run(
                 model = optim_d.step(g.discriminator_learning_rate, model, grads);
             }
             // Generator (non-saturating): make the updated discriminator say "real".
-            let g_loss = bce_logits(model.discriminate(fake), 1.0);
+            let g_loss = bce_logits(model.discriminate_fixed(fake), 1.0);
             let g_loss_value = g_loss.clone().into_scalar::<f32>() as f64;
             if !(g_loss_value.is_finite() && d_loss_value.is_finite()) {
                 return Err(format!(
