@@ -1,12 +1,17 @@
-//! Dropout with masks drawn fast on the CPU. burn 0.22 draws each mask element
+//! Randomness drawn while training: dropout masks and noise (VAE sampling,
+//! GAN inputs), from the run's seed on the thread that trains, so a run's draws
+//! do not depend on what else runs beside it (burn's device generator is
+//! shared by every run on the device).
+//!
+//! Dropout masks are drawn fast on the CPU. burn 0.22 draws each mask element
 //! through a generic, single-threaded sampler, which took over a third of a
 //! transformer's training time on the CPU backend (`lamina bench` J5). On the
 //! CPU (flex) the mask is filled here from ChaCha streams on every core and
 //! handed over as one tensor; on a GPU burn's own on-device sampler is used.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
-use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use burn::tensor::{Device, Distribution, Shape, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -14,11 +19,23 @@ thread_local! {
     /// Advanced once per mask. Per thread: a training run owns its thread, so its
     /// masks follow from its seed whatever else runs beside it.
     static MASKS: Cell<u64> = const { Cell::new(0) };
+    /// The run's noise, likewise.
+    static NOISE: RefCell<StdRng> = RefCell::new(StdRng::seed_from_u64(0));
 }
 
-/// Make the masks of the coming run (on this thread) follow from `seed`.
+/// Make the masks and noise of the coming run (on this thread) follow from `seed`.
 pub fn seed(seed: u64) {
     MASKS.with(|m| m.set(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+    NOISE.with(|n| *n.borrow_mut() = StdRng::seed_from_u64(seed ^ 0x6E6F_6973_6500_0000));
+}
+
+/// Standard normal noise of `shape` on `device`, drawn on the host from this
+/// thread's run (small tensors: a batch of latent codes or generator inputs).
+pub fn normal<const D: usize>(shape: impl Into<Shape>, device: &Device) -> Tensor<D> {
+    let data = NOISE.with(|n| {
+        TensorData::random::<f32, _, _>(shape, Distribution::Normal(0.0, 1.0), &mut *n.borrow_mut())
+    });
+    Tensor::from_data(data, device)
 }
 
 /// The start of the next mask's draws (for masks drawn elsewhere, such as the attention
@@ -76,6 +93,27 @@ pub fn dropout<const D: usize>(x: Tensor<D>, p: f64) -> Tensor<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn noise_follows_the_seed_whatever_else_draws() {
+        let device = Device::flex();
+        let draw = |other_draws: bool| {
+            seed(7);
+            let a: Tensor<2> = normal([2, 3], &device);
+            if other_draws {
+                // Another run on the same device draws from burn's generator.
+                let _ = Tensor::<2>::random([50, 50], Distribution::Default, &device);
+            }
+            let b: Tensor<2> = normal([2, 3], &device);
+            Tensor::cat(vec![a, b], 0).into_data()
+        };
+        let alone = draw(false);
+        assert_eq!(alone, draw(true));
+        let v: Vec<f32> = alone.try_to_vec().unwrap();
+        assert!(v[..6] != v[6..], "successive draws differ");
+        let mean = v.iter().sum::<f32>() / 12.0;
+        assert!(mean.abs() < 1.5 && v.iter().any(|&x| x < 0.0), "{v:?}");
+    }
 
     #[test]
     fn keeps_about_one_minus_p_and_rescales() {

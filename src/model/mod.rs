@@ -15,7 +15,7 @@ use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear,
     LinearConfig, PaddingConfig1d, PaddingConfig2d,
 };
-use burn::tensor::{Device, Distribution, Tensor, activation};
+use burn::tensor::{Device, Tensor, activation};
 
 use crate::spec::shapes::{ShapeError, ShapeReport, Target, infer_shapes};
 use crate::spec::{ActivationFn, Experiment, LayerSpec, Padding, Task};
@@ -290,11 +290,7 @@ impl StackModule {
                     let mean = v.mean.forward(h.clone());
                     let log_var = v.log_var.forward(h);
                     let z = if sample {
-                        let eps = Tensor::random(
-                            mean.shape(),
-                            Distribution::Normal(0.0, 1.0),
-                            &mean.device(),
-                        );
+                        let eps = dropout::normal(mean.shape(), &mean.device());
                         mean.clone() + eps * log_var.clone().mul_scalar(0.5).exp()
                     } else {
                         mean.clone()

@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::model::cpu::adam::Adam;
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 
 use super::{
     Command, EpochMetrics, Event, Flow, Outcome, Progress, SplitMetrics, StartInfo, StepClock,
@@ -16,7 +16,7 @@ use super::{
 };
 use crate::data::split::{Split, split};
 use crate::data::{Dataset, Preprocessing};
-use crate::model::Network;
+use crate::model::{Network, dropout};
 use crate::spec::Experiment;
 use crate::spec::shapes::Target;
 use crate::train::device::DeviceChoice;
@@ -168,20 +168,12 @@ pub(super) fn run(
             let real = Tensor::<2>::from_data(TensorData::new(buf, [b, sample_len]), &ad);
 
             // Discriminator: real toward 1 (or 1 − smoothing), generated toward 0.
-            let mut fake = model.generate(Tensor::random(
-                [b, noise],
-                Distribution::Normal(0.0, 1.0),
-                &ad,
-            ));
+            let mut fake = model.generate(dropout::normal([b, noise], &ad));
             let mut d_loss_value = 0.0;
             let (mut real_right, mut fake_right) = (0.0, 0.0);
             for k in 0..g.discriminator_steps {
                 if k > 0 {
-                    fake = model.generate(Tensor::random(
-                        [b, noise],
-                        Distribution::Normal(0.0, 1.0),
-                        &ad,
-                    ));
+                    fake = model.generate(dropout::normal([b, noise], &ad));
                 }
                 let (d_real, d_fake) = if together {
                     let both = model
@@ -326,7 +318,7 @@ const SNAPSHOT_SAMPLES: usize = 500;
 /// Samples from a trained (or untrained) generator, `n × sample_len`, drawn on
 /// `device` (the network is moved there: after GPU training it is still on the GPU).
 pub fn generate(model: &Network, n: usize, noise: usize, device: &Device) -> Vec<f32> {
-    let z = Tensor::<2>::random([n, noise], Distribution::Normal(0.0, 1.0), device);
+    let z = dropout::normal([n, noise], device);
     model
         .clone()
         .to_device(device)
