@@ -51,7 +51,8 @@ pub fn read(
 ) -> Result<Dataset, DataError> {
     let Parsed {
         ids,
-        labels: raw_labels,
+        labels: label_places,
+        label_text,
         mut letters,
         mut starts,
     } = parse(path, label_key)?;
@@ -142,10 +143,10 @@ pub fn read(
 
     let labels = match label_key {
         Some(key) => {
-            let mut raw = Vec::with_capacity(raw_labels.len());
-            for (r, value) in raw_labels.into_iter().enumerate() {
-                match value {
-                    Some(v) => raw.push(v),
+            let mut raw = Vec::with_capacity(label_places.len());
+            for (r, place) in label_places.into_iter().enumerate() {
+                match place {
+                    Some((from, to)) => raw.push(&label_text[from..to]),
                     None => {
                         return Err(DataError::MissingHeaderLabel {
                             path: path.to_path_buf(),
@@ -253,8 +254,10 @@ fn kmer_names(letters: &[String], k: usize) -> Vec<String> {
 /// one long sequence).
 struct Parsed {
     ids: Vec<String>,
-    /// Each record's `label_key=` value (empty without a label key).
-    labels: Vec<Option<String>>,
+    /// Where each record's `label_key=` value lies in `label_text` (empty
+    /// without a label key; `None` where a header lacks it).
+    labels: Vec<Option<(usize, usize)>>,
+    label_text: String,
     letters: Vec<u8>,
     /// Record `r`'s letters are `letters[starts[r]..starts[r + 1]]`.
     starts: Vec<usize>,
@@ -292,6 +295,7 @@ fn parse(path: &Path, label_key: Option<&str>) -> Result<Parsed, DataError> {
     let mut p = Parsed {
         ids: Vec::new(),
         labels: Vec::new(),
+        label_text: String::new(),
         // An uncompressed file holds a little more than its letters.
         letters: Vec::with_capacity(usize::try_from(size).unwrap_or(0).min(1 << 30)),
         starts: vec![0],
@@ -307,10 +311,12 @@ fn parse(path: &Path, label_key: Option<&str>) -> Result<Parsed, DataError> {
         p.ids.push(String::from_utf8_lossy(id).into_owned());
         header_lines.push(rec.start_line_number());
         if let Some(key) = label_key {
-            p.labels.push(
-                header_value(description, key.as_bytes())
-                    .map(|v| String::from_utf8_lossy(v).into_owned()),
-            );
+            let value = header_value(description, key.as_bytes()).map(|v| {
+                let from = p.label_text.len();
+                p.label_text.push_str(&String::from_utf8_lossy(v));
+                (from, p.label_text.len())
+            });
+            p.labels.push(value);
         }
         // FASTA sequences span lines: copy them line by line.
         let mut rest = rec.raw_seq();

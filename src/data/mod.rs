@@ -109,14 +109,14 @@ impl Labels {
     /// Turn one text label per sample into classes, or numbers when `numeric`.
     /// Missing labels (see [`is_missing_label`]) become [`MISSING_CLASS`] or NaN.
     pub fn from_strings(
-        raw: &[String],
+        raw: &[impl AsRef<str>],
         numeric: bool,
         source: &Path,
         ids: &[String],
     ) -> Result<Labels, DataError> {
         if numeric {
             let mut values = Vec::with_capacity(raw.len());
-            for (i, r) in raw.iter().enumerate() {
+            for (i, r) in raw.iter().map(AsRef::as_ref).enumerate() {
                 if is_missing_label(r) {
                     values.push(f32::NAN);
                     continue;
@@ -124,7 +124,7 @@ impl Labels {
                 let v: f32 = r.trim().parse().map_err(|_| DataError::LabelNotNumber {
                     path: source.to_path_buf(),
                     id: ids.get(i).cloned().unwrap_or_default(),
-                    value: r.clone(),
+                    value: r.to_string(),
                 })?;
                 values.push(v);
             }
@@ -137,7 +137,7 @@ impl Labels {
             .iter()
             .map(|r| {
                 let next = seen.len();
-                *seen.entry(r.as_str()).or_insert(next)
+                *seen.entry(r.as_ref()).or_insert(next)
             })
             .collect();
         let mut distinct: Vec<&str> = vec![""; seen.len()];
