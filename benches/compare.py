@@ -77,7 +77,7 @@ def main():
     ap.add_argument("--python", default=sys.executable, help="a python with torch, numpy, pillow")
     ap.add_argument("--peer", required=True, help="path of shared/bench/peer_torch.py")
     ap.add_argument("--data", required=True, help="the folder gen_data.py wrote")
-    ap.add_argument("--jobs", default="J1,J2,J3,J4,J5,J6")
+    ap.add_argument("--jobs", default="J1,J2,J3,J4,J5,J6,J7")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu", help="lamina's device: cpu or gpu")
