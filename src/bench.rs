@@ -284,8 +284,14 @@ pub fn experiment(job: &str) -> Result<Experiment, String> {
 }
 
 /// Run one job on the files in `data_dir`; the result is one JSON object.
-pub fn run_job(job: &str, data_dir: &Path, device: DevicePreference) -> Result<Value, String> {
-    let exp = experiment(job)?;
+pub fn run_job(
+    job: &str,
+    data_dir: &Path,
+    device: DevicePreference,
+    seed: u64,
+) -> Result<Value, String> {
+    let mut exp = experiment(job)?;
+    exp.training.seed = seed;
     let name = JOBS.iter().find(|j| j.0 == job).map_or(job, |j| j.1);
     let busy_before = host_cpu_busy(Duration::from_secs(1));
     let started_utc = utc_now();

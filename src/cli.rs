@@ -99,6 +99,9 @@ pub enum Command {
         /// Also append the JSON lines to this file.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Seed of the weights, the split and the shuffling (the reference's --seed).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
     },
     /// Run a trained model (a folder written by `train`) on new data.
     Predict {
@@ -162,9 +165,10 @@ pub fn run(cli: Cli) -> Result<()> {
             data,
             device,
             out,
+            seed,
         }) => {
             let pref: DevicePreference = device.parse().map_err(anyhow::Error::msg)?;
-            cmd_bench(&jobs, &data, pref, out.as_deref())
+            cmd_bench(&jobs, &data, pref, out.as_deref(), seed)
         }
         Some(Command::Export { run, out }) => cmd_export(&run, out.as_deref().unwrap_or(&run)),
         Some(Command::Onnx { model, out }) => {
@@ -190,6 +194,7 @@ fn cmd_bench(
     data: &Path,
     pref: DevicePreference,
     out: Option<&Path>,
+    seed: u64,
 ) -> Result<()> {
     use crate::bench::{JOBS, run_job};
     if !data.join("omics_counts.csv").exists() {
@@ -208,7 +213,7 @@ fn cmd_bench(
         crate::bench::experiment(job).map_err(anyhow::Error::msg)?;
     }
     for job in &jobs {
-        let row = run_job(job, data, pref).map_err(|e| anyhow::anyhow!("{job}: {e}"))?;
+        let row = run_job(job, data, pref, seed).map_err(|e| anyhow::anyhow!("{job}: {e}"))?;
         if let Some(share) = row["other_procs_cpu_share_during"].as_f64()
             && share > 0.05
         {
