@@ -749,6 +749,7 @@ fn optimizer(exp: &Experiment) -> ModuleOptimizer {
     match t.optimizer {
         Optimizer::Adam => Adam::optimizer(0.9, 0.999, clip),
         Optimizer::AdamW => AdamWConfig::new()
+            .with_epsilon(crate::model::cpu::adam::EPSILON)
             .with_weight_decay(t.weight_decay as f32)
             .with_grad_clipping(clip)
             .init(),

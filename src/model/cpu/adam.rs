@@ -15,8 +15,10 @@ use burn::tensor::{DType, Device, Tensor};
 use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
 
-/// burn's default, stated here so both paths use the same value.
-const EPSILON: f32 = 1e-5;
+/// Adam's ε, PyTorch's default (burn's is 1e-5), on both paths and for AdamW: researchers
+/// compare with PyTorch, and with burn's value the benchmark's autoencoder (J1) ended 0.4%
+/// above PyTorch's training loss on every seed; with PyTorch's it ends on the same value.
+pub const EPSILON: f32 = 1e-8;
 
 /// Elements per task: large enough that spreading over the cores pays.
 const CHUNK: usize = 1 << 14;
