@@ -129,6 +129,17 @@ impl Activation {
             ActivationFn::Softplus => activation::softplus(t, 1.0),
         }
     }
+
+    /// Piecewise linear and never decreasing (ReLU, leaky ReLU with a slope ≥ 0): max
+    /// pooling then this gives the same values and the same gradients as this then max
+    /// pooling, on a fraction of the values.
+    fn commutes_with_max_pooling(&self) -> bool {
+        match self.function.0 {
+            ActivationFn::Relu => true,
+            ActivationFn::LeakyRelu(s) => s >= 0.0,
+            _ => false,
+        }
+    }
 }
 
 /// Max or average over all positions/pixels of each channel.
@@ -234,6 +245,8 @@ impl StackModule {
         let mut before_last_dense = None;
         let mut vae = None;
         let mut attention = Vec::new();
+        // An activation held back to be applied after the max pooling that follows it.
+        let mut after_pooling: Option<&Activation> = None;
         for (i, layer) in self.layers.iter().enumerate() {
             if Some(i) == self.last_dense {
                 before_last_dense = Some(x.clone());
@@ -254,12 +267,34 @@ impl StackModule {
                         Act::Img(l.forward(t.permute([0, 2, 3, 1])).permute([0, 3, 1, 2]))
                     }
                 },
+                Layer::Activation(a)
+                    if a.commutes_with_max_pooling()
+                        && matches!(
+                            self.layers.get(i + 1),
+                            Some(Layer::MaxPool1d(_) | Layer::MaxPool2d(_))
+                        ) =>
+                {
+                    after_pooling = Some(a);
+                    x
+                }
                 Layer::Activation(a) => each_rank!(x, t => a.apply(t)),
                 Layer::Conv1d(l) => Act::Seq(cpu::conv::conv1d(l, x.seq())),
                 Layer::Conv2d(l) => Act::Img(cpu::conv::conv2d(l, x.img())),
-                Layer::MaxPool1d(l) => Act::Seq(cpu::pool::max_pool1d(l, x.seq())),
+                Layer::MaxPool1d(l) => {
+                    let y = cpu::pool::max_pool1d(l, x.seq());
+                    Act::Seq(match after_pooling.take() {
+                        Some(a) => a.apply(y),
+                        None => y,
+                    })
+                }
                 Layer::AvgPool1d(l) => Act::Seq(l.forward(x.seq())),
-                Layer::MaxPool2d(l) => Act::Img(cpu::pool::max_pool2d(l, x.img())),
+                Layer::MaxPool2d(l) => {
+                    let y = cpu::pool::max_pool2d(l, x.img());
+                    Act::Img(match after_pooling.take() {
+                        Some(a) => a.apply(y),
+                        None => y,
+                    })
+                }
                 Layer::Upsample2d(l) => Act::Img(l.forward(x.img())),
                 Layer::AvgPool2d(l) => Act::Img(l.forward(x.img())),
                 Layer::GlobalPool(p) => {
@@ -642,6 +677,74 @@ mod tests {
     use super::*;
     use crate::spec::templates::Template;
     use burn::tensor::TensorData;
+
+    #[test]
+    fn an_activation_before_max_pooling_gives_the_same_values_and_gradients_after_it() {
+        let device = Device::flex().autodiff();
+        let act = |f| {
+            Layer::Activation(Activation {
+                function: ActivationKind(f),
+            })
+        };
+        let values: Vec<f32> = (0..2 * 3 * 6 * 6)
+            .map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.25)
+            .collect();
+        // 2-D: ReLU then 2×2 max pooling, against burn's ReLU and pooling in that order.
+        let x = || {
+            Tensor::<4>::from_data(TensorData::new(values.clone(), [2, 3, 6, 6]), &device)
+                .require_grad()
+        };
+        let stack = StackModule {
+            layers: vec![
+                act(ActivationFn::Relu),
+                Layer::MaxPool2d(MaxPool2dConfig::new([2, 2]).init()),
+            ],
+            last_dense: None,
+        };
+        let (ours, theirs) = (x(), x());
+        let y = stack.forward(Act::Img(ours.clone()), false, None).out.img();
+        let reference = MaxPool2dConfig::new([2, 2])
+            .init()
+            .forward(activation::relu(theirs.clone()));
+        assert_eq!(y.to_data(), reference.to_data());
+        let weights = Tensor::<4>::from_data(
+            TensorData::new(
+                (0..2 * 3 * 9).map(|i| i as f32 - 20.0).collect(),
+                [2, 3, 3, 3],
+            ),
+            &device,
+        );
+        let g_ours = (y * weights.clone()).sum().backward();
+        let g_theirs = (reference * weights).sum().backward();
+        assert_eq!(
+            ours.grad(&g_ours).unwrap().to_data(),
+            theirs.grad(&g_theirs).unwrap().to_data()
+        );
+        // 1-D with a leaky ReLU.
+        let x = || {
+            Tensor::<3>::from_data(TensorData::new(values.clone(), [2, 6, 18]), &device)
+                .require_grad()
+        };
+        let stack = StackModule {
+            layers: vec![
+                act(ActivationFn::LeakyRelu(0.2)),
+                Layer::MaxPool1d(MaxPool1dConfig::new(3).init()),
+            ],
+            last_dense: None,
+        };
+        let (ours, theirs) = (x(), x());
+        let y = stack.forward(Act::Seq(ours.clone()), false, None).out.seq();
+        let reference = MaxPool1dConfig::new(3)
+            .init()
+            .forward(activation::leaky_relu(theirs.clone(), 0.2));
+        assert_eq!(y.to_data(), reference.to_data());
+        let g_ours = y.sum().backward();
+        let g_theirs = reference.sum().backward();
+        assert_eq!(
+            ours.grad(&g_ours).unwrap().to_data(),
+            theirs.grad(&g_theirs).unwrap().to_data()
+        );
+    }
 
     #[test]
     fn a_fixed_discriminator_passes_gradients_to_its_input_only() {
