@@ -1223,13 +1223,16 @@ pub fn infer(model: &TrainedModel, data: &Dataset, device: &Device) -> Result<In
         ));
     }
     let values = encoded(data, &model.preprocessing);
+    // Any device but the CPU backend is a GPU's (wgpu): few batch shapes there, as in training.
+    let on_gpu = device.clone().inner() != Device::flex();
     let batcher = Batcher::new(
         &values,
         data,
         &model.preprocessing,
         &Labels::None,
         &model.network,
-    );
+    )
+    .lengths_rounded_to(if on_gpu { GPU_LENGTH_STEP } else { 1 });
     let task = model.experiment.task;
     let reconstructs = matches!(task, Task::Autoencoder | Task::Vae);
     let idx: Vec<usize> = (0..data.len()).collect();
