@@ -170,7 +170,7 @@ pub fn read(
     }
     if padded > 0 {
         notes.push(format!(
-            "{padded} sequences are shorter than {length}: batches are padded to their longest sequence and the padding is masked"
+            "{padded} sequences are shorter than {length}: batches are padded to their longest sequence (on a GPU, to a multiple of 32 positions) and the padding is masked"
         ));
     }
     let mut sorted = seq_lens.clone();
