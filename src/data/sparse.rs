@@ -178,15 +178,6 @@ impl SparseRows {
         }
     }
 
-    /// Every row, densely, row-major.
-    pub fn to_dense(&self) -> Vec<f32> {
-        let mut out = vec![0.0; self.rows() * self.cols];
-        for i in 0..self.rows() {
-            self.write_row(i, &mut out[i * self.cols..(i + 1) * self.cols]);
-        }
-        out
-    }
-
     /// Keep the rows `keep`, in that order.
     pub fn take_rows(&self, keep: &[usize]) -> SparseRows {
         let mut out = SparseRows {
@@ -394,18 +385,22 @@ impl SparseRows {
 mod tests {
     use super::*;
 
+    fn dense(m: &SparseRows) -> Vec<f32> {
+        Sparse::Counts(m.clone()).to_dense()
+    }
+
     #[test]
     fn rows_columns_and_dense_agree() {
         // [[0, 2, 0], [1, 0, 3]] from entries in file order (by column).
         let m = from_triplets(2, 3, &[(1, 0, 1.0), (0, 1, 2.0), (1, 2, 3.0)]);
-        assert_eq!(m.to_dense(), [0.0, 2.0, 0.0, 1.0, 0.0, 3.0]);
-        assert_eq!(m.take_rows(&[1]).to_dense(), [1.0, 0.0, 3.0]);
+        assert_eq!(dense(&m), [0.0, 2.0, 0.0, 1.0, 0.0, 3.0]);
+        assert_eq!(dense(&m.take_rows(&[1])), [1.0, 0.0, 3.0]);
         let t = m.take_columns(&[Some(2), None, Some(0)]);
-        assert_eq!(t.to_dense(), [0.0, 0.0, 0.0, 3.0, 0.0, 1.0]);
+        assert_eq!(dense(&t), [0.0, 0.0, 0.0, 3.0, 0.0, 1.0]);
         assert_eq!(m.nnz(), 3);
         // The same place twice is added up.
         let d = from_triplets(1, 2, &[(0, 1, 2.0), (0, 0, 1.0), (0, 1, 5.0)]);
-        assert_eq!((d.to_dense(), d.nnz()), (vec![1.0, 7.0], 2));
+        assert_eq!((dense(&d), d.nnz()), (vec![1.0, 7.0], 2));
     }
 
     #[test]
