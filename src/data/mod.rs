@@ -149,7 +149,6 @@ impl Labels {
             .filter(|r| !is_missing_label(r))
             .map(|r| r.to_string())
             .collect();
-        names.sort();
         sort_natural(&mut names);
         let lookup: BTreeMap<&str, usize> = names
             .iter()
@@ -181,7 +180,8 @@ fn sort_natural(names: &mut [String]) {
     if names.iter().all(|n| n.parse::<f64>().is_ok()) {
         names.sort_by(|a, b| {
             let (x, y): (f64, f64) = (a.parse().unwrap_or(0.0), b.parse().unwrap_or(0.0));
-            x.total_cmp(&y)
+            // The same number written two ways ("1", "1.0") in text order.
+            x.total_cmp(&y).then_with(|| a.cmp(b))
         });
     } else {
         names.sort();
