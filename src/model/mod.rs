@@ -280,21 +280,9 @@ impl StackModule {
                 Layer::Activation(a) => each_rank!(x, t => a.apply(t)),
                 Layer::Conv1d(l) => Act::Seq(cpu::conv::conv1d(l, x.seq())),
                 Layer::Conv2d(l) => Act::Img(cpu::conv::conv2d(l, x.img())),
-                Layer::MaxPool1d(l) => {
-                    let y = cpu::pool::max_pool1d(l, x.seq());
-                    Act::Seq(match after_pooling.take() {
-                        Some(a) => a.apply(y),
-                        None => y,
-                    })
-                }
+                Layer::MaxPool1d(l) => Act::Seq(cpu::pool::max_pool1d(l, x.seq())),
                 Layer::AvgPool1d(l) => Act::Seq(l.forward(x.seq())),
-                Layer::MaxPool2d(l) => {
-                    let y = cpu::pool::max_pool2d(l, x.img());
-                    Act::Img(match after_pooling.take() {
-                        Some(a) => a.apply(y),
-                        None => y,
-                    })
-                }
+                Layer::MaxPool2d(l) => Act::Img(cpu::pool::max_pool2d(l, x.img())),
                 Layer::Upsample2d(l) => Act::Img(l.forward(x.img())),
                 Layer::AvgPool2d(l) => Act::Img(l.forward(x.img())),
                 Layer::GlobalPool(p) => {
@@ -344,6 +332,10 @@ impl StackModule {
                     Act::Seq(y)
                 }
             };
+            if let (Some(a), Layer::MaxPool1d(_) | Layer::MaxPool2d(_)) = (after_pooling, layer) {
+                x = each_rank!(x, t => a.apply(t));
+                after_pooling = None;
+            }
             // Valid lengths follow the sequence through convolutions and pooling.
             lengths = match (lengths, len_in, x.seq_len()) {
                 (Some(l), Some(a), Some(b)) if a == b => Some(l),
