@@ -466,7 +466,7 @@ pub fn run(
 
     let mut optim = optimizer(&exp);
     let batcher = Batcher::new(&values, &data, &prep, &data.labels, &model)
-        .lengths_rounded_to(if choice.is_gpu { GPU_LENGTH_STEP } else { 1 });
+        .lengths_rounded_to(length_step(&choice.device));
     let mut order = train.clone();
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(t.seed.wrapping_add(1));
     let mut augmenter = if data.kind == crate::data::DataKind::Images {
@@ -793,6 +793,16 @@ pub(crate) struct Batcher<'a> {
 /// longest member: a few shapes per run instead of one per batch. The network masks the
 /// positions past each sequence's length either way.
 const GPU_LENGTH_STEP: usize = 32;
+
+/// The multiple batches of sequences are cut to on `device`: [`GPU_LENGTH_STEP`] on a GPU
+/// (any device but the CPU backend), 1 (their longest member) on the CPU.
+fn length_step(device: &Device) -> usize {
+    if device.clone().inner() == Device::flex() {
+        1
+    } else {
+        GPU_LENGTH_STEP
+    }
+}
 
 /// How sequence samples are laid out and batched.
 #[derive(Clone, Copy)]
@@ -1223,8 +1233,6 @@ pub fn infer(model: &TrainedModel, data: &Dataset, device: &Device) -> Result<In
         ));
     }
     let values = encoded(data, &model.preprocessing);
-    // Any device but the CPU backend is a GPU's (wgpu): few batch shapes there, as in training.
-    let on_gpu = device.clone().inner() != Device::flex();
     let batcher = Batcher::new(
         &values,
         data,
@@ -1232,7 +1240,7 @@ pub fn infer(model: &TrainedModel, data: &Dataset, device: &Device) -> Result<In
         &Labels::None,
         &model.network,
     )
-    .lengths_rounded_to(if on_gpu { GPU_LENGTH_STEP } else { 1 });
+    .lengths_rounded_to(length_step(device));
     let task = model.experiment.task;
     let reconstructs = matches!(task, Task::Autoencoder | Task::Vae);
     let idx: Vec<usize> = (0..data.len()).collect();
