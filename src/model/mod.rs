@@ -236,6 +236,19 @@ pub struct StackOut {
 }
 
 impl StackModule {
+    /// The max pooling that follows layer `i`, directly or after an activation that can be
+    /// applied after the pooling instead (see `Activation::commutes_with_max_pooling`).
+    fn max_pooling_after(&self, i: usize) -> Option<&Layer> {
+        let pooling = |l: &Layer| matches!(l, Layer::MaxPool1d(_) | Layer::MaxPool2d(_));
+        match self.layers.get(i + 1)? {
+            l if pooling(l) => Some(l),
+            Layer::Activation(a) if a.commutes_with_max_pooling() => {
+                self.layers.get(i + 2).filter(|l| pooling(l))
+            }
+            _ => None,
+        }
+    }
+
     /// Run the stack; `sample` draws from a VAE sampling layer (training) instead
     /// of returning its mean (prediction). `lengths` are the valid lengths of
     /// padded sequences in the batch: padding is then left out of pooling and
@@ -247,11 +260,15 @@ impl StackModule {
         let mut attention = Vec::new();
         // An activation held back to be applied after the max pooling that follows it.
         let mut after_pooling: Option<&Activation> = None;
+        // Set when a convolution already applied the max pooling that follows it; a 1-D one
+        // also leaves its output length before pooling, for the valid lengths below.
+        let mut pooled = false;
+        let mut unpooled_len: Option<usize> = None;
         for (i, layer) in self.layers.iter().enumerate() {
             if Some(i) == self.last_dense {
                 before_last_dense = Some(x.clone());
             }
-            let len_in = x.seq_len();
+            let len_in = unpooled_len.take().or_else(|| x.seq_len());
             let mask = match (&lengths, len_in) {
                 (Some(l), Some(len)) => Some(sequence::padding_mask(l, len, &x.device())),
                 _ => None,
@@ -278,10 +295,40 @@ impl StackModule {
                     x
                 }
                 Layer::Activation(a) => each_rank!(x, t => a.apply(t)),
-                Layer::Conv1d(l) => Act::Seq(cpu::conv::conv1d(l, x.seq())),
-                Layer::Conv2d(l) => Act::Img(cpu::conv::conv2d(l, x.img())),
+                Layer::Conv1d(l) => {
+                    let x = x.seq();
+                    let fused = match self.max_pooling_after(i) {
+                        Some(Layer::MaxPool1d(p)) => cpu::conv::conv1d_max_pool(l, p, x.clone()),
+                        _ => None,
+                    };
+                    pooled = fused.is_some();
+                    match fused {
+                        Some((y, len)) => {
+                            unpooled_len = Some(len);
+                            Act::Seq(y)
+                        }
+                        None => Act::Seq(cpu::conv::conv1d(l, x)),
+                    }
+                }
+                Layer::Conv2d(l) => {
+                    let x = x.img();
+                    let fused = match self.max_pooling_after(i) {
+                        Some(Layer::MaxPool2d(p)) => cpu::conv::conv2d_max_pool(l, p, x.clone()),
+                        _ => None,
+                    };
+                    pooled = fused.is_some();
+                    Act::Img(fused.unwrap_or_else(|| cpu::conv::conv2d(l, x)))
+                }
+                Layer::MaxPool1d(_) if pooled => {
+                    pooled = false;
+                    x
+                }
                 Layer::MaxPool1d(l) => Act::Seq(cpu::pool::max_pool1d(l, x.seq())),
                 Layer::AvgPool1d(l) => Act::Seq(l.forward(x.seq())),
+                Layer::MaxPool2d(_) if pooled => {
+                    pooled = false;
+                    x
+                }
                 Layer::MaxPool2d(l) => Act::Img(cpu::pool::max_pool2d(l, x.img())),
                 Layer::Upsample2d(l) => Act::Img(l.forward(x.img())),
                 Layer::AvgPool2d(l) => Act::Img(l.forward(x.img())),
@@ -336,8 +383,9 @@ impl StackModule {
                 x = each_rank!(x, t => a.apply(t));
                 after_pooling = None;
             }
-            // Valid lengths follow the sequence through convolutions and pooling.
-            lengths = match (lengths, len_in, x.seq_len()) {
+            // Valid lengths follow the sequence through convolutions and pooling (through a
+            // convolution and the pooling it applied, in the same two steps).
+            lengths = match (lengths, len_in, unpooled_len.or_else(|| x.seq_len())) {
                 (Some(l), Some(a), Some(b)) if a == b => Some(l),
                 (Some(l), Some(a), Some(b)) => Some(
                     l.iter()
@@ -736,6 +784,55 @@ mod tests {
             ours.grad(&g_ours).unwrap().to_data(),
             theirs.grad(&g_theirs).unwrap().to_data()
         );
+    }
+
+    #[test]
+    fn a_convolution_that_applies_its_max_pooling_keeps_the_valid_lengths_of_two_layers() {
+        let device = Device::flex().autodiff();
+        let conv = Conv1dConfig::new(2, 3, 9).init(&device);
+        let layers = |apart: bool| {
+            let mut layers = vec![
+                Layer::Conv1d(conv.clone()),
+                Layer::Activation(Activation {
+                    function: ActivationKind(ActivationFn::Relu),
+                }),
+                Layer::MaxPool1d(MaxPool1dConfig::new(4).init()),
+                Layer::GlobalPool(GlobalPool { max: true }),
+            ];
+            if apart {
+                // Anything between the convolution and the pooling keeps them apart.
+                layers.insert(1, Layer::Dropout(DropoutConfig::new(0.0).init()));
+            }
+            StackModule {
+                layers,
+                last_dense: None,
+            }
+        };
+        let (fused, apart) = (layers(false), layers(true));
+        assert!(matches!(
+            fused.max_pooling_after(0),
+            Some(Layer::MaxPool1d(_))
+        ));
+        assert!(apart.max_pooling_after(0).is_none());
+        // Valid conv 30 → 22, pooling → 5: lengths 6, 11, 18 and 24 come out one shorter if
+        // scaled 30 → 5 in one step rather than through 22.
+        let x = Tensor::<3>::from_data(
+            TensorData::new(
+                (0..5 * 2 * 30)
+                    .map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.25)
+                    .collect(),
+                [5, 2, 30],
+            ),
+            &device,
+        );
+        let lengths = vec![6, 11, 18, 24, 30];
+        let out = |s: &StackModule| {
+            s.forward(Act::Seq(x.clone()), false, Some(lengths.clone()))
+                .out
+                .flat()
+                .to_data()
+        };
+        assert_eq!(out(&fused), out(&apart));
     }
 
     #[test]

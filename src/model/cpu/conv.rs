@@ -8,8 +8,11 @@
 //! nothing needs it (a network's first layer). Other devices, grouped or dilated convolutions use
 //! burn's own convolution.
 
+use super::pool::{self, Windows};
 use super::{Ad, Inputs, add_up, cpu_inputs, flex, matmul, rows_of, split, transposed, values};
+use burn::module::Param;
 use burn::nn::conv::{Conv1d, Conv2d};
+use burn::nn::pool::{MaxPool1d, MaxPool2d};
 use burn::nn::{PaddingConfig1d, PaddingConfig2d};
 use burn::tensor::Tensor;
 use burn_autodiff::checkpoint::base::Checkpointer;
@@ -19,6 +22,7 @@ use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_backend::tensor::FloatTensor;
 use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
+use std::sync::Arc;
 
 /// The sizes of one convolution over a batch (1-D convolutions have a height of 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -177,45 +181,99 @@ fn col2im(col: &[f32], g: &Geometry, dx: &mut [f32]) {
     });
 }
 
+/// One sample's output `y_n = W · patches(x_n) + b`, [filters, positions], with `col` to hold the
+/// patches.
+fn forward_sample(
+    x_n: &[f32],
+    (w, b): (&[f32], Option<&[f32]>),
+    g: &Geometry,
+    col: &mut [f32],
+    y_n: &mut [f32],
+    parallel: bool,
+) {
+    let (k, p, f) = (g.patch(), g.positions(), g.filters);
+    let patches: &[f32] = if g.pointwise() {
+        x_n
+    } else {
+        im2col(x_n, g, col);
+        col
+    };
+    if let Some(b) = b {
+        for (row, &bias) in y_n.chunks_mut(p).zip(b) {
+            row.fill(bias);
+        }
+    }
+    matmul(
+        (f, p, k),
+        (y_n, rows_of(p)),
+        b.is_some(),
+        (w, rows_of(k)),
+        (patches, rows_of(p)),
+        parallel,
+    );
+}
+
+/// A patch buffer for one sample (none for a pointwise convolution, which reads its input).
+fn patch_buffer(g: &Geometry) -> Vec<f32> {
+    vec![
+        0.0f32;
+        if g.pointwise() {
+            0
+        } else {
+            g.patch() * g.positions()
+        }
+    ]
+}
+
 /// The forward pass: `y[n] = W · patches(x[n]) + b`, [batch, filters, out_h, out_w].
 pub fn forward(x: &[f32], w: &[f32], b: Option<&[f32]>, g: &Geometry) -> Vec<f32> {
-    let (k, p, f) = (g.patch(), g.positions(), g.filters);
     let mut y = vec![0.0f32; g.batch * g.output_size()];
     let (per_task, parallel) = split(g.batch);
     y.par_chunks_mut(per_task * g.output_size())
         .zip(x.par_chunks(per_task * g.input_size()))
         .for_each(|(ys, xs)| {
-            let mut col = if g.pointwise() {
-                Vec::new()
-            } else {
-                vec![0.0f32; k * p]
-            };
+            let mut col = patch_buffer(g);
             for (y_n, x_n) in ys
                 .chunks_mut(g.output_size())
                 .zip(xs.chunks(g.input_size()))
             {
-                let patches: &[f32] = if g.pointwise() {
-                    x_n
-                } else {
-                    im2col(x_n, g, &mut col);
-                    &col
-                };
-                if let Some(b) = b {
-                    for (row, &bias) in y_n.chunks_mut(p).zip(b) {
-                        row.fill(bias);
-                    }
-                }
-                matmul(
-                    (f, p, k),
-                    (y_n, rows_of(p)),
-                    b.is_some(),
-                    (w, rows_of(k)),
-                    (patches, rows_of(p)),
-                    parallel,
-                );
+                forward_sample(x_n, (w, b), g, &mut col, y_n, parallel);
             }
         });
     y
+}
+
+/// The forward pass followed by max pooling over each output plane, one sample at a time: the
+/// pooled output [batch, filters, pooled_h, pooled_w] and where each window's maximum was in its
+/// plane. A sample's full-size output is pooled while it is still in cache, and the batch's is
+/// never stored (the first convolution of the benchmark's image CNN makes 16 MB of it).
+pub fn forward_pooled(
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    g: &Geometry,
+    pool: &Windows,
+) -> (Vec<f32>, Vec<u32>) {
+    let pooled = pool.channels * pool.plane_out();
+    let mut y = vec![0.0f32; g.batch * pooled];
+    let mut at = vec![0u32; g.batch * pooled];
+    let (per_task, parallel) = split(g.batch);
+    y.par_chunks_mut(per_task * pooled)
+        .zip(at.par_chunks_mut(per_task * pooled))
+        .zip(x.par_chunks(per_task * g.input_size()))
+        .for_each(|((ys, ats), xs)| {
+            let mut col = patch_buffer(g);
+            let mut full = vec![0.0f32; g.output_size()];
+            let samples = ys
+                .chunks_mut(pooled)
+                .zip(ats.chunks_mut(pooled))
+                .zip(xs.chunks(g.input_size()));
+            for ((y_n, at_n), x_n) in samples {
+                forward_sample(x_n, (w, b), g, &mut col, &mut full, parallel);
+                pool::max_planes(&full, y_n, at_n, pool);
+            }
+        });
+    (y, at)
 }
 
 /// Which gradients the backward pass computes.
@@ -233,9 +291,61 @@ pub struct Grads {
     pub bias: Option<Vec<f32>>,
 }
 
+/// The gradient of a convolution's output.
+#[derive(Clone, Copy)]
+pub enum OutputGrad<'a> {
+    /// [batch, filters, out_h, out_w].
+    Dense(&'a [f32]),
+    /// The gradient of max pooling over the output planes ([batch, filters, pooled_h,
+    /// pooled_w]) and where each window's maximum was (see [`forward_pooled`]).
+    Pooled {
+        dy: &'a [f32],
+        at: &'a [u32],
+        windows: &'a Windows,
+    },
+}
+
+impl<'a> OutputGrad<'a> {
+    /// Values per sample.
+    fn per_sample(&self, g: &Geometry) -> usize {
+        match self {
+            OutputGrad::Dense(_) => g.output_size(),
+            OutputGrad::Pooled { windows, .. } => windows.channels * windows.plane_out(),
+        }
+    }
+
+    /// The gradients of successive groups of `samples` samples.
+    fn groups(self, samples: usize, g: &Geometry) -> Vec<OutputGrad<'a>> {
+        let size = (samples * self.per_sample(g)).max(1);
+        match self {
+            OutputGrad::Dense(dy) => dy.chunks(size).map(OutputGrad::Dense).collect(),
+            OutputGrad::Pooled { dy, at, windows } => dy
+                .chunks(size)
+                .zip(at.chunks(size))
+                .map(|(dy, at)| OutputGrad::Pooled { dy, at, windows })
+                .collect(),
+        }
+    }
+
+    /// Sample `n`'s output gradient, [filters, positions]; a pooled one is spread into `full`
+    /// (one sample's output size) first.
+    fn sample<'b>(&'b self, n: usize, g: &Geometry, full: &'b mut [f32]) -> &'b [f32] {
+        let size = self.per_sample(g);
+        match *self {
+            OutputGrad::Dense(dy) => &dy[n * size..][..size],
+            OutputGrad::Pooled { dy, at, windows } => {
+                full.fill(0.0);
+                let range = n * size..(n + 1) * size;
+                pool::spread_planes(&dy[range.clone()], &at[range], full, windows);
+                full
+            }
+        }
+    }
+}
+
 /// The backward pass: `dW = Σ_n dy[n] · patches(x[n])ᵀ`, `db = Σ dy`, and
 /// `dx[n] = col2im(Wᵀ · dy[n])`.
-pub fn backward(x: &[f32], w: &[f32], dy: &[f32], g: &Geometry, want: Wanted) -> Grads {
+pub fn backward(x: &[f32], w: &[f32], dy: OutputGrad, g: &Geometry, want: Wanted) -> Grads {
     let (k, p, f) = (g.patch(), g.positions(), g.filters);
     let (per_task, parallel) = split(g.batch);
     let mut dx = vec![0.0f32; if want.input { x.len() } else { 0 }];
@@ -247,7 +357,7 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], g: &Geometry, want: Wanted) ->
     let partial: Vec<(Vec<f32>, Vec<f32>)> = dx_parts
         .into_par_iter()
         .zip(x.par_chunks(per_task * g.input_size()))
-        .zip(dy.par_chunks(per_task * g.output_size()))
+        .zip(dy.groups(per_task, g))
         .map(|((mut dx_part, xs), dys)| {
             // With more patch rows than filters, the weight gradient is computed transposed,
             // [patch, filters]: see below.
@@ -264,11 +374,10 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], g: &Geometry, want: Wanted) ->
                 }
             ];
             let mut dcol = vec![0.0f32; if want.input { k * p } else { 0 }];
-            for (n, (x_n, dy_n)) in xs
-                .chunks(g.input_size())
-                .zip(dys.chunks(g.output_size()))
-                .enumerate()
-            {
+            let pooled = matches!(dys, OutputGrad::Pooled { .. });
+            let mut full = vec![0.0f32; if pooled { g.output_size() } else { 0 }];
+            for (n, x_n) in xs.chunks(g.input_size()).enumerate() {
+                let dy_n = dys.sample(n, g, &mut full);
                 if want.weight {
                     let patches: &[f32] = if g.pointwise() {
                         x_n
@@ -365,6 +474,8 @@ struct ConvState {
     x: FlexTensor,
     w: FlexTensor,
     geometry: Geometry,
+    /// Where the maxima were, when the output was max-pooled in the same operation.
+    pooled: Option<(Arc<Vec<u32>>, Windows)>,
 }
 
 impl Backward<Flex, 3> for ConvBackward {
@@ -373,13 +484,27 @@ impl Backward<Flex, 3> for ConvBackward {
     fn backward(self, ops: Ops<ConvState, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x, node_w, node_b] = ops.parents;
         let dy: FlexTensor = grads.consume::<Flex>(&ops.node);
-        let ConvState { x, w, geometry } = ops.state;
+        let ConvState {
+            x,
+            w,
+            geometry,
+            pooled,
+        } = ops.state;
         let want = Wanted {
             input: node_x.is_some(),
             weight: node_w.is_some(),
             bias: node_b.is_some(),
         };
-        let out = backward(&values(&x), &values(&w), &values(&dy), &geometry, want);
+        let dy = values(&dy);
+        let dy = match &pooled {
+            None => OutputGrad::Dense(&dy),
+            Some((at, windows)) => OutputGrad::Pooled {
+                dy: &dy,
+                at,
+                windows,
+            },
+        };
+        let out = backward(&values(&x), &values(&w), dy, &geometry, want);
         let shape = |t: &FlexTensor| t.layout().shape().to_vec();
         if let (Some(node), Some(dx)) = (node_x, out.input) {
             grads.register::<Flex>(node.id, flex(dx, shape(&x)));
@@ -394,17 +519,33 @@ impl Backward<Flex, 3> for ConvBackward {
     }
 }
 
-/// Runs the convolution here if the tensors are on the CPU backend; `None` means "use burn's".
-/// Weight [filters, channels, kh, kw] and input [batch, channels, h, w], bias [filters] reshaped
-/// to four dimensions by the caller.
-fn run(x: Tensor<4>, w: Tensor<4>, b: Option<Tensor<4>>, g: &Geometry) -> Option<Tensor<4>> {
+/// Runs the convolution here, followed by `pool` if given, if the tensors are on the CPU
+/// backend; `None` means "use burn's". Weight [filters, channels, kh, kw] and input [batch,
+/// channels, h, w], bias [filters] reshaped to four dimensions by the caller.
+fn run(
+    x: Tensor<4>,
+    w: Tensor<4>,
+    b: Option<Tensor<4>>,
+    g: &Geometry,
+    pool: Option<&Windows>,
+) -> Option<Tensor<4>> {
     let mut tensors = vec![x, w];
     tensors.extend(b);
-    let out_shape = vec![g.batch, g.filters, g.out[0], g.out[1]];
+    let out_shape = match pool {
+        None => vec![g.batch, g.filters, g.out[0], g.out[1]],
+        Some(p) => vec![g.batch, g.filters, p.out[0], p.out[1]],
+    };
+    let compute = |x: &[f32], w: &[f32], b: Option<&[f32]>| match pool {
+        None => (forward(x, w, b, g), None),
+        Some(p) => {
+            let (y, at) = forward_pooled(x, w, b, g, p);
+            (y, Some((Arc::new(at), *p)))
+        }
+    };
     match cpu_inputs(tensors)? {
         Inputs::Plain(t) => {
             let bias = t.get(2).map(values);
-            let y = forward(&values(&t[0]), &values(&t[1]), bias.as_deref(), g);
+            let (y, _) = compute(&values(&t[0]), &values(&t[1]), bias.as_deref());
             Some(Tensor::from_primitive::<Flex>(flex(y, out_shape)))
         }
         Inputs::Recorded(mut t) => {
@@ -415,10 +556,8 @@ fn run(x: Tensor<4>, w: Tensor<4>, b: Option<Tensor<4>>, g: &Geometry) -> Option
             }
             let (xp, wp) = (t[0].primitive().clone(), t[1].primitive().clone());
             let bias = has_bias.then(|| values(t[2].primitive()).into_owned());
-            let y = flex(
-                forward(&values(&xp), &values(&wp), bias.as_deref(), g),
-                out_shape,
-            );
+            let (y, pooled) = compute(&values(&xp), &values(&wp), bias.as_deref());
+            let y = flex(y, out_shape);
             let output = match ConvBackward
                 .prepare::<NoCheckpointing>([t[0].node(), t[1].node(), t[2].node()])
                 .compute_bound()
@@ -429,6 +568,7 @@ fn run(x: Tensor<4>, w: Tensor<4>, b: Option<Tensor<4>>, g: &Geometry) -> Option
                         x: xp,
                         w: wp,
                         geometry: *g,
+                        pooled,
                     },
                     y,
                 ),
@@ -447,9 +587,10 @@ fn same_padding(size: usize, kernel: usize, stride: usize) -> (usize, usize) {
     (total / 2, total - total / 2)
 }
 
-/// A `Conv2d` layer's forward pass, computed here on the CPU backend.
-pub fn conv2d(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    let [batch, channels, height, width] = x.dims();
+/// The geometry of a `Conv2d` layer over `input`, if this module computes it (no dilation or
+/// groups, and valid or "same" padding).
+fn geometry2d(layer: &Conv2d, input: [usize; 4]) -> Option<Geometry> {
+    let [_, _, height, width] = input;
     let [filters, _, kh, kw] = layer.weight.dims();
     let pad = match &layer.padding {
         PaddingConfig2d::Valid => Some([(0, 0), (0, 0)]),
@@ -459,32 +600,81 @@ pub fn conv2d(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         ]),
         PaddingConfig2d::Explicit(..) => None,
     };
-    let geometry = pad
-        .filter(|_| layer.dilation == [1, 1] && layer.groups == 1)
-        .and_then(|pad| {
-            Geometry::new(
-                [batch, channels, height, width],
-                filters,
-                [kh, kw],
-                layer.stride,
-                pad,
-            )
-        });
-    if let Some(g) = geometry {
-        let bias = layer
-            .bias
-            .as_ref()
-            .map(|b| b.val().reshape([filters, 1, 1, 1]));
-        if let Some(y) = run(x.clone(), layer.weight.val(), bias, &g) {
-            return y;
-        }
+    pad.filter(|_| layer.dilation == [1, 1] && layer.groups == 1)
+        .and_then(|pad| Geometry::new(input, filters, [kh, kw], layer.stride, pad))
+}
+
+/// A convolution's bias as [filters, 1, 1, 1].
+fn bias_4d(bias: &Option<Param<Tensor<1>>>) -> Option<Tensor<4>> {
+    bias.as_ref().map(|b| {
+        let b = b.val();
+        let filters = b.dims()[0];
+        b.reshape([filters, 1, 1, 1])
+    })
+}
+
+/// A `Conv2d` layer's forward pass, computed here on the CPU backend.
+pub fn conv2d(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    if let Some(g) = geometry2d(layer, x.dims())
+        && let Some(y) = run(
+            x.clone(),
+            layer.weight.val(),
+            bias_4d(&layer.bias),
+            &g,
+            None,
+        )
+    {
+        return y;
     }
     layer.forward(x)
+}
+
+/// A `Conv2d` layer followed by a `MaxPool2d` layer, as one operation on the CPU backend (see
+/// [`forward_pooled`]); `None` where this module computes either one not (the caller then runs
+/// the two layers one after the other).
+pub fn conv2d_max_pool(conv: &Conv2d, pool: &MaxPool2d, x: Tensor<4>) -> Option<Tensor<4>> {
+    let g = geometry2d(conv, x.dims())?;
+    let windows = pool::windows2d(pool, [g.batch, g.filters, g.out[0], g.out[1]])?;
+    run(
+        x,
+        conv.weight.val(),
+        bias_4d(&conv.bias),
+        &g,
+        Some(&windows),
+    )
 }
 
 /// A `Conv1d` layer's forward pass, computed here on the CPU backend (as a 2-D convolution of
 /// height 1).
 pub fn conv1d(layer: &Conv1d, x: Tensor<3>) -> Tensor<3> {
+    if let Some((g, x4, w, bias)) = as_2d(layer, x.clone())
+        && let Some(y) = run(x4, w, bias, &g, None)
+    {
+        return y.reshape([g.batch, g.filters, g.out[1]]);
+    }
+    layer.forward(x)
+}
+
+/// A `Conv1d` layer followed by a `MaxPool1d` layer, as one operation on the CPU backend (see
+/// [`conv2d_max_pool`]), and the convolution's output length before the pooling.
+pub fn conv1d_max_pool(
+    conv: &Conv1d,
+    pool: &MaxPool1d,
+    x: Tensor<3>,
+) -> Option<(Tensor<3>, usize)> {
+    let (g, x4, w, bias) = as_2d(conv, x)?;
+    let windows = pool::windows1d(pool, [g.batch, g.filters, 1, g.out[1]])?;
+    let y = run(x4, w, bias, &g, Some(&windows))?;
+    Some((y.reshape([g.batch, g.filters, windows.out[1]]), g.out[1]))
+}
+
+/// A `Conv1d` layer over `x` as a 2-D convolution of height 1, if this module computes it: its
+/// geometry, and the input, weight and bias in four dimensions.
+#[allow(clippy::type_complexity)]
+fn as_2d(
+    layer: &Conv1d,
+    x: Tensor<3>,
+) -> Option<(Geometry, Tensor<4>, Tensor<4>, Option<Tensor<4>>)> {
     let [batch, channels, length] = x.dims();
     let [filters, _, kernel] = layer.weight.dims();
     let pad = match &layer.padding {
@@ -492,7 +682,7 @@ pub fn conv1d(layer: &Conv1d, x: Tensor<3>) -> Tensor<3> {
         PaddingConfig1d::Same => Some(same_padding(length, kernel, layer.stride)),
         PaddingConfig1d::Explicit(..) => None,
     };
-    let geometry = pad
+    let g = pad
         .filter(|_| layer.dilation == 1 && layer.groups == 1)
         .and_then(|pad| {
             Geometry::new(
@@ -502,27 +692,24 @@ pub fn conv1d(layer: &Conv1d, x: Tensor<3>) -> Tensor<3> {
                 [1, layer.stride],
                 [(0, 0), pad],
             )
-        });
-    if let Some(g) = geometry {
-        let w = layer.weight.val().reshape([filters, channels, 1, kernel]);
-        let bias = layer
-            .bias
-            .as_ref()
-            .map(|b| b.val().reshape([filters, 1, 1, 1]));
-        let x4 = x.clone().reshape([batch, channels, 1, length]);
-        if let Some(y) = run(x4, w, bias, &g) {
-            return y.reshape([batch, filters, g.out[1]]);
-        }
-    }
-    layer.forward(x)
+        })?;
+    let w = layer.weight.val().reshape([filters, channels, 1, kernel]);
+    Some((
+        g,
+        x.reshape([batch, channels, 1, length]),
+        w,
+        bias_4d(&layer.bias),
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::cpu::testing::{close, vec_of};
+    use burn::module::Module;
     use burn::nn::conv::{Conv1dConfig, Conv2dConfig};
-    use burn::tensor::{Device, Distribution};
+    use burn::nn::pool::{MaxPool1dConfig, MaxPool2dConfig};
+    use burn::tensor::{Device, Distribution, TensorData};
 
     /// Output, input gradient and weight/bias gradients from our convolution and burn's, for the
     /// same layer and a loss that weighs each output differently.
@@ -616,6 +803,92 @@ mod tests {
         }
     }
 
+    /// Gradients of `params` (missing ones as empty) under a loss that weighs each of `y`'s
+    /// values differently.
+    fn grads_of<const D: usize, const P: usize>(
+        y: Tensor<D>,
+        params: [&Tensor<P>; 2],
+    ) -> [Vec<f32>; 2] {
+        let n = y.shape().num_elements();
+        let weights = Tensor::<1>::from_data(
+            TensorData::new((0..n).map(|i| (i % 7) as f32 - 3.0).collect(), [n]),
+            &y.device(),
+        );
+        let grads = (y.reshape([n]) * weights).sum().backward();
+        params.map(|t| t.grad(&grads).map(vec_of).unwrap_or_default())
+    }
+
+    #[test]
+    fn pooling_inside_the_convolution_gives_the_two_layers_results_bit_for_bit() {
+        let device = Device::flex().autodiff();
+        let random =
+            |shape: [usize; 4]| Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+        for (conv, pool, input, tracked) in [
+            (
+                Conv2dConfig::new([3, 5], [3, 3]),
+                MaxPool2dConfig::new([2, 2]),
+                [3, 3, 10, 9],
+                true,
+            ),
+            (
+                Conv2dConfig::new([2, 4], [3, 3])
+                    .with_padding(PaddingConfig2d::Same)
+                    .with_bias(false),
+                MaxPool2dConfig::new([3, 3]).with_strides([2, 2]),
+                [2, 2, 9, 11],
+                true,
+            ),
+            // A network's first layer: no input gradient.
+            (
+                Conv2dConfig::new([1, 4], [3, 3]),
+                MaxPool2dConfig::new([2, 2]),
+                [5, 1, 8, 8],
+                false,
+            ),
+        ] {
+            let (conv, pool) = (conv.init(&device), pool.init());
+            let x = random(input);
+            let x = if tracked { x.require_grad() } else { x };
+            let fused = conv2d_max_pool(&conv, &pool, x.clone()).unwrap();
+            let apart = super::super::pool::max_pool2d(&pool, conv2d(&conv, x.clone()));
+            assert_eq!(fused.to_data(), apart.to_data(), "{input:?}");
+            let w = conv.weight.val();
+            let [dx, dw] = grads_of(fused, [&x, &w]);
+            let [dx_apart, dw_apart] = grads_of(apart, [&x, &w]);
+            assert_eq!(
+                (dx.is_empty(), &dx, &dw),
+                (!tracked, &dx_apart, &dw_apart),
+                "{input:?}"
+            );
+            if let Some(b) = &conv.bias {
+                let b = b.val();
+                let db = |y| grads_of(y, [&b, &b])[0].clone();
+                let fused = conv2d_max_pool(&conv, &pool, x.clone()).unwrap();
+                let apart = super::super::pool::max_pool2d(&pool, conv2d(&conv, x.clone()));
+                close(&db(fused), &db(apart), "db");
+            }
+            // Without autodiff (prediction) as well.
+            let x = Tensor::<4>::from_data(x.to_data(), &Device::flex());
+            let conv = conv.valid();
+            assert_eq!(
+                conv2d_max_pool(&conv, &pool, x.clone()).unwrap().to_data(),
+                super::super::pool::max_pool2d(&pool, conv2d(&conv, x)).to_data()
+            );
+        }
+        // 1-D, "same" padding and pooling by 4 (the benchmark's DNA CNN).
+        let conv = Conv1dConfig::new(4, 6, 9)
+            .with_padding(PaddingConfig1d::Same)
+            .init(&device);
+        let pool = MaxPool1dConfig::new(4).init();
+        let x =
+            Tensor::<3>::random([3, 4, 30], Distribution::Normal(0.0, 1.0), &device).require_grad();
+        let (fused, unpooled) = conv1d_max_pool(&conv, &pool, x.clone()).unwrap();
+        let apart = super::super::pool::max_pool1d(&pool, conv1d(&conv, x.clone()));
+        assert_eq!((fused.to_data(), unpooled), (apart.to_data(), 30));
+        let w = conv.weight.val();
+        assert_eq!(grads_of(fused, [&x, &w]), grads_of(apart, [&x, &w]));
+    }
+
     #[test]
     fn without_autodiff_it_is_the_same_forward_pass() {
         let device = Device::flex();
@@ -649,7 +922,7 @@ mod tests {
             weight: true,
             bias: true,
         };
-        let grads = backward(&[], &w, &[], &g, want);
+        let grads = backward(&[], &w, OutputGrad::Dense(&[]), &g, want);
         assert!(grads.input.unwrap().is_empty());
         assert!(grads.weight.unwrap().iter().all(|v| *v == 0.0));
         let windows = super::super::pool::Windows::new([0, 2, 4, 4], [2, 2], [2, 2]).unwrap();

@@ -58,11 +58,11 @@ impl Windows {
         self.batch * self.channels
     }
 
-    fn plane_in(&self) -> usize {
+    pub(super) fn plane_in(&self) -> usize {
         self.height * self.width
     }
 
-    fn plane_out(&self) -> usize {
+    pub(super) fn plane_out(&self) -> usize {
         self.out[0] * self.out[1]
     }
 
@@ -80,16 +80,19 @@ pub fn forward(x: &[f32], g: &Windows) -> (Vec<f32>, Vec<u32>) {
     y.par_chunks_mut(per_task * plane_out)
         .zip(at.par_chunks_mut(per_task * plane_out))
         .zip(x.par_chunks(per_task * plane_in))
-        .for_each(|((ys, ats), xs)| {
-            let planes = ys
-                .chunks_mut(plane_out)
-                .zip(ats.chunks_mut(plane_out))
-                .zip(xs.chunks(plane_in));
-            for ((y_p, at_p), x_p) in planes {
-                max_plane(x_p, y_p, at_p, g);
-            }
-        });
+        .for_each(|((ys, ats), xs)| max_planes(xs, ys, ats, g));
     (y, at)
+}
+
+/// The window maxima of planes lying side by side in `x`, and where each was in its plane.
+pub(super) fn max_planes(x: &[f32], y: &mut [f32], at: &mut [u32], g: &Windows) {
+    let planes = y
+        .chunks_mut(g.plane_out())
+        .zip(at.chunks_mut(g.plane_out()))
+        .zip(x.chunks(g.plane_in()));
+    for ((y_p, at_p), x_p) in planes {
+        max_plane(x_p, y_p, at_p, g);
+    }
 }
 
 /// One row of 2×2 windows side by side (the usual pooling): the four values of each window
@@ -161,18 +164,22 @@ pub fn backward(dy: &[f32], at: &[u32], g: &Windows) -> Vec<f32> {
     dx.par_chunks_mut(per_task * plane_in)
         .zip(dy.par_chunks(per_task * plane_out))
         .zip(at.par_chunks(per_task * plane_out))
-        .for_each(|((dxs, dys), ats)| {
-            let planes = dxs
-                .chunks_mut(plane_in)
-                .zip(dys.chunks(plane_out))
-                .zip(ats.chunks(plane_out));
-            for ((dx_p, dy_p), at_p) in planes {
-                for (&d, &a) in dy_p.iter().zip(at_p) {
-                    dx_p[a as usize] += d;
-                }
-            }
-        });
+        .for_each(|((dxs, dys), ats)| spread_planes(dys, ats, dxs, g));
     dx
+}
+
+/// Adds the output gradients of planes lying side by side in `dy` to where each window's
+/// maximum was in `dx`.
+pub(super) fn spread_planes(dy: &[f32], at: &[u32], dx: &mut [f32], g: &Windows) {
+    let planes = dx
+        .chunks_mut(g.plane_in())
+        .zip(dy.chunks(g.plane_out()))
+        .zip(at.chunks(g.plane_out()));
+    for ((dx_p, dy_p), at_p) in planes {
+        for (&d, &a) in dy_p.iter().zip(at_p) {
+            dx_p[a as usize] += d;
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -232,13 +239,30 @@ fn run(x: Tensor<4>, g: &Windows) -> Option<Tensor<4>> {
     }
 }
 
+/// The windows of a `MaxPool2d` layer over `input`, if this module computes it: no padding,
+/// dilation or rounding up, and planes small enough to index with `u32`.
+pub(super) fn windows2d(layer: &MaxPool2d, input: [usize; 4]) -> Option<Windows> {
+    let plain =
+        layer.padding == PaddingConfig2d::Valid && layer.dilation == [1, 1] && !layer.ceil_mode;
+    plain
+        .then(|| Windows::new(input, layer.kernel_size, layer.stride))
+        .flatten()
+        .filter(|g| g.plane_in() <= u32::MAX as usize)
+}
+
+/// The windows of a `MaxPool1d` layer over `input` ([batch, channels, 1, length]), if this module
+/// computes it (as for [`windows2d`]).
+pub(super) fn windows1d(layer: &MaxPool1d, input: [usize; 4]) -> Option<Windows> {
+    let plain = layer.padding == PaddingConfig1d::Valid && layer.dilation == 1 && !layer.ceil_mode;
+    plain
+        .then(|| Windows::new(input, [1, layer.kernel_size], [1, layer.stride]))
+        .flatten()
+        .filter(|g| g.plane_in() <= u32::MAX as usize)
+}
+
 /// A `MaxPool2d` layer's forward pass (computed here on the CPU when it has no padding).
 pub fn max_pool2d(layer: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
-    let plain_windows =
-        layer.padding == PaddingConfig2d::Valid && layer.dilation == [1, 1] && !layer.ceil_mode;
-    if let Some(g) = plain_windows
-        .then(|| Windows::new(x.dims(), layer.kernel_size, layer.stride))
-        .flatten()
+    if let Some(g) = windows2d(layer, x.dims())
         && let Some(y) = run(x.clone(), &g)
     {
         return y;
@@ -249,12 +273,8 @@ pub fn max_pool2d(layer: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
 /// A `MaxPool1d` layer's forward pass (computed here on the CPU when it has no padding).
 pub fn max_pool1d(layer: &MaxPool1d, x: Tensor<3>) -> Tensor<3> {
     let [batch, channels, length] = x.dims();
-    let plain_windows =
-        layer.padding == PaddingConfig1d::Valid && layer.dilation == 1 && !layer.ceil_mode;
     let input = [batch, channels, 1, length];
-    if let Some(g) = plain_windows
-        .then(|| Windows::new(input, [1, layer.kernel_size], [1, layer.stride]))
-        .flatten()
+    if let Some(g) = windows1d(layer, input)
         && let Some(y) = run(x.clone().reshape(input), &g)
     {
         return y.reshape([batch, channels, g.out[1]]);
