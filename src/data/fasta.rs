@@ -99,32 +99,40 @@ pub fn read(
         lut[l as usize] = UNKNOWN_LETTER;
         lut[l.to_ascii_lowercase() as usize] = UNKNOWN_LETTER;
     }
-    // The letters become their codes where they lie (no branch per letter);
-    // a letter outside the alphabet is looked for only when one is there.
-    if letters
-        .iter()
-        .fold(false, |bad, &b| bad | (lut[b as usize] == INVALID))
-    {
-        let at = letters
-            .iter()
-            .position(|&b| lut[b as usize] == INVALID)
-            .expect("an invalid letter was seen");
-        let r = starts.partition_point(|&s| s <= at) - 1;
-        return Err(DataError::InvalidLetter {
-            path: path.to_path_buf(),
-            record: r + 1,
-            id: ids[r].clone(),
-            letter: letters[at] as char,
-            position: at - starts[r] + 1,
-            alphabet: alphabet.label().to_string(),
-            allowed: format!(
-                "{}, and {} for unknown",
-                alphabet.letters(),
-                alphabet.ambiguous()
-            ),
-        });
+    // The letters become their codes where they lie, a block at a time without a branch per
+    // letter; a block with a letter outside the alphabet is looked at again in its copy.
+    const BLOCK: usize = 64;
+    for (i, block) in letters.chunks_mut(BLOCK).enumerate() {
+        let mut copy = [0u8; BLOCK];
+        copy[..block.len()].copy_from_slice(block);
+        let mut invalid = false;
+        for b in block.iter_mut() {
+            let code = lut[*b as usize];
+            invalid |= code == INVALID;
+            *b = code;
+        }
+        if invalid {
+            let j = copy
+                .iter()
+                .position(|&b| lut[b as usize] == INVALID)
+                .expect("the block holds an invalid letter");
+            let at = i * BLOCK + j;
+            let r = starts.partition_point(|&s| s <= at) - 1;
+            return Err(DataError::InvalidLetter {
+                path: path.to_path_buf(),
+                record: r + 1,
+                id: ids[r].clone(),
+                letter: copy[j] as char,
+                position: at - starts[r] + 1,
+                alphabet: alphabet.label().to_string(),
+                allowed: format!(
+                    "{}, and {} for unknown",
+                    alphabet.letters(),
+                    alphabet.ambiguous()
+                ),
+            });
+        }
     }
-    letters.iter_mut().for_each(|b| *b = lut[*b as usize]);
     // Sequences longer than `length` are cut, moving the others up.
     let truncated = seq_lens.iter().filter(|&&n| n > length).count();
     let padded = seq_lens.iter().filter(|&&n| n < length).count();
@@ -546,6 +554,22 @@ mod tests {
         assert!(msg.contains("record 2 ('b')"), "{msg}");
         assert!(
             msg.contains("'J' at position 3 is not a DNA letter"),
+            "{msg}"
+        );
+        // Past the first blocks of letters, and the first of two bad letters.
+        let long = "ACGT".repeat(40);
+        let text = format!(
+            ">a\n{long}\n>b\n{}\n{}Z{}X\n",
+            &long[..70],
+            &long[..90],
+            &long[..5]
+        );
+        let msg = read(&write("bad2.fa", &text), &opts, None)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("record 2 ('b')"), "{msg}");
+        assert!(
+            msg.contains("'Z' at position 161 is not a DNA letter"),
             "{msg}"
         );
     }
