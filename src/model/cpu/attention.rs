@@ -9,7 +9,9 @@
 //! (their weight is exactly zero, as burn's masked softmax gives). The projections before and
 //! after stay burn's `Linear` layers.
 
-use super::{Ad, Inputs, cpu_inputs, exp, flex, matmul, rows_of, transposed, values};
+use super::{
+    Ad, Inputs, cpu_inputs, dot, exp, flex, matmul, max, rows_of, sum, transposed, values,
+};
 use burn::tensor::Tensor;
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::NoCheckpointing;
@@ -89,37 +91,6 @@ fn splitmix(z: u64) -> u64 {
     let z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     let z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
-}
-
-// Sums, maxima and dot products over eight lanes, so they vectorise (a single running f32
-// total is a chain the compiler must keep in order).
-
-fn lanes(xs: &[f32], ys: Option<&[f32]>, start: f32, step: impl Fn(f32, f32) -> f32) -> f32 {
-    let mut acc = [start; 8];
-    let at = |i: usize| ys.map_or(xs[i], |ys| xs[i] * ys[i]);
-    let whole = xs.len() / 8 * 8;
-    for base in (0..whole).step_by(8) {
-        for (lane, a) in acc.iter_mut().enumerate() {
-            *a = step(*a, at(base + lane));
-        }
-    }
-    let mut total = acc.into_iter().fold(start, &step);
-    for i in whole..xs.len() {
-        total = step(total, at(i));
-    }
-    total
-}
-
-fn sum(xs: &[f32]) -> f32 {
-    lanes(xs, None, 0.0, |a, b| a + b)
-}
-
-fn max(xs: &[f32]) -> f32 {
-    lanes(xs, None, f32::NEG_INFINITY, f32::max)
-}
-
-fn dot(xs: &[f32], ys: &[f32]) -> f32 {
-    lanes(xs, Some(&ys[..xs.len()]), 0.0, |a, b| a + b)
 }
 
 pub struct Forward {

@@ -9,7 +9,9 @@
 //! burn's own convolution.
 
 use super::pool::{self, Windows};
-use super::{Ad, Inputs, add_up, cpu_inputs, flex, matmul, rows_of, split, transposed, values};
+use super::{
+    Ad, Inputs, add_up, cpu_inputs, flex, matmul, rows_of, split, sum, transposed, values,
+};
 use burn::module::Param;
 use burn::nn::conv::{Conv1d, Conv2d};
 use burn::nn::pool::{MaxPool1d, MaxPool2d};
@@ -413,7 +415,7 @@ pub fn backward(x: &[f32], w: &[f32], dy: OutputGrad, g: &Geometry, want: Wanted
                 }
                 if want.bias {
                     for (total, row) in db.iter_mut().zip(dy_n.chunks(p)) {
-                        *total += row.iter().sum::<f32>();
+                        *total += sum(row);
                     }
                 }
                 if let Some(dx_part) = dx_part.as_deref_mut() {

@@ -103,6 +103,37 @@ fn add_up<'a>(parts: impl IntoIterator<Item = &'a [f32]>, len: usize) -> Vec<f32
     total
 }
 
+// Sums, maxima and dot products over eight lanes, so they vectorise (a single running f32
+// total is a chain the compiler must keep in order).
+
+fn lanes(xs: &[f32], ys: Option<&[f32]>, start: f32, step: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut acc = [start; 8];
+    let at = |i: usize| ys.map_or(xs[i], |ys| xs[i] * ys[i]);
+    let whole = xs.len() / 8 * 8;
+    for base in (0..whole).step_by(8) {
+        for (lane, a) in acc.iter_mut().enumerate() {
+            *a = step(*a, at(base + lane));
+        }
+    }
+    let mut total = acc.into_iter().fold(start, &step);
+    for i in whole..xs.len() {
+        total = step(total, at(i));
+    }
+    total
+}
+
+pub(super) fn sum(xs: &[f32]) -> f32 {
+    lanes(xs, None, 0.0, |a, b| a + b)
+}
+
+pub(super) fn max(xs: &[f32]) -> f32 {
+    lanes(xs, None, f32::NEG_INFINITY, f32::max)
+}
+
+pub(super) fn dot(xs: &[f32], ys: &[f32]) -> f32 {
+    lanes(xs, Some(&ys[..xs.len()]), 0.0, |a, b| a + b)
+}
+
 /// e^x by 2ⁿ·e^r with |r| ≤ ln 2 / 2 and a degree-6 polynomial for e^r; relative error about
 /// 1e-7, and arguments below −87 give e^−87 (≈ 1.6e−38) rather than underflowing. libm's is a
 /// call per element (and takes a slow path on underflow); this is plain arithmetic without
