@@ -319,16 +319,13 @@ impl StackModule {
                     pooled = fused.is_some();
                     Act::Img(fused.unwrap_or_else(|| cpu::conv::conv2d(l, x)))
                 }
-                Layer::MaxPool1d(_) if pooled => {
+                // Already applied by the convolution before it.
+                Layer::MaxPool1d(_) | Layer::MaxPool2d(_) if pooled => {
                     pooled = false;
                     x
                 }
                 Layer::MaxPool1d(l) => Act::Seq(cpu::pool::max_pool1d(l, x.seq())),
                 Layer::AvgPool1d(l) => Act::Seq(l.forward(x.seq())),
-                Layer::MaxPool2d(_) if pooled => {
-                    pooled = false;
-                    x
-                }
                 Layer::MaxPool2d(l) => Act::Img(cpu::pool::max_pool2d(l, x.img())),
                 Layer::Upsample2d(l) => Act::Img(l.forward(x.img())),
                 Layer::AvgPool2d(l) => Act::Img(l.forward(x.img())),
