@@ -190,6 +190,10 @@ pub enum Layer {
 }
 
 impl Layer {
+    fn is_max_pooling(&self) -> bool {
+        matches!(self, Layer::MaxPool1d(_) | Layer::MaxPool2d(_))
+    }
+
     /// The enum variant's name, as it appears in module paths.
     pub fn variant_name(&self) -> &'static str {
         match self {
@@ -239,11 +243,10 @@ impl StackModule {
     /// The max pooling that follows layer `i`, directly or after an activation that can be
     /// applied after the pooling instead (see `Activation::commutes_with_max_pooling`).
     fn max_pooling_after(&self, i: usize) -> Option<&Layer> {
-        let pooling = |l: &Layer| matches!(l, Layer::MaxPool1d(_) | Layer::MaxPool2d(_));
         match self.layers.get(i + 1)? {
-            l if pooling(l) => Some(l),
+            l if l.is_max_pooling() => Some(l),
             Layer::Activation(a) if a.commutes_with_max_pooling() => {
-                self.layers.get(i + 2).filter(|l| pooling(l))
+                self.layers.get(i + 2).filter(|l| l.is_max_pooling())
             }
             _ => None,
         }
@@ -286,10 +289,7 @@ impl StackModule {
                 },
                 Layer::Activation(a)
                     if a.commutes_with_max_pooling()
-                        && matches!(
-                            self.layers.get(i + 1),
-                            Some(Layer::MaxPool1d(_) | Layer::MaxPool2d(_))
-                        ) =>
+                        && self.layers.get(i + 1).is_some_and(Layer::is_max_pooling) =>
                 {
                     after_pooling = Some(a);
                     x

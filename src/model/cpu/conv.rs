@@ -256,7 +256,7 @@ pub fn forward_pooled(
     g: &Geometry,
     pool: &Windows,
 ) -> (Vec<f32>, Vec<u32>) {
-    let pooled = pool.channels * pool.plane_out();
+    let pooled = pool.sample_out();
     let mut y = vec![0.0f32; g.batch * pooled];
     let mut at = vec![0u32; g.batch * pooled];
     let (per_task, parallel) = split(g.batch);
@@ -312,7 +312,7 @@ impl<'a> OutputGrad<'a> {
     fn per_sample(&self, g: &Geometry) -> usize {
         match self {
             OutputGrad::Dense(_) => g.output_size(),
-            OutputGrad::Pooled { windows, .. } => windows.channels * windows.plane_out(),
+            OutputGrad::Pooled { windows, .. } => windows.sample_out(),
         }
     }
 

@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use std::sync::Arc;
 
 /// Non-overlapping or overlapping windows without padding over `planes` planes of
-/// `height × width`.
+/// `height × width` (small enough for `u32` positions within a plane).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Windows {
     pub batch: usize,
@@ -40,6 +40,10 @@ impl Windows {
         let out = |size: usize, k: usize, s: usize| {
             (s > 0 && k > 0 && size >= k).then(|| (size - k) / s + 1)
         };
+        // Where each maximum was is kept as a `u32` position within its plane.
+        if height.checked_mul(width)? > u32::MAX as usize {
+            return None;
+        }
         Some(Windows {
             batch,
             channels,
@@ -64,6 +68,11 @@ impl Windows {
 
     pub(super) fn plane_out(&self) -> usize {
         self.out[0] * self.out[1]
+    }
+
+    /// Output values per sample.
+    pub(super) fn sample_out(&self) -> usize {
+        self.channels * self.plane_out()
     }
 
     fn output_shape(&self) -> Vec<usize> {
@@ -208,9 +217,6 @@ impl Backward<Flex, 1> for PoolBackward {
 
 /// Max pooling here if the input is on the CPU backend; `None` means "use burn's".
 fn run(x: Tensor<4>, g: &Windows) -> Option<Tensor<4>> {
-    if g.plane_in() > u32::MAX as usize {
-        return None;
-    }
     match cpu_inputs(vec![x])? {
         Inputs::Plain(t) => {
             let (y, _) = forward(&values(&t[0]), g);
@@ -240,14 +246,13 @@ fn run(x: Tensor<4>, g: &Windows) -> Option<Tensor<4>> {
 }
 
 /// The windows of a `MaxPool2d` layer over `input`, if this module computes it: no padding,
-/// dilation or rounding up, and planes small enough to index with `u32`.
+/// dilation or rounding up.
 pub(super) fn windows2d(layer: &MaxPool2d, input: [usize; 4]) -> Option<Windows> {
     let plain =
         layer.padding == PaddingConfig2d::Valid && layer.dilation == [1, 1] && !layer.ceil_mode;
     plain
         .then(|| Windows::new(input, layer.kernel_size, layer.stride))
         .flatten()
-        .filter(|g| g.plane_in() <= u32::MAX as usize)
 }
 
 /// The windows of a `MaxPool1d` layer over `input` ([batch, channels, 1, length]), if this module
@@ -257,7 +262,6 @@ pub(super) fn windows1d(layer: &MaxPool1d, input: [usize; 4]) -> Option<Windows>
     plain
         .then(|| Windows::new(input, [1, layer.kernel_size], [1, layer.stride]))
         .flatten()
-        .filter(|g| g.plane_in() <= u32::MAX as usize)
 }
 
 /// A `MaxPool2d` layer's forward pass (computed here on the CPU when it has no padding).
@@ -344,6 +348,12 @@ mod tests {
         let layer = MaxPool1dConfig::new(4).init();
         compare(|x| max_pool1d(&layer, x), |x| layer.forward(x), [3, 5, 22]);
         compare(max_over_positions, |x: Tensor<3>| x.max_dim(2), [4, 3, 17]);
+    }
+
+    #[test]
+    fn planes_too_large_for_u32_positions_are_left_to_burn() {
+        assert!(Windows::new([1, 1, 70_000, 70_000], [2, 2], [2, 2]).is_none());
+        assert!(Windows::new([1, 1, 60_000, 60_000], [2, 2], [2, 2]).is_some());
     }
 
     #[test]
