@@ -62,10 +62,7 @@ fn dense(units: usize) -> LayerSpec {
 }
 
 fn stack(name: &str, layers: Vec<LayerSpec>) -> Stack {
-    Stack {
-        name: name.into(),
-        layers,
-    }
+    Stack::chain(name, layers)
 }
 
 /// The experiment for one job, with data paths relative to the data folder.

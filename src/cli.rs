@@ -37,7 +37,8 @@ pub enum Command {
     New {
         /// Experiment file to write.
         experiment: PathBuf,
-        /// mlp_classifier, autoencoder, vae, dna_cnn or image_cnn.
+        /// A template name, e.g. mlp_classifier, autoencoder, vae, dna_cnn,
+        /// image_cnn or resnet_image (a wrong name lists them all).
         #[arg(long)]
         template: String,
         /// A CSV/TSV table, a FASTA/FASTQ file, a 10x folder or .h5, an AnnData
@@ -341,12 +342,20 @@ fn print_network(exp: &Experiment, report: &ShapeReport) {
             .stack(&stack.name)
             .map(|s| s.layers.clone())
             .unwrap_or_default();
-        for (i, (l, r)) in layers.iter().zip(&stack.layers).enumerate() {
+        for (i, (node, r)) in layers.iter().zip(&stack.layers).enumerate() {
+            let mut name = node.layer.summary();
+            if !node.id.is_empty() {
+                name = format!("{name} '{}'", node.id);
+            }
             let out = r.output.as_deref().map(short).unwrap_or_else(|| "?".into());
+            let takes = match node.inputs.as_slice() {
+                [] => String::new(),
+                inputs => format!("  ← {}", inputs.join(", ")),
+            };
             println!(
-                "  {:>2}. {:<24} → {:<16} {:>9} parameters",
+                "  {:>2}. {:<30} → {:<16} {:>9} parameters{takes}",
                 i + 1,
-                l.summary(),
+                name,
                 out,
                 r.params
             );

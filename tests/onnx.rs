@@ -98,64 +98,67 @@ fn every_exportable_template_matches_burn() {
         checked += 1;
     }
     assert_eq!(
-        checked, 7,
-        "mlp, autoencoder, vae, dna cnn, image cnn and the two DQN Q-networks export"
+        checked, 8,
+        "mlp, autoencoder, vae, dna cnn, image cnn, resnet (a graph) and the two DQN Q-networks export"
     );
 }
 
 #[test]
 fn every_exportable_layer_matches_burn() {
     let mut exp = Template::DnaCnn.experiment();
-    exp.architecture.stacks[0].layers = vec![
-        LayerSpec::Embedding { dim: 8, window: 1 },
-        LayerSpec::PositionalEncoding { learned: false },
-        LayerSpec::LayerNorm,
-        LayerSpec::Gelu,
-        LayerSpec::Embedding { dim: 6, window: 3 },
-        LayerSpec::PositionalEncoding { learned: true },
-        LayerSpec::Conv1d {
-            filters: 8,
-            kernel: 4,
-            stride: 2,
-            padding: Padding::Valid,
-        },
-        LayerSpec::BatchNorm,
-        LayerSpec::LeakyRelu { slope: 0.1 },
-        LayerSpec::AvgPool1d { size: 2 },
-        LayerSpec::Conv1d {
-            filters: 4,
-            kernel: 3,
-            stride: 2,
-            padding: Padding::Same,
-        },
-        LayerSpec::Tanh,
-        LayerSpec::MaxPool1d { size: 2 },
-        LayerSpec::Reshape {
-            shape: vec![1, 3, 4],
-        },
-        LayerSpec::Conv2d {
-            filters: 3,
-            kernel: 3,
-            stride: 1,
-            padding: Padding::Same,
-        },
-        LayerSpec::Sigmoid,
-        LayerSpec::MaxPool2d { size: 2 },
-        LayerSpec::GlobalAvgPool,
-        LayerSpec::Dense {
-            units: 5,
-            bias: true,
-        },
-        LayerSpec::Dropout { rate: 0.3 },
-        LayerSpec::Softplus,
-        LayerSpec::BatchNorm,
-        LayerSpec::LayerNorm,
-        LayerSpec::Relu,
-        LayerSpec::Dense {
-            units: 3,
-            bias: false,
-        },
-    ];
+    exp.architecture.stacks[0] = lamina::spec::Stack::chain(
+        "network",
+        vec![
+            LayerSpec::Embedding { dim: 8, window: 1 },
+            LayerSpec::PositionalEncoding { learned: false },
+            LayerSpec::LayerNorm,
+            LayerSpec::Gelu,
+            LayerSpec::Embedding { dim: 6, window: 3 },
+            LayerSpec::PositionalEncoding { learned: true },
+            LayerSpec::Conv1d {
+                filters: 8,
+                kernel: 4,
+                stride: 2,
+                padding: Padding::Valid,
+            },
+            LayerSpec::BatchNorm,
+            LayerSpec::LeakyRelu { slope: 0.1 },
+            LayerSpec::AvgPool1d { size: 2 },
+            LayerSpec::Conv1d {
+                filters: 4,
+                kernel: 3,
+                stride: 2,
+                padding: Padding::Same,
+            },
+            LayerSpec::Tanh,
+            LayerSpec::MaxPool1d { size: 2 },
+            LayerSpec::Reshape {
+                shape: vec![1, 3, 4],
+            },
+            LayerSpec::Conv2d {
+                filters: 3,
+                kernel: 3,
+                stride: 1,
+                padding: Padding::Same,
+            },
+            LayerSpec::Sigmoid,
+            LayerSpec::MaxPool2d { size: 2 },
+            LayerSpec::GlobalAvgPool,
+            LayerSpec::Dense {
+                units: 5,
+                bias: true,
+            },
+            LayerSpec::Dropout { rate: 0.3 },
+            LayerSpec::Softplus,
+            LayerSpec::BatchNorm,
+            LayerSpec::LayerNorm,
+            LayerSpec::Relu,
+            LayerSpec::Dense {
+                units: 3,
+                bias: false,
+            },
+        ],
+    );
     let model = model_of(exp, vec![4, 50], Target::Classes(3));
     let (a, b) = both(&model, 4);
     assert_close("every layer", &a, &b);
@@ -169,9 +172,10 @@ fn recurrent_and_attention_layers_are_named_when_refused() {
         LayerSpec::SelfAttention {
             heads: 2,
             dropout: 0.0,
-        },
+        }
+        .into(),
     );
-    exp.architecture.stacks[0].layers[1] = LayerSpec::Lstm {
+    exp.architecture.stacks[0].layers[1].layer = LayerSpec::Lstm {
         units: 8,
         bidirectional: false,
         output: SeqOutput::Sequence,

@@ -186,14 +186,30 @@ fn bundle_readme(model: &TrainedModel) -> String {
         crate::spec::shapes::infer_shapes(&exp.architecture, exp.task, &model.input_shape, &target);
     for (s, stack) in report.stacks.iter().enumerate() {
         let _ = writeln!(t, "stack {s} '{}' (input {:?})", stack.name, stack.input);
-        for (l, layer) in stack.layers.iter().enumerate() {
-            let kind = exp.architecture.stacks[s].layers[l].info().display;
-            let _ = writeln!(
+        let Some(spec) = exp.architecture.stack(&stack.name) else {
+            continue;
+        };
+        let wiring = crate::spec::graph::wire(spec).ok();
+        for (l, (layer, node)) in stack.layers.iter().zip(&spec.layers).enumerate() {
+            let kind = node.layer.info().display;
+            let _ = write!(
                 t,
                 "  layer {l}: {kind:<22} output {:?}, {} parameters",
                 layer.output.clone().unwrap_or_default(),
                 layer.params
             );
+            // Graphs: which outputs each layer takes (a chain's layer takes the one above).
+            if let Some(w) = wiring.as_ref().filter(|w| !w.is_chain()) {
+                let taken: Vec<String> = w.sources[l]
+                    .iter()
+                    .map(|src| match src {
+                        crate::spec::graph::Source::Input => "the stack's input".to_string(),
+                        crate::spec::graph::Source::Node(j) => format!("layer {j}"),
+                    })
+                    .collect();
+                let _ = write!(t, "; takes {}", taken.join(" and "));
+            }
+            t.push('\n');
         }
     }
     t.push_str(

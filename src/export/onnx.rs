@@ -1,6 +1,6 @@
 //! ONNX export (opset 17) of the networks ONNX can express: dense, convolution,
 //! pooling, normalisation, activation, reshaping, embedding and positional
-//! encoding layers, and the mean of a VAE. Recurrent and attention layers are
+//! encoding layers, merges (Add, Concat, Mul) of graph networks, and the mean of a VAE. Recurrent and attention layers are
 //! refused with their names. The graph takes the same flat, preprocessed input
 //! as the burn network (`[batch, values]`) and gives class probabilities, values
 //! or the reconstruction.
@@ -11,8 +11,9 @@ use onnx_ir::{
     TypeProto, ValueInfoProto,
 };
 
-use crate::model::{Layer, PositionEncoding};
+use crate::model::{Layer, MergeOp, PositionEncoding};
 use crate::spec::Task;
+use crate::spec::graph::Source;
 use crate::spec::shapes::infer_shapes;
 use crate::train::TrainedModel;
 
@@ -37,6 +38,7 @@ pub fn unsupported_layers(model: &TrainedModel) -> Vec<String> {
                 Layer::Recurrent(_) | Layer::Attention(_) | Layer::Upsample2d(_)
             ) {
                 let display = model.experiment.architecture.stacks[s].layers[l]
+                    .layer
                     .info()
                     .display;
                 out.push(format!("{display} (layer {} of '{name}')", l + 1));
@@ -74,12 +76,45 @@ pub fn to_onnx(model: &TrainedModel) -> Result<Vec<u8>, String> {
         x = g.reshape(&x, &model.input_shape);
     }
     for (stack, stack_report) in model.network.stacks.iter().zip(&report.stacks) {
-        let mut shape = stack_report.input.clone();
-        for (layer, r) in stack.layers.iter().zip(&stack_report.layers) {
-            let out_shape = r.output.clone().unwrap_or_default();
-            x = g.layer(layer, &x, &shape, &out_shape)?;
-            shape = out_shape;
+        // Each node's ONNX value and shape, walked in the order the network runs.
+        let wiring = stack.plan.wiring();
+        let mut values: Vec<Option<(String, Vec<usize>)>> = vec![None; stack.layers.len()];
+        let input = (x.clone(), stack_report.input.clone());
+        let value = |s: Source, values: &[Option<(String, Vec<usize>)>]| match s {
+            Source::Input => input.clone(),
+            Source::Node(j) => values[j]
+                .clone()
+                .expect("the graph runs every node after the nodes it takes"),
+        };
+        for &i in &wiring.order {
+            let out_shape = stack_report.layers[i].output.clone().unwrap_or_default();
+            let taken: Vec<(String, Vec<usize>)> = wiring.sources[i]
+                .iter()
+                .map(|s| value(*s, &values))
+                .collect();
+            let y = match &stack.layers[i] {
+                Layer::Merge(m) => {
+                    g.rank_of_last = out_shape.len() + 1;
+                    let names: Vec<String> = taken.into_iter().map(|(n, _)| n).collect();
+                    match m.op {
+                        // ONNX's Add and Mul take two inputs; Sum takes any number.
+                        MergeOp::Add if names.len() > 2 => g.node("Sum", names, vec![]),
+                        MergeOp::Add => g.node("Add", names, vec![]),
+                        MergeOp::Multiply => {
+                            let mut names = names.into_iter();
+                            let first = names.next().expect("a merge takes two or more branches");
+                            names.fold(first, |a, b| g.node("Mul", vec![a, b], vec![]))
+                        }
+                        MergeOp::Concatenate => g.node("Concat", names, vec![int("axis", 1)]),
+                    }
+                }
+                layer => g.layer(layer, &taken[0].0, &taken[0].1, &out_shape)?,
+            };
+            values[i] = Some((y, out_shape));
         }
+        let (y, shape) = value(wiring.output, &values);
+        g.rank_of_last = shape.len() + 1;
+        x = y;
     }
     let out_len: usize = match exp.task {
         Task::Classification | Task::Regression | Task::Dqn => report
@@ -432,6 +467,12 @@ impl Graph {
                 let table = table.slice([0..len, 0..d]).swap_dims(0, 1);
                 let c = self.init_f32("positions", &[d, len], floats(table)?);
                 self.node("Add", vec![x, c], vec![])
+            }
+            Layer::Merge(m) => {
+                return Err(format!(
+                    "a merge ({:?}) joins several branches and is exported by the graph walk",
+                    m.op
+                ));
             }
             Layer::Recurrent(_) | Layer::Attention(_) | Layer::Upsample2d(_) => {
                 return Err("recurrent, attention and upsampling layers are not exported".into());

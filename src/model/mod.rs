@@ -1,6 +1,8 @@
 //! Spec → burn module. A network is a list of stacks; a stack is a `Vec` of an
-//! enum of layers; values flowing between layers are an [`Act`] over tensor ranks
-//! so dense, convolutional (and later recurrent and attention) layers compose.
+//! enum of layers run in the order of its graph (a chain, or branches joined by
+//! merge layers: `spec::graph`); values flowing between layers are an [`Act`]
+//! over tensor ranks so dense, convolutional, recurrent and attention layers
+//! compose. Each wire's value is dropped once its last taker has it.
 //!
 //! The builder trusts shape inference: it runs it first and refuses what it
 //! rejects, so the forward pass never meets a shape it cannot take.
@@ -17,6 +19,7 @@ use burn::nn::{
 };
 use burn::tensor::{Device, Tensor, activation};
 
+use crate::spec::graph::{self, Source, Wiring};
 use crate::spec::shapes::{ShapeError, ShapeReport, Target, infer_shapes};
 use crate::spec::{ActivationFn, Experiment, LayerSpec, Padding, Task};
 
@@ -187,6 +190,7 @@ pub enum Layer {
     PositionEncoding(PositionEncoding),
     Recurrent(Recurrent),
     Attention(Attention),
+    Merge(Merge),
 }
 
 impl Layer {
@@ -216,16 +220,78 @@ impl Layer {
             Layer::PositionEncoding(_) => "PositionEncoding",
             Layer::Recurrent(_) => "Recurrent",
             Layer::Attention(_) => "Attention",
+            Layer::Merge(_) => "Merge",
         }
     }
 }
 
-/// A stack of layers applied in order.
+/// How a stack's layers are wired, for running them: the checked graph and,
+/// for each layer, the layer that alone takes its output when that layer takes
+/// nothing else (where a convolution may apply the max pooling after it).
+#[derive(Debug, Clone)]
+pub struct Plan {
+    wiring: Wiring,
+    next: Vec<Option<usize>>,
+}
+
+impl Plan {
+    /// Layers applied one after the other.
+    pub fn chain(len: usize) -> Plan {
+        let sources = (0..len)
+            .map(|i| match i {
+                0 => vec![Source::Input],
+                _ => vec![Source::Node(i - 1)],
+            })
+            .collect();
+        let output = match len {
+            0 => Source::Input,
+            n => Source::Node(n - 1),
+        };
+        Plan::new(Wiring {
+            sources,
+            order: (0..len).collect(),
+            output,
+        })
+    }
+
+    /// The checked graph the stack runs.
+    pub fn wiring(&self) -> &Wiring {
+        &self.wiring
+    }
+
+    fn new(wiring: Wiring) -> Plan {
+        let uses = wiring.consumers();
+        let next = (0..wiring.sources.len())
+            .map(|i| {
+                if uses[i] != 1 {
+                    return None;
+                }
+                wiring.sources.iter().position(|s| s == &[Source::Node(i)])
+            })
+            .collect();
+        Plan { wiring, next }
+    }
+}
+
+/// A value flowing along one wire of a stack.
+#[derive(Clone)]
+struct Flow {
+    x: Act,
+    /// The valid lengths of padded sequences in the batch.
+    lengths: Option<Vec<usize>>,
+    /// Set by a 1-D convolution that applied its max pooling: its output length
+    /// before pooling, which `lengths` still refer to.
+    unpooled_len: Option<usize>,
+}
+
+/// A stack of layers: a graph, most often a chain, run in the plan's order.
 #[derive(Module, Debug)]
 pub struct StackModule {
     pub layers: Vec<Layer>,
     /// Index of the last Dense layer: its input is the classifier's embedding.
     pub last_dense: Option<usize>,
+    #[module(skip)]
+    pub plan: Plan,
 }
 
 /// What a stack produced.
@@ -239,14 +305,37 @@ pub struct StackOut {
     pub attention: Vec<Tensor<4>>,
 }
 
+/// What one forward pass through a stack keeps between layers.
+struct Pass<'a> {
+    sample: bool,
+    vae: Option<(Tensor<2>, Tensor<2>)>,
+    attention: Vec<Tensor<4>>,
+    /// An activation held back to be applied after the max pooling at this index.
+    after_pooling: Vec<Option<&'a Activation>>,
+    /// Max pooling layers that the convolution before them already applied.
+    pooled: Vec<bool>,
+}
+
 impl StackModule {
+    /// Layers applied one after the other.
+    pub fn chain(layers: Vec<Layer>, last_dense: Option<usize>) -> StackModule {
+        let plan = Plan::chain(layers.len());
+        StackModule {
+            layers,
+            last_dense,
+            plan,
+        }
+    }
+
     /// The max pooling that follows layer `i`, directly or after an activation that can be
     /// applied after the pooling instead (see `Activation::commutes_with_max_pooling`).
-    fn max_pooling_after(&self, i: usize) -> Option<&Layer> {
-        match self.layers.get(i + 1)? {
-            l if l.is_max_pooling() => Some(l),
+    fn max_pooling_after(&self, i: usize) -> Option<(usize, &Layer)> {
+        let j = self.plan.next[i]?;
+        match &self.layers[j] {
+            l if l.is_max_pooling() => Some((j, l)),
             Layer::Activation(a) if a.commutes_with_max_pooling() => {
-                self.layers.get(i + 2).filter(|l| l.is_max_pooling())
+                let k = self.plan.next[j]?;
+                Some((k, &self.layers[k])).filter(|(_, l)| l.is_max_pooling())
             }
             _ => None,
         }
@@ -257,146 +346,252 @@ impl StackModule {
     /// padded sequences in the batch: padding is then left out of pooling and
     /// attention, and a recurrent layer's last state is taken at each
     /// sequence's own end.
-    pub fn forward(&self, mut x: Act, sample: bool, mut lengths: Option<Vec<usize>>) -> StackOut {
+    pub fn forward(&self, x: Act, sample: bool, lengths: Option<Vec<usize>>) -> StackOut {
+        let wiring = &self.plan.wiring;
+        let n = self.layers.len();
+        let mut pass = Pass {
+            sample,
+            vae: None,
+            attention: Vec::new(),
+            after_pooling: vec![None; n],
+            pooled: vec![false; n],
+        };
         let mut before_last_dense = None;
-        let mut vae = None;
-        let mut attention = Vec::new();
-        // An activation held back to be applied after the max pooling that follows it.
-        let mut after_pooling: Option<&Activation> = None;
-        // Set when a convolution already applied the max pooling that follows it; a 1-D one
-        // also leaves its output length before pooling, for the valid lengths below.
-        let mut pooled = false;
-        let mut unpooled_len: Option<usize> = None;
-        for (i, layer) in self.layers.iter().enumerate() {
+        // Each wire's value, dropped once its last taker has it.
+        let mut uses = wiring.consumers();
+        let mut input_uses = wiring
+            .sources
+            .iter()
+            .flatten()
+            .chain(std::iter::once(&wiring.output))
+            .filter(|s| **s == Source::Input)
+            .count();
+        let mut input = Some(Flow {
+            x,
+            lengths,
+            unpooled_len: None,
+        });
+        let mut values: Vec<Option<Flow>> = vec![None; n];
+        let mut take = |s: Source, values: &mut [Option<Flow>]| {
+            let (slot, left) = match s {
+                Source::Input => (&mut input, &mut input_uses),
+                Source::Node(j) => (&mut values[j], &mut uses[j]),
+            };
+            *left -= 1;
+            let value = if *left == 0 {
+                slot.take()
+            } else {
+                slot.clone()
+            };
+            value.expect("the plan runs every layer after the layers it takes")
+        };
+        for &i in &wiring.order {
+            let mut args: Vec<Flow> = wiring.sources[i]
+                .iter()
+                .map(|s| take(*s, &mut values))
+                .collect();
             if Some(i) == self.last_dense {
-                before_last_dense = Some(x.clone());
+                before_last_dense = Some(args[0].x.clone());
             }
-            let len_in = unpooled_len.take().or_else(|| x.seq_len());
-            let mask = match (&lengths, len_in) {
-                (Some(l), Some(len)) => Some(sequence::padding_mask(l, len, &x.device())),
-                _ => None,
-            };
-            x = match layer {
-                Layer::Dense(l) => Act::Flat(l.forward(x.flat())),
-                Layer::Dropout(l) => each_rank!(x, t => dropout::dropout(t, l.prob)),
-                Layer::BatchNorm(l) => each_rank!(x, t => l.forward(t)),
-                Layer::LayerNorm(l) => match x {
-                    Act::Flat(t) => Act::Flat(l.forward(t)),
-                    Act::Seq(t) => Act::Seq(l.forward(t.swap_dims(1, 2)).swap_dims(1, 2)),
-                    Act::Img(t) => {
-                        Act::Img(l.forward(t.permute([0, 2, 3, 1])).permute([0, 3, 1, 2]))
-                    }
-                },
-                Layer::Activation(a)
-                    if a.commutes_with_max_pooling()
-                        && self.layers.get(i + 1).is_some_and(Layer::is_max_pooling) =>
-                {
-                    after_pooling = Some(a);
-                    x
+            values[i] = Some(match &self.layers[i] {
+                Layer::Merge(m) => m.apply(args),
+                _ => {
+                    let flow = args
+                        .pop()
+                        .expect("a layer that is no merge takes one input");
+                    self.apply(i, flow, &mut pass)
                 }
-                Layer::Activation(a) => each_rank!(x, t => a.apply(t)),
-                Layer::Conv1d(l) => {
-                    let x = x.seq();
-                    let fused = match self.max_pooling_after(i) {
-                        Some(Layer::MaxPool1d(p)) => cpu::conv::conv1d_max_pool(l, p, x.clone()),
-                        _ => None,
-                    };
-                    pooled = fused.is_some();
-                    match fused {
-                        Some((y, len)) => {
-                            unpooled_len = Some(len);
-                            Act::Seq(y)
-                        }
-                        None => Act::Seq(cpu::conv::conv1d(l, x)),
-                    }
-                }
-                Layer::Conv2d(l) => {
-                    let x = x.img();
-                    let fused = match self.max_pooling_after(i) {
-                        Some(Layer::MaxPool2d(p)) => cpu::conv::conv2d_max_pool(l, p, x.clone()),
-                        _ => None,
-                    };
-                    pooled = fused.is_some();
-                    Act::Img(fused.unwrap_or_else(|| cpu::conv::conv2d(l, x)))
-                }
-                // Already applied by the convolution before it.
-                Layer::MaxPool1d(_) | Layer::MaxPool2d(_) if pooled => {
-                    pooled = false;
-                    x
-                }
-                Layer::MaxPool1d(l) => Act::Seq(cpu::pool::max_pool1d(l, x.seq())),
-                Layer::AvgPool1d(l) => Act::Seq(l.forward(x.seq())),
-                Layer::MaxPool2d(l) => Act::Img(cpu::pool::max_pool2d(l, x.img())),
-                Layer::Upsample2d(l) => Act::Img(l.forward(x.img())),
-                Layer::AvgPool2d(l) => Act::Img(l.forward(x.img())),
-                Layer::GlobalPool(p) => {
-                    let t: Tensor<3> = match x {
-                        Act::Seq(t) => t,
-                        Act::Img(t) => t.flatten(2, 3),
-                        Act::Flat(_) => {
-                            panic!("shape inference refuses global pooling of a flat vector")
-                        }
-                    };
-                    let pooled = match (&mask, &lengths) {
-                        (Some(m), Some(l)) => sequence::masked_pool(t, m.clone(), l, p.max),
-                        _ if p.max => cpu::pool::max_over_positions(t),
-                        _ => t.mean_dim(2),
-                    };
-                    Act::Flat(pooled.flatten(1, 2))
-                }
-                Layer::Reshape(r) => {
-                    let flat = x.flatten();
-                    if r.shape.is_empty() {
-                        Act::Flat(flat)
-                    } else {
-                        Act::from_flat(flat, &r.shape)
-                    }
-                }
-                Layer::VaeSampling(v) => {
-                    let h = x.flat();
-                    let mean = v.mean.forward(h.clone());
-                    let log_var = v.log_var.forward(h);
-                    let z = if sample {
-                        let eps = dropout::normal(mean.shape(), &mean.device());
-                        mean.clone() + eps * log_var.clone().mul_scalar(0.5).exp()
-                    } else {
-                        mean.clone()
-                    };
-                    vae = Some((mean, log_var));
-                    Act::Flat(z)
-                }
-                Layer::PerPosition(l) => {
-                    Act::Seq(l.forward(x.seq().swap_dims(1, 2)).swap_dims(1, 2))
-                }
-                Layer::PositionEncoding(p) => Act::Seq(p.forward(x.seq())),
-                Layer::Recurrent(r) => r.forward(x.seq(), lengths.as_deref()),
-                Layer::Attention(a) => {
-                    let (y, weights) = a.forward(x.seq(), mask.clone(), lengths.as_deref());
-                    attention.push(weights);
-                    Act::Seq(y)
-                }
-            };
-            if let (Some(a), Layer::MaxPool1d(_) | Layer::MaxPool2d(_)) = (after_pooling, layer) {
-                x = each_rank!(x, t => a.apply(t));
-                after_pooling = None;
-            }
-            // Valid lengths follow the sequence through convolutions and pooling (through a
-            // convolution and the pooling it applied, in the same two steps).
-            lengths = match (lengths, len_in, unpooled_len.or_else(|| x.seq_len())) {
-                (Some(l), Some(a), Some(b)) if a == b => Some(l),
-                (Some(l), Some(a), Some(b)) => Some(
-                    l.iter()
-                        .map(|&n| (n * b).div_ceil(a.max(1)).clamp(1, b))
-                        .collect(),
-                ),
-                _ => None,
-            };
+            });
         }
         StackOut {
-            out: x,
+            out: take(wiring.output, &mut values).x,
             before_last_dense,
-            vae,
-            attention,
+            vae: pass.vae,
+            attention: pass.attention,
+        }
+    }
+
+    /// Apply layer `i` to the value it takes.
+    fn apply<'a>(&'a self, i: usize, flow: Flow, pass: &mut Pass<'a>) -> Flow {
+        let layer = &self.layers[i];
+        let Flow {
+            x,
+            lengths,
+            unpooled_len,
+        } = flow;
+        let mut unpooled_len_out = None;
+        let len_in = unpooled_len.or_else(|| x.seq_len());
+        let mask = match (&lengths, len_in) {
+            (Some(l), Some(len)) => Some(sequence::padding_mask(l, len, &x.device())),
+            _ => None,
+        };
+        let mut x = match layer {
+            Layer::Dense(l) => Act::Flat(l.forward(x.flat())),
+            Layer::Dropout(l) => each_rank!(x, t => dropout::dropout(t, l.prob)),
+            Layer::BatchNorm(l) => each_rank!(x, t => l.forward(t)),
+            Layer::LayerNorm(l) => match x {
+                Act::Flat(t) => Act::Flat(l.forward(t)),
+                Act::Seq(t) => Act::Seq(l.forward(t.swap_dims(1, 2)).swap_dims(1, 2)),
+                Act::Img(t) => Act::Img(l.forward(t.permute([0, 2, 3, 1])).permute([0, 3, 1, 2])),
+            },
+            Layer::Activation(a)
+                if a.commutes_with_max_pooling()
+                    && self.plan.next[i].is_some_and(|j| self.layers[j].is_max_pooling()) =>
+            {
+                pass.after_pooling[self.plan.next[i].expect("checked just above")] = Some(a);
+                x
+            }
+            Layer::Activation(a) => each_rank!(x, t => a.apply(t)),
+            Layer::Conv1d(l) => {
+                let x = x.seq();
+                let fused = match self.max_pooling_after(i) {
+                    Some((j, Layer::MaxPool1d(p))) => {
+                        cpu::conv::conv1d_max_pool(l, p, x.clone()).map(|f| (j, f))
+                    }
+                    _ => None,
+                };
+                match fused {
+                    Some((j, (y, len))) => {
+                        pass.pooled[j] = true;
+                        unpooled_len_out = Some(len);
+                        Act::Seq(y)
+                    }
+                    None => Act::Seq(cpu::conv::conv1d(l, x)),
+                }
+            }
+            Layer::Conv2d(l) => {
+                let x = x.img();
+                let fused = match self.max_pooling_after(i) {
+                    Some((j, Layer::MaxPool2d(p))) => {
+                        cpu::conv::conv2d_max_pool(l, p, x.clone()).map(|y| (j, y))
+                    }
+                    _ => None,
+                };
+                match fused {
+                    Some((j, y)) => {
+                        pass.pooled[j] = true;
+                        Act::Img(y)
+                    }
+                    None => Act::Img(cpu::conv::conv2d(l, x)),
+                }
+            }
+            // Already applied by the convolution before it.
+            Layer::MaxPool1d(_) | Layer::MaxPool2d(_) if pass.pooled[i] => x,
+            Layer::MaxPool1d(l) => Act::Seq(cpu::pool::max_pool1d(l, x.seq())),
+            Layer::AvgPool1d(l) => Act::Seq(l.forward(x.seq())),
+            Layer::MaxPool2d(l) => Act::Img(cpu::pool::max_pool2d(l, x.img())),
+            Layer::Upsample2d(l) => Act::Img(l.forward(x.img())),
+            Layer::AvgPool2d(l) => Act::Img(l.forward(x.img())),
+            Layer::GlobalPool(p) => {
+                let t: Tensor<3> = match x {
+                    Act::Seq(t) => t,
+                    Act::Img(t) => t.flatten(2, 3),
+                    Act::Flat(_) => {
+                        panic!("shape inference refuses global pooling of a flat vector")
+                    }
+                };
+                let pooled = match (&mask, &lengths) {
+                    (Some(m), Some(l)) => sequence::masked_pool(t, m.clone(), l, p.max),
+                    _ if p.max => cpu::pool::max_over_positions(t),
+                    _ => t.mean_dim(2),
+                };
+                Act::Flat(pooled.flatten(1, 2))
+            }
+            Layer::Reshape(r) => {
+                let flat = x.flatten();
+                if r.shape.is_empty() {
+                    Act::Flat(flat)
+                } else {
+                    Act::from_flat(flat, &r.shape)
+                }
+            }
+            Layer::VaeSampling(v) => {
+                let h = x.flat();
+                let mean = v.mean.forward(h.clone());
+                let log_var = v.log_var.forward(h);
+                let z = if pass.sample {
+                    let eps = dropout::normal(mean.shape(), &mean.device());
+                    mean.clone() + eps * log_var.clone().mul_scalar(0.5).exp()
+                } else {
+                    mean.clone()
+                };
+                pass.vae = Some((mean, log_var));
+                Act::Flat(z)
+            }
+            Layer::PerPosition(l) => Act::Seq(l.forward(x.seq().swap_dims(1, 2)).swap_dims(1, 2)),
+            Layer::PositionEncoding(p) => Act::Seq(p.forward(x.seq())),
+            Layer::Recurrent(r) => r.forward(x.seq(), lengths.as_deref()),
+            Layer::Attention(a) => {
+                let (y, weights) = a.forward(x.seq(), mask.clone(), lengths.as_deref());
+                pass.attention.push(weights);
+                Act::Seq(y)
+            }
+            Layer::Merge(_) => unreachable!("merges are applied by the stack, not one input"),
+        };
+        if let Some(a) = pass.after_pooling[i].take() {
+            x = each_rank!(x, t => a.apply(t));
+        }
+        // Valid lengths follow the sequence through convolutions and pooling (through a
+        // convolution and the pooling it applied, in the same two steps).
+        let lengths = match (lengths, len_in, unpooled_len_out.or_else(|| x.seq_len())) {
+            (Some(l), Some(a), Some(b)) if a == b => Some(l),
+            (Some(l), Some(a), Some(b)) => Some(
+                l.iter()
+                    .map(|&n| (n * b).div_ceil(a.max(1)).clamp(1, b))
+                    .collect(),
+            ),
+            _ => None,
+        };
+        Flow {
+            x,
+            lengths,
+            unpooled_len: unpooled_len_out,
+        }
+    }
+}
+
+/// How a merge layer joins its branches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeOp {
+    Add,
+    Concatenate,
+    Multiply,
+}
+
+/// Joins two or more branches (shape inference checked that they fit).
+#[derive(Module, Debug)]
+pub struct Merge {
+    #[module(skip)]
+    pub op: MergeOp,
+}
+
+impl Merge {
+    fn apply(&self, flows: Vec<Flow>) -> Flow {
+        let lengths = flows[0].lengths.clone();
+        let xs: Vec<Act> = flows.into_iter().map(|f| f.x).collect();
+        let x = match self.op {
+            MergeOp::Concatenate => match &xs[0] {
+                Act::Flat(_) => Act::Flat(Tensor::cat(xs.into_iter().map(Act::flat).collect(), 1)),
+                Act::Seq(_) => Act::Seq(Tensor::cat(xs.into_iter().map(Act::seq).collect(), 1)),
+                Act::Img(_) => Act::Img(Tensor::cat(xs.into_iter().map(Act::img).collect(), 1)),
+            },
+            op => xs
+                .into_iter()
+                .reduce(|a, b| match (a, b, op) {
+                    (Act::Flat(a), Act::Flat(b), MergeOp::Add) => Act::Flat(a + b),
+                    (Act::Seq(a), Act::Seq(b), MergeOp::Add) => Act::Seq(a + b),
+                    (Act::Img(a), Act::Img(b), MergeOp::Add) => Act::Img(a + b),
+                    (Act::Flat(a), Act::Flat(b), _) => Act::Flat(a * b),
+                    (Act::Seq(a), Act::Seq(b), _) => Act::Seq(a * b),
+                    (Act::Img(a), Act::Img(b), _) => Act::Img(a * b),
+                    _ => panic!("shape inference joins only branches of one shape"),
+                })
+                .expect("a merge takes two or more branches"),
+        };
+        Flow {
+            x,
+            lengths,
+            unpooled_len: None,
         }
     }
 }
@@ -535,26 +730,32 @@ pub fn build(
             .architecture
             .stack(name)
             .expect("shape inference found every stack the task needs");
-        let mut shape = stack_report.input.clone();
-        let mut layers = Vec::with_capacity(spec.layers.len());
-        for (layer, r) in spec.layers.iter().zip(&stack_report.layers) {
-            layers.push(build_layer(layer, &shape, device));
-            shape = r
+        let wiring = graph::wire(spec).expect("shape inference checked the wiring");
+        let shape_of = |s: &Source| match s {
+            Source::Input => &stack_report.input,
+            Source::Node(j) => stack_report.layers[*j]
                 .output
-                .clone()
-                .expect("a report without errors has every shape");
-        }
+                .as_ref()
+                .expect("a report without errors has every shape"),
+        };
+        let layers = spec
+            .layer_specs()
+            .zip(&wiring.sources)
+            .map(|(layer, sources)| build_layer(layer, shape_of(&sources[0]), device))
+            .collect();
         let last_dense = spec
-            .layers
-            .iter()
+            .layer_specs()
             .rposition(|l| matches!(l, LayerSpec::Dense { .. }));
-        stacks.push(StackModule { layers, last_dense });
+        stacks.push(StackModule {
+            layers,
+            last_dense,
+            plan: Plan::new(wiring),
+        });
     }
     let variable_length = input_shape.len() == 2
         && matches!(exp.task, Task::Classification | Task::Regression)
         && !exp.architecture.stacks.iter().any(|s| {
-            s.layers
-                .iter()
+            s.layer_specs()
                 .any(|l| matches!(l, LayerSpec::Flatten | LayerSpec::Reshape { .. }))
         });
     Ok((
@@ -700,6 +901,13 @@ fn build_layer(spec: &LayerSpec, input: &[usize], device: &Device) -> Layer {
             *dropout,
             device,
         )),
+        LayerSpec::Add => Layer::Merge(Merge { op: MergeOp::Add }),
+        LayerSpec::Concatenate => Layer::Merge(Merge {
+            op: MergeOp::Concatenate,
+        }),
+        LayerSpec::Multiply => Layer::Merge(Merge {
+            op: MergeOp::Multiply,
+        }),
         LayerSpec::Relu
         | LayerSpec::LeakyRelu { .. }
         | LayerSpec::Gelu
@@ -731,13 +939,13 @@ mod tests {
             Tensor::<4>::from_data(TensorData::new(values.clone(), [2, 3, 6, 6]), &device)
                 .require_grad()
         };
-        let stack = StackModule {
-            layers: vec![
+        let stack = StackModule::chain(
+            vec![
                 act(ActivationFn::Relu),
                 Layer::MaxPool2d(MaxPool2dConfig::new([2, 2]).init()),
             ],
-            last_dense: None,
-        };
+            None,
+        );
         let (ours, theirs) = (x(), x());
         let y = stack.forward(Act::Img(ours.clone()), false, None).out.img();
         let reference = MaxPool2dConfig::new([2, 2])
@@ -762,13 +970,13 @@ mod tests {
             Tensor::<3>::from_data(TensorData::new(values.clone(), [2, 6, 18]), &device)
                 .require_grad()
         };
-        let stack = StackModule {
-            layers: vec![
+        let stack = StackModule::chain(
+            vec![
                 act(ActivationFn::LeakyRelu(0.2)),
                 Layer::MaxPool1d(MaxPool1dConfig::new(3).init()),
             ],
-            last_dense: None,
-        };
+            None,
+        );
         let (ours, theirs) = (x(), x());
         let y = stack.forward(Act::Seq(ours.clone()), false, None).out.seq();
         let reference = MaxPool1dConfig::new(3)
@@ -800,15 +1008,12 @@ mod tests {
                 // Anything between the convolution and the pooling keeps them apart.
                 layers.insert(1, Layer::Dropout(DropoutConfig::new(0.0).init()));
             }
-            StackModule {
-                layers,
-                last_dense: None,
-            }
+            StackModule::chain(layers, None)
         };
         let (fused, apart) = (layers(false), layers(true));
         assert!(matches!(
             fused.max_pooling_after(0),
-            Some(Layer::MaxPool1d(_))
+            Some((2, Layer::MaxPool1d(_)))
         ));
         assert!(apart.max_pooling_after(0).is_none());
         // Valid conv 30 → 22, pooling → 5: lengths 6, 11, 18 and 24 come out one shorter if
@@ -861,6 +1066,96 @@ mod tests {
         );
     }
 
+    /// A chain written as a graph (each node naming the one above) runs the
+    /// same, fused convolution and pooling included; a residual Add and a
+    /// Concatenate give what they say, and gradients reach both branches.
+    #[test]
+    fn graph_stacks_run_their_wires() {
+        use crate::spec::{Node, Stack};
+        let device = Device::flex().autodiff();
+        let mut exp = Template::ImageCnn.experiment();
+        let (input, target) = Template::ImageCnn.example_shapes();
+        exp.fit_to_data(&input, &target);
+        let n: usize = input.iter().product();
+        let x = Tensor::<2>::random(
+            [3, n],
+            burn::tensor::Distribution::Uniform(0.0, 1.0),
+            &device,
+        );
+        let (chain, _) = build(&exp, &input, &target, &device).unwrap();
+        let mut wired = exp.clone();
+        for (i, node) in wired.architecture.stacks[0].layers.iter_mut().enumerate() {
+            node.id = format!("n{i}");
+            node.inputs = vec![if i == 0 {
+                "input".to_string()
+            } else {
+                format!("n{}", i - 1)
+            }];
+        }
+        let (graph, _) = build(&wired, &input, &target, &device).unwrap();
+        let graph = graph.load_record(chain.clone().into_record());
+        assert!(
+            graph.stacks[0].max_pooling_after(0).is_some(),
+            "still fused"
+        );
+        assert_eq!(
+            chain.forward(x.clone(), false).output.into_data(),
+            graph.forward(x, false).output.into_data()
+        );
+
+        // y = concat(dense(x) + x, x * x) on flat vectors of 4.
+        let node = |id: &str, inputs: &[&str], layer| Node {
+            id: id.into(),
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+            layer,
+        };
+        let mut exp = Template::MlpClassifier.experiment();
+        exp.architecture.stacks[0] = Stack {
+            name: "network".into(),
+            layers: vec![
+                node(
+                    "d",
+                    &[],
+                    LayerSpec::Dense {
+                        units: 4,
+                        bias: true,
+                    },
+                ),
+                node("sum", &["d", "input"], LayerSpec::Add),
+                node("sq", &["input", "input"], LayerSpec::Multiply),
+                node("", &["sum", "sq"], LayerSpec::Concatenate),
+            ],
+        };
+        exp.task = Task::Regression;
+        let (net, report) = build(&exp, &[4], &Target::Values(8), &device).unwrap();
+        assert_eq!(report.stacks[0].output, Some(vec![8]));
+        let values = vec![0.5f32, -1.0, 2.0, 0.25, 1.0, 0.0, -0.5, 3.0];
+        let x =
+            Tensor::<2>::from_data(TensorData::new(values.clone(), [2, 4]), &device).require_grad();
+        let y = net.forward(x.clone(), false).output;
+        let Layer::Dense(d) = &net.stacks[0].layers[0] else {
+            panic!("the first layer is the Dense layer");
+        };
+        let dense = d.forward(x.clone());
+        let expected = Tensor::cat(vec![dense + x.clone(), x.clone() * x.clone()], 1);
+        y.clone()
+            .into_data()
+            .assert_approx_eq::<f32>(&expected.into_data(), burn::tensor::Tolerance::default());
+        let grads = y.sum().backward();
+        let dx: Vec<f32> = x.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        // d/dx of sum(W x + b + x + x²) = column sums of W + 1 + 2x.
+        let w: Vec<f32> = d.weight.val().into_data().try_to_vec::<f32>().unwrap();
+        for (k, &v) in values.iter().enumerate() {
+            let col: f32 = (0..4).map(|o| w[(k % 4) * 4 + o]).sum();
+            let want = col + 1.0 + 2.0 * v;
+            assert!(
+                (dx[k] - want).abs() < 1e-4,
+                "input {k}: {} vs {want}",
+                dx[k]
+            );
+        }
+    }
+
     #[test]
     fn every_template_builds_and_runs_forward_with_the_inferred_shapes() {
         let device = Device::flex();
@@ -887,8 +1182,19 @@ mod tests {
                 );
             }
             assert!(f.latent.is_some(), "{} reports a latent", t.name());
+            // burn counts batch normalisation's running mean and variance as
+            // parameters; the report counts what training changes.
+            let running: usize = net
+                .stacks
+                .iter()
+                .flat_map(|s| &s.layers)
+                .map(|l| match l {
+                    Layer::BatchNorm(b) => 2 * b.gamma.val().dims()[0],
+                    _ => 0,
+                })
+                .sum();
             assert_eq!(
-                net.num_params(),
+                net.num_params() - running,
                 report.total_params(),
                 "{} parameter count",
                 t.name()

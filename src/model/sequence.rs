@@ -431,7 +431,7 @@ mod tests {
             units: 2,
             bias: true,
         });
-        exp.architecture.stacks[0].layers = all;
+        exp.architecture.stacks[0].layers = all.into_iter().map(Into::into).collect();
         exp
     }
 
@@ -686,7 +686,7 @@ mod tests {
                 assert!(
                     (x - y).abs() < 1e-4,
                     "{:?}: {pa:?} vs {pb:?}",
-                    exp.architecture.stacks[0].layers[0]
+                    exp.architecture.stacks[0].layers[0].layer
                 );
             }
             for w in b.attention {

@@ -107,6 +107,12 @@ pub enum LayerSpec {
         ff: usize,
         dropout: f64,
     },
+    /// Element-wise sum of two or more branches of the same shape (a residual connection).
+    Add,
+    /// Branches joined along their features (flat vectors) or channels (sequences, images).
+    Concatenate,
+    /// Element-wise product of two or more branches of the same shape (gating).
+    Multiply,
 }
 
 fn one() -> usize {
@@ -154,6 +160,7 @@ pub enum Family {
     Reshaping,
     Sequence,
     Generative,
+    Merge,
 }
 
 impl Family {
@@ -167,6 +174,7 @@ impl Family {
             Family::Reshaping => "Reshaping",
             Family::Sequence => "Sequence models",
             Family::Generative => "Generative",
+            Family::Merge => "Joining branches",
         }
     }
 }
@@ -594,6 +602,27 @@ const CATALOGUE: &[LayerInfo] = &[
         }],
         help: "The heart of a variational autoencoder. From its input it computes a mean and a (log-)variance for each latent dimension and draws a random point from that distribution (the 'reparameterisation trick'), so similar cells land near each other in a smooth latent space. Training adds a KL penalty keeping the space close to a standard normal. When predicting it returns the mean.",
     },
+    LayerInfo {
+        kind: "Add",
+        display: "Add",
+        family: Family::Merge,
+        params: &[],
+        help: "Adds the outputs of two or more branches value by value; they must have the same shape. With one branch that skips a few layers it makes a residual block (ResNet): the layers only learn a correction to their input, which lets deeper networks train. Name the branches in the node's inputs.",
+    },
+    LayerInfo {
+        kind: "Concatenate",
+        display: "Concatenate",
+        family: Family::Merge,
+        params: &[],
+        help: "Joins the outputs of two or more branches side by side: flat vectors end to end, sequences and images along their channels (their lengths or sizes must match). Used for U-Net skip connections, DenseNet blocks and networks that read two data sources. Name the branches in the node's inputs.",
+    },
+    LayerInfo {
+        kind: "Multiply",
+        display: "Multiply",
+        family: Family::Merge,
+        params: &[],
+        help: "Multiplies the outputs of two or more branches value by value; they must have the same shape. With a Sigmoid on one branch it makes a gate that lets the network switch features on and off (squeeze-and-excitation, gated units). Name the branches in the node's inputs.",
+    },
 ];
 
 /// The whole catalogue, in palette order.
@@ -719,6 +748,14 @@ impl LayerSpec {
             LayerSpec::Softplus => ActivationFn::Softplus,
             _ => return None,
         })
+    }
+
+    /// Whether this layer joins several branches (its node names two or more inputs).
+    pub fn is_merge(&self) -> bool {
+        matches!(
+            self,
+            LayerSpec::Add | LayerSpec::Concatenate | LayerSpec::Multiply
+        )
     }
 
     /// A short one-line summary, e.g. `Dense 64` or `Conv 1-D 32×9`.

@@ -5,6 +5,7 @@
 //! This module knows nothing of burn, egui or file formats beyond JSON itself.
 
 pub mod catalogue;
+pub mod graph;
 pub mod shapes;
 pub mod templates;
 
@@ -18,7 +19,12 @@ pub use catalogue::{
 pub use shapes::{LayerReport, ShapeError, StackReport, infer_shapes};
 
 /// The version written by this build. Older files are upgraded on load.
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// Version 2 lets a stack's nodes name their inputs (graphs: skips, branches,
+/// merges). A version 1 file is a version 2 file whose stacks are all chains, so
+/// it loads as it is; the number keeps a build that only knows chains from
+/// reading a graph as a chain.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// One experiment: data, network, task and training settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,9 +95,9 @@ impl Task {
     }
 }
 
-/// The network: named stacks of layers applied one after the other.
+/// The network: named stacks, each a graph of layers (most often a chain).
 ///
-/// Families that are more than one stack (autoencoder encoder + decoder; later GAN
+/// Families that are more than one network (autoencoder encoder + decoder, GAN
 /// generator + discriminator, DQN online network) are several stacks, not special code.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Architecture {
@@ -111,10 +117,56 @@ impl Architecture {
     }
 }
 
+/// One network: its nodes in list order. See [`graph`] for how they are wired.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Stack {
     pub name: String,
-    pub layers: Vec<LayerSpec>,
+    pub layers: Vec<Node>,
+}
+
+impl Stack {
+    /// A chain: each layer takes the one before it.
+    pub fn chain(name: &str, layers: Vec<LayerSpec>) -> Stack {
+        Stack {
+            name: name.to_string(),
+            layers: layers.into_iter().map(Node::from).collect(),
+        }
+    }
+
+    /// Whether some node names its inputs (a graph rather than a chain).
+    pub fn is_graph(&self) -> bool {
+        self.layers.iter().any(|n| !n.inputs.is_empty())
+    }
+
+    /// The layers in list order.
+    pub fn layer_specs(&self) -> impl DoubleEndedIterator<Item = &LayerSpec> + ExactSizeIterator {
+        self.layers.iter().map(|n| &n.layer)
+    }
+}
+
+/// One node of a stack, written as its layer's object with two optional keys:
+/// `{"id": "skip1", "inputs": ["conv2", "input"], "type": "Add"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    /// The name other nodes use to take this node's output; may be empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    /// The ids of the nodes whose outputs this node takes (`input` is the
+    /// stack's input). Empty: the output of the node above it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<String>,
+    #[serde(flatten)]
+    pub layer: LayerSpec,
+}
+
+impl From<LayerSpec> for Node {
+    fn from(layer: LayerSpec) -> Node {
+        Node {
+            id: String::new(),
+            inputs: Vec::new(),
+            layer,
+        }
+    }
 }
 
 /// Where the samples come from and how they become numbers.
@@ -623,7 +675,7 @@ impl Experiment {
             }
         }
         for stack in &self.architecture.stacks {
-            for (i, layer) in stack.layers.iter().enumerate() {
+            for (i, layer) in stack.layer_specs().enumerate() {
                 if let Err(msg) = layer.check_params() {
                     return Err(SpecError::Invalid(format!(
                         "layer {} ({}) of '{}': {msg}",
@@ -632,6 +684,15 @@ impl Experiment {
                         stack.name
                     )));
                 }
+            }
+            if let Err(e) = graph::wire(stack) {
+                return Err(SpecError::Invalid(format!(
+                    "{} ({}) of '{}': {}",
+                    graph::node_name(stack, e.node),
+                    stack.layers[e.node].layer.info().display,
+                    stack.name,
+                    e.message
+                )));
             }
         }
         let t = &self.training;
@@ -734,7 +795,8 @@ fn stack_list(arch: &Architecture) -> String {
 
 /// Upgrade the JSON of an older format version to the current one.
 fn upgrade(value: serde_json::Value, from: u32) -> serde_json::Value {
-    // Version 0 is a file without `format_version`; its fields are those of version 1.
+    // Version 0 is a file without `format_version`; its fields are those of version 1,
+    // and a version 1 file reads as version 2 (its stacks are chains).
     let _ = from;
     value
 }
@@ -825,5 +887,76 @@ mod tests {
         let leftovers = std::fs::read_dir(&dir).unwrap().count();
         assert_eq!(leftovers, 1, "no temporary file is left behind");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_chain_is_written_as_before_and_a_graph_with_ids_and_inputs() {
+        let exp = templates::Template::ImageCnn.experiment();
+        let json = serde_json::to_value(&exp.architecture.stacks[0].layers[0]).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"type": "Conv2d", "filters": 16, "kernel": 3, "stride": 1, "padding": "same"})
+        );
+        let exp = templates::Template::ResnetImage.experiment();
+        let back = Experiment::from_json(&exp.to_json(), Path::new("resnet.json")).unwrap();
+        assert_eq!(exp, back);
+        let skip = serde_json::to_value(&exp.architecture.stacks[0].layers[8]).unwrap();
+        assert_eq!(
+            skip,
+            serde_json::json!({"id": "skip1", "inputs": ["block1", "stem_out"], "type": "Add"})
+        );
+        assert!(exp.architecture.stacks[0].is_graph());
+        assert!(exp.validate().is_ok());
+    }
+
+    #[test]
+    fn wiring_mistakes_are_refused_before_the_data_is_read() {
+        let mut exp = templates::Template::ResnetImage.experiment();
+        exp.architecture.stacks[0].layers[8].inputs = vec!["block1".into(), "stem_ot".into()];
+        let err = exp.validate().unwrap_err().to_string();
+        assert!(
+            err.starts_with("node 'skip1' (Add) of 'network'")
+                && err.contains("did you mean 'stem_out'"),
+            "{err}"
+        );
+    }
+
+    /// Every experiment file we ship or test with loads (version 1 files read
+    /// as version 2), passes the checks that need no data and saves back to
+    /// what it loaded.
+    #[test]
+    fn every_bundled_and_test_experiment_file_loads() {
+        fn json_files(dir: &Path, out: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    json_files(&path, out);
+                } else if path.extension().is_some_and(|e| e == "json") {
+                    out.push(path);
+                }
+            }
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        json_files(&root.join("sample-data"), &mut files);
+        json_files(&root.join("tests/data"), &mut files);
+        let mut experiments = 0;
+        for path in &files {
+            let text = std::fs::read_to_string(path).unwrap();
+            let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+            if value.get("architecture").is_none() {
+                continue; // not an experiment (e.g. a model folder's metadata)
+            }
+            let exp = Experiment::load(path).unwrap_or_else(|e| panic!("{e}"));
+            exp.validate()
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let back = Experiment::from_json(&exp.to_json(), path).unwrap();
+            assert_eq!(exp, back, "{}", path.display());
+            experiments += 1;
+        }
+        assert!(
+            experiments >= 16,
+            "only {experiments} experiment files found"
+        );
     }
 }

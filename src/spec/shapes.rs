@@ -2,10 +2,14 @@
 //! parameter count, or a plain-language message naming the layer and saying what
 //! to change. The window shows it live; the model builder refuses what it rejects.
 //!
+//! A stack is a graph (`graph.rs`): shapes flow along its wires in the order the
+//! nodes run, and merge nodes check that the branches they join fit together.
+//!
 //! Shapes leave out the batch: `[features]`, `[channels, length]` for sequences and
 //! `[channels, height, width]` for images.
 
-use super::{Architecture, LayerSpec, Padding, SeqOutput, Task};
+use super::graph::{self, Source};
+use super::{Architecture, LayerSpec, Padding, SeqOutput, Stack, Task};
 
 /// What the last stack must produce.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -145,42 +149,8 @@ pub fn infer_shapes(
             });
         }
         let stack_input = current.clone().unwrap_or_default();
-        let mut layers = Vec::new();
-        for (i, layer) in stack.layers.iter().enumerate() {
-            let Some(shape) = current.as_ref() else {
-                layers.push(LayerReport {
-                    output: None,
-                    params: 0,
-                    error: None,
-                });
-                continue;
-            };
-            let outcome = layer.check_params().and_then(|_| layer_shape(layer, shape));
-            match outcome {
-                Ok((out, params)) => {
-                    layers.push(LayerReport {
-                        output: Some(out.clone()),
-                        params,
-                        error: None,
-                    });
-                    current = Some(out);
-                }
-                Err(message) => {
-                    report.errors.push(ShapeError {
-                        stack: stack.name.clone(),
-                        layer: Some(i),
-                        layer_name: layer.info().display.to_string(),
-                        message: message.clone(),
-                    });
-                    layers.push(LayerReport {
-                        output: None,
-                        params: 0,
-                        error: Some(message),
-                    });
-                    current = None;
-                }
-            }
-        }
+        let (layers, output) = stack_shapes(stack, current.as_deref(), &mut report.errors);
+        current = output;
         report.stacks.push(StackReport {
             name: stack.name.clone(),
             input: stack_input,
@@ -206,6 +176,148 @@ pub fn infer_shapes(
     report
 }
 
+/// How a node is named in messages: its layer, and its id when it has one.
+fn node_label(stack: &Stack, i: usize) -> String {
+    let node = &stack.layers[i];
+    let display = node.layer.info().display;
+    if node.id.is_empty() {
+        display.to_string()
+    } else {
+        format!("{display} '{}'", node.id)
+    }
+}
+
+/// Shapes through one stack's graph, in list order; each error is pushed with
+/// the node it belongs to, and nodes after it have no shape.
+fn stack_shapes(
+    stack: &Stack,
+    input: Option<&[usize]>,
+    errors: &mut Vec<ShapeError>,
+) -> (Vec<LayerReport>, Option<Vec<usize>>) {
+    let mut layers = vec![
+        LayerReport {
+            output: None,
+            params: 0,
+            error: None,
+        };
+        stack.layers.len()
+    ];
+    let Some(input) = input else {
+        return (layers, None);
+    };
+    let mut fail = |layers: &mut [LayerReport], i: usize, message: String| {
+        errors.push(ShapeError {
+            stack: stack.name.clone(),
+            layer: Some(i),
+            layer_name: node_label(stack, i),
+            message: message.clone(),
+        });
+        layers[i].error = Some(message);
+    };
+    let wiring = match graph::wire(stack) {
+        Ok(w) => w,
+        Err(e) => {
+            fail(&mut layers, e.node, e.message);
+            return (layers, None);
+        }
+    };
+    let shape_of = |s: Source, layers: &[LayerReport]| match s {
+        Source::Input => Some(input.to_vec()),
+        Source::Node(j) => layers[j].output.clone(),
+    };
+    for &i in &wiring.order {
+        let layer = &stack.layers[i].layer;
+        let sources = &wiring.sources[i];
+        let Some(inputs) = sources
+            .iter()
+            .map(|s| shape_of(*s, &layers))
+            .collect::<Option<Vec<_>>>()
+        else {
+            continue;
+        };
+        let outcome = layer.check_params().and_then(|_| {
+            if layer.is_merge() {
+                merge_shape(stack, layer, sources, &inputs)
+            } else {
+                layer_shape(layer, &inputs[0])
+            }
+        });
+        match outcome {
+            Ok((out, params)) => {
+                layers[i].output = Some(out);
+                layers[i].params = params;
+            }
+            Err(message) => fail(&mut layers, i, message),
+        }
+    }
+    let output = shape_of(wiring.output, &layers);
+    (layers, output)
+}
+
+/// Output shape of a merge node, or why its branches do not fit together.
+fn merge_shape(
+    stack: &Stack,
+    layer: &LayerSpec,
+    sources: &[Source],
+    inputs: &[Vec<usize>],
+) -> Result<(Vec<usize>, usize), String> {
+    let name = layer.info().display;
+    let from = |k: usize| match sources[k] {
+        Source::Input => "the stack's input".to_string(),
+        Source::Node(j) => graph::node_name(stack, j),
+    };
+    let first = &inputs[0];
+    for (k, other) in inputs.iter().enumerate().skip(1) {
+        let joins = format!(
+            "{name} joins {} (from {}) and {} (from {})",
+            short(first),
+            from(0),
+            short(other),
+            from(k)
+        );
+        if first.len() != other.len() {
+            return Err(format!(
+                "{joins}: {} and {} cannot be joined. Give both branches the same kind of shape (add Flatten or global pooling to the other branch).",
+                describe(first),
+                describe(other)
+            ));
+        }
+        if first[1..] != other[1..] {
+            let what = if first.len() == 2 {
+                "lengths"
+            } else {
+                "image sizes"
+            };
+            return Err(format!(
+                "{joins}: the {what} differ. Pooling, strides or 'valid' padding shrink one branch more than the other; give both branches the same, or use 'same' padding."
+            ));
+        }
+        if graph::is_elementwise(layer) && first[0] != other[0] {
+            let (wide, narrow) = if first[0] > other[0] { (0, k) } else { (k, 0) };
+            let want = inputs[wide][0];
+            let fix = match first.len() {
+                1 => format!("Put a Dense layer of {want} units"),
+                2 => format!("Put a Conv 1-D with kernel 1 and {want} filters"),
+                _ => format!("Put a 1×1 Conv 2-D with {want} filters"),
+            };
+            let count = if first.len() == 1 {
+                "sizes"
+            } else {
+                "channel counts"
+            };
+            return Err(format!(
+                "{joins}: the {count} differ. {fix} on the branch from {}, or use Concatenate to keep both.",
+                from(narrow)
+            ));
+        }
+    }
+    let mut out = first.clone();
+    if matches!(layer, LayerSpec::Concatenate) {
+        out[0] = inputs.iter().map(|s| s[0]).sum();
+    }
+    Ok((out, 0))
+}
+
 /// A GAN's generator must make samples of the data's size and its
 /// discriminator must end in one score per sample.
 fn check_gan(
@@ -216,9 +328,9 @@ fn check_gan(
 ) -> Option<ShapeError> {
     let last_layer = |name: &str| {
         let stack = arch.stack(name)?;
-        Some(match stack.layers.last() {
-            Some(l) => (Some(stack.layers.len() - 1), l.info().display.to_string()),
-            None => (None, String::new()),
+        Some(match stack.layers.len() {
+            0 => (None, String::new()),
+            n => (Some(n - 1), node_label(stack, n - 1)),
         })
     };
     let error = |name: &str, message: String| {
@@ -455,6 +567,7 @@ pub fn layer_shape(layer: &LayerSpec, input: &[usize]) -> Result<(Vec<usize>, us
             };
             (input.to_vec(), attention + ff)
         }
+        LayerSpec::Add | LayerSpec::Concatenate | LayerSpec::Multiply => (input.to_vec(), 0),
         LayerSpec::Flatten => (vec![input.iter().product()], 0),
         LayerSpec::Reshape { shape } => {
             let have: usize = input.iter().product();
@@ -523,9 +636,9 @@ fn check_task(
     let last_stack = task.stack_names().last()?;
     let stack = arch.stack(last_stack)?;
     let output = output?;
-    let (index, layer_name) = match stack.layers.last() {
-        Some(l) => (Some(stack.layers.len() - 1), l.info().display.to_string()),
-        None => (None, String::new()),
+    let (index, layer_name) = match stack.layers.len() {
+        0 => (None, String::new()),
+        n => (Some(n - 1), node_label(stack, n - 1)),
     };
     let err = |message: String| {
         Some(ShapeError {
@@ -538,11 +651,13 @@ fn check_task(
     if task == Task::Vae {
         let encoder = arch.stack("encoder")?;
         let samplers = encoder
-            .layers
-            .iter()
+            .layer_specs()
             .filter(|l| matches!(l, LayerSpec::VaeSampling { .. }))
             .count();
-        let last_is_sampler = matches!(encoder.layers.last(), Some(LayerSpec::VaeSampling { .. }));
+        let last_is_sampler = matches!(
+            encoder.layer_specs().last(),
+            Some(LayerSpec::VaeSampling { .. })
+        );
         if samplers != 1 || !last_is_sampler {
             return Some(ShapeError {
                 stack: "encoder".into(),
@@ -562,7 +677,7 @@ fn check_task(
                 format!("the data has {n} values to predict")
             };
             if output != [*n] {
-                let fix = match stack.layers.last() {
+                let fix = match stack.layer_specs().last() {
                     Some(LayerSpec::Dense { .. }) => format!("Set its units to {n}."),
                     _ => format!("End the network with a Dense layer of {n} units."),
                 };
@@ -594,10 +709,7 @@ mod tests {
     fn net(layers: Vec<LayerSpec>) -> Architecture {
         Architecture {
             noise_size: 0,
-            stacks: vec![Stack {
-                name: "network".into(),
-                layers,
-            }],
+            stacks: vec![Stack::chain("network", layers)],
         }
     }
 
@@ -810,10 +922,158 @@ mod tests {
             .find(|s| s.name == "encoder")
             .unwrap();
         enc.layers
-            .retain(|l| !matches!(l, LayerSpec::VaeSampling { .. }));
+            .retain(|n| !matches!(n.layer, LayerSpec::VaeSampling { .. }));
         let r = infer_shapes(&exp.architecture, Task::Vae, &[50], &Target::Reconstruct);
         // The decoder now sees the wrong input width or the sampler is missing; either is named.
         assert!(!r.errors.is_empty());
+    }
+
+    fn node(id: &str, inputs: &[&str], layer: LayerSpec) -> crate::spec::Node {
+        crate::spec::Node {
+            id: id.into(),
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+            layer,
+        }
+    }
+
+    fn conv2d(filters: usize, kernel: usize) -> LayerSpec {
+        LayerSpec::Conv2d {
+            filters,
+            kernel,
+            stride: 1,
+            padding: Padding::Same,
+        }
+    }
+
+    fn graph(layers: Vec<crate::spec::Node>) -> Architecture {
+        Architecture {
+            noise_size: 0,
+            stacks: vec![Stack {
+                name: "network".into(),
+                layers,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_residual_block_adds_branches_of_one_shape() {
+        let arch = graph(vec![
+            node("c1", &[], conv2d(16, 3)),
+            node("c2", &[], conv2d(16, 3)),
+            node("skip", &["c2", "c1"], LayerSpec::Add),
+            node("", &[], LayerSpec::GlobalAvgPool),
+            node("", &[], dense(3)),
+        ]);
+        let r = infer_shapes(&arch, Task::Classification, &[1, 8, 8], &Target::Classes(3));
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        let l = &r.stacks[0].layers;
+        assert_eq!(l[2].output, Some(vec![16, 8, 8]));
+        assert_eq!(l[2].params, 0);
+        assert_eq!(r.stacks[0].output, Some(vec![3]));
+    }
+
+    #[test]
+    fn add_of_different_channel_counts_names_the_node_and_the_projection() {
+        let arch = graph(vec![
+            node("wide", &[], conv2d(32, 3)),
+            node("narrow", &["input"], conv2d(16, 3)),
+            node("skip2", &["wide", "narrow"], LayerSpec::Add),
+            node("", &[], LayerSpec::Flatten),
+            node("", &[], dense(2)),
+        ]);
+        let r = infer_shapes(
+            &arch,
+            Task::Classification,
+            &[1, 64, 64],
+            &Target::Classes(2),
+        );
+        let e = r.first_error().unwrap();
+        assert_eq!(e.layer, Some(2));
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("layer 3 (Add 'skip2') of 'network'"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(
+                "[32 × 64 × 64] (from node 'wide') and [16 × 64 × 64] (from node 'narrow')"
+            ),
+            "{msg}"
+        );
+        assert!(msg.contains("channel counts differ"), "{msg}");
+        assert!(
+            msg.contains("1×1 Conv 2-D with 32 filters on the branch from node 'narrow'"),
+            "{msg}"
+        );
+        // The nodes after it have no shape rather than a made-up one.
+        assert_eq!(r.stacks[0].layers[3].output, None);
+    }
+
+    #[test]
+    fn concatenate_joins_channels_and_refuses_sizes_that_differ() {
+        let arch = graph(vec![
+            node("a", &[], conv2d(8, 3)),
+            node("b", &["input"], conv2d(4, 1)),
+            node("", &["a", "b", "input"], LayerSpec::Concatenate),
+            node("", &[], LayerSpec::GlobalMaxPool),
+            node("", &[], dense(2)),
+        ]);
+        let r = infer_shapes(
+            &arch,
+            Task::Classification,
+            &[3, 10, 10],
+            &Target::Classes(2),
+        );
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        assert_eq!(r.stacks[0].layers[2].output, Some(vec![15, 10, 10]));
+
+        let arch = graph(vec![
+            node("a", &[], conv2d(8, 3)),
+            node("p", &[], LayerSpec::MaxPool2d { size: 2 }),
+            node("", &["p", "input"], LayerSpec::Concatenate),
+            node("", &[], LayerSpec::Flatten),
+            node("", &[], dense(2)),
+        ]);
+        let msg = infer_shapes(
+            &arch,
+            Task::Classification,
+            &[3, 10, 10],
+            &Target::Classes(2),
+        )
+        .first_error()
+        .unwrap()
+        .to_string();
+        assert!(msg.contains("image sizes differ"), "{msg}");
+
+        let arch = graph(vec![
+            node("f", &[], LayerSpec::Flatten),
+            node("", &["f", "input"], LayerSpec::Multiply),
+            node("", &[], dense(2)),
+        ]);
+        let msg = infer_shapes(&arch, Task::Classification, &[3, 10], &Target::Classes(2))
+            .first_error()
+            .unwrap()
+            .to_string();
+        assert!(msg.contains("cannot be joined"), "{msg}");
+    }
+
+    #[test]
+    fn wiring_mistakes_are_reported_on_their_node() {
+        let arch = graph(vec![
+            node("a", &[], conv2d(8, 3)),
+            node("", &["b", "input"], LayerSpec::Add),
+            node("", &[], LayerSpec::Flatten),
+        ]);
+        let r = infer_shapes(
+            &arch,
+            Task::Classification,
+            &[3, 10, 10],
+            &Target::Classes(2),
+        );
+        let e = r.first_error().unwrap();
+        assert_eq!(e.layer, Some(1));
+        assert!(e.to_string().contains("no node has that id"), "{e}");
+        assert!(r.stacks[0].layers[1].error.is_some());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use super::shapes::Target;
 use super::{
     Architecture, DataFormat, DataSpec, DqnSettings, Encoding, EnvironmentKind, Experiment,
-    FORMAT_VERSION, LabelSource, LayerSpec, Padding, SeqOutput, Stack, Task, TrainSpec,
+    FORMAT_VERSION, LabelSource, LayerSpec, Node, Padding, SeqOutput, Stack, Task, TrainSpec,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +15,7 @@ pub enum Template {
     Vae,
     DnaCnn,
     ImageCnn,
+    ResnetImage,
     LstmClassifier,
     TransformerClassifier,
     CnnAttention,
@@ -32,6 +33,7 @@ impl Template {
             Template::Vae,
             Template::DnaCnn,
             Template::ImageCnn,
+            Template::ResnetImage,
             Template::LstmClassifier,
             Template::TransformerClassifier,
             Template::CnnAttention,
@@ -50,6 +52,7 @@ impl Template {
             Template::Vae => "vae",
             Template::DnaCnn => "dna_cnn",
             Template::ImageCnn => "image_cnn",
+            Template::ResnetImage => "resnet_image",
             Template::LstmClassifier => "lstm_classifier",
             Template::TransformerClassifier => "transformer_classifier",
             Template::CnnAttention => "cnn_attention",
@@ -71,6 +74,7 @@ impl Template {
             Template::Vae => "Variational autoencoder (VAE)",
             Template::DnaCnn => "DNA/protein sequence classifier (1-D CNN)",
             Template::ImageCnn => "Image classifier (2-D CNN)",
+            Template::ResnetImage => "Image classifier with residual blocks (ResNet-style)",
             Template::LstmClassifier => "Sequence classifier (LSTM)",
             Template::TransformerClassifier => "Sequence classifier (transformer)",
             Template::CnnAttention => "DNA motifs and their interplay (CNN + attention)",
@@ -98,6 +102,9 @@ impl Template {
             }
             Template::ImageCnn => {
                 "Convolutional network for microscopy or other images, one folder per class. Learns spots, edges and shapes and predicts the class of each image."
+            }
+            Template::ResnetImage => {
+                "A convolutional network built from residual blocks, as in ResNet: each block's convolutions learn a correction that is added to the block's input by a skip connection, so the network can be deeper and still train well. For microscopy or other images, one folder per class."
             }
             Template::LstmClassifier => {
                 "A recurrent network that reads each DNA, RNA or protein sequence letter by letter in both directions and remembers what it saw, then pools over all positions to predict a class. Suits signals that depend on order and on letters far apart."
@@ -129,7 +136,7 @@ impl Template {
             Template::MlpClassifier => (vec![200], Target::Classes(4)),
             Template::Autoencoder | Template::Vae => (vec![200], Target::Reconstruct),
             Template::DnaCnn => (vec![4, 100], Target::Classes(2)),
-            Template::ImageCnn => (vec![1, 32, 32], Target::Classes(3)),
+            Template::ImageCnn | Template::ResnetImage => (vec![1, 32, 32], Target::Classes(3)),
             Template::LstmClassifier | Template::TransformerClassifier | Template::CnnAttention => {
                 (vec![4, 100], Target::Classes(2))
             }
@@ -143,10 +150,7 @@ impl Template {
     /// The template as a complete experiment (data path still empty).
     pub fn experiment(self) -> Experiment {
         let dense = |units| LayerSpec::Dense { units, bias: true };
-        let stack = |name: &str, layers| Stack {
-            name: name.to_string(),
-            layers,
-        };
+        let stack = |name: &str, layers| Stack::chain(name, layers);
         let omics_encoding = Encoding {
             log1p: true,
             standardize: true,
@@ -299,6 +303,25 @@ impl Template {
                         dense(2),
                     ],
                 )],
+                DataSpec {
+                    format: DataFormat::ImageFolder,
+                    labels: LabelSource::Folder,
+                    encoding: Encoding {
+                        log1p: false,
+                        standardize: false,
+                        scale_pixels: true,
+                        ..Default::default()
+                    },
+                    ..DataSpec::default()
+                },
+                TrainSpec {
+                    epochs: 15,
+                    ..TrainSpec::default()
+                },
+            ),
+            Template::ResnetImage => (
+                Task::Classification,
+                vec![resnet_stack()],
                 DataSpec {
                     format: DataFormat::ImageFolder,
                     labels: LabelSource::Folder,
@@ -561,18 +584,75 @@ impl Experiment {
             .layers
             .iter_mut()
             .rev()
+            .map(|n| &mut n.layer)
             .find(|l| matches!(l, LayerSpec::Dense { .. }))
         {
             *u = units;
         }
         if *target == Target::Reconstruct && input.len() > 1 {
-            match stack.layers.last_mut() {
+            match stack.layers.last_mut().map(|n| &mut n.layer) {
                 Some(LayerSpec::Reshape { shape }) => *shape = input.to_vec(),
-                _ => stack.layers.push(LayerSpec::Reshape {
-                    shape: input.to_vec(),
-                }),
+                _ => stack.layers.push(
+                    LayerSpec::Reshape {
+                        shape: input.to_vec(),
+                    }
+                    .into(),
+                ),
             }
         }
+    }
+}
+
+/// A small ResNet for images: a stem convolution, two residual blocks (the
+/// second doubles the filters, with a 1×1 projection on its skip), each
+/// followed by max pooling, then global average pooling and the classifier.
+fn resnet_stack() -> Stack {
+    let node = |id: &str, inputs: &[&str], layer: LayerSpec| Node {
+        id: id.to_string(),
+        inputs: inputs.iter().map(|s| s.to_string()).collect(),
+        layer,
+    };
+    let conv = |filters, kernel| LayerSpec::Conv2d {
+        filters,
+        kernel,
+        stride: 1,
+        padding: Padding::Same,
+    };
+    Stack {
+        name: "network".into(),
+        layers: vec![
+            node("stem", &[], conv(16, 3)),
+            node("", &[], LayerSpec::BatchNorm),
+            node("stem_out", &[], LayerSpec::Relu),
+            // Block 1: two convolutions, their output added to the block's input.
+            node("", &[], conv(16, 3)),
+            node("", &[], LayerSpec::BatchNorm),
+            node("", &[], LayerSpec::Relu),
+            node("", &[], conv(16, 3)),
+            node("block1", &[], LayerSpec::BatchNorm),
+            node("skip1", &["block1", "stem_out"], LayerSpec::Add),
+            node("", &[], LayerSpec::Relu),
+            node("pool1", &[], LayerSpec::MaxPool2d { size: 2 }),
+            // Block 2: 32 filters; the skip is projected to 32 channels by a 1×1 convolution.
+            node("", &[], conv(32, 3)),
+            node("", &[], LayerSpec::BatchNorm),
+            node("", &[], LayerSpec::Relu),
+            node("", &[], conv(32, 3)),
+            node("block2", &[], LayerSpec::BatchNorm),
+            node("projection2", &["pool1"], conv(32, 1)),
+            node("skip2", &["block2", "projection2"], LayerSpec::Add),
+            node("", &[], LayerSpec::Relu),
+            node("", &[], LayerSpec::MaxPool2d { size: 2 }),
+            node("", &[], LayerSpec::GlobalAvgPool),
+            node(
+                "",
+                &[],
+                LayerSpec::Dense {
+                    units: 2,
+                    bias: true,
+                },
+            ),
+        ],
     }
 }
 
@@ -584,10 +664,14 @@ impl Experiment {
             .stacks
             .iter_mut()
             .find(|s| s.name == name)?;
-        stack.layers.iter_mut().rev().find_map(|l| match l {
-            LayerSpec::Dense { units, .. } => Some(units),
-            _ => None,
-        })
+        stack
+            .layers
+            .iter_mut()
+            .rev()
+            .find_map(|n| match &mut n.layer {
+                LayerSpec::Dense { units, .. } => Some(units),
+                _ => None,
+            })
     }
 
     /// An image generator (Dense → Reshape → upsampling convolutions) starts at
@@ -603,7 +687,8 @@ impl Experiment {
         else {
             return false;
         };
-        let layers = &mut generator.layers;
+        let mut layers: Vec<&mut LayerSpec> =
+            generator.layers.iter_mut().map(|n| &mut n.layer).collect();
         let Some((at, ch)) = layers.iter().enumerate().find_map(|(i, l)| match l {
             LayerSpec::Reshape { shape } if shape.len() == 3 => Some((i, shape[0])),
             _ => None,
@@ -622,14 +707,16 @@ impl Experiment {
             if let Some(LayerSpec::Dense { units, .. }) = layers[..at]
                 .iter_mut()
                 .rev()
+                .map(|l| &mut **l)
                 .find(|l| matches!(l, LayerSpec::Dense { .. }))
             {
                 *units = start.iter().product();
             }
-            layers[at] = LayerSpec::Reshape { shape: start };
+            *layers[at] = LayerSpec::Reshape { shape: start };
             if let Some(LayerSpec::Conv2d { filters, .. }) = layers
                 .iter_mut()
                 .rev()
+                .map(|l| &mut **l)
                 .find(|l| matches!(l, LayerSpec::Conv2d { .. }))
             {
                 *filters = c;
