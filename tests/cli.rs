@@ -137,6 +137,7 @@ fn bundled_sample_experiments_load_and_fit_their_data() {
         "protein/transformer.json",
         "protein/lstm.json",
         "images/cnn.json",
+        "images/resnet.json",
         "images/autoencoder.json",
     ] {
         let path = root().join("sample-data").join(exp);
@@ -272,9 +273,10 @@ fn bad_input_gets_a_clear_message_and_exit_code_1() {
     ]);
     assert!(o.status.success(), "{}", text(&o));
     let mut e = lamina::spec::Experiment::load(&exp_path).unwrap();
-    e.architecture.stacks[0]
-        .layers
-        .insert(0, lamina::spec::LayerSpec::from_kind("Conv1d").unwrap());
+    e.architecture.stacks[0].layers.insert(
+        0,
+        lamina::spec::LayerSpec::from_kind("Conv1d").unwrap().into(),
+    );
     e.save(&exp_path).unwrap();
     let out = dir.join("run").to_string_lossy().into_owned();
     let o = lamina(&[

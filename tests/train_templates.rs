@@ -179,6 +179,34 @@ fn image_cnn_learns_cell_shapes() {
     );
 }
 
+/// A graph network (residual blocks with skip connections) trains like a chain,
+/// and its saved model folder reloads and predicts exactly the same.
+#[test]
+fn resnet_image_learns_cell_shapes_and_reloads() {
+    let (o, _) = train(
+        Template::ResnetImage,
+        "images/cells",
+        NewOptions::default(),
+        12,
+    );
+    assert!(o.model.experiment.architecture.stacks[0].is_graph());
+    assert_loss_falls(&o, "resnet_image");
+    let acc = o.summary.final_valid.as_ref().unwrap().accuracy.unwrap();
+    assert!(
+        acc > 0.5,
+        "validation accuracy {acc} should clearly beat chance (0.33)"
+    );
+    let dir = temp_dir("resnet-bundle").join("model");
+    save_model(&dir, &o.model, Some(&o.summary)).unwrap();
+    let device = burn::tensor::Device::flex();
+    let back = load_model(&dir, &device).unwrap();
+    let (data, _, _) = lamina::project::prepare(&o.model.experiment, &sample("images")).unwrap();
+    let a = train::predict(&o.model, &data, &device).unwrap();
+    let b = train::predict(&back, &data, &device).unwrap();
+    assert_eq!(a.len(), data.len() * 3);
+    assert_eq!(a, b, "a reloaded graph model predicts exactly the same");
+}
+
 #[test]
 fn pause_resume_and_stop_are_obeyed() {
     let dir = temp_dir("pause");
