@@ -219,7 +219,7 @@ fn invalid_architecture_disables_train_with_the_reason() {
     let layers: Vec<String> = h.state().experiment.architecture.stacks[0]
         .layers
         .iter()
-        .map(|l| l.info().display.to_string())
+        .map(|l| l.layer.info().display.to_string())
         .collect();
     let reason = h
         .state()
@@ -346,11 +346,90 @@ fn a_layer_dragged_from_the_palette_lands_after_the_card() {
     let layers = &h.state().experiment.architecture.stacks[0].layers;
     assert_eq!(layers.len(), before + 1, "one layer was added");
     assert_eq!(
-        layers[1].info().display,
+        layers[1].layer.info().display,
         "Dropout",
         "it lands after the card it was dropped on"
     );
     assert_eq!(h.state().undo.len(), 1, "one undo step");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Drag a wire on the graph canvas from the output port labelled `from` onto
+/// the node labelled `to`, in small steps so egui sees a drag.
+fn draw_wire(h: &mut Harness<'_, LaminaApp>, from: &str, to: &str) {
+    let a = h.get_by_label(from).rect().center();
+    let b = h.get_by_label(to).rect().center();
+    h.hover_at(a);
+    h.run_steps(1);
+    h.drag_at(a);
+    h.run_steps(1);
+    for k in 1..=6 {
+        h.hover_at(a + (b - a) * (k as f32 / 6.0));
+        h.run_steps(1);
+    }
+    h.drop_at(b);
+    h.run_steps(2);
+}
+
+/// A residual network whose skip wire is missing: the Add is outlined with the
+/// reason and Train is off; the wire drawn on the canvas fixes it, and the
+/// network trains from the window with a falling loss.
+#[test]
+fn a_skip_wire_drawn_on_the_graph_canvas_makes_the_resnet_train() {
+    let dir = scratch("graph");
+    let mut exp = lamina::spec::Experiment::load(&sample("images/resnet.json")).unwrap();
+    exp.data.path = sample("images/cells");
+    exp.training.epochs = 3;
+    let skip = exp.architecture.stacks[0]
+        .layers
+        .iter_mut()
+        .find(|n| n.id == "skip1")
+        .unwrap();
+    skip.inputs = vec!["block1".into()];
+    let path = dir.join("resnet.json");
+    exp.save(&path).unwrap();
+    // Tall enough that the whole graph is on screen without scrolling.
+    let mut h = Harness::builder()
+        .with_size([1400.0, 2600.0])
+        .build_ui_state(|ui, app: &mut LaminaApp| app.show(ui), LaminaApp::default());
+    open(&mut h, &path);
+    h.state_mut().training.device = DevicePreference::Cpu;
+    h.run_steps(2);
+    let blocker = h.state().train_blocker();
+    assert!(
+        blocker.as_deref().is_some_and(|b| b.contains("skip1")),
+        "{blocker:?}"
+    );
+    assert!(h.get_by_label("Train").accesskit_node().is_disabled());
+    // The graph is shown for a network with branches; the output of 'stem_out'
+    // goes to the first convolution only, so the Add lacks its second input.
+    draw_wire(&mut h, "output of node 'stem_out'", "node 'skip1'");
+    let inputs = &h.state().experiment.architecture.stacks[0]
+        .layers
+        .iter()
+        .find(|n| n.id == "skip1")
+        .unwrap()
+        .inputs;
+    assert_eq!(inputs, &["block1", "stem_out"], "the wire was drawn");
+    assert_eq!(h.state().train_blocker(), None);
+    // Undo takes the wire away again, redo puts it back.
+    h.state_mut().undo();
+    assert!(h.state().train_blocker().is_some());
+    h.state_mut().redo();
+    h.run_steps(2);
+    assert_eq!(h.state().train_blocker(), None);
+    h.get_by_label("Train").click();
+    h.run_steps(1);
+    step_until(&mut h, Duration::from_secs(300), "the run to finish", |a| {
+        !a.training.is_running() && a.training.outcome.is_some()
+    });
+    let hist = &h.state().training.history;
+    assert_eq!(hist.len(), 3);
+    assert!(
+        hist.last().unwrap().train.loss < hist[0].train.loss,
+        "the loss falls: {:?}",
+        hist.iter().map(|m| m.train.loss).collect::<Vec<_>>()
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -3,10 +3,11 @@
 
 use eframe::egui;
 
-use super::LaminaApp;
+use super::{LaminaApp, graph};
 use crate::spec::catalogue::ParamKind;
+use crate::spec::graph as spec_graph;
 use crate::spec::shapes::short;
-use crate::spec::{Family, LayerSpec, catalogue};
+use crate::spec::{Family, LayerSpec, Node, catalogue};
 
 const ERROR: egui::Color32 = egui::Color32::from_rgb(220, 60, 60);
 
@@ -24,6 +25,7 @@ pub fn palette(ui: &mut egui::Ui, app: &mut LaminaApp) {
             Family::Reshaping,
             Family::Sequence,
             Family::Generative,
+            Family::Merge,
         ];
         for family in families {
             egui::CollapsingHeader::new(family.label())
@@ -66,7 +68,7 @@ pub fn palette(ui: &mut egui::Ui, app: &mut LaminaApp) {
 
 /// What is dragged from the palette: a layer kind of the catalogue.
 #[derive(Clone, Copy)]
-struct PaletteItem(&'static str);
+pub(super) struct PaletteItem(pub(super) &'static str);
 
 /// Insert a new layer of `kind` at `at` in stack `s`.
 fn insert_layer(app: &mut LaminaApp, s: usize, at: usize, kind: &str) {
@@ -76,7 +78,7 @@ fn insert_layer(app: &mut LaminaApp, s: usize, at: usize, kind: &str) {
     app.checkpoint();
     if let Some(stack) = app.experiment.architecture.stacks.get_mut(s) {
         let at = at.min(stack.layers.len());
-        stack.layers.insert(at, layer);
+        stack.layers.insert(at, layer.into());
         app.selected = Some((s, at));
     }
 }
@@ -136,6 +138,28 @@ pub fn editor(ui: &mut egui::Ui, app: &mut LaminaApp) {
             .on_hover_text("How many random numbers each generated sample starts from.");
         });
     }
+    let any_graph = app
+        .experiment
+        .architecture
+        .stacks
+        .iter()
+        .any(|s| s.is_graph());
+    let mut show_graph = app.network_view.graph.unwrap_or(any_graph);
+    ui.horizontal(|ui| {
+        ui.label("Show as");
+        let cards = ui.selectable_label(!show_graph, "Cards");
+        let graph = ui
+            .selectable_label(show_graph, "Graph")
+            .on_hover_text("The network as nodes and wires: drag from a node's lower edge onto another node to wire it, click a wire to remove it, drag the background to pan, Ctrl+scroll to zoom.");
+        if cards.clicked() {
+            show_graph = false;
+            app.network_view.graph = Some(false);
+        }
+        if graph.clicked() {
+            show_graph = true;
+            app.network_view.graph = Some(true);
+        }
+    });
     let mut edit = None;
     let mut dropped: Option<(usize, usize, &'static str)> = None;
     let dragging = egui::DragAndDrop::has_payload_of_type::<PaletteItem>(ui.ctx());
@@ -158,6 +182,24 @@ pub fn editor(ui: &mut egui::Ui, app: &mut LaminaApp) {
             }
         });
         let layers_len = app.experiment.architecture.stacks[s].layers.len();
+        if show_graph {
+            if app.network_view.canvases.len() <= s {
+                app.network_view
+                    .canvases
+                    .resize(s + 1, graph::CanvasView::default());
+            }
+            let selected = app.selected.filter(|(ss, _)| *ss == s).map(|(_, l)| l);
+            let action = graph::canvas(
+                ui,
+                &mut app.network_view.canvases[s],
+                &app.experiment.architecture.stacks[s],
+                stack_report.as_ref(),
+                selected,
+            );
+            if let Some(a) = action {
+                canvas_action(app, s, a);
+            }
+        }
         if layers_len == 0 {
             ui.weak("Empty: click a layer in the palette to add it here.");
             if ui.button("Select this stack").clicked() {
@@ -165,6 +207,10 @@ pub fn editor(ui: &mut egui::Ui, app: &mut LaminaApp) {
             }
         }
         for l in 0..layers_len {
+            // With the graph shown, only the chosen node's card is drawn (under it).
+            if show_graph && app.selected != Some((s, l)) {
+                continue;
+            }
             let layer_report = stack_report
                 .as_ref()
                 .and_then(|sr| sr.layers.get(l).cloned());
@@ -182,14 +228,14 @@ pub fn editor(ui: &mut egui::Ui, app: &mut LaminaApp) {
                 .show(ui, |ui| {
                     ui.set_width(ui.available_width());
                     ui.horizontal(|ui| {
-                        let layer = &app.experiment.architecture.stacks[s].layers[l];
-                        let info = layer.info();
+                        let node = &app.experiment.architecture.stacks[s].layers[l];
+                        let info = node.layer.info();
+                        let title = match node.id.as_str() {
+                            "" => format!("{}. {}", l + 1, info.display),
+                            id => format!("{}. {} '{id}'", l + 1, info.display),
+                        };
                         if ui
-                            .selectable_label(
-                                selected,
-                                egui::RichText::new(format!("{}. {}", l + 1, info.display))
-                                    .strong(),
-                            )
+                            .selectable_label(selected, egui::RichText::new(title).strong())
                             .on_hover_text(info.help)
                             .clicked()
                         {
@@ -216,11 +262,13 @@ pub fn editor(ui: &mut egui::Ui, app: &mut LaminaApp) {
                             }
                         });
                     });
-                    param_editors(
-                        ui,
-                        &mut app.experiment.architecture.stacks[s].layers[l],
-                        (s, l),
-                    );
+                    let stack = &mut app.experiment.architecture.stacks[s];
+                    let graph = stack.is_graph();
+                    let node = &mut stack.layers[l];
+                    if graph || node.layer.is_merge() {
+                        wiring_editors(ui, node, (s, l));
+                    }
+                    param_editors(ui, &mut node.layer, (s, l));
                     if let Some(msg) = layer_report.as_ref().and_then(|r| r.error.clone()) {
                         ui.colored_label(ERROR, msg);
                     }
@@ -239,7 +287,7 @@ pub fn editor(ui: &mut egui::Ui, app: &mut LaminaApp) {
                 dropped = Some((s, l + 1, item.0));
             }
         }
-        if dragging || layers_len == 0 {
+        if (dragging && !show_graph) || layers_len == 0 {
             let (_, payload) =
                 ui.dnd_drop_zone::<PaletteItem, _>(egui::Frame::group(ui.style()), |ui| {
                     ui.set_width(ui.available_width());
@@ -261,6 +309,36 @@ pub fn editor(ui: &mut egui::Ui, app: &mut LaminaApp) {
     }
 }
 
+/// Apply what the user did on stack `s`'s canvas.
+fn canvas_action(app: &mut LaminaApp, s: usize, action: graph::CanvasAction) {
+    use graph::CanvasAction;
+    let mut stack = app.experiment.architecture.stacks[s].clone();
+    let changed = match action {
+        CanvasAction::Select(i) => {
+            app.selected = Some((s, i));
+            return;
+        }
+        CanvasAction::AddLayer { kind, after } => {
+            insert_layer(app, s, after.map_or(usize::MAX, |i| i + 1), kind);
+            return;
+        }
+        CanvasAction::Connect { from, to } => spec_graph::connect(&mut stack, from, to),
+        CanvasAction::Disconnect { to, slot } => {
+            if let Some(v) = app.network_view.canvases.get_mut(s) {
+                v.chosen_wire = None;
+            }
+            spec_graph::disconnect(&mut stack, to, slot)
+        }
+    };
+    match changed {
+        Ok(()) => {
+            app.checkpoint();
+            app.experiment.architecture.stacks[s] = stack;
+        }
+        Err(e) => app.message = Some((e, true)),
+    }
+}
+
 fn apply(app: &mut LaminaApp, edit: Edit) {
     app.checkpoint();
     let stacks = &mut app.experiment.architecture.stacks;
@@ -274,7 +352,9 @@ fn apply(app: &mut LaminaApp, edit: Edit) {
             app.selected = Some((s, l + 1));
         }
         Edit::Duplicate(s, l) => {
-            let copy = stacks[s].layers[l].clone();
+            let mut copy = stacks[s].layers[l].clone();
+            // Ids name one node each; the copy takes what the original takes.
+            copy.id.clear();
             stacks[s].layers.insert(l + 1, copy);
             app.selected = Some((s, l + 1));
         }
@@ -286,6 +366,40 @@ fn apply(app: &mut LaminaApp, edit: Edit) {
             app.undo.pop();
         }
     }
+}
+
+/// The node's id and the ids of the nodes it takes, typed (comma-separated).
+fn wiring_editors(ui: &mut egui::Ui, node: &mut Node, id: (usize, usize)) {
+    ui.horizontal_wrapped(|ui| {
+        ui.label("id");
+        ui.add(egui::TextEdit::singleline(&mut node.id).desired_width(70.0))
+            .on_hover_text("A name other nodes use to take this node's output.");
+        ui.label("takes");
+        // The text is kept while it is edited, so a trailing comma survives a frame.
+        let key = egui::Id::unique(("node inputs", id));
+        let joined = node.inputs.join(", ");
+        let mut text = ui
+            .data(|d| d.get_temp::<String>(key))
+            .unwrap_or_else(|| joined.clone());
+        let response = ui
+            .add(egui::TextEdit::singleline(&mut text).desired_width(140.0))
+            .on_hover_text(format!(
+                "The ids of the nodes whose outputs this node takes, separated by commas; '{}' is the stack's input. Empty: the node above.",
+                crate::spec::graph::INPUT
+            ));
+        if response.changed() {
+            node.inputs = text
+                .split(',')
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect();
+        }
+        if response.has_focus() {
+            ui.data_mut(|d| d.insert_temp(key, text));
+        } else {
+            ui.data_mut(|d| d.remove::<String>(key));
+        }
+    });
 }
 
 /// A widget per parameter, with the catalogue's bounds.

@@ -8,6 +8,7 @@ pub mod attention;
 mod data;
 pub mod dialogs;
 mod gan;
+pub mod graph;
 pub mod predict;
 mod rl;
 mod start;
@@ -114,6 +115,16 @@ impl DataState {
     }
 }
 
+/// How the network panel shows the stacks.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkView {
+    /// The user's choice of the node graph (true) or cards (false); unset: the
+    /// graph when some stack has branches, else cards.
+    pub graph: Option<bool>,
+    /// One canvas view per stack, by index.
+    pub canvases: Vec<graph::CanvasView>,
+}
+
 /// The whole application state.
 pub struct LaminaApp {
     pub screen: Screen,
@@ -130,6 +141,8 @@ pub struct LaminaApp {
     pub selected: Option<(usize, usize)>,
     pub result_view: ResultView,
     pub attention_view: attention::AttentionView,
+    /// How the network is shown: cards or the node graph, and each canvas's view.
+    pub network_view: NetworkView,
     pub predict: predict::PredictState,
     pub start: StartForm,
     /// A native file dialog that is open.
@@ -165,6 +178,7 @@ impl Default for LaminaApp {
             selected: None,
             result_view: ResultView::default(),
             attention_view: attention::AttentionView::default(),
+            network_view: NetworkView::default(),
             predict: predict::PredictState::default(),
             start: StartForm::default(),
             dialog: None,

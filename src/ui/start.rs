@@ -206,6 +206,10 @@ const SAMPLES: &[(&str, &str)] = &[
     ),
     ("Cell shape classifier (2-D CNN)", "images/cnn.json"),
     (
+        "Cell shape classifier with residual blocks (ResNet-style graph)",
+        "images/resnet.json",
+    ),
+    (
         "Autoencoder of cell images (reconstructions)",
         "images/autoencoder.json",
     ),

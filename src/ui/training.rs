@@ -415,7 +415,7 @@ fn settings(ui: &mut egui::Ui, app: &mut LaminaApp) {
         ui.end_row();
     });
     let recurrent = app.experiment.architecture.stacks.iter().any(|s| {
-        s.layers.iter().any(|l| {
+        s.layer_specs().any(|l| {
             matches!(
                 l,
                 crate::spec::LayerSpec::Rnn { .. }
