@@ -15,6 +15,11 @@ protein/families.fasta
     600 proteins of 40-160 residues (variable length) from 3 families, each with
     a mild composition bias and a family motif (each residue mutated with p=0.1)
     at a random position; label=<family> in the header.
+citeseq/rna.csv + citeseq/protein.csv + citeseq/labels.csv
+    300 cells measured twice, CITE-seq style: 120 genes of RNA counts and 10
+    surface-protein (ADT) counts, in a different row order. Six cell types: the
+    RNA tells three lineages apart and the protein tells the two states within
+    each lineage, so only the two tables together name the cell type.
 The data is synthetic and free of any licence restriction.
 """
 import math
@@ -145,8 +150,62 @@ def images():
             png_gray(os.path.join(d, f"{cls}_{i + 1:03d}.png"), px, w, h)
 
 
+def citeseq():
+    r = random.Random(20261206)
+    genes, proteins_, cells = 120, 10, 300
+    lineages, states = ["T", "B", "Myeloid"], ["resting", "activated"]
+    base = [math.exp(r.gauss(-0.5, 1.0)) for _ in range(genes)]
+    lineage_markers = {l: r.sample(range(genes), 10) for l in lineages}
+    adt_base = [r.uniform(5, 20) for _ in range(proteins_)]
+    state_markers = {"resting": [0, 1, 2], "activated": [3, 4, 5]}
+    d = os.path.join(HERE, "citeseq")
+    os.makedirs(d, exist_ok=True)
+    rna, adt, labels = [], [], []
+    for c in range(cells):
+        lin, st = lineages[c % 3], states[(c // 3) % 2]
+        cid = f"cell{c + 1:04d}"
+        size = math.exp(r.gauss(0, 0.3))
+        row = []
+        for g in range(genes):
+            mu = base[g] * size * (5.0 if g in lineage_markers[lin] else 1.0)
+            row.append(str(poisson_with(r, r.gammavariate(2.0, mu / 2.0))))
+        rna.append(f"{cid}," + ",".join(row))
+        arow = []
+        for p in range(proteins_):
+            mu = adt_base[p] * (6.0 if p in state_markers[st] else 1.0)
+            arow.append(str(poisson_with(r, r.gammavariate(4.0, mu / 4.0))))
+        adt.append(f"{cid}," + ",".join(arow))
+        labels.append(f"{cid},{lin}_{st}")
+    r.shuffle(adt)
+    with open(os.path.join(d, "rna.csv"), "w") as f:
+        f.write("cell_id," + ",".join(f"Gene{g + 1:03d}" for g in range(genes)) + "\n")
+        f.write("\n".join(rna) + "\n")
+    with open(os.path.join(d, "protein.csv"), "w") as f:
+        f.write("cell_id," + ",".join(f"ADT{p + 1:02d}" for p in range(proteins_)) + "\n")
+        f.write("\n".join(adt) + "\n")
+    with open(os.path.join(d, "labels.csv"), "w") as f:
+        f.write("cell_id,cell_type\n" + "\n".join(labels) + "\n")
+
+
+def poisson_with(r, lam):
+    if lam < 30:
+        l, k, p = math.exp(-lam), 0, 1.0
+        while True:
+            p *= r.random()
+            if p <= l:
+                return k
+            k += 1
+    return max(0, int(round(r.gauss(lam, math.sqrt(lam)))))
+
+
 if __name__ == "__main__":
-    omics()
-    dna()
-    images()
-    proteins()
+    import sys
+    only = sys.argv[1:]
+    # Each set draws from the shared generator in this order; "citeseq" has its own.
+    if not only:
+        omics()
+        dna()
+        images()
+        proteins()
+    if not only or "citeseq" in only:
+        citeseq()

@@ -46,6 +46,11 @@ pub enum Command {
         /// (not needed by the reinforcement-learning templates).
         #[arg(long)]
         data: Option<PathBuf>,
+        /// A second table of the same samples, joined by sample id, for
+        /// templates with two inputs (two_input_classifier: e.g. protein
+        /// counts beside RNA counts).
+        #[arg(long)]
+        data2: Option<PathBuf>,
         /// A metadata table with sample ids and labels.
         #[arg(long)]
         labels: Option<PathBuf>,
@@ -110,6 +115,10 @@ pub enum Command {
         model: PathBuf,
         /// A data file or folder of the kind the model was trained on.
         data: PathBuf,
+        /// The second table, for a model trained on two tables joined by
+        /// sample id (the same kind as the one it was trained with).
+        #[arg(long)]
+        data2: Option<PathBuf>,
         /// Predictions CSV: class and probabilities, values, or reconstruction
         /// error and latent coordinates, one row per sample.
         #[arg(long)]
@@ -132,6 +141,7 @@ pub fn run(cli: Cli) -> Result<()> {
             experiment,
             template,
             data,
+            data2,
             labels,
             label_column,
             settings,
@@ -139,9 +149,12 @@ pub fn run(cli: Cli) -> Result<()> {
             &experiment,
             &template,
             data.as_deref(),
-            labels,
-            label_column,
-            settings,
+            NewOptions {
+                labels,
+                label_column,
+                settings,
+                joined: data2.into_iter().collect(),
+            },
         ),
         Some(Command::Train {
             experiment,
@@ -154,11 +167,13 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Predict {
             model,
             data,
+            data2,
             out,
             embeddings,
             device,
         }) => {
             let pref: DevicePreference = device.parse().map_err(anyhow::Error::msg)?;
+            let data: Vec<PathBuf> = std::iter::once(data).chain(data2).collect();
             cmd_predict(&model, &data, &out, embeddings.as_deref(), pref)
         }
         Some(Command::Bench {
@@ -271,14 +286,15 @@ fn cmd_export(run: &Path, out: &Path) -> Result<()> {
 
 fn cmd_predict(
     model_dir: &Path,
-    data: &Path,
+    data: &[PathBuf],
     out: &Path,
     embeddings: Option<&Path>,
     pref: DevicePreference,
 ) -> Result<()> {
     let choice = crate::train::device::choose(pref).map_err(anyhow::Error::msg)?;
     let model = crate::export::load_model(model_dir, &choice.device)?;
-    let ds = crate::project::read_for_model(&model, data).map_err(anyhow::Error::msg)?;
+    let ds = crate::project::read_joined_for_model(&model, &data[0], &data[1..])
+        .map_err(anyhow::Error::msg)?;
     let inf = crate::train::infer(&model, &ds, &choice.device).map_err(anyhow::Error::msg)?;
     let (header, rows) = crate::export::predictions_table(&model, &ds.ids, &inf);
     crate::export::write_csv(out, &header, &rows)?;
@@ -304,25 +320,13 @@ fn cmd_predict(
     Ok(())
 }
 
-fn cmd_new(
-    path: &Path,
-    template: &str,
-    data: Option<&Path>,
-    labels: Option<PathBuf>,
-    label_column: Option<String>,
-    settings: Vec<String>,
-) -> Result<()> {
+fn cmd_new(path: &Path, template: &str, data: Option<&Path>, opts: NewOptions) -> Result<()> {
     let Some(t) = Template::from_name(template) else {
         let names: Vec<_> = Template::all().iter().map(|t| t.name()).collect();
         bail!(
             "unknown template '{template}'; choose one of: {}",
             names.join(", ")
         );
-    };
-    let opts = NewOptions {
-        labels,
-        label_column,
-        settings,
     };
     let data = data.unwrap_or(Path::new(""));
     let (exp, dataset, report) =
@@ -336,7 +340,17 @@ fn cmd_new(
 
 fn print_network(exp: &Experiment, report: &ShapeReport) {
     for stack in &report.stacks {
-        println!("{} (input {}):", stack.name, short(&stack.input));
+        let joined: Vec<String> = stack
+            .joined
+            .iter()
+            .map(|(name, shape)| format!(", {name} {}", short(shape)))
+            .collect();
+        println!(
+            "{} (input {}{}):",
+            stack.name,
+            short(&stack.input),
+            joined.concat()
+        );
         let layers = &exp
             .architecture
             .stack(&stack.name)

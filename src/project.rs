@@ -4,7 +4,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use crate::data::{self, Dataset};
-use crate::spec::shapes::{ShapeReport, Target, infer_shapes};
+use crate::spec::shapes::{ShapeReport, Target, infer_shapes_joined};
 use crate::spec::templates::Template;
 use crate::spec::{DataFormat, Experiment, LabelSource};
 use crate::train::TrainedModel;
@@ -16,6 +16,9 @@ pub struct NewOptions {
     pub label_column: Option<String>,
     /// `key=value` settings with dotted keys, e.g. `training.epochs=5`.
     pub settings: Vec<String>,
+    /// The tables a template joins to the data by sample id (`DataSpec::joined`),
+    /// in its order: e.g. the protein table of `two_input_classifier`.
+    pub joined: Vec<PathBuf>,
 }
 
 /// Make a ready experiment from a template and a data path. The data is loaded
@@ -72,6 +75,28 @@ pub fn new_experiment(
         ));
     }
     exp.data.path = relative_to(data_path, &exp_dir);
+    let wanted = exp.data.joined.len();
+    if opts.joined.len() > wanted {
+        return Err(format!(
+            "the {} template reads {}; a second table is read by the two_input_classifier template",
+            template.name(),
+            match wanted {
+                0 => "one table".to_string(),
+                n => format!("{} tables", n + 1),
+            }
+        ));
+    }
+    if opts.joined.len() < wanted {
+        let names: Vec<&str> = exp.data.joined.iter().map(|j| j.name.as_str()).collect();
+        return Err(format!(
+            "the {} template joins a second table of the same samples by sample id (the input '{}'): give --data2 FILE",
+            template.name(),
+            names.join("', '")
+        ));
+    }
+    for (j, p) in exp.data.joined.iter_mut().zip(&opts.joined) {
+        j.path = relative_to(p, &exp_dir);
+    }
     if let Some(labels) = &opts.labels {
         let column = match &opts.label_column {
             Some(c) => c.clone(),
@@ -113,13 +138,23 @@ fn prepare_with(
     exp.validate().map_err(|e| e.to_string())?;
     let dataset = data::load(&exp.data, exp_dir).map_err(|e| e.to_string())?;
     let target = dataset.target(exp.task).map_err(|e| e.to_string())?;
-    let input = exp.data.encoding.input_shape(dataset.kind, &dataset.shape);
+    let joined_width = dataset.joined.iter().map(|(_, w)| w).sum();
+    let input = exp
+        .data
+        .encoding
+        .input_shape(dataset.kind, &dataset.shape, joined_width);
     if fit {
         exp.fit_to_data(&input, &target);
     }
-    let report = infer_shapes(&exp.architecture, exp.task, &input, &target)
-        .into_result()
-        .map_err(|e| format!("the network does not fit the data: {e}"))?;
+    let report = infer_shapes_joined(
+        &exp.architecture,
+        exp.task,
+        &input,
+        &dataset.joined,
+        &target,
+    )
+    .into_result()
+    .map_err(|e| format!("the network does not fit the data: {e}"))?;
     Ok((dataset, target, report))
 }
 
@@ -227,6 +262,50 @@ fn normalise(p: &Path) -> PathBuf {
 /// reading options and sequence length and, for tables, its feature columns
 /// picked by name (in the model's order; extra columns are ignored).
 pub fn read_for_model(model: &TrainedModel, path: &Path) -> Result<Dataset, String> {
+    read_joined_for_model(model, path, &[])
+}
+
+/// [`read_for_model`] for a model that reads tables joined by sample id:
+/// `joined` are the files for its joined inputs, in order.
+pub fn read_joined_for_model(
+    model: &TrainedModel,
+    path: &Path,
+    joined: &[PathBuf],
+) -> Result<Dataset, String> {
+    let wanted = &model.experiment.data.joined;
+    if joined.len() != wanted.len() {
+        let names: Vec<String> = wanted.iter().map(|j| format!("'{}'", j.name)).collect();
+        return Err(match wanted.len() {
+            0 => "the model reads one table; give only the data file".to_string(),
+            _ => format!(
+                "the model also reads the table {} (joined to the data by sample id); give it too (--data2 FILE)",
+                names.join(", ")
+            ),
+        });
+    }
+    if !wanted.is_empty() {
+        let mut ds = data::table::read_lenient(path).map_err(|e| e.to_string())?;
+        for (j, p) in wanted.iter().zip(joined) {
+            let table = if j.id_column.is_empty() {
+                data::table::read_lenient(p)
+            } else {
+                let options = crate::spec::TableOptions {
+                    id_column: j.id_column.clone(),
+                    regression_target: false,
+                };
+                data::table::read(p, &options, None, false)
+            }
+            .map_err(|e| e.to_string())?;
+            ds = data::join::join(ds, table, &j.name).map_err(|e| e.to_string())?;
+        }
+        let mut ds = align_features(ds, &model.feature_names, model.input_shape.iter().product())?;
+        ds.joined = wanted
+            .iter()
+            .zip(model.network.joined())
+            .map(|(j, w)| (j.name.clone(), *w))
+            .collect();
+        return Ok(ds);
+    }
     let format = data::detect_format(path).map_err(|e| e.to_string())?;
     let trained_on = model.experiment.data.format;
     if trained_on != DataFormat::Auto

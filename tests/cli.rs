@@ -110,6 +110,68 @@ fn new_and_train_a_classifier_writes_metrics_summary_and_model() {
     assert!(summary["wall_seconds"].as_f64().unwrap() > 0.0);
 }
 
+/// Two tables joined by sample id: `new --data2`, `train`, then `predict`
+/// with both tables; refusing to predict from one of them.
+#[test]
+fn a_two_input_network_is_made_trained_and_run_from_the_command_line() {
+    let (labels, protein) = (sample("citeseq/labels.csv"), sample("citeseq/protein.csv"));
+    let rna = sample("citeseq/rna.csv");
+    let out = new_and_train(
+        "two_input",
+        "two_input_classifier",
+        &rna,
+        &[
+            "--data2",
+            &protein,
+            "--labels",
+            &labels,
+            "--set",
+            "training.epochs=12",
+        ],
+    );
+    let m = metrics(&out);
+    let losses = train_losses(&m);
+    assert!(
+        losses.last().unwrap() < &losses[0],
+        "loss falls: {losses:?}"
+    );
+    let acc = m.iter().rfind(|r| r["split"] == "valid").unwrap()["accuracy"]
+        .as_f64()
+        .unwrap();
+    assert!(acc > 0.7, "six classes told apart from both tables: {acc}");
+    let model = out.join("model").to_string_lossy().into_owned();
+    let pred = out.join("pred.csv");
+    let pred_s = pred.to_string_lossy().into_owned();
+    let o = lamina(&[
+        "predict", &model, &rna, "--data2", &protein, "--out", &pred_s, "--device", "cpu",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let rows = std::fs::read_to_string(&pred).unwrap();
+    assert_eq!(rows.lines().count(), 301, "a header and one row per cell");
+    let o = lamina(&["predict", &model, &rna, "--out", &pred_s, "--device", "cpu"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("also reads the table 'protein'"),
+        "{}",
+        text(&o)
+    );
+    // A template that joins a table refuses to be made without it.
+    let dir = temp_dir("two_input_missing");
+    let exp = dir.join("e.json").to_string_lossy().into_owned();
+    let o = lamina(&[
+        "new",
+        &exp,
+        "--template",
+        "two_input_classifier",
+        "--data",
+        &rna,
+        "--labels",
+        &labels,
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("--data2"), "{}", text(&o));
+}
+
 #[test]
 fn new_and_train_a_vae_from_the_command_line() {
     let out = new_and_train(
@@ -139,6 +201,7 @@ fn bundled_sample_experiments_load_and_fit_their_data() {
         "images/cnn.json",
         "images/resnet.json",
         "images/autoencoder.json",
+        "citeseq/two_input.json",
     ] {
         let path = root().join("sample-data").join(exp);
         let e = lamina::spec::Experiment::load(&path).unwrap_or_else(|err| panic!("{exp}: {err}"));

@@ -4,7 +4,7 @@
 
 use burn::tensor::{Device, Distribution, Tensor, activation};
 use lamina::data::Preprocessing;
-use lamina::model::build;
+use lamina::model::build_joined;
 use lamina::spec::shapes::Target;
 use lamina::spec::templates::Template;
 use lamina::spec::{Experiment, LayerSpec, Padding, SeqOutput, Task};
@@ -12,8 +12,17 @@ use lamina::train::TrainedModel;
 use tract_onnx::prelude::*;
 
 fn model_of(exp: Experiment, input: Vec<usize>, target: Target) -> TrainedModel {
+    model_joined(exp, input, &[], target)
+}
+
+fn model_joined(
+    exp: Experiment,
+    input: Vec<usize>,
+    joined: &[usize],
+    target: Target,
+) -> TrainedModel {
     let device = Device::flex();
-    let (network, _) = build(&exp, &input, &target, &device).unwrap();
+    let (network, _) = build_joined(&exp, &input, joined, &target, &device).unwrap();
     TrainedModel {
         experiment: exp,
         network,
@@ -78,7 +87,7 @@ fn every_exportable_template_matches_burn() {
         let mut exp = t.experiment();
         let (input, target) = t.example_shapes();
         exp.fit_to_data(&input, &target);
-        let model = model_of(exp, input, target);
+        let model = model_joined(exp, input, &t.example_joined(), target);
         if model.experiment.task == Task::Gan {
             let err = lamina::export::onnx::to_onnx(&model).unwrap_err();
             assert!(err.contains("GAN"), "{err}");
@@ -98,8 +107,8 @@ fn every_exportable_template_matches_burn() {
         checked += 1;
     }
     assert_eq!(
-        checked, 8,
-        "mlp, autoencoder, vae, dna cnn, image cnn, resnet (a graph) and the two DQN Q-networks export"
+        checked, 9,
+        "mlp, two-input (two inputs cut from one), autoencoder, vae, dna cnn, image cnn, resnet (a graph) and the two DQN Q-networks export"
     );
 }
 

@@ -15,8 +15,12 @@ fn sample(rel: &str) -> PathBuf {
         .join(rel)
 }
 
+fn scratch_dir(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("lamina-tt-{name}-{}", std::process::id()))
+}
+
 fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("lamina-tt-{name}-{}", std::process::id()));
+    let d = scratch_dir(name);
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -84,7 +88,7 @@ fn labels_opts() -> NewOptions {
     NewOptions {
         labels: Some(sample("omics/labels.csv")),
         label_column: Some("cell_type".into()),
-        settings: vec![],
+        ..NewOptions::default()
     }
 }
 
@@ -200,11 +204,71 @@ fn resnet_image_learns_cell_shapes_and_reloads() {
     save_model(&dir, &o.model, Some(&o.summary)).unwrap();
     let device = burn::tensor::Device::flex();
     let back = load_model(&dir, &device).unwrap();
-    let (data, _, _) = lamina::project::prepare(&o.model.experiment, &sample("images")).unwrap();
+    // The experiment lives where `train` wrote it; its data path is relative to there.
+    let (data, _, _) =
+        lamina::project::prepare(&o.model.experiment, &scratch_dir("resnet_image")).unwrap();
     let a = train::predict(&o.model, &data, &device).unwrap();
     let b = train::predict(&back, &data, &device).unwrap();
     assert_eq!(a.len(), data.len() * 3);
     assert_eq!(a, b, "a reloaded graph model predicts exactly the same");
+}
+
+/// CITE-seq-like sample: RNA tells the lineage, protein the state, so only a
+/// network that reads both tables names all six cell types.
+#[test]
+fn two_input_classifier_joins_rna_and_protein_and_beats_rna_alone() {
+    let opts = NewOptions {
+        labels: Some(sample("citeseq/labels.csv")),
+        label_column: Some("cell_type".into()),
+        joined: vec![sample("citeseq/protein.csv")],
+        settings: vec!["training.epochs=20".into()],
+    };
+    let (both, _) = train_all(
+        "two_input",
+        Template::TwoInputClassifier,
+        &sample("citeseq/rna.csv"),
+        &opts,
+    );
+    let rna_only = NewOptions {
+        joined: Vec::new(),
+        ..opts.clone()
+    };
+    let (rna, _) = train_all(
+        "rna_only",
+        Template::MlpClassifier,
+        &sample("citeseq/rna.csv"),
+        &rna_only,
+    );
+    assert_loss_falls(&both, "two_input_classifier");
+    let acc = |o: &train::Outcome| o.summary.final_valid.as_ref().unwrap().accuracy.unwrap();
+    eprintln!(
+        "validation accuracy: RNA + protein {:.3}, RNA alone (mlp_classifier) {:.3}",
+        acc(&both),
+        acc(&rna)
+    );
+    assert!(acc(&both) > 0.85, "both tables: {}", acc(&both));
+    assert!(
+        acc(&both) > acc(&rna) + 0.2,
+        "both tables {} should clearly beat RNA alone {}",
+        acc(&both),
+        acc(&rna)
+    );
+    // Saved and reloaded, the model reads both tables again and predicts the same.
+    let dir = temp_dir("two-input-bundle").join("model");
+    save_model(&dir, &both.model, Some(&both.summary)).unwrap();
+    let device = burn::tensor::Device::flex();
+    let back = load_model(&dir, &device).unwrap();
+    let data = lamina::project::read_joined_for_model(
+        &back,
+        &sample("citeseq/rna.csv"),
+        &[sample("citeseq/protein.csv")],
+    )
+    .unwrap();
+    assert_eq!(data.joined, [("protein".to_string(), 10)]);
+    let a = train::predict(&both.model, &data, &device).unwrap();
+    let b = train::predict(&back, &data, &device).unwrap();
+    assert_eq!(a.len(), data.len() * 6);
+    assert_eq!(a, b, "a reloaded two-input model predicts exactly the same");
 }
 
 #[test]

@@ -433,6 +433,74 @@ fn a_skip_wire_drawn_on_the_graph_canvas_makes_the_resnet_train() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A two-input network whose protein branch reads the RNA by mistake: the
+/// unused joined table blocks training; the wire drawn from the 'protein'
+/// input box fixes it, and the network trains from the window.
+#[test]
+fn a_wire_from_the_joined_protein_table_makes_the_two_input_network_train() {
+    let dir = scratch("two_input");
+    let mut exp = lamina::spec::Experiment::load(&sample("citeseq/two_input.json")).unwrap();
+    let base = sample("citeseq");
+    exp.data.path = base.join("rna.csv");
+    exp.data.joined[0].path = base.join("protein.csv");
+    if let lamina::spec::LabelSource::Metadata { path, .. } = &mut exp.data.labels {
+        *path = base.join("labels.csv");
+    }
+    exp.training.epochs = 3;
+    let node = |exp: &mut lamina::spec::Experiment| {
+        exp.architecture.stacks[0]
+            .layers
+            .iter_mut()
+            .find(|n| n.id == "protein_in")
+            .unwrap()
+            .inputs
+            .clone()
+    };
+    assert_eq!(node(&mut exp), ["protein"]);
+    exp.architecture.stacks[0]
+        .layers
+        .iter_mut()
+        .find(|n| n.id == "protein_in")
+        .unwrap()
+        .inputs = vec!["input".into()];
+    let path = dir.join("two_input.json");
+    exp.save(&path).unwrap();
+    let mut h = Harness::builder()
+        .with_size([1400.0, 1800.0])
+        .build_ui_state(|ui, app: &mut LaminaApp| app.show(ui), LaminaApp::default());
+    open(&mut h, &path);
+    h.state_mut().training.device = DevicePreference::Cpu;
+    h.run_steps(2);
+    let blocker = h.state().train_blocker();
+    assert!(
+        blocker
+            .as_deref()
+            .is_some_and(|b| b.contains("'protein' goes into no node")),
+        "{blocker:?}"
+    );
+    draw_wire(
+        &mut h,
+        "output of joined input 'protein'",
+        "node 'protein_in'",
+    );
+    let mut now = h.state().experiment.clone();
+    assert_eq!(node(&mut now), ["protein"], "the wire was drawn");
+    assert_eq!(h.state().train_blocker(), None);
+    h.get_by_label("Train").click();
+    h.run_steps(1);
+    step_until(&mut h, Duration::from_secs(300), "the run to finish", |a| {
+        !a.training.is_running() && a.training.outcome.is_some()
+    });
+    let hist = &h.state().training.history;
+    assert_eq!(hist.len(), 3);
+    assert!(
+        hist.last().unwrap().train.loss < hist[0].train.loss,
+        "the loss falls: {:?}",
+        hist.iter().map(|m| m.train.loss).collect::<Vec<_>>()
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn image_autoencoder_shows_reconstructions_and_latent_map() {
     let mut h = harness(LaminaApp::default());

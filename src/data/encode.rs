@@ -13,6 +13,10 @@ pub struct Preprocessing {
     /// Scale each sample to this total first (library size); 0 = off.
     #[serde(default)]
     pub normalize_total: f32,
+    /// Scale only the first this many values of a sample to `normalize_total`
+    /// (the main table's, when tables are joined); 0 = the whole sample.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub normalize_width: usize,
     /// Divide every value by this first (pixel scaling); 1 = unchanged.
     pub divide_by: f32,
     pub log1p: bool,
@@ -34,6 +38,10 @@ impl Preprocessing {
                 encoding.normalize_total.max(0.0)
             } else {
                 0.0
+            },
+            normalize_width: match data.joined.is_empty() {
+                true => 0,
+                false => data.sample_len() - data.joined.iter().map(|(_, w)| w).sum::<usize>(),
             },
             divide_by,
             log1p: encoding.log1p,
@@ -88,7 +96,11 @@ impl Preprocessing {
     }
 
     fn apply_pre(&self, row: &mut [f32]) {
-        normalize_total(row, self.normalize_total);
+        let width = match self.normalize_width {
+            0 => row.len(),
+            w => w.min(row.len()),
+        };
+        normalize_total(&mut row[..width], self.normalize_total);
         if self.divide_by != 1.0 && self.divide_by > 0.0 {
             let inv = 1.0 / self.divide_by;
             row.iter_mut().for_each(|v| *v *= inv);
@@ -134,6 +146,10 @@ impl Preprocessing {
     }
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 /// Scale a sample so its values add up to `total` (nothing when 0, or when the
 /// sample is all zeros).
 fn normalize_total(row: &mut [f32], total: f32) {
@@ -151,7 +167,10 @@ fn normalize_total(row: &mut [f32], total: f32) {
 /// over the samples `train`, in their original order. Other data is unchanged.
 pub fn select_variable_features(data: &mut Dataset, encoding: &Encoding, train: &[usize]) {
     let n = encoding.top_variable_features;
-    let f = data.sample_len();
+    let total = data.sample_len();
+    // Joined tables (their features come last) are kept whole.
+    let joined: usize = data.joined.iter().map(|(_, w)| w).sum();
+    let f = total - joined;
     if data.kind != DataKind::Table || n == 0 || n >= f || train.is_empty() || data.shape.len() != 1
     {
         return;
@@ -159,8 +178,10 @@ pub fn select_variable_features(data: &mut Dataset, encoding: &Encoding, train: 
     let mut sum = vec![0.0f64; f];
     let mut sq = vec![0.0f64; f];
     let mut row = vec![0.0f32; f];
+    let mut whole = vec![0.0f32; total];
     for &i in train {
-        data.write_sample(i, &mut row);
+        data.write_sample(i, &mut whole);
+        row.copy_from_slice(&whole[..f]);
         normalize_total(&mut row, encoding.normalize_total);
         for j in 0..f {
             let v = row[j] as f64;
@@ -180,6 +201,7 @@ pub fn select_variable_features(data: &mut Dataset, encoding: &Encoding, train: 
     order.sort_by(|&a, &b| dispersion[b].total_cmp(&dispersion[a]).then(a.cmp(&b)));
     let mut keep = order[..n].to_vec();
     keep.sort_unstable();
+    keep.extend(f..total);
     if let Some(super::sparse::Sparse::Counts(m)) = &data.sparse {
         let cols: Vec<Option<usize>> = keep.iter().map(|&j| Some(j)).collect();
         data.sparse = Some(super::sparse::Sparse::Counts(m.take_columns(&cols)));
@@ -191,13 +213,13 @@ pub fn select_variable_features(data: &mut Dataset, encoding: &Encoding, train: 
         }
         data.values = values;
     }
-    if data.feature_names.len() == f {
+    if data.feature_names.len() == total {
         data.feature_names = keep
             .iter()
             .map(|&j| data.feature_names[j].clone())
             .collect();
     }
-    data.shape = vec![n];
+    data.shape = vec![n + joined];
     data.notes.push(format!(
         "kept the {n} most variable of {f} features (dispersion on the {} training samples)",
         train.len()
@@ -224,6 +246,7 @@ mod tests {
             text_columns: Vec::new(),
             sparse: None,
             lengths: None,
+            joined: Vec::new(),
         }
     }
 
@@ -304,7 +327,7 @@ mod tests {
         assert_eq!(ds.feature_names, ["B", "C"]);
         assert_eq!(*ds.sample(3), [0.0, 0.0]);
         assert_eq!(*ds.sample(1), [20.0, 160.0]);
-        assert_eq!(enc.input_shape(DataKind::Table, &[3]), [2]);
+        assert_eq!(enc.input_shape(DataKind::Table, &[3], 0), [2]);
         assert!(ds.notes[0].contains("2 most variable of 3 features"));
     }
 

@@ -242,6 +242,7 @@ pub fn read(
         notes,
         text_columns: Vec::new(),
         sparse: Some(Sparse::Letters(one_hot)),
+        joined: Vec::new(),
     })
 }
 

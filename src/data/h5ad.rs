@@ -185,6 +185,7 @@ pub fn read(path: &Path, label: Option<&str>, regression: bool) -> Result<Datase
         text_columns,
         lengths: None,
         sparse: sparse.map(super::sparse::Sparse::Counts),
+        joined: Vec::new(),
     })
 }
 

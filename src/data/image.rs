@@ -380,6 +380,7 @@ pub fn read(root: &Path, opts: &ImageOptions) -> Result<Dataset, DataError> {
         text_columns: Vec::new(),
         sparse: None,
         lengths: None,
+        joined: Vec::new(),
     })
 }
 

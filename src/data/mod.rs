@@ -10,6 +10,7 @@ pub mod encode;
 pub mod fasta;
 pub mod h5ad;
 pub mod image;
+pub mod join;
 pub mod labels;
 pub mod mtx;
 pub mod progress;
@@ -215,6 +216,10 @@ pub struct Dataset {
     /// Count matrices (10x, sparse AnnData) as compressed rows, sequences as
     /// letter codes: kept sparse until batches are built. Then `values` is empty.
     pub sparse: Option<sparse::Sparse>,
+    /// Tables joined by sample id (`DataSpec::joined`): each one's name and
+    /// number of features, in order. Their values follow the main table's in
+    /// every sample; `shape` counts them all.
+    pub joined: Vec<(String, usize)>,
 }
 
 impl Dataset {
@@ -622,7 +627,14 @@ pub fn load(spec: &DataSpec, base: &Path) -> Result<Dataset, DataError> {
             fasta::read(&path, &spec.sequence, key)?
         }
         DataFormat::ImageFolder => image::read(&path, &spec.image)?,
-        DataFormat::Environment => return Ok(environment(spec.environment)),
+        DataFormat::Environment => {
+            if !spec.joined.is_empty() {
+                return Err(DataError::Invalid(
+                    "a simulated environment cannot be joined with tables".into(),
+                ));
+            }
+            return Ok(environment(spec.environment));
+        }
         DataFormat::AnnData => h5ad::read(&path, label_column, spec.table.regression_target)?,
         DataFormat::TenxH5 => tenx_h5::read(&path)?,
         DataFormat::MatrixMarket => {
@@ -635,6 +647,15 @@ pub fn load(spec: &DataSpec, base: &Path) -> Result<Dataset, DataError> {
             mtx::read(&dir)?
         }
     };
+    for j in &spec.joined {
+        let table_path = crate::spec::resolve(base, &j.path);
+        let options = crate::spec::TableOptions {
+            id_column: j.id_column.clone(),
+            regression_target: false,
+        };
+        let table = table::read(&table_path, &options, None, false)?;
+        ds = join::join(ds, table, &j.name)?;
+    }
     match &spec.labels {
         LabelSource::None => {
             if format == DataFormat::ImageFolder {
@@ -713,6 +734,7 @@ pub fn environment(kind: crate::spec::EnvironmentKind) -> Dataset {
         text_columns: Vec::new(),
         sparse: None,
         lengths: None,
+        joined: Vec::new(),
     }
 }
 

@@ -256,6 +256,7 @@ pub fn read(dir: &Path) -> Result<Dataset, DataError> {
         text_columns: Vec::new(),
         sparse: Some(super::sparse::Sparse::Counts(counts.finish())),
         lengths: None,
+        joined: Vec::new(),
     })
 }
 

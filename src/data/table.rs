@@ -192,6 +192,7 @@ fn read_with(
         text_columns: text_cols.iter().map(|&c| columns[c].clone()).collect(),
         sparse: None,
         lengths: None,
+        joined: Vec::new(),
     })
 }
 

@@ -149,5 +149,6 @@ pub fn read(path: &Path) -> Result<Dataset, DataError> {
         text_columns: Vec::new(),
         sparse: Some(super::sparse::Sparse::Counts(matrix)),
         lengths: None,
+        joined: Vec::new(),
     })
 }

@@ -15,7 +15,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::data::Preprocessing;
-use crate::model::build;
+
 use crate::spec::shapes::Target;
 use crate::spec::{Experiment, SpecError, Task, write_atomic};
 use crate::train::{Inference, Summary, TrainedModel};
@@ -37,6 +37,10 @@ pub struct ModelMeta {
     pub preprocessing: Preprocessing,
     #[serde(default)]
     pub summary: Option<Summary>,
+    /// The widths of the joined tables at the end of `input_shape`, in the
+    /// order of the experiment's `data.joined`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub joined: Vec<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +91,7 @@ pub fn save_model(
             feature_names: model.feature_names.clone(),
             preprocessing: model.preprocessing.clone(),
             summary: summary.cloned(),
+            joined: model.network.joined().to_vec(),
         };
         let json = serde_json::to_string_pretty(&meta).expect("model metadata serialises");
         write_atomic(&tmp.join("model.json"), json.as_bytes()).map_err(write_err)?;
@@ -182,14 +187,33 @@ fn bundle_readme(model: &TrainedModel) -> String {
         }
     }
     let target = model.target.clone();
-    let report =
-        crate::spec::shapes::infer_shapes(&exp.architecture, exp.task, &model.input_shape, &target);
+    let joined: Vec<(String, usize)> = exp
+        .data
+        .joined
+        .iter()
+        .zip(model.network.joined())
+        .map(|(j, w)| (j.name.clone(), *w))
+        .collect();
+    let report = crate::spec::shapes::infer_shapes_joined(
+        &exp.architecture,
+        exp.task,
+        &model.input_shape,
+        &joined,
+        &target,
+    );
     for (s, stack) in report.stacks.iter().enumerate() {
         let _ = writeln!(t, "stack {s} '{}' (input {:?})", stack.name, stack.input);
+        for (name, shape) in &stack.joined {
+            let _ = writeln!(
+                t,
+                "  joined input '{name}' {shape:?}: its values follow the stack's input in each input sample (joined inputs in this order)"
+            );
+        }
         let Some(spec) = exp.architecture.stack(&stack.name) else {
             continue;
         };
-        let wiring = crate::spec::graph::wire(spec).ok();
+        let names: Vec<String> = stack.joined.iter().map(|(n, _)| n.clone()).collect();
+        let wiring = crate::spec::graph::wire(spec, &names).ok();
         for (l, (layer, node)) in stack.layers.iter().zip(&spec.layers).enumerate() {
             let kind = node.layer.info().display;
             let _ = write!(
@@ -204,6 +228,9 @@ fn bundle_readme(model: &TrainedModel) -> String {
                     .iter()
                     .map(|src| match src {
                         crate::spec::graph::Source::Input => "the stack's input".to_string(),
+                        crate::spec::graph::Source::Joined(k) => {
+                            format!("the joined input '{}'", names[*k])
+                        }
                         crate::spec::graph::Source::Node(j) => format!("layer {j}"),
                     })
                     .collect();
@@ -278,12 +305,18 @@ pub fn load_model(dir: &Path, device: &Device) -> Result<TrainedModel, ExportErr
             meta.format_version
         )));
     }
-    let (mut network, _) =
-        build(&experiment, &meta.input_shape, &meta.target, device).map_err(|e| {
-            read_err(format!(
-                "its architecture does not fit its own input shape: {e}"
-            ))
-        })?;
+    let (mut network, _) = crate::model::build_joined(
+        &experiment,
+        &meta.input_shape,
+        &meta.joined,
+        &meta.target,
+        device,
+    )
+    .map_err(|e| {
+        read_err(format!(
+            "its architecture does not fit its own input shape: {e}"
+        ))
+    })?;
     let weights = dir.join("weights.safetensors");
     if !weights.exists() {
         return Err(read_err("weights.safetensors is missing".into()));

@@ -14,7 +14,7 @@ use onnx_ir::{
 use crate::model::{Layer, MergeOp, PositionEncoding};
 use crate::spec::Task;
 use crate::spec::graph::Source;
-use crate::spec::shapes::infer_shapes;
+use crate::spec::shapes::infer_shapes_joined;
 use crate::train::TrainedModel;
 
 const FLOAT: i32 = 1;
@@ -61,10 +61,18 @@ pub fn to_onnx(model: &TrainedModel) -> Result<Vec<u8>, String> {
         ));
     }
     let exp = &model.experiment;
-    let report = infer_shapes(
+    let joined: Vec<(String, usize)> = exp
+        .data
+        .joined
+        .iter()
+        .zip(model.network.joined())
+        .map(|(j, w)| (j.name.clone(), *w))
+        .collect();
+    let report = infer_shapes_joined(
         &exp.architecture,
         exp.task,
         &model.input_shape,
+        &joined,
         &model.target,
     )
     .into_result()
@@ -75,13 +83,35 @@ pub fn to_onnx(model: &TrainedModel) -> Result<Vec<u8>, String> {
     if model.input_shape.len() > 1 {
         x = g.reshape(&x, &model.input_shape);
     }
-    for (stack, stack_report) in model.network.stacks.iter().zip(&report.stacks) {
+    for (k, (stack, stack_report)) in model.network.stacks.iter().zip(&report.stacks).enumerate() {
         // Each node's ONNX value and shape, walked in the order the network runs.
         let wiring = stack.plan.wiring();
         let mut values: Vec<Option<(String, Vec<usize>)>> = vec![None; stack.layers.len()];
-        let input = (x.clone(), stack_report.input.clone());
+        // The data's joined tables end each sample: cut the input into its parts.
+        let mut parts = Vec::new();
+        if k == 0 && !joined.is_empty() {
+            let mut start = 0i64;
+            let widths =
+                std::iter::once(stack_report.input[0]).chain(joined.iter().map(|(_, w)| *w));
+            for w in widths {
+                let starts = g.init_i64("starts", &[start]);
+                let ends = g.init_i64("ends", &[start + w as i64]);
+                let axes = g.init_i64("axes", &[1]);
+                g.rank_of_last = 2;
+                parts.push((
+                    g.node("Slice", vec![x.clone(), starts, ends, axes], vec![]),
+                    vec![w],
+                ));
+                start += w as i64;
+            }
+        }
+        let input = match parts.first() {
+            Some(main) => main.clone(),
+            None => (x.clone(), stack_report.input.clone()),
+        };
         let value = |s: Source, values: &[Option<(String, Vec<usize>)>]| match s {
             Source::Input => input.clone(),
+            Source::Joined(j) => parts[j + 1].clone(),
             Source::Node(j) => values[j]
                 .clone()
                 .expect("the graph runs every node after the nodes it takes"),

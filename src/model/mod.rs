@@ -20,7 +20,7 @@ use burn::nn::{
 use burn::tensor::{Device, Tensor, activation};
 
 use crate::spec::graph::{self, Source, Wiring};
-use crate::spec::shapes::{ShapeError, ShapeReport, Target, infer_shapes};
+use crate::spec::shapes::{ShapeError, ShapeReport, Target, infer_shapes_joined};
 use crate::spec::{ActivationFn, Experiment, LayerSpec, Padding, Task};
 
 pub(crate) mod cpu;
@@ -232,6 +232,10 @@ impl Layer {
 pub struct Plan {
     wiring: Wiring,
     next: Vec<Option<usize>>,
+    /// The widths of the joined tables at the end of each flat input sample
+    /// (the stack that reads the data, when tables are joined): the input is
+    /// cut into the main part and one part per joined table.
+    joined: Vec<usize>,
 }
 
 impl Plan {
@@ -269,7 +273,11 @@ impl Plan {
                 wiring.sources.iter().position(|s| s == &[Source::Node(i)])
             })
             .collect();
-        Plan { wiring, next }
+        Plan {
+            wiring,
+            next,
+            joined: Vec::new(),
+        }
     }
 }
 
@@ -359,22 +367,56 @@ impl StackModule {
         let mut before_last_dense = None;
         // Each wire's value, dropped once its last taker has it.
         let mut uses = wiring.consumers();
-        let mut input_uses = wiring
+        // The stack's inputs: the data (its main part) and each joined table's part.
+        let parts: Vec<Act> = match (&self.plan.joined[..], x) {
+            ([], x) => vec![x],
+            (widths, x) => {
+                let t = x.flat();
+                let total = t.dims()[1];
+                let main = total - widths.iter().sum::<usize>();
+                let mut start = 0;
+                std::iter::once(main)
+                    .chain(widths.iter().copied())
+                    .map(|w| {
+                        let part = t.clone().narrow(1, start, w);
+                        start += w;
+                        Act::Flat(part)
+                    })
+                    .collect()
+            }
+        };
+        let slot_of = |s: &Source| match s {
+            Source::Input => Some(0),
+            Source::Joined(k) => Some(k + 1),
+            Source::Node(_) => None,
+        };
+        let mut input_uses = vec![0usize; parts.len()];
+        for s in wiring
             .sources
             .iter()
             .flatten()
             .chain(std::iter::once(&wiring.output))
-            .filter(|s| **s == Source::Input)
-            .count();
-        let mut input = Some(Flow {
-            x,
-            lengths,
-            unpooled_len: None,
-        });
+        {
+            if let Some(k) = slot_of(s) {
+                input_uses[k] += 1;
+            }
+        }
+        let mut inputs: Vec<Option<Flow>> = parts
+            .into_iter()
+            .enumerate()
+            .map(|(k, x)| {
+                Some(Flow {
+                    x,
+                    lengths: if k == 0 { lengths.clone() } else { None },
+                    unpooled_len: None,
+                })
+            })
+            .collect();
         let mut values: Vec<Option<Flow>> = vec![None; n];
         let mut take = |s: Source, values: &mut [Option<Flow>]| {
             let (slot, left) = match s {
-                Source::Input => (&mut input, &mut input_uses),
+                Source::Input => (&mut inputs[0], &mut input_uses[0]),
+                Source::Joined(k) => (&mut inputs[k + 1], &mut input_uses[k + 1]),
                 Source::Node(j) => (&mut values[j], &mut uses[j]),
             };
             *left -= 1;
@@ -706,6 +748,15 @@ impl Network {
         fixed.forward(x, true, None).out.flatten()
     }
 
+    /// The widths of the joined tables each input sample ends with (empty
+    /// when the data is one source).
+    pub fn joined(&self) -> &[usize] {
+        self.stacks
+            .first()
+            .map(|s| s.plan.joined.as_slice())
+            .unwrap_or(&[])
+    }
+
     /// GAN: whether the discriminator's score of a sample depends on the other
     /// samples in its batch (batch normalisation).
     pub fn discriminator_mixes_batch(&self) -> bool {
@@ -723,16 +774,51 @@ pub fn build(
     target: &Target,
     device: &Device,
 ) -> Result<(Network, ShapeReport), ShapeError> {
-    let report = infer_shapes(&exp.architecture, exp.task, input_shape, target).into_result()?;
+    build_joined(exp, input_shape, &[], target, device)
+}
+
+/// [`build`] for data with joined tables: `joined` are their widths, in the
+/// order of `DataSpec::joined` (see [`crate::data::Dataset::joined`]), and
+/// `input_shape` counts them.
+pub fn build_joined(
+    exp: &Experiment,
+    input_shape: &[usize],
+    joined: &[usize],
+    target: &Target,
+    device: &Device,
+) -> Result<(Network, ShapeReport), ShapeError> {
+    if joined.len() != exp.data.joined.len() {
+        return Err(ShapeError {
+            stack: exp.task.stack_names()[0].to_string(),
+            layer: None,
+            layer_name: String::new(),
+            message: format!(
+                "the experiment joins {} tables, but the data has {}",
+                exp.data.joined.len(),
+                joined.len()
+            ),
+        });
+    }
+    let named: Vec<(String, usize)> = exp
+        .data
+        .joined
+        .iter()
+        .zip(joined)
+        .map(|(j, w)| (j.name.clone(), *w))
+        .collect();
+    let report = infer_shapes_joined(&exp.architecture, exp.task, input_shape, &named, target)
+        .into_result()?;
     let mut stacks = Vec::new();
-    for (stack_report, name) in report.stacks.iter().zip(exp.task.stack_names()) {
+    for (k, (stack_report, name)) in report.stacks.iter().zip(exp.task.stack_names()).enumerate() {
         let spec = exp
             .architecture
             .stack(name)
             .expect("shape inference found every stack the task needs");
-        let wiring = graph::wire(spec).expect("shape inference checked the wiring");
+        let names: Vec<String> = stack_report.joined.iter().map(|(n, _)| n.clone()).collect();
+        let wiring = graph::wire(spec, &names).expect("shape inference checked the wiring");
         let shape_of = |s: &Source| match s {
             Source::Input => &stack_report.input,
+            Source::Joined(j) => &stack_report.joined[*j].1,
             Source::Node(j) => stack_report.layers[*j]
                 .output
                 .as_ref()
@@ -746,10 +832,14 @@ pub fn build(
         let last_dense = spec
             .layer_specs()
             .rposition(|l| matches!(l, LayerSpec::Dense { .. }));
+        let mut plan = Plan::new(wiring);
+        if k == 0 {
+            plan.joined = joined.to_vec();
+        }
         stacks.push(StackModule {
             layers,
             last_dense,
-            plan: Plan::new(wiring),
+            plan,
         });
     }
     let variable_length = input_shape.len() == 2
@@ -1142,7 +1232,12 @@ mod tests {
             .into_data()
             .assert_approx_eq::<f32>(&expected.into_data(), burn::tensor::Tolerance::default());
         let grads = y.sum().backward();
-        let dx: Vec<f32> = x.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        let dx: Vec<f32> = x
+            .grad(&grads)
+            .unwrap()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         // d/dx of sum(W x + b + x + x²) = column sums of W + 1 + 2x.
         let w: Vec<f32> = d.weight.val().into_data().try_to_vec::<f32>().unwrap();
         for (k, &v) in values.iter().enumerate() {
@@ -1163,7 +1258,8 @@ mod tests {
             let mut exp = t.experiment();
             let (input, target) = t.example_shapes();
             exp.fit_to_data(&input, &target);
-            let (net, report) = build(&exp, &input, &target, &device).unwrap();
+            let (net, report) =
+                build_joined(&exp, &input, &t.example_joined(), &target, &device).unwrap();
             let n: usize = input.iter().product();
             let x = Tensor::<2>::from_data(TensorData::new(vec![0.5f32; 3 * n], [3, n]), &device);
             let f = net.forward(x, false);

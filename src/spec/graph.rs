@@ -5,7 +5,8 @@
 //! `inputs` takes the output of the node above it (the first node takes the
 //! stack's input), so a straight chain needs no wiring at all. A node with
 //! `inputs` names the ids of the nodes it takes (or `input`, the stack's own
-//! input); merge layers (Add, Concatenate, Multiply) take two or more. The last
+//! input, or the name of a table joined to the data, which is an input of its
+//! own: see `DataSpec::joined`); merge layers (Add, Concatenate, Multiply) take two or more. The last
 //! node is the output. Cycles, unknown names and nodes whose output goes
 //! nowhere are refused here, before any shape is looked at. Shapes are left to
 //! `shapes.rs`; running the graph to `model/`.
@@ -20,6 +21,9 @@ pub const INPUT: &str = "input";
 pub enum Source {
     /// The stack's input (the data, or the previous stack's output).
     Input,
+    /// The joined table at this index in `DataSpec::joined`: a second (third…)
+    /// input of the stack that reads the data.
+    Joined(usize),
     /// The output of the node at this index in the stack's list.
     Node(usize),
 }
@@ -75,8 +79,10 @@ pub fn node_name(stack: &Stack, i: usize) -> String {
     }
 }
 
-/// Check a stack's wiring and find the order its nodes run in.
-pub fn wire(stack: &Stack) -> Result<Wiring, WireError> {
+/// Check a stack's wiring and find the order its nodes run in. `joined` are
+/// the names of the joined tables the stack can take (see
+/// `Experiment::joined_inputs`).
+pub fn wire(stack: &Stack, joined: &[String]) -> Result<Wiring, WireError> {
     let nodes = &stack.layers;
     let err = |node: usize, message: String| WireError { node, message };
     let mut ids: Vec<(&str, usize)> = Vec::new();
@@ -99,6 +105,15 @@ pub fn wire(stack: &Stack) -> Result<Wiring, WireError> {
                     "the id '{}' is also the id of layer {}; every node needs its own id",
                     n.id,
                     j + 1
+                ),
+            ));
+        }
+        if joined.contains(&n.id) {
+            return Err(err(
+                i,
+                format!(
+                    "the id '{}' is the name of a joined table; give this node another id",
+                    n.id
                 ),
             ));
         }
@@ -126,13 +141,15 @@ pub fn wire(stack: &Stack) -> Result<Wiring, WireError> {
             for name in &n.inputs {
                 if name == INPUT {
                     taken.push(Source::Input);
+                } else if let Some(k) = joined.iter().position(|j| j == name) {
+                    taken.push(Source::Joined(k));
                 } else if let Some((_, j)) = ids.iter().find(|(id, _)| id == name) {
                     if *j == i {
                         return Err(err(i, format!("it takes its own output '{name}'")));
                     }
                     taken.push(Source::Node(*j));
                 } else {
-                    return Err(err(i, unknown_input(name, &ids)));
+                    return Err(err(i, unknown_input(name, &ids, joined)));
                 }
             }
             taken
@@ -179,6 +196,24 @@ pub fn wire(stack: &Stack) -> Result<Wiring, WireError> {
         order,
         output,
     };
+    let taken: Vec<bool> = (0..joined.len())
+        .map(|k| {
+            wiring
+                .sources
+                .iter()
+                .flatten()
+                .any(|s| *s == Source::Joined(k))
+        })
+        .collect();
+    if let (Some(k), false) = (taken.iter().position(|t| !t), nodes.is_empty()) {
+        return Err(err(
+            0,
+            format!(
+                "the joined table '{}' goes into no node; draw a wire from it (name it in a node's inputs), or remove the joined table",
+                joined[k]
+            ),
+        ));
+    }
     let used = wiring.consumers();
     if let Some(i) = used.iter().position(|&n| n == 0) {
         let display = nodes[i].layer.info().display;
@@ -192,11 +227,12 @@ pub fn wire(stack: &Stack) -> Result<Wiring, WireError> {
     Ok(wiring)
 }
 
-fn unknown_input(name: &str, ids: &[(&str, usize)]) -> String {
+fn unknown_input(name: &str, ids: &[(&str, usize)], joined: &[String]) -> String {
     let nearest = ids
         .iter()
         .map(|(id, _)| (edit_distance(name, id), *id))
         .chain(std::iter::once((edit_distance(name, INPUT), INPUT)))
+        .chain(joined.iter().map(|j| (edit_distance(name, j), j.as_str())))
         .min();
     match nearest {
         Some((d, id)) if d <= 2 => {
@@ -205,6 +241,7 @@ fn unknown_input(name: &str, ids: &[(&str, usize)]) -> String {
         _ => {
             let mut known: Vec<&str> = ids.iter().map(|(id, _)| *id).collect();
             known.push(INPUT);
+            known.extend(joined.iter().map(String::as_str));
             format!(
                 "it takes '{name}', but no node has that id (the ids are {})",
                 known.join(", ")
@@ -279,10 +316,13 @@ fn cycle_among(sources: &[Vec<Source>], done: &[bool]) -> Vec<usize> {
 
 /// What each node takes, as far as it can be resolved: unknown names are left
 /// out instead of refused. For drawing a graph that does not check yet.
-pub fn sources_lenient(stack: &Stack) -> Vec<Vec<Source>> {
+pub fn sources_lenient(stack: &Stack, joined: &[String]) -> Vec<Vec<Source>> {
     let find = |name: &str| {
         if name == INPUT {
             return Some(Source::Input);
+        }
+        if let Some(k) = joined.iter().position(|j| j == name) {
+            return Some(Source::Joined(k));
         }
         stack
             .layers
@@ -321,22 +361,23 @@ fn ensure_id(stack: &mut Stack, i: usize) -> String {
     stack.layers[i].id.clone()
 }
 
-fn name_of(stack: &mut Stack, s: Source) -> String {
+fn name_of(stack: &mut Stack, s: Source, joined: &[String]) -> String {
     match s {
         Source::Input => INPUT.to_string(),
+        Source::Joined(k) => joined.get(k).cloned().unwrap_or_default(),
         Source::Node(j) => ensure_id(stack, j),
     }
 }
 
 /// Node `i`'s inputs written out by name (a node that took the node above
 /// implicitly now names it), so one of them can be changed.
-fn make_explicit(stack: &mut Stack, i: usize) {
+fn make_explicit(stack: &mut Stack, i: usize, joined: &[String]) {
     if stack.layers[i].inputs.is_empty() {
         let implicit = match i {
             0 => Source::Input,
             _ => Source::Node(i - 1),
         };
-        let name = name_of(stack, implicit);
+        let name = name_of(stack, implicit, joined);
         stack.layers[i].inputs = vec![name];
     }
 }
@@ -364,8 +405,13 @@ fn reaches(sources: &[Vec<Source>], from: usize, to: usize) -> bool {
 
 /// Draw a wire from `from`'s output into node `to`: a merge node gains an
 /// input, any other node takes `from` instead of what it took. Ids are given
-/// to the nodes that need one.
-pub fn connect(stack: &mut Stack, from: Source, to: usize) -> Result<(), String> {
+/// to the nodes that need one. `joined` as for [`wire`].
+pub fn connect(
+    stack: &mut Stack,
+    from: Source,
+    to: usize,
+    joined: &[String],
+) -> Result<(), String> {
     if to >= stack.layers.len() {
         return Err("there is no such node".into());
     }
@@ -373,7 +419,7 @@ pub fn connect(stack: &mut Stack, from: Source, to: usize) -> Result<(), String>
         if f == to {
             return Err("a node cannot take its own output".into());
         }
-        if reaches(&sources_lenient(stack), to, f) {
+        if reaches(&sources_lenient(stack, joined), to, f) {
             return Err(format!(
                 "{} already takes {}'s output (through other nodes); this wire would make a circle",
                 node_name(stack, f),
@@ -381,8 +427,8 @@ pub fn connect(stack: &mut Stack, from: Source, to: usize) -> Result<(), String>
             ));
         }
     }
-    let name = name_of(stack, from);
-    make_explicit(stack, to);
+    let name = name_of(stack, from, joined);
+    make_explicit(stack, to, joined);
     let node = &mut stack.layers[to];
     if node.layer.is_merge() {
         if node.inputs.contains(&name) {
@@ -400,7 +446,12 @@ pub fn connect(stack: &mut Stack, from: Source, to: usize) -> Result<(), String>
 
 /// Remove the `slot`-th input of node `to`. A layer that is no merge keeps its
 /// one input (draw another wire onto it to replace it).
-pub fn disconnect(stack: &mut Stack, to: usize, slot: usize) -> Result<(), String> {
+pub fn disconnect(
+    stack: &mut Stack,
+    to: usize,
+    slot: usize,
+    joined: &[String],
+) -> Result<(), String> {
     let Some(node) = stack.layers.get(to) else {
         return Err("there is no such node".into());
     };
@@ -410,7 +461,7 @@ pub fn disconnect(stack: &mut Stack, to: usize, slot: usize) -> Result<(), Strin
             node.layer.info().display
         ));
     }
-    make_explicit(stack, to);
+    make_explicit(stack, to, joined);
     let inputs = &mut stack.layers[to].inputs;
     if slot < inputs.len() {
         inputs.remove(slot);
@@ -456,25 +507,25 @@ mod tests {
             node("", &["input"], LayerSpec::Add),
         ]);
         // The Add already takes the input; a wire from the second convolution joins it.
-        connect(&mut s, Source::Node(2), 3).unwrap();
+        connect(&mut s, Source::Node(2), 3, &[]).unwrap();
         assert_eq!(s.layers[2].id, "conv2d_1");
         assert_eq!(s.layers[3].inputs, vec!["input", "conv2d_1"]);
-        assert!(wire(&s).is_ok());
+        assert!(wire(&s, &[]).is_ok());
         // Rewiring the ReLU to the input leaves the first convolution dangling.
-        connect(&mut s, Source::Input, 1).unwrap();
+        connect(&mut s, Source::Input, 1, &[]).unwrap();
         assert_eq!(s.layers[1].inputs, vec!["input"]);
-        assert!(wire(&s).unwrap_err().message.contains("goes nowhere"));
-        connect(&mut s, Source::Node(0), 1).unwrap();
+        assert!(wire(&s, &[]).unwrap_err().message.contains("goes nowhere"));
+        connect(&mut s, Source::Node(0), 1, &[]).unwrap();
         assert_eq!(s.layers[0].id, "conv2d_2");
         // A wire back up the graph would close a circle; a node into itself too.
-        let e = connect(&mut s, Source::Node(3), 0).unwrap_err();
+        let e = connect(&mut s, Source::Node(3), 0, &[]).unwrap_err();
         assert!(e.contains("circle"), "{e}");
-        assert!(connect(&mut s, Source::Node(1), 1).is_err());
+        assert!(connect(&mut s, Source::Node(1), 1, &[]).is_err());
         // A merge loses an input; other layers keep theirs.
-        disconnect(&mut s, 3, 0).unwrap();
+        disconnect(&mut s, 3, 0, &[]).unwrap();
         assert_eq!(s.layers[3].inputs, vec!["conv2d_1"]);
         assert!(
-            disconnect(&mut s, 1, 0)
+            disconnect(&mut s, 1, 0, &[])
                 .unwrap_err()
                 .contains("needs an input")
         );
@@ -487,11 +538,11 @@ mod tests {
             node("", &[], LayerSpec::Relu),
             node("", &[], LayerSpec::Flatten),
         ]);
-        let w = wire(&s).unwrap();
+        let w = wire(&s, &[]).unwrap();
         assert!(w.is_chain());
         assert_eq!(w.order, vec![0, 1, 2]);
         assert_eq!(w.output, Source::Node(2));
-        let empty = wire(&stack(vec![])).unwrap();
+        let empty = wire(&stack(vec![]), &[]).unwrap();
         assert_eq!(empty.output, Source::Input);
     }
 
@@ -503,7 +554,7 @@ mod tests {
             node("sum", &["c2", "input"], LayerSpec::Add),
             node("", &[], LayerSpec::Relu),
         ]);
-        let w = wire(&s).unwrap();
+        let w = wire(&s, &[]).unwrap();
         assert!(!w.is_chain());
         assert_eq!(w.sources[2], vec![Source::Node(1), Source::Input]);
         assert_eq!(w.sources[3], vec![Source::Node(2)]);
@@ -517,7 +568,7 @@ mod tests {
             node("a", &["input"], conv()),
             node("out", &["a", "b"], LayerSpec::Concatenate),
         ]);
-        assert_eq!(wire(&s).unwrap().order, vec![1, 0, 2]);
+        assert_eq!(wire(&s, &[]).unwrap().order, vec![1, 0, 2]);
     }
 
     #[test]
@@ -527,7 +578,7 @@ mod tests {
             node("b", &["a"], LayerSpec::Relu),
             node("out", &["b", "input"], LayerSpec::Add),
         ]);
-        let e = wire(&cycle).unwrap_err();
+        let e = wire(&cycle, &[]).unwrap_err();
         assert!(e.message.contains("node 'a', node 'b'"), "{}", e.message);
         assert!(e.message.contains("circle"), "{}", e.message);
 
@@ -535,17 +586,17 @@ mod tests {
             node("conv1", &[], conv()),
             node("sum", &["conv2", "input"], LayerSpec::Add),
         ]);
-        let e = wire(&typo).unwrap_err();
+        let e = wire(&typo, &[]).unwrap_err();
         assert_eq!(e.node, 1);
         assert!(e.message.contains("did you mean 'conv1'"), "{}", e.message);
 
         let dangling = stack(vec![node("a", &[], conv()), node("b", &["input"], conv())]);
-        let e = wire(&dangling).unwrap_err();
+        let e = wire(&dangling, &[]).unwrap_err();
         assert_eq!(e.node, 0);
         assert!(e.message.contains("goes nowhere"), "{}", e.message);
 
         let lonely_merge = stack(vec![node("", &[], conv()), node("", &[], LayerSpec::Add)]);
-        let e = wire(&lonely_merge).unwrap_err();
+        let e = wire(&lonely_merge, &[]).unwrap_err();
         assert!(e.message.contains("inputs"), "{}", e.message);
 
         let two_into_one = stack(vec![
@@ -553,7 +604,7 @@ mod tests {
             node("", &["a", "input"], LayerSpec::Relu),
         ]);
         assert!(
-            wire(&two_into_one)
+            wire(&two_into_one, &[])
                 .unwrap_err()
                 .message
                 .contains("Add or Concatenate")
@@ -563,6 +614,68 @@ mod tests {
             node("a", &[], conv()),
             node("a", &[], LayerSpec::Relu),
         ]);
-        assert!(wire(&twice).unwrap_err().message.contains("its own id"));
+        assert!(
+            wire(&twice, &[])
+                .unwrap_err()
+                .message
+                .contains("its own id")
+        );
+    }
+
+    #[test]
+    fn a_joined_table_is_an_input_taken_by_its_name() {
+        let dense = || LayerSpec::Dense {
+            units: 4,
+            bias: true,
+        };
+        let joined = vec!["protein".to_string()];
+        let s = stack(vec![
+            node("rna_features", &[], dense()),
+            node("protein_features", &["protein"], dense()),
+            node(
+                "",
+                &["rna_features", "protein_features"],
+                LayerSpec::Concatenate,
+            ),
+        ]);
+        let w = wire(&s, &joined).unwrap();
+        assert_eq!(w.sources[1], vec![Source::Joined(0)]);
+        // Without the joined table the name is unknown.
+        let e = wire(&s, &[]).unwrap_err();
+        assert!(e.message.contains("'protein'"), "{}", e.message);
+
+        let mut typo = s.clone();
+        typo.layers[1].inputs = vec!["protien".into()];
+        let e = wire(&typo, &joined).unwrap_err();
+        assert!(
+            e.message.contains("did you mean 'protein'"),
+            "{}",
+            e.message
+        );
+
+        let mut clash = s.clone();
+        clash.layers[0].id = "protein".into();
+        clash.layers[2].inputs[0] = "protein".into();
+        assert!(
+            wire(&clash, &joined)
+                .unwrap_err()
+                .message
+                .contains("joined table")
+        );
+
+        let mut unused = s.clone();
+        unused.layers[1].inputs = vec!["input".into()];
+        let e = wire(&unused, &joined).unwrap_err();
+        assert!(
+            e.message.contains("'protein' goes into no node"),
+            "{}",
+            e.message
+        );
+
+        // Drawing a wire from the joined input names it.
+        let mut s2 = s.clone();
+        s2.layers[1].inputs = vec!["input".into()];
+        connect(&mut s2, Source::Joined(0), 1, &joined).unwrap();
+        assert_eq!(s2.layers[1].inputs, vec!["protein".to_string()]);
     }
 }

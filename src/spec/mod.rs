@@ -187,6 +187,23 @@ pub struct DataSpec {
     /// Leave out samples without a label (an empty or NA label, or no row in
     /// the label table) instead of stopping with their count.
     pub drop_unlabelled: bool,
+    /// More tables of the same samples (e.g. the protein counts beside the RNA
+    /// of a CITE-seq experiment), joined to this one by sample id. Each is an
+    /// input of the network of its own, taken by name in a node's `inputs`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub joined: Vec<JoinedTable>,
+}
+
+/// A table joined to the main data by sample id; see [`DataSpec::joined`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct JoinedTable {
+    /// The input's name in the network (e.g. `protein`).
+    pub name: String,
+    /// The table; relative paths are relative to the experiment file.
+    pub path: PathBuf,
+    /// Column holding the sample ids; empty means the first column.
+    pub id_column: String,
 }
 
 impl Default for DataSpec {
@@ -201,6 +218,7 @@ impl Default for DataSpec {
             encoding: Encoding::default(),
             environment: EnvironmentKind::default(),
             drop_unlabelled: false,
+            joined: Vec::new(),
         }
     }
 }
@@ -410,10 +428,17 @@ pub enum StandardizeScope {
 
 impl Encoding {
     /// The shape of a sample after feature selection, from the data's own shape.
-    pub fn input_shape(&self, kind: crate::data::DataKind, shape: &[usize]) -> Vec<usize> {
+    /// `joined` counts the features of joined tables at the end of `shape`:
+    /// they are kept whole.
+    pub fn input_shape(
+        &self,
+        kind: crate::data::DataKind,
+        shape: &[usize],
+        joined: usize,
+    ) -> Vec<usize> {
         match (kind, shape) {
             (crate::data::DataKind::Table, [f]) if self.top_variable_features > 0 => {
-                vec![self.top_variable_features.min(*f)]
+                vec![self.top_variable_features.min(f.saturating_sub(joined)) + joined]
             }
             _ => shape.to_vec(),
         }
@@ -662,9 +687,65 @@ impl Experiment {
         })
     }
 
+    /// The names of the joined tables a stack can take besides its input: the
+    /// first stack of a supervised model or autoencoder reads the data.
+    pub fn joined_inputs(&self, stack: &str) -> Vec<String> {
+        let reads_data = matches!(
+            self.task,
+            Task::Classification | Task::Regression | Task::Autoencoder | Task::Vae
+        ) && self.task.stack_names().first() == Some(&stack);
+        if !reads_data {
+            return Vec::new();
+        }
+        self.data.joined.iter().map(|j| j.name.clone()).collect()
+    }
+
     /// Check everything that can be checked without the data: stacks present and
     /// parameters within bounds.
     pub fn validate(&self) -> Result<(), SpecError> {
+        for (k, j) in self.data.joined.iter().enumerate() {
+            let problem = if j.name.trim().is_empty() {
+                Some("needs a name, by which the network takes it (e.g. \"protein\")".to_string())
+            } else if j.name == graph::INPUT {
+                Some(format!(
+                    "cannot be called '{}': that is the main data's name",
+                    graph::INPUT
+                ))
+            } else if self.data.joined[..k].iter().any(|o| o.name == j.name) {
+                Some(format!(
+                    "has the same name '{}' as another joined table",
+                    j.name
+                ))
+            } else if j.path.as_os_str().is_empty() {
+                Some("has no file".to_string())
+            } else {
+                None
+            };
+            if let Some(p) = problem {
+                return Err(SpecError::Invalid(format!(
+                    "joined table {} ({}) {p}",
+                    k + 1,
+                    j.path.display()
+                )));
+            }
+        }
+        if !self.data.joined.is_empty()
+            && !matches!(
+                self.task,
+                Task::Classification | Task::Regression | Task::Autoencoder | Task::Vae
+            )
+        {
+            return Err(SpecError::Invalid(format!(
+                "a {} reads one data source; remove the joined tables ({})",
+                self.task.label(),
+                self.data
+                    .joined
+                    .iter()
+                    .map(|j| j.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
         for name in self.task.stack_names() {
             if self.architecture.stack(name).is_none() {
                 return Err(SpecError::Invalid(format!(
@@ -685,7 +766,7 @@ impl Experiment {
                     )));
                 }
             }
-            if let Err(e) = graph::wire(stack) {
+            if let Err(e) = graph::wire(stack, &self.joined_inputs(&stack.name)) {
                 return Err(SpecError::Invalid(format!(
                     "{} ({}) of '{}': {}",
                     graph::node_name(stack, e.node),

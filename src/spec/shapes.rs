@@ -60,7 +60,11 @@ pub struct LayerReport {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StackReport {
     pub name: String,
+    /// The shape the stack takes as `input`: the data's (for the stack that
+    /// reads joined tables, the main table's part) or the previous stack's output.
     pub input: Vec<usize>,
+    /// The joined tables this stack takes by name, and their shapes.
+    pub joined: Vec<(String, Vec<usize>)>,
     pub layers: Vec<LayerReport>,
     pub output: Option<Vec<usize>>,
 }
@@ -123,12 +127,45 @@ pub fn infer_shapes(
     input: &[usize],
     target: &Target,
 ) -> ShapeReport {
+    infer_shapes_joined(arch, task, input, &[], target)
+}
+
+/// [`infer_shapes`] for data with joined tables: `input` is a whole sample
+/// (the main table's features, then each joined table's), `joined` the name
+/// and width of each joined table, in order. The stack that reads the data
+/// takes the main part as `input` and each joined part by its name.
+pub fn infer_shapes_joined(
+    arch: &Architecture,
+    task: Task,
+    input: &[usize],
+    joined: &[(String, usize)],
+    target: &Target,
+) -> ShapeReport {
     let mut report = ShapeReport {
         stacks: Vec::new(),
         errors: Vec::new(),
     };
+    let joined_width: usize = joined.iter().map(|(_, w)| w).sum();
     let mut current = Some(input.to_vec());
-    for name in task.stack_names() {
+    if !joined.is_empty() {
+        let first = task.stack_names()[0];
+        let problem = match input {
+            [f] if *f > joined_width => None,
+            [_] => Some("the main table has no features of its own beside the joined tables"),
+            _ => Some("tables can be joined only to a table of numbers"),
+        };
+        if let Some(message) = problem {
+            report.errors.push(ShapeError {
+                stack: first.to_string(),
+                layer: None,
+                layer_name: String::new(),
+                message: message.to_string(),
+            });
+            return report;
+        }
+        current = Some(vec![input[0] - joined_width]);
+    }
+    for (k, name) in task.stack_names().iter().enumerate() {
         let Some(stack) = arch.stack(name) else {
             report.errors.push(ShapeError {
                 stack: name.to_string(),
@@ -149,11 +186,16 @@ pub fn infer_shapes(
             });
         }
         let stack_input = current.clone().unwrap_or_default();
-        let (layers, output) = stack_shapes(stack, current.as_deref(), &mut report.errors);
+        let takes: Vec<(String, Vec<usize>)> = match k {
+            0 => joined.iter().map(|(n, w)| (n.clone(), vec![*w])).collect(),
+            _ => Vec::new(),
+        };
+        let (layers, output) = stack_shapes(stack, current.as_deref(), &takes, &mut report.errors);
         current = output;
         report.stacks.push(StackReport {
             name: stack.name.clone(),
             input: stack_input,
+            joined: takes,
             layers,
             output: current.clone(),
         });
@@ -192,6 +234,7 @@ fn node_label(stack: &Stack, i: usize) -> String {
 fn stack_shapes(
     stack: &Stack,
     input: Option<&[usize]>,
+    joined: &[(String, Vec<usize>)],
     errors: &mut Vec<ShapeError>,
 ) -> (Vec<LayerReport>, Option<Vec<usize>>) {
     let mut layers = vec![
@@ -214,7 +257,8 @@ fn stack_shapes(
         });
         layers[i].error = Some(message);
     };
-    let wiring = match graph::wire(stack) {
+    let names: Vec<String> = joined.iter().map(|(n, _)| n.clone()).collect();
+    let wiring = match graph::wire(stack, &names) {
         Ok(w) => w,
         Err(e) => {
             fail(&mut layers, e.node, e.message);
@@ -223,6 +267,7 @@ fn stack_shapes(
     };
     let shape_of = |s: Source, layers: &[LayerReport]| match s {
         Source::Input => Some(input.to_vec()),
+        Source::Joined(k) => joined.get(k).map(|(_, s)| s.clone()),
         Source::Node(j) => layers[j].output.clone(),
     };
     for &i in &wiring.order {
@@ -237,7 +282,7 @@ fn stack_shapes(
         };
         let outcome = layer.check_params().and_then(|_| {
             if layer.is_merge() {
-                merge_shape(stack, layer, sources, &inputs)
+                merge_shape(stack, layer, sources, &names, &inputs)
             } else {
                 layer_shape(layer, &inputs[0])
             }
@@ -259,11 +304,13 @@ fn merge_shape(
     stack: &Stack,
     layer: &LayerSpec,
     sources: &[Source],
+    joined: &[String],
     inputs: &[Vec<usize>],
 ) -> Result<(Vec<usize>, usize), String> {
     let name = layer.info().display;
     let from = |k: usize| match sources[k] {
         Source::Input => "the stack's input".to_string(),
+        Source::Joined(j) => format!("the joined table '{}'", joined[j]),
         Source::Node(j) => graph::node_name(stack, j),
     };
     let first = &inputs[0];
@@ -1082,7 +1129,14 @@ mod tests {
             let mut exp = t.experiment();
             let (input, target) = t.example_shapes();
             exp.fit_to_data(&input, &target);
-            let r = infer_shapes(&exp.architecture, exp.task, &input, &target);
+            let joined: Vec<(String, usize)> = exp
+                .data
+                .joined
+                .iter()
+                .zip(t.example_joined())
+                .map(|(j, w)| (j.name.clone(), w))
+                .collect();
+            let r = infer_shapes_joined(&exp.architecture, exp.task, &input, &joined, &target);
             assert!(r.errors.is_empty(), "{}: {:?}", t.name(), r.errors);
         }
     }

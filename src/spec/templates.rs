@@ -11,6 +11,7 @@ use super::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Template {
     MlpClassifier,
+    TwoInputClassifier,
     Autoencoder,
     Vae,
     DnaCnn,
@@ -29,6 +30,7 @@ impl Template {
     pub fn all() -> &'static [Template] {
         &[
             Template::MlpClassifier,
+            Template::TwoInputClassifier,
             Template::Autoencoder,
             Template::Vae,
             Template::DnaCnn,
@@ -48,6 +50,7 @@ impl Template {
     pub fn name(self) -> &'static str {
         match self {
             Template::MlpClassifier => "mlp_classifier",
+            Template::TwoInputClassifier => "two_input_classifier",
             Template::Autoencoder => "autoencoder",
             Template::Vae => "vae",
             Template::DnaCnn => "dna_cnn",
@@ -70,6 +73,7 @@ impl Template {
     pub fn title(self) -> &'static str {
         match self {
             Template::MlpClassifier => "Classifier for tables and omics (MLP)",
+            Template::TwoInputClassifier => "Classifier reading two tables (e.g. RNA + protein)",
             Template::Autoencoder => "Autoencoder",
             Template::Vae => "Variational autoencoder (VAE)",
             Template::DnaCnn => "DNA/protein sequence classifier (1-D CNN)",
@@ -90,6 +94,9 @@ impl Template {
         match self {
             Template::MlpClassifier => {
                 "Stacked Dense layers that learn to predict a class (e.g. cell type, disease status) from a table of numbers such as gene expression. Good first model for any CSV/TSV matrix with one row per sample."
+            }
+            Template::TwoInputClassifier => {
+                "Two branches of Dense layers, one per table of the same samples (e.g. RNA and surface protein of a CITE-seq experiment, or expression and clinical values), joined by sample id. Each branch learns its own features; they are concatenated and a classifier predicts a class from both."
             }
             Template::Autoencoder => {
                 "Learns to squeeze each sample into a small code (the latent space) and rebuild it. No labels needed. Use it to denoise, compress or map single-cell data; similar cells end up close together in the latent space."
@@ -134,6 +141,8 @@ impl Template {
     pub fn example_shapes(self) -> (Vec<usize>, Target) {
         match self {
             Template::MlpClassifier => (vec![200], Target::Classes(4)),
+            // 120 genes, then 10 proteins (see `example_joined`).
+            Template::TwoInputClassifier => (vec![130], Target::Classes(6)),
             Template::Autoencoder | Template::Vae => (vec![200], Target::Reconstruct),
             Template::DnaCnn => (vec![4, 100], Target::Classes(2)),
             Template::ImageCnn | Template::ResnetImage => (vec![1, 32, 32], Target::Classes(3)),
@@ -147,7 +156,16 @@ impl Template {
         }
     }
 
-    /// The template as a complete experiment (data path still empty).
+    /// The widths of the joined tables for [`Template::example_shapes`] (the
+    /// end of its input).
+    pub fn example_joined(self) -> Vec<usize> {
+        match self {
+            Template::TwoInputClassifier => vec![10],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The template as a complete experiment (data paths still empty).
     pub fn experiment(self) -> Experiment {
         let dense = |units| LayerSpec::Dense { units, bias: true };
         let stack = |name: &str, layers| Stack::chain(name, layers);
@@ -191,6 +209,23 @@ impl Template {
                 },
                 TrainSpec {
                     epochs: 15,
+                    ..TrainSpec::default()
+                },
+            ),
+            Template::TwoInputClassifier => (
+                Task::Classification,
+                vec![two_input_stack()],
+                DataSpec {
+                    format: DataFormat::Table,
+                    encoding: omics_encoding.clone(),
+                    joined: vec![super::JoinedTable {
+                        name: "protein".into(),
+                        ..Default::default()
+                    }],
+                    ..DataSpec::default()
+                },
+                TrainSpec {
+                    epochs: 20,
                     ..TrainSpec::default()
                 },
             ),
@@ -600,6 +635,38 @@ impl Experiment {
                 ),
             }
         }
+    }
+}
+
+/// Two branches, one per table: the main table (`input`, e.g. RNA) and the
+/// joined table `protein`, each through Dense layers of its own, then
+/// concatenated and classified.
+fn two_input_stack() -> Stack {
+    let node = |id: &str, inputs: &[&str], layer: LayerSpec| Node {
+        id: id.to_string(),
+        inputs: inputs.iter().map(|s| s.to_string()).collect(),
+        layer,
+    };
+    let dense = |units| LayerSpec::Dense { units, bias: true };
+    Stack {
+        name: "network".into(),
+        layers: vec![
+            node("rna", &[], dense(64)),
+            node("", &[], LayerSpec::Relu),
+            node("", &[], LayerSpec::Dropout { rate: 0.2 }),
+            node("", &[], dense(32)),
+            node("rna_features", &[], LayerSpec::Relu),
+            node("protein_in", &["protein"], dense(16)),
+            node("protein_features", &[], LayerSpec::Relu),
+            node(
+                "both",
+                &["rna_features", "protein_features"],
+                LayerSpec::Concatenate,
+            ),
+            node("", &[], dense(32)),
+            node("", &[], LayerSpec::Relu),
+            node("", &[], dense(2)),
+        ],
     }
 }
 

@@ -159,7 +159,7 @@ pub(super) fn run(
     };
     let ad = choice.device.clone().autodiff();
     let (mut model, report) =
-        super::seeded_build(&exp, &data.shape, &target_spec, &choice.device, t.seed)
+        super::seeded_build(&exp, &data, &target_spec, &choice.device, t.seed)
             .map_err(|e| format!("the network does not fit the environment: {e}"))?;
     let mut acting = model.valid();
     let mut target_net = model.valid();

@@ -98,9 +98,8 @@ pub(super) fn run(
 
     let ad = choice.device.clone().autodiff();
     let target = Target::Reconstruct;
-    let (mut model, report) =
-        super::seeded_build(&exp, &data.shape, &target, &choice.device, t.seed)
-            .map_err(|e| format!("the network does not fit the data: {e}"))?;
+    let (mut model, report) = super::seeded_build(&exp, &data, &target, &choice.device, t.seed)
+        .map_err(|e| format!("the network does not fit the data: {e}"))?;
     let noise = exp.architecture.noise_size;
 
     let batch = t.batch_size.min(train.len()).max(1);

@@ -28,8 +28,8 @@ use serde::{Deserialize, Serialize};
 use crate::data::sparse::Sparse;
 use crate::data::split::{Split, split};
 use crate::data::{Dataset, Labels, Preprocessing};
+use crate::model::Network;
 use crate::model::cpu::adam::Adam;
-use crate::model::{Network, build};
 use crate::spec::shapes::Target;
 use crate::spec::{Experiment, Optimizer, Task};
 pub use device::{DeviceChoice, DevicePreference};
@@ -41,7 +41,7 @@ pub use gan::{GanSnapshot, generate, pearson};
 /// weights. Dropout masks follow from the same seed (per thread).
 pub(crate) fn seeded_build(
     exp: &Experiment,
-    shape: &[usize],
+    data: &Dataset,
     target: &Target,
     device: &Device,
     seed: u64,
@@ -50,7 +50,14 @@ pub(crate) fn seeded_build(
     let _only_us = INIT.lock().unwrap_or_else(|p| p.into_inner());
     device.seed(seed);
     crate::model::dropout::seed(seed);
-    build(exp, shape, target, &device.clone().autodiff())
+    let joined: Vec<usize> = data.joined.iter().map(|(_, w)| *w).collect();
+    crate::model::build_joined(
+        exp,
+        &data.shape,
+        &joined,
+        target,
+        &device.clone().autodiff(),
+    )
 }
 
 /// Sent to a running worker.
@@ -447,7 +454,7 @@ pub fn run(
     let prep_seconds = prep_start.elapsed().as_secs_f64();
 
     let ad = choice.device.clone().autodiff();
-    let (mut model, report) = seeded_build(&exp, &data.shape, &target, &choice.device, t.seed)
+    let (mut model, report) = seeded_build(&exp, &data, &target, &choice.device, t.seed)
         .map_err(|e| format!("the network does not fit the data: {e}"))?;
 
     let batch = t.batch_size.min(train.len()).max(1);
@@ -1310,6 +1317,7 @@ mod tests {
             text_columns: Vec::new(),
             lengths: Some(lengths),
             sparse: None,
+            joined: Vec::new(),
         }
     }
 
@@ -1318,7 +1326,8 @@ mod tests {
         let data = sequences();
         let exp = Template::LstmClassifier.experiment();
         let device = Device::flex();
-        let (network, _) = build(&exp, &data.shape, &Target::Classes(2), &device).unwrap();
+        let (network, _) =
+            crate::model::build(&exp, &data.shape, &Target::Classes(2), &device).unwrap();
         assert!(network.variable_length);
         let prep = Preprocessing::default();
         let batch = |step: usize, idx: &[usize]| {

@@ -193,6 +193,8 @@ pub fn editor(ui: &mut egui::Ui, app: &mut LaminaApp) {
                 ui,
                 &mut app.network_view.canvases[s],
                 &app.experiment.architecture.stacks[s],
+                &app.experiment
+                    .joined_inputs(&app.experiment.architecture.stacks[s].name),
                 stack_report.as_ref(),
                 selected,
             );
@@ -322,12 +324,16 @@ fn canvas_action(app: &mut LaminaApp, s: usize, action: graph::CanvasAction) {
             insert_layer(app, s, after.map_or(usize::MAX, |i| i + 1), kind);
             return;
         }
-        CanvasAction::Connect { from, to } => spec_graph::connect(&mut stack, from, to),
+        CanvasAction::Connect { from, to } => {
+            let joined = app.experiment.joined_inputs(&stack.name);
+            spec_graph::connect(&mut stack, from, to, &joined)
+        }
         CanvasAction::Disconnect { to, slot } => {
             if let Some(v) = app.network_view.canvases.get_mut(s) {
                 v.chosen_wire = None;
             }
-            spec_graph::disconnect(&mut stack, to, slot)
+            let joined = app.experiment.joined_inputs(&stack.name);
+            spec_graph::disconnect(&mut stack, to, slot, &joined)
         }
     };
     match changed {

@@ -22,6 +22,8 @@ pub enum Purpose {
     StartData,
     StartDataFolder,
     StartLabels,
+    /// The second table of a two-input template on the start screen.
+    StartSecond,
     ExportModel,
     ExportLatent,
     ExportGenerated,
@@ -87,6 +89,10 @@ pub fn ask(purpose: Purpose, dir: &Path, ctx: &egui::Context) -> Pending {
                     "Choose a folder: one subfolder of images per class, or a 10x matrix folder",
                 )
                 .pick_folder(),
+            Purpose::StartSecond => d
+                .set_title("Choose the second table (same samples, joined by sample id)")
+                .add_filter("Tables", &tables)
+                .pick_file(),
             Purpose::LabelTable | Purpose::StartLabels => d
                 .set_title("Choose a table of labels (sample id + label columns)")
                 .add_filter("Tables", &tables)

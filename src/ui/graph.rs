@@ -68,10 +68,11 @@ pub enum CanvasAction {
     },
 }
 
-/// Where each node sits, in canvas units (before pan and zoom): the input box
-/// at the top, then one row per depth (longest path from the input), nodes of
-/// a row side by side in list order. A chain is one column.
-fn layout(sources: &[Vec<Source>]) -> (Vec<Pos2>, Pos2) {
+/// Where each node sits, in canvas units (before pan and zoom): the input
+/// boxes (the stack's input, then each joined table) side by side at the top,
+/// then one row per depth (longest path from the inputs), nodes of a row side
+/// by side in list order. A chain is one column.
+fn layout(sources: &[Vec<Source>], joined: usize) -> (Vec<Pos2>, Vec<Pos2>) {
     let n = sources.len();
     let mut depth = vec![1usize; n];
     // Relax in list order; a circle (refused elsewhere) stops after n rounds.
@@ -81,7 +82,7 @@ fn layout(sources: &[Vec<Source>]) -> (Vec<Pos2>, Pos2) {
             let d = 1 + sources[i]
                 .iter()
                 .map(|s| match s {
-                    Source::Input => 0,
+                    Source::Input | Source::Joined(_) => 0,
                     Source::Node(j) => depth[*j],
                 })
                 .max()
@@ -101,6 +102,10 @@ fn layout(sources: &[Vec<Source>]) -> (Vec<Pos2>, Pos2) {
     for (i, d) in depth.iter().enumerate() {
         in_row[*d].push(i);
     }
+    let width = (joined + 1) as f32 * (NODE_W + GAP_X) - GAP_X;
+    let inputs = (0..=joined)
+        .map(|k| Pos2::new(-width / 2.0 + k as f32 * (NODE_W + GAP_X), 0.0))
+        .collect();
     let mut pos = vec![Pos2::ZERO; n];
     for (d, members) in in_row.iter().enumerate() {
         let width = members.len() as f32 * (NODE_W + GAP_X) - GAP_X;
@@ -111,7 +116,7 @@ fn layout(sources: &[Vec<Source>]) -> (Vec<Pos2>, Pos2) {
             );
         }
     }
-    (pos, Pos2::new(-NODE_W / 2.0, 0.0))
+    (pos, inputs)
 }
 
 /// Points along the wire from an output port to an input port.
@@ -144,18 +149,20 @@ fn distance_to(points: &[Pos2], p: Pos2) -> f32 {
 }
 
 /// Draw `stack` on a canvas filling the space given; `report` supplies shapes
-/// and errors once the data is known. `selected` is the chosen node.
+/// and errors once the data is known. `selected` is the chosen node; `joined`
+/// names the joined tables the stack takes as inputs of their own.
 pub fn canvas(
     ui: &mut egui::Ui,
     view: &mut CanvasView,
     stack: &Stack,
+    joined: &[String],
     report: Option<&StackReport>,
     selected: Option<usize>,
 ) -> Option<CanvasAction> {
     let mut action = None;
-    let sources = graph::sources_lenient(stack);
-    let wiring_error = graph::wire(stack).err();
-    let (positions, input_pos) = layout(&sources);
+    let sources = graph::sources_lenient(stack, joined);
+    let wiring_error = graph::wire(stack, joined).err();
+    let (positions, input_pos) = layout(&sources, joined.len());
     let height = positions
         .iter()
         .map(|p| p.y + NODE_H)
@@ -181,16 +188,18 @@ pub fn canvas(
     let z = view.zoom;
     let to_screen = |p: Pos2| origin + p.to_vec2() * z;
     let node_rect = |p: Pos2| Rect::from_min_size(to_screen(p), Vec2::new(NODE_W, NODE_H) * z);
-    let input_rect = node_rect(input_pos);
+    let input_rects: Vec<Rect> = input_pos.iter().map(|p| node_rect(*p)).collect();
     let rects: Vec<Rect> = positions.iter().map(|p| node_rect(*p)).collect();
     let out_port = |s: Source| match s {
-        Source::Input => input_rect.center_bottom(),
+        Source::Input => input_rects[0].center_bottom(),
+        Source::Joined(k) => input_rects[(k + 1).min(input_rects.len() - 1)].center_bottom(),
         Source::Node(j) => rects[j].center_bottom(),
     };
     let shape_of = |s: Source| -> Option<Vec<usize>> {
         let r = report?;
         match s {
             Source::Input => Some(r.input.clone()),
+            Source::Joined(k) => r.joined.get(k).map(|(_, s)| s.clone()),
             Source::Node(j) => r.layers.get(j)?.output.clone(),
         }
     };
@@ -268,30 +277,36 @@ pub fn canvas(
             view.dragging = Some(s);
         }
     };
-    painter.rect(
-        input_rect,
-        6.0,
-        ui.visuals().faint_bg_color,
-        Stroke::new(1.0, weak),
-        egui::StrokeKind::Inside,
-    );
-    let input_text = match report {
-        Some(r) => format!("input {}", short(&r.input)),
-        None => "input".to_string(),
-    };
-    painter.text(
-        input_rect.center(),
-        egui::Align2::CENTER_CENTER,
-        input_text,
-        font.clone(),
-        text,
-    );
-    port(
-        ui,
-        Source::Input,
-        format!("output of {} input", stack.name),
-        view,
-    );
+    let input_sources = std::iter::once(Source::Input).chain((0..joined.len()).map(Source::Joined));
+    for (k, source) in input_sources.enumerate() {
+        painter.rect(
+            input_rects[k],
+            6.0,
+            ui.visuals().faint_bg_color,
+            Stroke::new(1.0, weak),
+            egui::StrokeKind::Inside,
+        );
+        let name = match k {
+            0 => graph::INPUT,
+            _ => joined[k - 1].as_str(),
+        };
+        let input_text = match shape_of(source) {
+            Some(shape) => format!("{name} {}", short(&shape)),
+            None => name.to_string(),
+        };
+        painter.text(
+            input_rects[k].center(),
+            egui::Align2::CENTER_CENTER,
+            input_text,
+            font.clone(),
+            text,
+        );
+        let label = match k {
+            0 => format!("output of {} input", stack.name),
+            _ => format!("output of joined input '{name}'"),
+        };
+        port(ui, source, label, view);
+    }
 
     for (i, node) in stack.layers.iter().enumerate() {
         let r = rects[i];
@@ -332,7 +347,7 @@ pub fn canvas(
         let detail = report
             .and_then(|rep| rep.layers.get(i))
             .map(|l| match &l.output {
-                Some(out) => format!("→ {}  ·  {} params", short(out), l.params),
+                Some(out) => format!("{}  ·  {} params", short(out), l.params),
                 None => "does not fit".to_string(),
             });
         if let Some(d) = detail {
@@ -419,7 +434,7 @@ mod tests {
             vec![Source::Node(0)],
             vec![Source::Node(1)],
         ];
-        let (pos, _) = layout(&chain);
+        let (pos, _) = layout(&chain, 0);
         assert!(pos.iter().all(|p| p.x == pos[0].x), "{pos:?}");
         assert!(pos[0].y < pos[1].y && pos[1].y < pos[2].y);
         // input → a → b → add(b, c), with c a projection of the input.
@@ -429,7 +444,7 @@ mod tests {
             vec![Source::Input],
             vec![Source::Node(1), Source::Node(2)],
         ];
-        let (pos, _) = layout(&graph);
+        let (pos, _) = layout(&graph, 0);
         assert_eq!(pos[0].y, pos[2].y, "a and the projection share a row");
         assert_ne!(pos[0].x, pos[2].x);
         assert!(pos[3].y > pos[1].y, "the Add comes after both branches");

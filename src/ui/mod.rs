@@ -23,7 +23,7 @@ use eframe::egui;
 use crate::data::Dataset;
 use crate::project;
 use crate::spec::Experiment;
-use crate::spec::shapes::{ShapeReport, Target, infer_shapes};
+use crate::spec::shapes::{ShapeReport, Target, infer_shapes_joined};
 pub use start::{StartForm, bundled_examples};
 pub use training::{ResultView, TrainingState};
 
@@ -332,14 +332,15 @@ impl LaminaApp {
         let ds = self.data.dataset.as_ref()?;
         Some(match ds.target(self.experiment.task) {
             Ok(target) => Ok((
-                infer_shapes(
+                infer_shapes_joined(
                     &self.experiment.architecture,
                     self.experiment.task,
-                    &self
-                        .experiment
-                        .data
-                        .encoding
-                        .input_shape(ds.kind, &ds.shape),
+                    &self.experiment.data.encoding.input_shape(
+                        ds.kind,
+                        &ds.shape,
+                        ds.joined.iter().map(|(_, w)| w).sum(),
+                    ),
+                    &ds.joined,
                     &target,
                 ),
                 target,
@@ -446,6 +447,7 @@ impl LaminaApp {
             }
             Purpose::StartData | Purpose::StartDataFolder => self.start.data_path = shown,
             Purpose::StartLabels => self.start.labels_path = shown,
+            Purpose::StartSecond => self.start.second_path = shown,
             Purpose::ExportModel => self.message = Some(self.training.export_model(path)),
             Purpose::ExportLatent => self.message = Some(self.training.export_latent(path)),
             Purpose::ExportGenerated => self.message = Some(self.training.export_generated(path)),

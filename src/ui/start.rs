@@ -18,6 +18,8 @@ pub struct StartForm {
     pub labels_path: String,
     pub label_column: String,
     pub experiment_path: String,
+    /// The second table of a template that joins one (two_input_classifier).
+    pub second_path: String,
 }
 
 pub fn show(app: &mut LaminaApp, ui: &mut egui::Ui) {
@@ -79,6 +81,24 @@ pub fn show(app: &mut LaminaApp, ui: &mut egui::Ui) {
                         }
                     });
                     ui.end_row();
+                    let joins = form
+                        .template
+                        .and_then(|i| Template::all().get(i))
+                        .map(|t| t.experiment().data.joined)
+                        .unwrap_or_default();
+                    if let Some(j) = joins.first() {
+                        let name = ui.label(format!("Second table ('{}')", j.name)).on_hover_text(
+                            "A table of the same samples, joined to the data by sample id (the first column)",
+                        );
+                        ui.horizontal(|ui| {
+                            ui.text_edit_singleline(&mut form.second_path)
+                                .labelled_by(name.id);
+                            if ui.button("File…").clicked() {
+                                app.ask(Purpose::StartSecond, ui.ctx());
+                            }
+                        });
+                        ui.end_row();
+                    }
                     let name = ui.label("Label table (optional)");
                     ui.horizontal(|ui| {
                         ui.text_edit_singleline(&mut form.labels_path)
@@ -181,6 +201,10 @@ const SAMPLES: &[(&str, &str)] = &[
         "Autoencoder of single-cell counts",
         "omics/autoencoder.json",
     ),
+    (
+        "Cell types from RNA + protein (two inputs, CITE-seq-like)",
+        "citeseq/two_input.json",
+    ),
     ("VAE of single-cell counts", "omics/vae.json"),
     ("GAN of single-cell counts", "omics/gan.json"),
     ("VAE of 700 real PBMCs (AnnData .h5ad)", "pbmc/vae.json"),
@@ -244,6 +268,10 @@ fn create(app: &mut LaminaApp, form: &StartForm, ctx: &egui::Context) {
         label_column: (!form.label_column.trim().is_empty())
             .then(|| form.label_column.trim().to_string()),
         settings: Vec::new(),
+        joined: (!form.second_path.trim().is_empty())
+            .then(|| PathBuf::from(form.second_path.trim()))
+            .into_iter()
+            .collect(),
     };
     match new_experiment(t, &data, &exp_path, &opts) {
         Ok((exp, _, _)) => {
