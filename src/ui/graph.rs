@@ -119,10 +119,14 @@ fn layout(sources: &[Vec<Source>], joined: usize) -> (Vec<Pos2>, Vec<Pos2>) {
     (pos, inputs)
 }
 
-/// Points along the wire from an output port to an input port.
-fn wire_points(a: Pos2, b: Pos2) -> Vec<Pos2> {
+/// Points along the wire from an output port to an input port. A wire that
+/// skips rows in the same column would run behind the nodes it skips, so it
+/// swings out to the right by `side` (a skip connection stays visible).
+fn wire_points(a: Pos2, b: Pos2, row: f32, side: f32) -> Vec<Pos2> {
     let bend = ((b.y - a.y).abs() * 0.5).max(20.0);
-    let (c1, c2) = (a + Vec2::new(0.0, bend), b - Vec2::new(0.0, bend));
+    let skips_rows = b.y - a.y > row * 1.5 && (b.x - a.x).abs() < side;
+    let out = if skips_rows { side * 1.3 } else { 0.0 };
+    let (c1, c2) = (a + Vec2::new(out, bend), b + Vec2::new(out, -bend));
     (0..=24)
         .map(|k| {
             let t = k as f32 / 24.0;
@@ -216,7 +220,7 @@ pub fn canvas(
         for (slot, s) in taken.iter().enumerate() {
             let end = rects[to].center_top()
                 + Vec2::new((slot as f32 + 1.0) / (k as f32 + 1.0) - 0.5, 0.0) * NODE_W * z;
-            let points = wire_points(out_port(*s), end);
+            let points = wire_points(out_port(*s), end, (NODE_H + GAP_Y) * z, NODE_W * 0.6 * z);
             let near = pointer.is_some_and(|p| rect.contains(p) && distance_to(&points, p) < 5.0);
             if near {
                 hovered_wire = Some((to, slot));
@@ -389,7 +393,7 @@ pub fn canvas(
     if let Some(from) = view.dragging {
         if let Some(p) = pointer {
             painter.add(egui::Shape::line(
-                wire_points(out_port(from), p),
+                wire_points(out_port(from), p, f32::INFINITY, 0.0),
                 Stroke::new(2.0, ui.visuals().selection.bg_fill),
             ));
         }
