@@ -625,3 +625,63 @@ fn an_autoencoder_trains_on_a_sparse_10x_matrix_and_predicts_on_either_format() 
     assert_eq!(a.len(), 1107 * 200);
     assert_eq!(a, b);
 }
+
+/// Give a stack a residual branch: after its first ReLU (that follows a Dense
+/// of `k` units), a Dense of `k` units whose output is added back to the ReLU's.
+fn with_residual(stack: &mut lamina::spec::Stack) {
+    use lamina::spec::{LayerSpec, Node};
+    let relu = stack
+        .layers
+        .iter()
+        .position(|n| matches!(n.layer, LayerSpec::Relu))
+        .expect("the template has a ReLU");
+    let Some(LayerSpec::Dense { units, .. }) = stack.layers[..relu]
+        .iter()
+        .rev()
+        .map(|n| n.layer.clone())
+        .find(|l| matches!(l, LayerSpec::Dense { .. }))
+    else {
+        panic!("a Dense comes before the ReLU");
+    };
+    stack.layers[relu].id = "skip_from".into();
+    let branch = Node {
+        id: "branch".into(),
+        inputs: Vec::new(),
+        layer: LayerSpec::Dense { units, bias: true },
+    };
+    let add = Node {
+        id: String::new(),
+        inputs: vec!["branch".into(), "skip_from".into()],
+        layer: LayerSpec::Add,
+    };
+    stack.layers.splice(relu + 1..relu + 1, [branch, add]);
+}
+
+/// Graph networks under the unsupervised tasks: an autoencoder and a VAE whose
+/// encoder and decoder each have a residual branch train with falling loss.
+#[test]
+fn autoencoder_and_vae_with_residual_branches_train() {
+    for t in [Template::Autoencoder, Template::Vae] {
+        let dir = temp_dir(&format!("graph-{}", t.name()));
+        let opts = NewOptions {
+            settings: vec!["training.epochs=8".into()],
+            ..NewOptions::default()
+        };
+        let (mut exp, dataset, _) =
+            new_experiment(t, &sample("omics/counts.csv"), &dir.join("exp.json"), &opts).unwrap();
+        for stack in &mut exp.architecture.stacks {
+            with_residual(stack);
+            assert!(stack.is_graph());
+        }
+        let (ev_tx, _ev_rx) = mpsc::channel();
+        let (_cmd_tx, cmd_rx) = mpsc::channel();
+        let job = Job {
+            experiment: exp,
+            dataset,
+            device: DevicePreference::Cpu,
+        };
+        let o = train::run_in_pool(job, ev_tx, cmd_rx).unwrap();
+        assert!(o.model.experiment.architecture.stacks[1].is_graph());
+        assert_loss_falls(&o, t.name());
+    }
+}
