@@ -33,14 +33,7 @@ rng = random.Random(20261124)
 
 
 def poisson(lam):
-    if lam < 30:
-        l, k, p = math.exp(-lam), 0, 1.0
-        while True:
-            p *= rng.random()
-            if p <= l:
-                return k
-            k += 1
-    return max(0, int(round(rng.gauss(lam, math.sqrt(lam)))))
+    return poisson_with(rng, lam)
 
 
 def omics():

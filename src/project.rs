@@ -299,11 +299,7 @@ pub fn read_joined_for_model(
             ds = data::join::join(ds, table, &j.name).map_err(|e| e.to_string())?;
         }
         let mut ds = align_features(ds, &model.feature_names, model.input_shape.iter().product())?;
-        ds.joined = wanted
-            .iter()
-            .zip(model.network.joined())
-            .map(|(j, w)| (j.name.clone(), *w))
-            .collect();
+        ds.joined = model.experiment.data.joined_named(model.network.joined());
         return Ok(ds);
     }
     let format = data::detect_format(path).map_err(|e| e.to_string())?;

@@ -371,6 +371,23 @@ fn draw_wire(h: &mut Harness<'_, LaminaApp>, from: &str, to: &str) {
     h.run_steps(2);
 }
 
+/// Press Train, wait for the run to end, and check it ran 3 epochs and the
+/// training loss fell.
+fn train_three_epochs_with_falling_loss(h: &mut Harness<'_, LaminaApp>) {
+    h.get_by_label("Train").click();
+    h.run_steps(1);
+    step_until(h, Duration::from_secs(300), "the run to finish", |a| {
+        !a.training.is_running() && a.training.outcome.is_some()
+    });
+    let hist = &h.state().training.history;
+    assert_eq!(hist.len(), 3);
+    assert!(
+        hist.last().unwrap().train.loss < hist[0].train.loss,
+        "the loss falls: {:?}",
+        hist.iter().map(|m| m.train.loss).collect::<Vec<_>>()
+    );
+}
+
 /// A residual network whose skip wire is missing: the Add is outlined with the
 /// reason and Train is off; the wire drawn on the canvas fixes it, and the
 /// network trains from the window with a falling loss.
@@ -418,18 +435,7 @@ fn a_skip_wire_drawn_on_the_graph_canvas_makes_the_resnet_train() {
     h.state_mut().redo();
     h.run_steps(2);
     assert_eq!(h.state().train_blocker(), None);
-    h.get_by_label("Train").click();
-    h.run_steps(1);
-    step_until(&mut h, Duration::from_secs(300), "the run to finish", |a| {
-        !a.training.is_running() && a.training.outcome.is_some()
-    });
-    let hist = &h.state().training.history;
-    assert_eq!(hist.len(), 3);
-    assert!(
-        hist.last().unwrap().train.loss < hist[0].train.loss,
-        "the loss falls: {:?}",
-        hist.iter().map(|m| m.train.loss).collect::<Vec<_>>()
-    );
+    train_three_epochs_with_falling_loss(&mut h);
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -447,16 +453,16 @@ fn a_wire_from_the_joined_protein_table_makes_the_two_input_network_train() {
         *path = base.join("labels.csv");
     }
     exp.training.epochs = 3;
-    let node = |exp: &mut lamina::spec::Experiment| {
+    let protein_in = |exp: &lamina::spec::Experiment| {
         exp.architecture.stacks[0]
             .layers
-            .iter_mut()
+            .iter()
             .find(|n| n.id == "protein_in")
             .unwrap()
             .inputs
             .clone()
     };
-    assert_eq!(node(&mut exp), ["protein"]);
+    assert_eq!(protein_in(&exp), ["protein"]);
     exp.architecture.stacks[0]
         .layers
         .iter_mut()
@@ -483,21 +489,13 @@ fn a_wire_from_the_joined_protein_table_makes_the_two_input_network_train() {
         "output of joined input 'protein'",
         "node 'protein_in'",
     );
-    let mut now = h.state().experiment.clone();
-    assert_eq!(node(&mut now), ["protein"], "the wire was drawn");
-    assert_eq!(h.state().train_blocker(), None);
-    h.get_by_label("Train").click();
-    h.run_steps(1);
-    step_until(&mut h, Duration::from_secs(300), "the run to finish", |a| {
-        !a.training.is_running() && a.training.outcome.is_some()
-    });
-    let hist = &h.state().training.history;
-    assert_eq!(hist.len(), 3);
-    assert!(
-        hist.last().unwrap().train.loss < hist[0].train.loss,
-        "the loss falls: {:?}",
-        hist.iter().map(|m| m.train.loss).collect::<Vec<_>>()
+    assert_eq!(
+        protein_in(&h.state().experiment),
+        ["protein"],
+        "the wire was drawn"
     );
+    assert_eq!(h.state().train_blocker(), None);
+    train_three_epochs_with_falling_loss(&mut h);
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -187,13 +187,7 @@ fn bundle_readme(model: &TrainedModel) -> String {
         }
     }
     let target = model.target.clone();
-    let joined: Vec<(String, usize)> = exp
-        .data
-        .joined
-        .iter()
-        .zip(model.network.joined())
-        .map(|(j, w)| (j.name.clone(), *w))
-        .collect();
+    let joined = exp.data.joined_named(model.network.joined());
     let report = crate::spec::shapes::infer_shapes_joined(
         &exp.architecture,
         exp.task,

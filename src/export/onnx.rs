@@ -61,13 +61,7 @@ pub fn to_onnx(model: &TrainedModel) -> Result<Vec<u8>, String> {
         ));
     }
     let exp = &model.experiment;
-    let joined: Vec<(String, usize)> = exp
-        .data
-        .joined
-        .iter()
-        .zip(model.network.joined())
-        .map(|(j, w)| (j.name.clone(), *w))
-        .collect();
+    let joined = exp.data.joined_named(model.network.joined());
     let report = infer_shapes_joined(
         &exp.architecture,
         exp.task,

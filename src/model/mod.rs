@@ -799,13 +799,7 @@ pub fn build_joined(
             ),
         });
     }
-    let named: Vec<(String, usize)> = exp
-        .data
-        .joined
-        .iter()
-        .zip(joined)
-        .map(|(j, w)| (j.name.clone(), *w))
-        .collect();
+    let named = exp.data.joined_named(joined);
     let report = infer_shapes_joined(&exp.architecture, exp.task, input_shape, &named, target)
         .into_result()?;
     let mut stacks = Vec::new();

@@ -224,6 +224,16 @@ impl Default for DataSpec {
 }
 
 impl DataSpec {
+    /// Each joined table's name with its width, given the widths in order
+    /// (from the data, or from a trained network).
+    pub fn joined_named(&self, widths: &[usize]) -> Vec<(String, usize)> {
+        self.joined
+            .iter()
+            .zip(widths)
+            .map(|(j, w)| (j.name.clone(), *w))
+            .collect()
+    }
+
     /// The data path resolved against the folder of the experiment file.
     pub fn resolved_path(&self, base: &Path) -> PathBuf {
         resolve(base, &self.path)

@@ -1129,13 +1129,7 @@ mod tests {
             let mut exp = t.experiment();
             let (input, target) = t.example_shapes();
             exp.fit_to_data(&input, &target);
-            let joined: Vec<(String, usize)> = exp
-                .data
-                .joined
-                .iter()
-                .zip(t.example_joined())
-                .map(|(j, w)| (j.name.clone(), w))
-                .collect();
+            let joined = exp.data.joined_named(&t.example_joined());
             let r = infer_shapes_joined(&exp.architecture, exp.task, &input, &joined, &target);
             assert!(r.errors.is_empty(), "{}: {:?}", t.name(), r.errors);
         }
