@@ -174,6 +174,77 @@ fn every_exportable_layer_matches_burn() {
 }
 
 #[test]
+fn upsampling_layers_and_crops_match_burn() {
+    let conv_t2 = |filters, kernel, stride, padding| LayerSpec::ConvTranspose2d {
+        filters,
+        kernel,
+        stride,
+        padding,
+    };
+    let conv_t1 = |filters, kernel, stride, padding| LayerSpec::ConvTranspose1d {
+        filters,
+        kernel,
+        stride,
+        padding,
+    };
+    // Images: every padding rule of the transposed convolution, a crop, a pad
+    // (odd surplus on both axes) and nearest-neighbour upsampling.
+    let mut exp = Template::ImageCnn.experiment();
+    exp.architecture.stacks[0] = lamina::spec::Stack::chain(
+        "network",
+        vec![
+            LayerSpec::Conv2d {
+                filters: 4,
+                kernel: 3,
+                stride: 1,
+                padding: Padding::Same,
+            },
+            conv_t2(3, 3, 2, Padding::Same),
+            LayerSpec::Relu,
+            LayerSpec::CropPad { size: vec![19, 20] },
+            conv_t2(2, 2, 2, Padding::Valid),
+            conv_t2(3, 3, 1, Padding::Same),
+            conv_t2(2, 1, 2, Padding::Same),
+            LayerSpec::MaxPool2d { size: 8 },
+            LayerSpec::CropPad { size: vec![14, 11] },
+            LayerSpec::Upsample2d { scale: 2 },
+            conv_t2(2, 4, 2, Padding::Same),
+            LayerSpec::AvgPool2d { size: 4 },
+            LayerSpec::Flatten,
+            LayerSpec::Dense {
+                units: 3,
+                bias: true,
+            },
+        ],
+    );
+    let model = model_of(exp, vec![1, 12, 12], Target::Classes(3));
+    let (a, b) = both(&model, 2);
+    assert_close("transposed convolutions 2-D, crop/pad, upsampling", &a, &b);
+
+    // Sequences.
+    let mut exp = Template::DnaCnn.experiment();
+    exp.architecture.stacks[0] = lamina::spec::Stack::chain(
+        "network",
+        vec![
+            conv_t1(3, 3, 2, Padding::Same),
+            LayerSpec::Tanh,
+            conv_t1(2, 4, 3, Padding::Valid),
+            LayerSpec::CropPad { size: vec![51] },
+            conv_t1(3, 2, 2, Padding::Same),
+            LayerSpec::CropPad { size: vec![111] },
+            LayerSpec::GlobalMaxPool,
+            LayerSpec::Dense {
+                units: 2,
+                bias: true,
+            },
+        ],
+    );
+    let model = model_of(exp, vec![4, 20], Target::Classes(2));
+    let (a, b) = both(&model, 3);
+    assert_close("transposed convolutions 1-D, crop/pad", &a, &b);
+}
+
+#[test]
 fn recurrent_and_attention_layers_are_named_when_refused() {
     let mut exp = Template::LstmClassifier.experiment();
     exp.architecture.stacks[0].layers.insert(

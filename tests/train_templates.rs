@@ -626,14 +626,15 @@ fn an_autoencoder_trains_on_a_sparse_10x_matrix_and_predicts_on_either_format() 
     assert_eq!(a, b);
 }
 
-/// Give a stack a residual branch: after its first ReLU (that follows a Dense
-/// of `k` units), a Dense of `k` units whose output is added back to the ReLU's.
+/// Give a stack a residual branch: after its first ReLU or leaky ReLU (that
+/// follows a Dense of `k` units), a Dense of `k` units whose output is added
+/// back to the activation's.
 fn with_residual(stack: &mut lamina::spec::Stack) {
     use lamina::spec::{LayerSpec, Node};
     let relu = stack
         .layers
         .iter()
-        .position(|n| matches!(n.layer, LayerSpec::Relu))
+        .position(|n| matches!(n.layer, LayerSpec::Relu | LayerSpec::LeakyRelu { .. }))
         .expect("the template has a ReLU");
     let Some(LayerSpec::Dense { units, .. }) = stack.layers[..relu]
         .iter()
@@ -683,5 +684,249 @@ fn autoencoder_and_vae_with_residual_branches_train() {
         let o = train::run_in_pool(job, ev_tx, cmd_rx).unwrap();
         assert!(o.model.experiment.architecture.stacks[1].is_graph());
         assert_loss_falls(&o, t.name());
+    }
+}
+
+/// Graph networks under the adversarial and reinforcement tasks: a GAN whose
+/// generator and discriminator each have a residual branch still brings its
+/// samples toward the real cells, and a DQN whose Q-network has one still
+/// learns to keep the pole up.
+#[test]
+fn gan_and_dqn_with_residual_branches_learn() {
+    let dir = temp_dir("graph-gan");
+    let mut opts = labels_opts();
+    opts.settings.push("training.epochs=300".into());
+    let (mut exp, dataset, _) = new_experiment(
+        Template::Gan,
+        &sample("omics/counts.csv"),
+        &dir.join("exp.json"),
+        &opts,
+    )
+    .unwrap();
+    for stack in &mut exp.architecture.stacks {
+        with_residual(stack);
+    }
+    let (ev_tx, ev_rx) = mpsc::channel();
+    let (_cmd_tx, cmd_rx) = mpsc::channel();
+    let job = Job {
+        experiment: exp,
+        dataset,
+        device: DevicePreference::Cpu,
+    };
+    let o = train::run_in_pool(job, ev_tx, cmd_rx).unwrap();
+    assert!(
+        o.model
+            .experiment
+            .architecture
+            .stacks
+            .iter()
+            .all(|s| s.is_graph())
+    );
+    let snaps: Vec<train::GanSnapshot> = ev_rx
+        .iter()
+        .filter_map(|e| match e {
+            Event::GanSamples(g) => Some(g),
+            _ => None,
+        })
+        .collect();
+    let (before, after) = (snaps.first().unwrap(), snaps.last().unwrap());
+    assert!(
+        after.structure_correlation > before.structure_correlation + 0.2,
+        "correlation structure r {} → {}",
+        before.structure_correlation,
+        after.structure_correlation
+    );
+
+    let opts = NewOptions {
+        settings: vec![
+            "training.dqn.steps=12000".into(),
+            "training.dqn.epsilon_steps=5000".into(),
+        ],
+        ..NewOptions::default()
+    };
+    let dir = temp_dir("graph-dqn");
+    let (mut exp, dataset, _) = new_experiment(
+        Template::DqnCartPole,
+        Path::new(""),
+        &dir.join("exp.json"),
+        &opts,
+    )
+    .unwrap();
+    with_residual(&mut exp.architecture.stacks[0]);
+    let (ev_tx, _ev_rx) = mpsc::channel();
+    let (_cmd_tx, cmd_rx) = mpsc::channel();
+    let job = Job {
+        experiment: exp,
+        dataset,
+        device: DevicePreference::Cpu,
+    };
+    let o = train::run_in_pool(job, ev_tx, cmd_rx).unwrap();
+    assert!(o.model.experiment.architecture.stacks[0].is_graph());
+    let rl = o.summary.rl.as_ref().unwrap();
+    assert!(
+        rl.evaluation_return > 3.0 * rl.random_return,
+        "trained {} vs random {}",
+        rl.evaluation_return,
+        rl.random_return
+    );
+}
+
+/// The layers a U-Net needs, in training: a transposed convolution brings the
+/// coarse branch back up and a crop cuts the skip connection to meet it. An
+/// image classifier built that way learns the cell shapes and reloads.
+#[test]
+fn an_up_and_down_network_with_a_cropped_skip_learns_cell_shapes() {
+    use lamina::spec::{LayerSpec, Node, Padding, Stack};
+    let dir = temp_dir("updown");
+    let opts = NewOptions {
+        settings: vec!["training.epochs=12".into()],
+        ..NewOptions::default()
+    };
+    let (mut exp, dataset, _) = new_experiment(
+        Template::ImageCnn,
+        &sample("images/cells"),
+        &dir.join("exp.json"),
+        &opts,
+    )
+    .unwrap();
+    let node = |id: &str, inputs: &[&str], layer| Node {
+        id: id.into(),
+        inputs: inputs.iter().map(|s| s.to_string()).collect(),
+        layer,
+    };
+    let conv = |filters, padding| LayerSpec::Conv2d {
+        filters,
+        kernel: 3,
+        stride: 1,
+        padding,
+    };
+    let classes = dataset.labels.class_names().len();
+    exp.architecture.stacks[0] = Stack {
+        name: "network".into(),
+        layers: vec![
+            node("", &[], conv(8, Padding::Valid)),
+            node("skip", &[], LayerSpec::Relu),
+            node("", &[], LayerSpec::MaxPool2d { size: 2 }),
+            node("", &[], conv(16, Padding::Valid)),
+            node("", &[], LayerSpec::Relu),
+            node(
+                "up",
+                &[],
+                LayerSpec::ConvTranspose2d {
+                    filters: 8,
+                    kernel: 2,
+                    stride: 2,
+                    padding: Padding::Same,
+                },
+            ),
+            node("crop", &["skip"], LayerSpec::CropPad { size: vec![26, 26] }),
+            node("", &["up", "crop"], LayerSpec::Concatenate),
+            node("", &[], conv(16, Padding::Same)),
+            node("", &[], LayerSpec::Relu),
+            node("", &[], LayerSpec::MaxPool2d { size: 2 }),
+            node("", &[], LayerSpec::Flatten),
+            node(
+                "",
+                &[],
+                LayerSpec::Dense {
+                    units: classes,
+                    bias: true,
+                },
+            ),
+        ],
+    };
+    let (ev_tx, _ev_rx) = mpsc::channel();
+    let (_cmd_tx, cmd_rx) = mpsc::channel();
+    let job = Job {
+        experiment: exp,
+        dataset,
+        device: DevicePreference::Cpu,
+    };
+    let o = train::run_in_pool(job, ev_tx, cmd_rx).unwrap();
+    assert_loss_falls(&o, "up-and-down network");
+    let acc = o.summary.final_valid.as_ref().unwrap().accuracy.unwrap();
+    assert!(
+        acc > 0.5,
+        "validation accuracy {acc} should clearly beat chance (0.33)"
+    );
+    let model_dir = dir.join("model");
+    save_model(&model_dir, &o.model, Some(&o.summary)).unwrap();
+    let device = burn::tensor::Device::flex();
+    let back = load_model(&model_dir, &device).unwrap();
+    let (data, _, _) = lamina::project::prepare(&o.model.experiment, &dir).unwrap();
+    let a = train::predict(&o.model, &data, &device).unwrap();
+    let b = train::predict(&back, &data, &device).unwrap();
+    assert_eq!(a, b, "the reloaded model predicts exactly the same");
+}
+
+/// A DCGAN whose generator grows its images with transposed convolutions
+/// (instead of upsampling + convolution) is fitted to the images' size and
+/// makes pictures of it.
+#[test]
+fn a_gan_generator_of_transposed_convolutions_makes_pictures_of_the_data_size() {
+    use lamina::spec::{LayerSpec, Padding, Stack};
+    let dir = temp_dir("gan-transposed");
+    let opts = NewOptions {
+        settings: vec!["training.epochs=3".into()],
+        ..NewOptions::default()
+    };
+    let (mut exp, dataset, _) = new_experiment(
+        Template::Dcgan,
+        &sample("images/cells"),
+        &dir.join("exp.json"),
+        &opts,
+    )
+    .unwrap();
+    let up = |filters| LayerSpec::ConvTranspose2d {
+        filters,
+        kernel: 4,
+        stride: 2,
+        padding: Padding::Same,
+    };
+    // Sizes deliberately wrong: fitting to the data sets the start size and the channels.
+    exp.architecture.stacks[0] = Stack::chain(
+        "generator",
+        vec![
+            LayerSpec::Dense {
+                units: 16 * 3 * 3,
+                bias: true,
+            },
+            LayerSpec::Relu,
+            LayerSpec::Reshape {
+                shape: vec![16, 3, 3],
+            },
+            up(16),
+            LayerSpec::Relu,
+            up(5),
+            LayerSpec::Sigmoid,
+        ],
+    );
+    assert_eq!(dataset.shape, vec![1, 32, 32]);
+    exp.fit_to_data(&dataset.shape, &lamina::spec::shapes::Target::Values(1));
+    assert_eq!(
+        exp.architecture.stacks[0].layers[2].layer,
+        LayerSpec::Reshape {
+            shape: vec![16, 8, 8]
+        },
+        "the generator starts at the image size over its two ×2 steps"
+    );
+    let (ev_tx, _ev_rx) = mpsc::channel();
+    let (_cmd_tx, cmd_rx) = mpsc::channel();
+    let job = Job {
+        experiment: exp,
+        dataset,
+        device: DevicePreference::Cpu,
+    };
+    let o = train::run_in_pool(job, ev_tx, cmd_rx).unwrap();
+    let last = &o.history.last().unwrap().train;
+    assert!(last.discriminator_loss.unwrap().is_finite());
+    lamina::export::write_generated(&dir.join("fake.csv"), &o.model, 2).unwrap();
+    for i in 1..=2 {
+        let img = image::open(
+            dir.join("fake_images")
+                .join(format!("generated_{i:03}.png")),
+        )
+        .unwrap();
+        assert_eq!((img.width(), img.height()), (32, 32));
     }
 }

@@ -1,7 +1,8 @@
-//! ONNX export (opset 17) of the networks ONNX can express: dense, convolution,
-//! pooling, normalisation, activation, reshaping, embedding and positional
-//! encoding layers, merges (Add, Concat, Mul) of graph networks, and the mean of a VAE. Recurrent and attention layers are
-//! refused with their names. The graph takes the same flat, preprocessed input
+//! ONNX export (opset 17) of the networks ONNX can express: dense, convolution
+//! and transposed convolution, pooling, upsampling, normalisation, activation,
+//! reshaping, cropping/padding, embedding and positional encoding layers, merges
+//! (Add, Concat, Mul) of graph networks, and the mean of a VAE. Recurrent and
+//! attention layers are refused with their names. The graph takes the same flat, preprocessed input
 //! as the burn network (`[batch, values]`) and gives class probabilities, values
 //! or the reconstruction.
 
@@ -33,10 +34,7 @@ pub fn unsupported_layers(model: &TrainedModel) -> Vec<String> {
         .enumerate()
     {
         for (l, layer) in stack.layers.iter().enumerate() {
-            if matches!(
-                layer,
-                Layer::Recurrent(_) | Layer::Attention(_) | Layer::Upsample2d(_)
-            ) {
+            if matches!(layer, Layer::Recurrent(_) | Layer::Attention(_)) {
                 let display = model.experiment.architecture.stacks[s].layers[l]
                     .layer
                     .info()
@@ -215,6 +213,14 @@ fn ints(name: &str, v: &[i64]) -> AttributeProto {
     a.name = name.into();
     a.type_ = AttributeType::INTS.into();
     a.ints = v.to_vec();
+    a
+}
+
+fn text(name: &str, v: &str) -> AttributeProto {
+    let mut a = AttributeProto::new();
+    a.name = name.into();
+    a.type_ = AttributeType::STRING.into();
+    a.s = v.as_bytes().to_vec().into();
     a
 }
 
@@ -438,6 +444,77 @@ impl Graph {
                     ],
                 )
             }
+            Layer::ConvTranspose1d(c) => {
+                let [i, o, k] = c.weight.val().dims();
+                let w = self.init_f32("weight", &[i, o, k], floats(c.weight.val())?);
+                let mut inputs = vec![x, w];
+                if let Some(bias) = &c.bias {
+                    inputs.push(self.init_f32("bias", &[o], floats(bias.val())?));
+                }
+                let p = c.padding as i64;
+                self.node(
+                    "ConvTranspose",
+                    inputs,
+                    vec![
+                        ints("kernel_shape", &[k as i64]),
+                        ints("strides", &[c.stride as i64]),
+                        ints("pads", &[p, p]),
+                        ints("output_padding", &[c.padding_out as i64]),
+                    ],
+                )
+            }
+            Layer::ConvTranspose2d(c) => {
+                let [i, o, kh, kw] = c.weight.val().dims();
+                let w = self.init_f32("weight", &[i, o, kh, kw], floats(c.weight.val())?);
+                let mut inputs = vec![x, w];
+                if let Some(bias) = &c.bias {
+                    inputs.push(self.init_f32("bias", &[o], floats(bias.val())?));
+                }
+                let [ph, pw] = c.padding.map(|p| p as i64);
+                self.node(
+                    "ConvTranspose",
+                    inputs,
+                    vec![
+                        ints("kernel_shape", &[kh as i64, kw as i64]),
+                        ints("strides", &c.stride.map(|s| s as i64)),
+                        ints("pads", &[ph, pw, ph, pw]),
+                        ints("output_padding", &c.padding_out.map(|p| p as i64)),
+                    ],
+                )
+            }
+            Layer::Upsample2d(u) => {
+                let [sh, sw] = u.scale_factor.unwrap_or([1.0, 1.0]);
+                let scales = self.init_f32("scales", &[4], vec![1.0, 1.0, sh, sw]);
+                self.node(
+                    "Resize",
+                    vec![x, String::new(), scales],
+                    vec![
+                        text("mode", "nearest"),
+                        text("coordinate_transformation_mode", "asymmetric"),
+                        text("nearest_mode", "floor"),
+                    ],
+                )
+            }
+            Layer::CropPad(c) => {
+                let plan = c.plan(&shape[1..]);
+                let starts: Vec<i64> = plan.iter().map(|p| p.0 as i64).collect();
+                let ends: Vec<i64> = plan.iter().map(|p| (p.0 + p.1) as i64).collect();
+                let axes: Vec<i64> = (2..2 + plan.len() as i64).collect();
+                let starts = self.init_i64("starts", &starts);
+                let ends = self.init_i64("ends", &ends);
+                let axes = self.init_i64("axes", &axes);
+                let mut y = self.node("Slice", vec![x, starts, ends, axes], vec![]);
+                if plan.iter().any(|p| p.2 + p.3 > 0) {
+                    // ONNX pads: every axis's zeros before, then every axis's zeros after.
+                    let mut pads = vec![0i64, 0];
+                    pads.extend(plan.iter().map(|p| p.2 as i64));
+                    pads.extend([0, 0]);
+                    pads.extend(plan.iter().map(|p| p.3 as i64));
+                    let pads = self.init_i64("pads", &pads);
+                    y = self.node("Pad", vec![y, pads], vec![]);
+                }
+                y
+            }
             Layer::MaxPool1d(p) => {
                 self.pool("MaxPool", x, &[p.kernel_size as i64], &[p.stride as i64])
             }
@@ -498,8 +575,8 @@ impl Graph {
                     m.op
                 ));
             }
-            Layer::Recurrent(_) | Layer::Attention(_) | Layer::Upsample2d(_) => {
-                return Err("recurrent, attention and upsampling layers are not exported".into());
+            Layer::Recurrent(_) | Layer::Attention(_) => {
+                return Err("recurrent and attention layers are not exported".into());
             }
         })
     }

@@ -8,7 +8,10 @@
 //! rejects, so the forward pass never meets a shape it cannot take.
 
 use burn::module::Module;
-use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig};
+use burn::nn::conv::{
+    Conv1d, Conv1dConfig, Conv2d, Conv2dConfig, ConvTranspose1d, ConvTranspose1dConfig,
+    ConvTranspose2d, ConvTranspose2dConfig,
+};
 use burn::nn::pool::{
     AvgPool1d, AvgPool1dConfig, AvgPool2d, AvgPool2dConfig, MaxPool1d, MaxPool1dConfig, MaxPool2d,
     MaxPool2dConfig,
@@ -177,6 +180,8 @@ pub enum Layer {
     Activation(Activation),
     Conv1d(Conv1d),
     Conv2d(Conv2d),
+    ConvTranspose1d(ConvTranspose1d),
+    ConvTranspose2d(ConvTranspose2d),
     MaxPool1d(MaxPool1d),
     AvgPool1d(AvgPool1d),
     MaxPool2d(MaxPool2d),
@@ -184,6 +189,7 @@ pub enum Layer {
     AvgPool2d(AvgPool2d),
     GlobalPool(GlobalPool),
     Reshape(Reshape),
+    CropPad(CropPad),
     VaeSampling(VaeSampling),
     /// Applied along the channels at each position of a sequence (embedding).
     PerPosition(Linear),
@@ -208,6 +214,8 @@ impl Layer {
             Layer::Activation(_) => "Activation",
             Layer::Conv1d(_) => "Conv1d",
             Layer::Conv2d(_) => "Conv2d",
+            Layer::ConvTranspose1d(_) => "ConvTranspose1d",
+            Layer::ConvTranspose2d(_) => "ConvTranspose2d",
             Layer::MaxPool1d(_) => "MaxPool1d",
             Layer::AvgPool1d(_) => "AvgPool1d",
             Layer::MaxPool2d(_) => "MaxPool2d",
@@ -215,6 +223,7 @@ impl Layer {
             Layer::AvgPool2d(_) => "AvgPool2d",
             Layer::GlobalPool(_) => "GlobalPool",
             Layer::Reshape(_) => "Reshape",
+            Layer::CropPad(_) => "CropPad",
             Layer::VaeSampling(_) => "VaeSampling",
             Layer::PerPosition(_) => "PerPosition",
             Layer::PositionEncoding(_) => "PositionEncoding",
@@ -517,6 +526,9 @@ impl StackModule {
                     None => Act::Img(cpu::conv::conv2d(l, x)),
                 }
             }
+            Layer::ConvTranspose1d(l) => Act::Seq(l.forward(x.seq())),
+            Layer::ConvTranspose2d(l) => Act::Img(l.forward(x.img())),
+            Layer::CropPad(c) => c.apply(x),
             // Already applied by the convolution before it.
             Layer::MaxPool1d(_) | Layer::MaxPool2d(_) if pass.pooled[i] => x,
             Layer::MaxPool1d(l) => Act::Seq(cpu::pool::max_pool1d(l, x.seq())),
@@ -588,6 +600,70 @@ impl StackModule {
             x,
             lengths,
             unpooled_len: unpooled_len_out,
+        }
+    }
+}
+
+/// Cuts the centre out of each spatial axis, or pads it with zeros around the
+/// centre, to the sizes given (one per axis after the channels).
+#[derive(Module, Debug)]
+pub struct CropPad {
+    #[module(skip)]
+    pub size: Vec<usize>,
+}
+
+impl CropPad {
+    /// For each spatial axis: (first kept index, kept length, zeros before, zeros after).
+    /// An odd surplus goes to the end, as in ONNX's and numpy's centre crops.
+    pub fn plan(&self, input: &[usize]) -> Vec<(usize, usize, usize, usize)> {
+        input
+            .iter()
+            .zip(&self.size)
+            .map(|(&have, &want)| {
+                if want <= have {
+                    ((have - want) / 2, want, 0, 0)
+                } else {
+                    let extra = want - have;
+                    (0, have, extra / 2, extra - extra / 2)
+                }
+            })
+            .collect()
+    }
+
+    fn apply(&self, x: Act) -> Act {
+        let spatial: Vec<usize> = match &x {
+            Act::Flat(_) => panic!("shape inference refuses cropping a flat vector"),
+            Act::Seq(t) => t.dims()[2..].to_vec(),
+            Act::Img(t) => t.dims()[2..].to_vec(),
+        };
+        let plan = self.plan(&spatial);
+        let pads: Vec<(usize, usize)> = plan.iter().map(|p| (p.2, p.3)).collect();
+        match x {
+            Act::Seq(mut t) => {
+                let (start, len, _, _) = plan[0];
+                t = t.narrow(2, start, len);
+                Act::Seq(t.pad(pads, burn::tensor::ops::PadMode::Constant(0.0)))
+            }
+            Act::Img(mut t) => {
+                for (axis, &(start, len, _, _)) in plan.iter().enumerate() {
+                    t = t.narrow(axis + 2, start, len);
+                }
+                Act::Img(t.pad(pads, burn::tensor::ops::PadMode::Constant(0.0)))
+            }
+            Act::Flat(_) => unreachable!("refused above"),
+        }
+    }
+}
+
+/// Padding and output padding of a transposed convolution so that its output
+/// length is `stride × input` ('same') or `(input - 1) × stride + kernel` ('valid').
+fn transposed_padding(kernel: usize, stride: usize, padding: Padding) -> (usize, usize) {
+    match padding {
+        Padding::Valid => (0, 0),
+        Padding::Same => {
+            // (L-1)·s - 2p + k + p_out = L·s  ⇒  2p - p_out = k - s.
+            let p = kernel.saturating_sub(stride).div_ceil(2);
+            (p, 2 * p + stride - kernel)
         }
     }
 }
@@ -839,8 +915,12 @@ pub fn build_joined(
     let variable_length = input_shape.len() == 2
         && matches!(exp.task, Task::Classification | Task::Regression)
         && !exp.architecture.stacks.iter().any(|s| {
-            s.layer_specs()
-                .any(|l| matches!(l, LayerSpec::Flatten | LayerSpec::Reshape { .. }))
+            s.layer_specs().any(|l| {
+                matches!(
+                    l,
+                    LayerSpec::Flatten | LayerSpec::Reshape { .. } | LayerSpec::CropPad { .. }
+                )
+            })
         });
     Ok((
         Network {
@@ -904,6 +984,37 @@ fn build_layer(spec: &LayerSpec, input: &[usize], device: &Device) -> Layer {
                 .with_padding(pad2(*padding))
                 .init(device),
         ),
+        LayerSpec::ConvTranspose1d {
+            filters,
+            kernel,
+            stride,
+            padding,
+        } => {
+            let (p, out) = transposed_padding(*kernel, *stride, *padding);
+            Layer::ConvTranspose1d(
+                ConvTranspose1dConfig::new([input[0], *filters], *kernel)
+                    .with_stride(*stride)
+                    .with_padding(p)
+                    .with_padding_out(out)
+                    .init(device),
+            )
+        }
+        LayerSpec::ConvTranspose2d {
+            filters,
+            kernel,
+            stride,
+            padding,
+        } => {
+            let (p, out) = transposed_padding(*kernel, *stride, *padding);
+            Layer::ConvTranspose2d(
+                ConvTranspose2dConfig::new([input[0], *filters], [*kernel, *kernel])
+                    .with_stride([*stride, *stride])
+                    .with_padding([p, p])
+                    .with_padding_out([out, out])
+                    .init(device),
+            )
+        }
+        LayerSpec::CropPad { size } => Layer::CropPad(CropPad { size: size.clone() }),
         LayerSpec::MaxPool1d { size } => Layer::MaxPool1d(MaxPool1dConfig::new(*size).init()),
         LayerSpec::AvgPool1d { size } => Layer::AvgPool1d(AvgPool1dConfig::new(*size).init()),
         LayerSpec::Upsample2d { scale } => Layer::Upsample2d(
@@ -1289,6 +1400,74 @@ mod tests {
                 "{} parameter count",
                 t.name()
             );
+        }
+    }
+
+    #[test]
+    fn crop_pad_keeps_the_centre_and_pads_with_zeros_around_it() {
+        let device = Device::flex().autodiff();
+        // One 1-channel 4×5 image holding 0..20.
+        let x = Tensor::<4>::from_data(
+            TensorData::new((0..20).map(|i| i as f32).collect::<Vec<_>>(), [1, 1, 4, 5]),
+            &device,
+        )
+        .require_grad();
+        // Height 4 → 2 (rows 1, 2); width 5 → 7 (one zero column each side).
+        let crop = CropPad { size: vec![2, 7] };
+        let y = crop.apply(Act::Img(x.clone())).img();
+        let got: Vec<f32> = y.clone().into_data().try_to_vec().unwrap();
+        #[rustfmt::skip]
+        let want = vec![
+            0.0, 5.0, 6.0, 7.0, 8.0, 9.0, 0.0,
+            0.0, 10.0, 11.0, 12.0, 13.0, 14.0, 0.0,
+        ];
+        assert_eq!(got, want);
+        // Gradients reach exactly the kept pixels.
+        let g = y.sum().backward();
+        let grad: Vec<f32> = x.grad(&g).unwrap().into_data().try_to_vec().unwrap();
+        let kept: Vec<f32> = (0..20)
+            .map(|i| if (5..15).contains(&i) { 1.0 } else { 0.0 })
+            .collect();
+        assert_eq!(grad, kept);
+        // A sequence of 6 cut to 3 keeps positions 1..4; an odd surplus of padding goes to the end.
+        let s = Tensor::<3>::from_data(
+            TensorData::new((0..6).map(|i| i as f32).collect::<Vec<_>>(), [1, 1, 6]),
+            &device,
+        );
+        let cut = CropPad { size: vec![3] }.apply(Act::Seq(s.clone())).seq();
+        assert_eq!(
+            cut.into_data().try_to_vec::<f32>().unwrap(),
+            vec![1.0, 2.0, 3.0]
+        );
+        let padded = CropPad { size: vec![9] }.apply(Act::Seq(s)).seq();
+        assert_eq!(
+            padded.into_data().try_to_vec::<f32>().unwrap(),
+            vec![0.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 0.0, 0.0]
+        );
+    }
+
+    #[test]
+    fn transposed_convolutions_give_the_lengths_shape_inference_promised() {
+        let device = Device::flex();
+        for kernel in 1..=5 {
+            for stride in 1..=3 {
+                for padding in [Padding::Same, Padding::Valid] {
+                    let spec = LayerSpec::ConvTranspose1d {
+                        filters: 2,
+                        kernel,
+                        stride,
+                        padding,
+                    };
+                    let Ok((want, _)) = crate::spec::shapes::layer_shape(&spec, &[3, 7]) else {
+                        continue;
+                    };
+                    let Layer::ConvTranspose1d(l) = build_layer(&spec, &[3, 7], &device) else {
+                        panic!("a transposed convolution builds one");
+                    };
+                    let y = l.forward(Tensor::<3>::zeros([1, 3, 7], &device));
+                    assert_eq!(y.dims()[1..], want[..], "{spec:?}");
+                }
+            }
         }
     }
 }

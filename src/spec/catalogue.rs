@@ -43,6 +43,20 @@ pub enum LayerSpec {
         stride: usize,
         padding: Padding,
     },
+    /// Transposed ("up-") convolution along a sequence: lengthens it by its stride.
+    ConvTranspose1d {
+        filters: usize,
+        kernel: usize,
+        stride: usize,
+        padding: Padding,
+    },
+    /// Transposed ("up-") convolution of an image: enlarges it by its stride.
+    ConvTranspose2d {
+        filters: usize,
+        kernel: usize,
+        stride: usize,
+        padding: Padding,
+    },
     MaxPool1d {
         size: usize,
     },
@@ -64,6 +78,11 @@ pub enum LayerSpec {
     Flatten,
     Reshape {
         shape: Vec<usize>,
+    },
+    /// Cut the centre out of a sequence or image, or pad it with zeros around
+    /// the centre, to a given length or height × width.
+    CropPad {
+        size: Vec<usize>,
     },
     VaeSampling {
         latent: usize,
@@ -223,6 +242,14 @@ const PADDING: ParamInfo = ParamInfo {
     kind: ParamKind::Choice(&["same", "valid"]),
     default: "\"same\"",
     help: "'same' keeps the length (adds zeros at the ends); 'valid' only uses full windows, so the output is shorter by kernel - 1.",
+};
+
+const TRANSPOSED_PADDING: ParamInfo = ParamInfo {
+    name: "padding",
+    label: "Padding",
+    kind: ParamKind::Choice(&["same", "valid"]),
+    default: "\"same\"",
+    help: "'same': the output is exactly stride times the input; 'valid': every pattern is painted in full, so the output is (input - 1) × stride + kernel.",
 };
 
 const POOL_SIZE: ParamInfo = ParamInfo {
@@ -435,6 +462,66 @@ const CATALOGUE: &[LayerInfo] = &[
         help: "Slides small learned filters over an image to detect local features: edges and spots in the first layers, nuclei, membranes or organelles deeper in. The standard layer for microscopy. Input is channels × height × width.",
     },
     LayerInfo {
+        kind: "ConvTranspose1d",
+        display: "Transposed conv 1-D",
+        family: Family::Convolution,
+        params: &[
+            ParamInfo {
+                name: "filters",
+                label: "Filters",
+                kind: ParamKind::Int { min: 1, max: 4096 },
+                default: "32",
+                help: "Number of output channels.",
+            },
+            ParamInfo {
+                name: "kernel",
+                label: "Kernel",
+                kind: ParamKind::Int { min: 1, max: 255 },
+                default: "2",
+                help: "Width of each learned pattern in positions.",
+            },
+            ParamInfo {
+                name: "stride",
+                label: "Stride",
+                kind: ParamKind::Int { min: 1, max: 64 },
+                default: "2",
+                help: "How many times longer the output is; 2 doubles the length.",
+            },
+            TRANSPOSED_PADDING,
+        ],
+        help: "The reverse of a strided convolution: each position paints a learned pattern onto a longer output, so a sequence grows by the stride (learned upsampling). Used in the decoder half of sequence autoencoders and 1-D U-Nets to get back to full resolution, e.g. base-by-base predictions. Input is channels × length.",
+    },
+    LayerInfo {
+        kind: "ConvTranspose2d",
+        display: "Transposed conv 2-D",
+        family: Family::Convolution,
+        params: &[
+            ParamInfo {
+                name: "filters",
+                label: "Filters",
+                kind: ParamKind::Int { min: 1, max: 4096 },
+                default: "16",
+                help: "Number of output channels.",
+            },
+            ParamInfo {
+                name: "kernel",
+                label: "Kernel",
+                kind: ParamKind::Int { min: 1, max: 31 },
+                default: "2",
+                help: "Size of the square pattern in pixels.",
+            },
+            ParamInfo {
+                name: "stride",
+                label: "Stride",
+                kind: ParamKind::Int { min: 1, max: 16 },
+                default: "2",
+                help: "How many times larger the output is; 2 doubles width and height.",
+            },
+            TRANSPOSED_PADDING,
+        ],
+        help: "The reverse of a strided convolution: each pixel paints a learned patch onto a larger image, so width and height grow by the stride (learned upsampling). The 'up' steps of a U-Net for segmenting nuclei or cells, and of image decoders and GAN generators. Kernel 2 with stride 2 doubles the size exactly. Input is channels × height × width.",
+    },
+    LayerInfo {
         kind: "MaxPool1d",
         display: "Max pool 1-D",
         family: Family::Pooling,
@@ -495,6 +582,19 @@ const CATALOGUE: &[LayerInfo] = &[
             help: "Target shape without the batch: [features], [channels, length] or [channels, height, width].",
         }],
         help: "Rearranges the values into a new shape with the same number of values, e.g. a vector of 64 into 1 × 8 × 8 so a decoder can continue with image layers.",
+    },
+    LayerInfo {
+        kind: "CropPad",
+        display: "Crop / pad to size",
+        family: Family::Reshaping,
+        params: &[ParamInfo {
+            name: "size",
+            label: "Size",
+            kind: ParamKind::Sizes,
+            default: "[32, 32]",
+            help: "The length of a sequence ([length]) or the height and width of an image ([height, width]) to cut to or pad to.",
+        }],
+        help: "Cuts the centre out of a sequence or image (when it is larger than the size) or surrounds it with zeros (when it is smaller), keeping every channel. Used where two branches must meet at the same size, e.g. the skip connection of a U-Net built with 'valid' convolutions, or to bring images of a slightly different size to the size a network expects.",
     },
     LayerInfo {
         kind: "Embedding",
@@ -769,6 +869,12 @@ impl LayerSpec {
             }
             | LayerSpec::Conv2d {
                 filters, kernel, ..
+            }
+            | LayerSpec::ConvTranspose1d {
+                filters, kernel, ..
+            }
+            | LayerSpec::ConvTranspose2d {
+                filters, kernel, ..
             } => {
                 format!("{} {filters}×{kernel}", info.display)
             }
@@ -777,6 +883,14 @@ impl LayerSpec {
             | LayerSpec::MaxPool2d { size }
             | LayerSpec::AvgPool2d { size } => format!("{} {size}", info.display),
             LayerSpec::Reshape { shape } => format!("{} {shape:?}", info.display),
+            LayerSpec::CropPad { size } => format!(
+                "{} {}",
+                info.display,
+                size.iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join("×")
+            ),
             LayerSpec::Upsample2d { scale } => format!("{} ×{scale}", info.display),
             LayerSpec::VaeSampling { latent } => format!("{} {latent}", info.display),
             LayerSpec::Embedding { dim, window } => format!("{} {dim}×{window}", info.display),

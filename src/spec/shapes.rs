@@ -335,8 +335,17 @@ fn merge_shape(
             } else {
                 "image sizes"
             };
+            // The larger branch can be cut to the smaller one's size.
+            let larger = if first[1..].iter().product::<usize>() >= other[1..].iter().product() {
+                0
+            } else {
+                k
+            };
+            let smaller = if larger == 0 { other } else { first };
             return Err(format!(
-                "{joins}: the {what} differ. Pooling, strides or 'valid' padding shrink one branch more than the other; give both branches the same, or use 'same' padding."
+                "{joins}: the {what} differ. Pooling, strides or 'valid' padding shrink one branch more than the other; give both branches the same, use 'same' padding, or put a Crop / pad to size {} on the branch from {}.",
+                short(&smaller[1..]),
+                from(larger)
             ));
         }
         if graph::is_elementwise(layer) && first[0] != other[0] {
@@ -490,6 +499,80 @@ pub fn layer_shape(layer: &LayerSpec, input: &[usize]) -> Result<(Vec<usize>, us
                 c * filters * kernel * kernel + filters,
             )
         }
+        LayerSpec::ConvTranspose1d {
+            filters,
+            kernel,
+            stride,
+            padding,
+        } => {
+            let [c, l] = input else {
+                return Err(format!(
+                    "{name} expects a sequence [channels × length]; the layer before gives {}. {}",
+                    describe(input),
+                    if input.len() == 1 {
+                        "Reshape to [channels, length] first."
+                    } else {
+                        "Use Transposed conv 2-D for images."
+                    }
+                ));
+            };
+            (
+                vec![
+                    *filters,
+                    transposed_out(name, *l, *kernel, *stride, *padding)?,
+                ],
+                c * filters * kernel + filters,
+            )
+        }
+        LayerSpec::ConvTranspose2d {
+            filters,
+            kernel,
+            stride,
+            padding,
+        } => {
+            let [c, h, w] = input else {
+                return Err(format!(
+                    "{name} expects an image [channels × height × width]; the layer before gives {}. {}",
+                    describe(input),
+                    if input.len() == 2 {
+                        "Use Transposed conv 1-D for sequences."
+                    } else {
+                        "Reshape to [channels, height, width] first."
+                    }
+                ));
+            };
+            (
+                vec![
+                    *filters,
+                    transposed_out(name, *h, *kernel, *stride, *padding)?,
+                    transposed_out(name, *w, *kernel, *stride, *padding)?,
+                ],
+                c * filters * kernel * kernel + filters,
+            )
+        }
+        LayerSpec::CropPad { size } => {
+            if input.len() < 2 {
+                return Err(format!(
+                    "{name} cuts or pads sequences and images, but the layer before gives {}. Place it before Flatten or global pooling.",
+                    describe(input)
+                ));
+            }
+            if size.len() != input.len() - 1 {
+                let want = if input.len() == 2 {
+                    "one size, the length: [length]"
+                } else {
+                    "two sizes, [height, width]"
+                };
+                return Err(format!(
+                    "{name} gets {} and needs {want}, but it is set to {}.",
+                    describe(input),
+                    short(size)
+                ));
+            }
+            let mut out = vec![input[0]];
+            out.extend_from_slice(size);
+            (out, 0)
+        }
         LayerSpec::MaxPool1d { size } | LayerSpec::AvgPool1d { size } => {
             let [c, l] = input else {
                 return Err(format!(
@@ -628,6 +711,27 @@ pub fn layer_shape(layer: &LayerSpec, input: &[usize]) -> Result<(Vec<usize>, us
             }
             (shape.clone(), 0)
         }
+    })
+}
+
+/// Output length of a transposed convolution (see the catalogue's padding help).
+fn transposed_out(
+    name: &str,
+    len: usize,
+    kernel: usize,
+    stride: usize,
+    padding: Padding,
+) -> Result<usize, String> {
+    Ok(match padding {
+        Padding::Same if stride == 1 && kernel.is_multiple_of(2) => {
+            return Err(format!(
+                "{name} with stride 1 and 'same' padding needs an odd kernel to keep the size; use {} or {} instead of {kernel}, or stride 2 to double the size.",
+                kernel - 1,
+                kernel + 1
+            ));
+        }
+        Padding::Same => len * stride,
+        Padding::Valid => (len - 1) * stride + kernel,
     })
 }
 
@@ -1091,6 +1195,11 @@ mod tests {
         .unwrap()
         .to_string();
         assert!(msg.contains("image sizes differ"), "{msg}");
+        // The fix names the larger branch (the input, 10×10) and the size to cut it to.
+        assert!(
+            msg.contains("Crop / pad to size [5 × 5] on the branch from the stack's input"),
+            "{msg}"
+        );
 
         let arch = graph(vec![
             node("f", &[], LayerSpec::Flatten),
@@ -1102,6 +1211,86 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(msg.contains("cannot be joined"), "{msg}");
+    }
+
+    #[test]
+    fn a_u_net_step_upsamples_and_crops_to_meet_its_skip_connection() {
+        let up = |padding| LayerSpec::ConvTranspose2d {
+            filters: 8,
+            kernel: 2,
+            stride: 2,
+            padding,
+        };
+        let valid = LayerSpec::Conv2d {
+            filters: 8,
+            kernel: 3,
+            stride: 1,
+            padding: Padding::Valid,
+        };
+        // 20×20 → valid conv 18×18 (skip) → pool 9×9 → up 18×18 … but with a
+        // valid conv after the pool (7×7) the up-step gives 14×14: the skip
+        // must be cropped to meet it.
+        let arch = graph(vec![
+            node("skip", &[], valid.clone()),
+            node("", &[], LayerSpec::MaxPool2d { size: 2 }),
+            node("", &[], valid),
+            node("up", &[], up(Padding::Same)),
+            node("crop", &["skip"], LayerSpec::CropPad { size: vec![14, 14] }),
+            node("", &["up", "crop"], LayerSpec::Concatenate),
+            node("", &[], LayerSpec::GlobalAvgPool),
+            node("", &[], dense(2)),
+        ]);
+        let r = infer_shapes(
+            &arch,
+            Task::Classification,
+            &[1, 20, 20],
+            &Target::Classes(2),
+        );
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        let out = |i: usize| r.stacks[0].layers[i].output.clone().unwrap();
+        assert_eq!(out(3), vec![8, 14, 14]);
+        assert_eq!(out(4), vec![8, 14, 14]);
+        assert_eq!(out(5), vec![16, 14, 14]);
+        assert_eq!(r.stacks[0].layers[3].params, 8 * 8 * 4 + 8);
+
+        let shape = |layer: LayerSpec, input: &[usize]| layer_shape(&layer, input);
+        // 'valid' paints every pattern in full: (7 - 1) × 2 + 2.
+        assert_eq!(
+            shape(up(Padding::Valid), &[3, 7, 7]).unwrap().0,
+            vec![8, 14, 14]
+        );
+        let t1 = |kernel, stride, padding| LayerSpec::ConvTranspose1d {
+            filters: 4,
+            kernel,
+            stride,
+            padding,
+        };
+        assert_eq!(
+            shape(t1(5, 3, Padding::Same), &[2, 10]).unwrap().0,
+            vec![4, 30]
+        );
+        assert_eq!(
+            shape(t1(5, 3, Padding::Valid), &[2, 10]).unwrap().0,
+            vec![4, 32]
+        );
+        let err = shape(t1(4, 1, Padding::Same), &[2, 10]).unwrap_err();
+        assert!(err.contains("needs an odd kernel"), "{err}");
+        let err = shape(up(Padding::Same), &[3, 10]).unwrap_err();
+        assert!(
+            err.contains("Use Transposed conv 1-D for sequences"),
+            "{err}"
+        );
+        // Crop/pad keeps the channels and needs one size per axis.
+        let crop = |size: Vec<usize>| LayerSpec::CropPad { size };
+        assert_eq!(shape(crop(vec![5]), &[3, 9]).unwrap().0, vec![3, 5]);
+        assert_eq!(
+            shape(crop(vec![12, 4]), &[3, 9, 9]).unwrap().0,
+            vec![3, 12, 4]
+        );
+        let err = shape(crop(vec![5]), &[3, 9, 9]).unwrap_err();
+        assert!(err.contains("needs two sizes, [height, width]"), "{err}");
+        let err = shape(crop(vec![5]), &[30]).unwrap_err();
+        assert!(err.contains("Place it before Flatten"), "{err}");
     }
 
     #[test]

@@ -766,6 +766,11 @@ impl Experiment {
             .iter()
             .map(|l| match l {
                 LayerSpec::Upsample2d { scale } => *scale,
+                LayerSpec::ConvTranspose2d {
+                    stride,
+                    padding: Padding::Same,
+                    ..
+                } => *stride,
                 _ => 1,
             })
             .product();
@@ -780,12 +785,14 @@ impl Experiment {
                 *units = start.iter().product();
             }
             *layers[at] = LayerSpec::Reshape { shape: start };
-            if let Some(LayerSpec::Conv2d { filters, .. }) = layers
-                .iter_mut()
-                .rev()
-                .map(|l| &mut **l)
-                .find(|l| matches!(l, LayerSpec::Conv2d { .. }))
-            {
+            if let Some(
+                LayerSpec::Conv2d { filters, .. } | LayerSpec::ConvTranspose2d { filters, .. },
+            ) = layers.iter_mut().rev().map(|l| &mut **l).find(|l| {
+                matches!(
+                    l,
+                    LayerSpec::Conv2d { .. } | LayerSpec::ConvTranspose2d { .. }
+                )
+            }) {
                 *filters = c;
             }
         }
