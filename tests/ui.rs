@@ -496,6 +496,44 @@ fn a_wire_from_the_joined_protein_table_makes_the_two_input_network_train() {
     );
     assert_eq!(h.state().train_blocker(), None);
     train_three_epochs_with_falling_loss(&mut h);
+
+    // Predicting with it asks for both tables: Predict stays off until the
+    // protein table is given too.
+    h.state_mut().result_view = lamina::ui::ResultView::Predict;
+    h.run_steps(2);
+    h.get_by_label("Use the model just trained").click();
+    h.run_steps(2);
+    h.get_by_label("Table 'protein'");
+    // New files of the same samples, copied so the predictions land in the scratch folder.
+    for f in ["rna.csv", "protein.csv"] {
+        std::fs::copy(base.join(f), dir.join(f)).unwrap();
+    }
+    let ctx = h.ctx.clone();
+    h.state_mut()
+        .use_path(Purpose::PredictData, &dir.join("rna.csv"), &ctx);
+    h.run_steps(2);
+    assert!(!h.state().predict.is_running());
+    assert!(
+        h.query_all_by_label("Predict")
+            .any(|n| n.accesskit_node().is_disabled()),
+        "the Predict button is off"
+    );
+    assert_eq!(
+        h.state().predict.missing_file().as_deref(),
+        Some("Give the table 'protein' too")
+    );
+    h.state_mut()
+        .use_path(Purpose::PredictJoined(0), &dir.join("protein.csv"), &ctx);
+    h.state_mut().predict.wait();
+    h.run_steps(2);
+    let r = h
+        .state()
+        .predict
+        .result
+        .clone()
+        .unwrap_or_else(|| panic!("{:?}", h.state().predict.error));
+    assert_eq!(r.count, 300);
+    assert!(r.out.starts_with(&dir));
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -223,6 +223,31 @@ impl Default for DataSpec {
     }
 }
 
+/// A name for a newly joined table, from its file's name (`protein.csv` →
+/// `protein`), made unique among the tables already joined and the data's own
+/// input name.
+pub fn unique_input_name(path: &Path, joined: &[JoinedTable]) -> String {
+    let stem: String = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_lowercase())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let base = match stem.trim_matches('_') {
+        "" => "table".to_string(),
+        s => s.to_string(),
+    };
+    let taken = |n: &str| n == "input" || joined.iter().any(|j| j.name == n);
+    let mut name = base.clone();
+    let mut k = 2;
+    while taken(&name) {
+        name = format!("{base}{k}");
+        k += 1;
+    }
+    name
+}
+
 impl DataSpec {
     /// Each joined table's name with its width, given the widths in order
     /// (from the data, or from a trained network).

@@ -59,6 +59,7 @@ pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
         }
     });
     ui.weak("You can also drop a file or folder on the window.");
+    joined_row(ui, app);
     labels_row(ui, app);
     if app.experiment.data.format == crate::spec::DataFormat::Fasta {
         sequence_row(ui, app);
@@ -189,6 +190,52 @@ fn encoding_row(ui: &mut egui::Ui, app: &mut LaminaApp) {
     });
     if app.experiment != before {
         app.note_edit(before);
+    }
+}
+
+/// The tables joined to the data by sample id (further inputs of the network).
+fn joined_row(ui: &mut egui::Ui, app: &mut LaminaApp) {
+    use crate::spec::DataFormat;
+    if matches!(
+        app.experiment.data.format,
+        DataFormat::Fasta | DataFormat::ImageFolder | DataFormat::Environment
+    ) {
+        return;
+    }
+    let mut remove = None;
+    let mut choose = None;
+    for (k, j) in app.experiment.data.joined.iter().enumerate() {
+        ui.horizontal_wrapped(|ui| {
+            ui.label(format!("Joined table '{}':", j.name)).on_hover_text(
+                "Read beside the data and matched to it by sample id (its first column); a node of the network takes it by this name",
+            );
+            ui.monospace(j.path.display().to_string());
+            if ui.button("Choose…").clicked() {
+                choose = Some(k);
+            }
+            if ui
+                .button("Remove")
+                .on_hover_text("The network's nodes that take this table then need another input")
+                .clicked()
+            {
+                remove = Some(k);
+            }
+        });
+    }
+    if let Some(k) = choose {
+        app.ask(Purpose::JoinedTable(k), ui.ctx());
+    }
+    if let Some(k) = remove {
+        app.checkpoint();
+        app.experiment.data.joined.remove(k);
+        app.reload_data(ui.ctx());
+    }
+    if ui
+        .button("Join another table…")
+        .on_hover_text("A table of the same samples (e.g. protein beside RNA), matched by sample id; wire it into the network on the canvas")
+        .clicked()
+    {
+        app.ask(Purpose::JoinedTable(app.experiment.data.joined.len()), ui.ctx());
     }
 }
 

@@ -35,6 +35,11 @@ pub enum Purpose {
     OpenModel,
     /// New data to predict on.
     PredictData,
+    /// The file for a model's joined table (by its place in the experiment).
+    PredictJoined(usize),
+    /// A table joined to the open experiment's data: replaces table `k`, or
+    /// adds one when `k` is past the last.
+    JoinedTable(usize),
 }
 
 /// A dialog that is open.
@@ -89,7 +94,7 @@ pub fn ask(purpose: Purpose, dir: &Path, ctx: &egui::Context) -> Pending {
                     "Choose a folder: one subfolder of images per class, or a 10x matrix folder",
                 )
                 .pick_folder(),
-            Purpose::StartSecond => d
+            Purpose::StartSecond | Purpose::PredictJoined(_) | Purpose::JoinedTable(_) => d
                 .set_title("Choose the second table (same samples, joined by sample id)")
                 .add_filter("Tables", &tables)
                 .pick_file(),

@@ -467,7 +467,25 @@ impl LaminaApp {
                     }
                 }
             }
-            Purpose::PredictData => self.predict.start(path, ctx),
+            Purpose::PredictData => self.predict.choose_data(path, ctx),
+            Purpose::PredictJoined(k) => self.predict.choose_joined(k, path, ctx),
+            Purpose::JoinedTable(k) => {
+                self.checkpoint();
+                let rel = project::relative_to(path, &self.base_dir());
+                let joined = &mut self.experiment.data.joined;
+                match joined.get_mut(k) {
+                    Some(j) => j.path = rel,
+                    None => {
+                        let name = crate::spec::unique_input_name(path, joined);
+                        joined.push(crate::spec::JoinedTable {
+                            name,
+                            path: rel,
+                            id_column: String::new(),
+                        });
+                    }
+                }
+                self.reload_data(ctx);
+            }
             Purpose::ExportAttentionPng | Purpose::ExportAttentionCsv => {
                 self.message =
                     Some(self.export_attention(path, purpose == Purpose::ExportAttentionPng))

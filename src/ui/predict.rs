@@ -7,7 +7,6 @@ use std::sync::mpsc::{Receiver, channel};
 
 use eframe::egui;
 
-use super::LaminaApp;
 use super::dialogs::Purpose;
 use crate::train::TrainedModel;
 
@@ -20,6 +19,10 @@ pub struct PredictState {
     pub model: Option<(String, TrainedModel)>,
     pub result: Option<PredictionResult>,
     pub error: Option<String>,
+    /// The file to predict on, as typed or chosen.
+    pub data_path: String,
+    /// The files for the model's joined tables, in the order of its experiment.
+    pub joined_paths: Vec<String>,
     running: Option<Receiver<Result<PredictionResult, String>>>,
 }
 
@@ -42,25 +45,74 @@ impl PredictState {
     pub fn open_model(&mut self, dir: &Path) -> Result<(), String> {
         let device = crate::train::device::DeviceChoice::cpu("predictions").device;
         let model = crate::export::load_model(dir, &device).map_err(|e| e.to_string())?;
-        self.model = Some((dir.display().to_string(), model));
-        self.result = None;
-        self.error = None;
+        self.set_model(dir.display().to_string(), model);
         Ok(())
     }
 
-    /// Predict on `data` in the background; the table goes beside the data as
-    /// `NAME.predictions.csv`.
-    pub fn start(&mut self, data: &Path, ctx: &egui::Context) {
+    /// Use a model (just trained, or opened) from now on.
+    pub fn set_model(&mut self, source: String, model: TrainedModel) {
+        self.joined_paths = vec![String::new(); model.experiment.data.joined.len()];
+        self.model = Some((source, model));
+        self.result = None;
+        self.error = None;
+    }
+
+    /// What still has to be given before predicting, in words (None: ready).
+    pub fn missing_file(&self) -> Option<String> {
+        if self.data_path.trim().is_empty() {
+            return Some("Give the data to predict on".into());
+        }
+        let (_, m) = self.model.as_ref()?;
+        m.experiment
+            .data
+            .joined
+            .iter()
+            .zip(&self.joined_paths)
+            .find(|(_, p)| p.trim().is_empty())
+            .map(|(j, _)| format!("Give the table '{}' too", j.name))
+    }
+
+    /// A file chosen for the data (and predict at once when nothing else is
+    /// needed, as when a one-table model's data is chosen).
+    pub fn choose_data(&mut self, data: &Path, ctx: &egui::Context) {
+        self.data_path = data.display().to_string();
+        if self.missing_file().is_none() {
+            self.start(ctx);
+        }
+    }
+
+    /// A file chosen for joined table `k`.
+    pub fn choose_joined(&mut self, k: usize, path: &Path, ctx: &egui::Context) {
+        if let Some(p) = self.joined_paths.get_mut(k) {
+            *p = path.display().to_string();
+        }
+        if self.missing_file().is_none() {
+            self.start(ctx);
+        }
+    }
+
+    /// Predict on the files in the fields in the background; the table goes
+    /// beside the data as `NAME.predictions.csv`.
+    pub fn start(&mut self, ctx: &egui::Context) {
         let Some((_, model)) = &self.model else {
             self.error = Some("open or train a model first".into());
             return;
         };
+        if let Some(why) = self.missing_file() {
+            self.error = Some(why);
+            return;
+        }
         let model = model.clone();
-        let data = data.to_path_buf();
+        let data = PathBuf::from(self.data_path.trim());
+        let joined: Vec<PathBuf> = self
+            .joined_paths
+            .iter()
+            .map(|p| PathBuf::from(p.trim()))
+            .collect();
         let ctx = ctx.clone();
         let (tx, rx) = channel();
         std::thread::spawn(move || {
-            let _ = tx.send(predict_file(&model, &data));
+            let _ = tx.send(predict_file(&model, &data, &joined));
             ctx.request_repaint();
         });
         self.running = Some(rx);
@@ -101,9 +153,13 @@ pub fn output_path(data: &Path) -> PathBuf {
     data.with_file_name(format!("{stem}.predictions.csv"))
 }
 
-fn predict_file(model: &TrainedModel, data: &Path) -> Result<PredictionResult, String> {
+fn predict_file(
+    model: &TrainedModel,
+    data: &Path,
+    joined: &[PathBuf],
+) -> Result<PredictionResult, String> {
     let device = crate::train::device::DeviceChoice::cpu("predictions").device;
-    let ds = crate::project::read_for_model(model, data)?;
+    let ds = crate::project::read_joined_for_model(model, data, joined)?;
     let inf = crate::train::infer(model, &ds, &device)?;
     let (header, rows) = crate::export::predictions_table(model, &ds.ids, &inf);
     let out = output_path(data);
@@ -117,10 +173,23 @@ fn predict_file(model: &TrainedModel, data: &Path) -> Result<PredictionResult, S
     })
 }
 
-pub fn show(ui: &mut egui::Ui, app: &mut LaminaApp) {
-    app.predict.poll();
+/// What the user asked for in the panel; the app carries it out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PredictAction {
+    /// Predict with the model the window just trained.
+    UseTrained,
+    /// Open a file dialog (a model folder, the data, a joined table).
+    Choose(Purpose),
+    /// Predict on the files in the fields.
+    Predict,
+}
+
+/// The panel. `trained` says whether the window holds a freshly trained model.
+pub fn show(ui: &mut egui::Ui, state: &mut PredictState, trained: bool) -> Option<PredictAction> {
+    state.poll();
+    let mut action = None;
     ui.strong("Use a model on new data");
-    match &app.predict.model {
+    match &state.model {
         Some((source, m)) => {
             ui.label(format!("Model: {source}"));
             let classes = if m.class_names.is_empty() {
@@ -138,34 +207,73 @@ pub fn show(ui: &mut egui::Ui, app: &mut LaminaApp) {
         }
     }
     ui.horizontal(|ui| {
-        if let Some(o) = &app.training.outcome
-            && ui.button("Use the model just trained").clicked()
-        {
-            app.predict.model = Some(("trained in this window".into(), o.model.clone()));
-            app.predict.result = None;
+        if trained && ui.button("Use the model just trained").clicked() {
+            action = Some(PredictAction::UseTrained);
         }
         if ui.button("Open model folder…").clicked() {
-            app.ask(Purpose::OpenModel, ui.ctx());
+            action = Some(PredictAction::Choose(Purpose::OpenModel));
         }
     });
-    let ready = app.predict.model.is_some() && !app.predict.is_running();
-    if ui
-        .add_enabled(ready, egui::Button::new("Predict on a file…"))
-        .on_hover_text("Choose a file of the kind the model was trained on; the predictions are saved beside it")
-        .clicked()
-    {
-        app.ask(Purpose::PredictData, ui.ctx());
+    let joined: Vec<String> = state
+        .model
+        .as_ref()
+        .map(|(_, m)| {
+            m.experiment
+                .data
+                .joined
+                .iter()
+                .map(|j| j.name.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    state.joined_paths.resize(joined.len(), String::new());
+    if state.model.is_some() {
+        egui::Grid::new("predict_files").num_columns(3).show(ui, |ui| {
+            ui.label("Data");
+            ui.add(
+                egui::TextEdit::singleline(&mut state.data_path)
+                    .hint_text("a file of the kind the model was trained on")
+                    .desired_width(320.0),
+            );
+            if ui.button("Choose…").clicked() {
+                action = Some(PredictAction::Choose(Purpose::PredictData));
+            }
+            ui.end_row();
+            for (k, name) in joined.iter().enumerate() {
+                ui.label(format!("Table '{name}'"))
+                    .on_hover_text("The model also reads this table, joined to the data by sample id (the first column)");
+                ui.add(
+                    egui::TextEdit::singleline(&mut state.joined_paths[k])
+                        .hint_text("the same samples, joined by sample id")
+                        .desired_width(320.0),
+                );
+                if ui.button("Choose…").clicked() {
+                    action = Some(PredictAction::Choose(Purpose::PredictJoined(k)));
+                }
+                ui.end_row();
+            }
+        });
     }
-    if app.predict.is_running() {
+    let missing = state.missing_file();
+    let ready = state.model.is_some() && !state.is_running() && missing.is_none();
+    let button = ui
+        .add_enabled(ready, egui::Button::new("Predict"))
+        .on_hover_text("The predictions are saved beside the data as NAME.predictions.csv");
+    if let Some(why) = missing.filter(|_| state.model.is_some()) {
+        button.on_disabled_hover_text(why);
+    } else if button.clicked() {
+        action = Some(PredictAction::Predict);
+    }
+    if state.is_running() {
         ui.horizontal(|ui| {
             ui.spinner();
             ui.label("predicting…");
         });
     }
-    if let Some(e) = &app.predict.error {
+    if let Some(e) = &state.error {
         ui.colored_label(egui::Color32::from_rgb(220, 60, 60), e);
     }
-    if let Some(r) = &app.predict.result {
+    if let Some(r) = &state.result {
         ui.label(format!(
             "{} predictions for {} saved to {}",
             r.count,
@@ -195,4 +303,5 @@ pub fn show(ui: &mut egui::Ui, app: &mut LaminaApp) {
                     });
             });
     }
+    action
 }

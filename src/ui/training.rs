@@ -239,7 +239,22 @@ pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
             ResultView::Attention => super::attention::show(ui, app),
             ResultView::Generated => super::gan::show(ui, app),
             ResultView::Play => super::rl::play(ui, app),
-            ResultView::Predict => super::predict::show(ui, app),
+            ResultView::Predict => {
+                let trained = app.training.outcome.is_some();
+                match super::predict::show(ui, &mut app.predict, trained) {
+                    Some(super::predict::PredictAction::UseTrained) => {
+                        if let Some(o) = &app.training.outcome {
+                            let model = o.model.clone();
+                            app.predict.set_model("trained in this window".into(), model);
+                        }
+                    }
+                    Some(super::predict::PredictAction::Choose(purpose)) => {
+                        app.ask(purpose, ui.ctx())
+                    }
+                    Some(super::predict::PredictAction::Predict) => app.predict.start(ui.ctx()),
+                    None => {}
+                }
+            }
             ResultView::Confusion => confusion(ui, &app.training, classes_for_confusion(app)),
         }
     });
