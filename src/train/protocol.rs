@@ -1,0 +1,263 @@
+//! What flows in and out of the engine: the commands a running job obeys, the
+//! events it sends (progress, metrics, snapshots of the latent space, attention
+//! and reconstructions), the job itself, and what a finished run leaves: the
+//! trained model, its summary and history. No training happens here.
+
+use serde::{Deserialize, Serialize};
+
+use super::*;
+use crate::data::{Dataset, Preprocessing};
+use crate::model::Network;
+use crate::spec::shapes::Target;
+use crate::spec::{Experiment, Task};
+
+/// Sent to a running worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Pause,
+    Resume,
+    /// Finish after the current step and hand back the model trained so far.
+    Stop,
+}
+
+/// Metrics of one split after an epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct SplitMetrics {
+    pub loss: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
+    /// VAE only: the reconstruction and KL parts of the loss.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconstruction: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kl: Option<f64>,
+    /// GAN only (`loss` is then the generator's): the discriminator's loss and
+    /// how often it called real samples real and generated ones generated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discriminator_loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real_accuracy: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fake_accuracy: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// 1-based.
+    pub epoch: usize,
+    pub train: SplitMetrics,
+    pub valid: Option<SplitMetrics>,
+    pub seconds: f64,
+}
+
+/// Latent coordinates of (up to 2000) validation samples.
+#[derive(Debug, Clone)]
+pub struct LatentSnapshot {
+    pub epoch: usize,
+    pub ids: Vec<String>,
+    /// Class index per sample, when there are classes.
+    pub labels: Option<Vec<usize>>,
+    pub dims: usize,
+    /// `ids.len() × dims`, row-major.
+    pub values: Vec<f32>,
+    /// With classes: share of samples whose 5 nearest neighbours in the latent
+    /// space mostly share their class.
+    pub knn_agreement: Option<f64>,
+}
+
+/// A few validation samples and the network's reconstruction of each (autoencoder
+/// and VAE tasks), in the encoded scale the network sees.
+#[derive(Debug, Clone)]
+pub struct ReconstructionSnapshot {
+    pub epoch: usize,
+    pub ids: Vec<String>,
+    /// Shape of one sample, e.g. `[channels, height, width]` for images.
+    pub shape: Vec<usize>,
+    /// `ids.len() × sample_len` each, row-major.
+    pub inputs: Vec<f32>,
+    pub outputs: Vec<f32>,
+}
+
+/// Attention weights of a few validation sequences, per attention layer.
+#[derive(Debug, Clone)]
+pub struct AttentionSnapshot {
+    pub epoch: usize,
+    pub ids: Vec<String>,
+    /// The letters of each sample (sequence data), for labelling the axes.
+    pub sequences: Vec<String>,
+    /// Valid (unpadded) positions of each sample in each layer's map.
+    pub valid_positions: Vec<Vec<usize>>,
+    /// Class name of each sample, when there are classes.
+    pub labels: Vec<String>,
+    pub layers: Vec<AttentionLayer>,
+}
+
+/// One attention layer's weights: `samples × heads × positions × positions`,
+/// row-major; each row (a query position) sums to 1 over the key positions.
+#[derive(Debug, Clone)]
+pub struct AttentionLayer {
+    pub heads: usize,
+    pub positions: usize,
+    pub weights: Vec<f32>,
+}
+
+impl AttentionLayer {
+    /// The `positions × positions` map of one sample, one head or (None) the
+    /// mean over heads.
+    pub fn map(&self, sample: usize, head: Option<usize>) -> Vec<f32> {
+        let p = self.positions;
+        let block = p * p;
+        let start = sample * self.heads * block;
+        match head {
+            Some(h) => self.weights[start + h * block..start + (h + 1) * block].to_vec(),
+            None => {
+                let mut m = vec![0.0; block];
+                for h in 0..self.heads {
+                    let w = &self.weights[start + h * block..start + (h + 1) * block];
+                    m.iter_mut()
+                        .zip(w)
+                        .for_each(|(a, b)| *a += b / self.heads as f32);
+                }
+                m
+            }
+        }
+    }
+}
+
+/// Attention each position receives: the mean of its column over all query
+/// positions (a per-position importance track).
+pub fn attention_received(map: &[f32], positions: usize) -> Vec<f32> {
+    (0..positions)
+        .map(|k| (0..positions).map(|q| map[q * positions + k]).sum::<f32>() / positions as f32)
+        .collect()
+}
+
+/// The facts shown when training starts.
+#[derive(Debug, Clone)]
+pub struct StartInfo {
+    pub device: String,
+    pub is_gpu: bool,
+    pub device_reason: String,
+    pub train_samples: usize,
+    pub valid_samples: usize,
+    pub steps_per_epoch: usize,
+    pub epochs: usize,
+    pub parameters: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Progress {
+    /// 1-based epoch and step within it.
+    pub epoch: usize,
+    pub step: usize,
+    pub steps_per_epoch: usize,
+    pub epochs: usize,
+    /// Mean training loss over the epoch so far.
+    pub loss: f64,
+    pub samples_per_second: f64,
+    pub eta_seconds: f64,
+}
+
+/// Everything a worker reports.
+pub enum Event {
+    Started(StartInfo),
+    Progress(Progress),
+    Epoch(EpochMetrics),
+    Latent(LatentSnapshot),
+    Reconstructions(ReconstructionSnapshot),
+    Attention(AttentionSnapshot),
+    GanSamples(GanSnapshot),
+    Episode(dqn::EpisodeReport),
+    Paused,
+    Resumed,
+    Finished(Box<Outcome>),
+    Failed(String),
+}
+
+/// A model after training, with what is needed to use it on new data.
+#[derive(Clone)]
+pub struct TrainedModel {
+    pub experiment: Experiment,
+    pub network: Network,
+    pub preprocessing: Preprocessing,
+    pub class_names: Vec<String>,
+    /// Names of the input features (table columns, sequence letters, image
+    /// channels), so new data can be checked and aligned before prediction.
+    pub feature_names: Vec<String>,
+    pub input_shape: Vec<usize>,
+    pub target: Target,
+}
+
+impl TrainedModel {
+    /// A model trained on `data`: its class names, feature names and sample
+    /// shape are taken from the data as the network saw it.
+    pub(super) fn of(
+        experiment: Experiment,
+        network: Network,
+        preprocessing: Preprocessing,
+        data: &Dataset,
+        target: Target,
+    ) -> TrainedModel {
+        TrainedModel {
+            experiment,
+            network,
+            preprocessing,
+            class_names: data.labels.class_names().to_vec(),
+            feature_names: data.feature_names.clone(),
+            input_shape: data.shape.clone(),
+            target,
+        }
+    }
+}
+
+/// Summary written to `summary.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    pub task: Task,
+    pub device: String,
+    pub device_is_gpu: bool,
+    pub device_reason: String,
+    pub epochs_completed: usize,
+    pub epochs_planned: usize,
+    pub stopped_early: bool,
+    pub stopped_by_user: bool,
+    pub best_epoch: Option<usize>,
+    pub train_samples: usize,
+    pub valid_samples: usize,
+    pub parameters: usize,
+    pub wall_seconds: f64,
+    /// Split and preprocessing (fitting and applying the encodings).
+    #[serde(default)]
+    pub prep_seconds: f64,
+    /// The training steps only (batching, forward, backward, optimizer), no validation.
+    pub train_seconds: f64,
+    /// The first step alone: on a GPU it includes compiling and tuning kernels.
+    #[serde(default)]
+    pub first_step_seconds: f64,
+    pub samples_per_second: f64,
+    pub final_train: Option<SplitMetrics>,
+    pub final_valid: Option<SplitMetrics>,
+    /// Accuracy of always guessing the most common class, for comparison.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chance_accuracy: Option<f64>,
+    /// Classifiers: validation counts, `confusion[true class][predicted class]`,
+    /// with the final (or, with early stopping, the best) weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confusion: Option<Vec<Vec<usize>>>,
+    /// Reinforcement learning: how the trained agent does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rl: Option<dqn::RlSummary>,
+}
+
+pub struct Outcome {
+    pub model: TrainedModel,
+    pub summary: Summary,
+    pub history: Vec<EpochMetrics>,
+}
+
+/// What a worker needs to train.
+pub struct Job {
+    pub experiment: Experiment,
+    pub dataset: Dataset,
+    pub device: DevicePreference,
+}

@@ -1,0 +1,394 @@
+//! The loop of the supervised and autoencoding tasks (classification, regression,
+//! autoencoder, VAE): epochs of batches, the loss each task asks for, validation,
+//! early stopping, NaN checks and the snapshots sent along the way.
+
+use std::sync::mpsc::{Receiver, Sender};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Int, Tensor};
+
+use super::*;
+use crate::data::split::{Split, split};
+use crate::data::{Labels, Preprocessing};
+use crate::model::Network;
+use crate::spec::Task;
+
+/// Train synchronously, reporting through `events`; what a worker thread runs.
+pub fn run(
+    job: Job,
+    events: &Sender<Event>,
+    commands: &Receiver<Command>,
+) -> Result<Outcome, String> {
+    let started = Instant::now();
+    let Job {
+        experiment: exp,
+        dataset: mut data,
+        device,
+    } = job;
+    exp.validate().map_err(|e| e.to_string())?;
+    let target = data.target(exp.task).map_err(|e| e.to_string())?;
+    let choice = device::choose(device)?;
+    if exp.task == Task::Gan {
+        return gan::run(exp, data, choice, events, commands, started);
+    }
+    if exp.task == Task::Dqn {
+        return dqn::run(exp, data, choice, events, commands, started);
+    }
+    let t = &exp.training;
+
+    let prep_start = Instant::now();
+    let Split { train, valid } = split(data.len(), &data.labels, t.validation_fraction, t.seed);
+    if train.is_empty() {
+        return Err(format!(
+            "{} has no samples to train on",
+            data.source.display()
+        ));
+    }
+    let prep = Preprocessing::fit_to(&mut data, &exp.data.encoding, &train);
+    let values = encoded(&data, &prep);
+    let prep_seconds = prep_start.elapsed().as_secs_f64();
+
+    let ad = choice.device.clone().autodiff();
+    let (mut model, report) = seeded_build(&exp, &data, &target, &choice.device, t.seed)
+        .map_err(|e| format!("the network does not fit the data: {e}"))?;
+
+    let batch = t.batch_size.min(train.len()).max(1);
+    let steps_per_epoch = train.len().div_ceil(batch);
+    let total_steps = steps_per_epoch * t.epochs;
+    let _ = events.send(Event::Started(StartInfo {
+        device: choice.name.clone(),
+        is_gpu: choice.is_gpu,
+        device_reason: choice.reason.clone(),
+        train_samples: train.len(),
+        valid_samples: valid.len(),
+        steps_per_epoch,
+        epochs: t.epochs,
+        parameters: report.total_params(),
+    }));
+
+    let mut optim = optimizer(&exp);
+    let batcher = Batcher::new(&values, &data, &prep, &data.labels, &model)
+        .lengths_rounded_to(length_step(&choice.device));
+    let mut order = train.clone();
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(t.seed.wrapping_add(1));
+    let mut augmenter = if data.kind == crate::data::DataKind::Images {
+        augment::Augmenter::new(t.augment, &data.shape, t.seed)
+    } else {
+        None
+    };
+
+    let mut history = Vec::new();
+    let mut best: Option<(f64, usize, Network)> = None;
+    let mut since_best = 0;
+    let mut stopped_by_user = false;
+    let mut stopped_early = false;
+    let mut clock = StepClock::new();
+
+    'epochs: for epoch in 1..=t.epochs {
+        let epoch_start = Instant::now();
+        rand::seq::SliceRandom::shuffle(order.as_mut_slice(), &mut rng);
+        let mut acc = Accumulator::default();
+        for (step, chunk) in order.chunks(batch).enumerate() {
+            match poll_commands(commands, events) {
+                Flow::Continue => {}
+                Flow::Stop => {
+                    stopped_by_user = true;
+                    break 'epochs;
+                }
+            }
+            let step_start = Instant::now();
+            let (x, y, lens) = batcher.batch_with(chunk, &ad, augmenter.as_mut());
+            let out = model.forward_padded(x.clone(), lens.as_deref(), true);
+            let parts = loss(exp.task, out, x, y.clone(), &ad);
+            let loss_value: f64 = parts.total.clone().into_scalar::<f32>() as f64;
+            if !loss_value.is_finite() {
+                return Err(format!(
+                    "the loss became {} at epoch {epoch}, step {}; training stopped. Try a lower learning rate (now {}), gradient clipping, or check the data for extreme values",
+                    if loss_value.is_nan() {
+                        "NaN"
+                    } else {
+                        "infinite"
+                    },
+                    step + 1,
+                    t.learning_rate
+                ));
+            }
+            acc.add(&parts, chunk.len(), loss_value);
+            let grads = GradientsParams::from_grads(parts.total.backward(), &model);
+            model = optim.step(t.learning_rate, model, grads);
+            clock.step_done(step_start);
+            if clock.report_due(step + 1 == steps_per_epoch) {
+                let _ = events.send(Event::Progress(Progress {
+                    epoch,
+                    step: step + 1,
+                    steps_per_epoch,
+                    epochs: t.epochs,
+                    loss: acc.loss / acc.n as f64,
+                    samples_per_second: clock.per_second(clock.steps * batch),
+                    eta_seconds: clock.eta(total_steps),
+                }));
+            }
+        }
+        let train_metrics = acc.metrics();
+        let eval_model = model.valid();
+        let valid_metrics = (!valid.is_empty()).then(|| {
+            evaluate(
+                &eval_model,
+                exp.task,
+                &batcher,
+                &valid,
+                batch,
+                &choice.device,
+            )
+        });
+        let metrics = EpochMetrics {
+            epoch,
+            train: train_metrics,
+            valid: valid_metrics.clone(),
+            seconds: epoch_start.elapsed().as_secs_f64(),
+        };
+        let _ = events.send(Event::Epoch(metrics.clone()));
+        history.push(metrics);
+        if !valid.is_empty() {
+            let snapshot = latent_snapshot(
+                &eval_model,
+                &batcher,
+                &valid,
+                &data,
+                batch,
+                &choice.device,
+                epoch,
+            );
+            if let Some(s) = snapshot {
+                let _ = events.send(Event::Latent(s));
+            }
+            if let Some(s) =
+                attention_snapshot(&eval_model, &batcher, &valid, &data, &choice.device, epoch)
+            {
+                let _ = events.send(Event::Attention(s));
+            }
+            if matches!(exp.task, Task::Autoencoder | Task::Vae)
+                && let Some(s) = reconstruction_snapshot(
+                    &eval_model,
+                    &batcher,
+                    &valid,
+                    &data,
+                    &choice.device,
+                    epoch,
+                )
+            {
+                let _ = events.send(Event::Reconstructions(s));
+            }
+        }
+
+        if let Some(v) = &valid_metrics {
+            let improved = best.as_ref().is_none_or(|(b, _, _)| v.loss < *b);
+            if improved {
+                best = Some((v.loss, epoch, model.clone()));
+                since_best = 0;
+            } else {
+                since_best += 1;
+                if t.early_stopping_patience > 0 && since_best >= t.early_stopping_patience {
+                    stopped_early = true;
+                    break;
+                }
+            }
+        }
+    }
+
+    // With early stopping the best epoch's weights are kept; otherwise the last.
+    let best_epoch = best.as_ref().map(|(_, e, _)| *e);
+    if t.early_stopping_patience > 0
+        && let Some((_, _, m)) = best
+    {
+        model = m;
+    }
+    let final_train = history.last().map(|h| h.train.clone());
+    let final_valid = if t.early_stopping_patience > 0 {
+        best_epoch
+            .and_then(|e| history.get(e - 1))
+            .and_then(|h| h.valid.clone())
+    } else {
+        history.last().and_then(|h| h.valid.clone())
+    };
+    let chance_accuracy = match &data.labels {
+        Labels::Classes { .. } => {
+            let counts = data.labels.class_counts();
+            counts.iter().max().map(|&m| m as f64 / data.len() as f64)
+        }
+        _ => None,
+    };
+    let confusion = match &data.labels {
+        Labels::Classes { index, names }
+            if !valid.is_empty() && exp.task == Task::Classification =>
+        {
+            Some(confusion_matrix(
+                &model.valid(),
+                &batcher,
+                &valid,
+                index,
+                names.len(),
+                batch,
+                &choice.device,
+            ))
+        }
+        _ => None,
+    };
+    let summary = Summary {
+        confusion,
+        task: exp.task,
+        device: choice.name.clone(),
+        device_is_gpu: choice.is_gpu,
+        device_reason: choice.reason.clone(),
+        epochs_completed: history.len(),
+        epochs_planned: t.epochs,
+        stopped_early,
+        stopped_by_user,
+        best_epoch,
+        train_samples: train.len(),
+        valid_samples: valid.len(),
+        parameters: report.total_params(),
+        wall_seconds: started.elapsed().as_secs_f64(),
+        prep_seconds,
+        first_step_seconds: clock.first_step_seconds,
+        train_seconds: clock.time.as_secs_f64(),
+        samples_per_second: clock.per_second(clock.steps * batch),
+        final_train,
+        final_valid,
+        chance_accuracy,
+        rl: None,
+    };
+    Ok(Outcome {
+        model: TrainedModel::of(exp, model.valid(), prep, &data, target),
+        summary,
+        history,
+    })
+}
+
+pub(super) struct LossParts {
+    pub(super) total: Tensor<1>,
+    /// Number of correct predictions in the batch (classification).
+    pub(super) correct: Option<Tensor<1, Int>>,
+    pub(super) reconstruction: Option<Tensor<1>>,
+    pub(super) kl: Option<Tensor<1>>,
+}
+
+pub(super) fn loss(
+    task: Task,
+    out: crate::model::Forward,
+    x: Tensor<2>,
+    y: Y,
+    device: &Device,
+) -> LossParts {
+    match (task, y) {
+        (Task::Classification, Y::Classes(y)) => {
+            let correct = out
+                .output
+                .clone()
+                .argmax(1)
+                .flatten::<1>(0, 1)
+                .equal(y.clone())
+                .int()
+                .sum();
+            let total = CrossEntropyLossConfig::new()
+                .init(device)
+                .forward(out.output, y);
+            LossParts {
+                total,
+                correct: Some(correct),
+                reconstruction: None,
+                kl: None,
+            }
+        }
+        (Task::Regression, Y::Values(y)) => LossParts {
+            total: (out.output - y).powi_scalar(2).mean(),
+            correct: None,
+            reconstruction: None,
+            kl: None,
+        },
+        (Task::Vae, _) => {
+            // Mean over samples of [Σ features (x̂ − x)² + KL(q(z|x) ‖ N(0, 1))].
+            let recon = (out.output - x).powi_scalar(2).sum_dim(1).mean();
+            let (mean, log_var) = out
+                .vae
+                .expect("a VAE network always reports mean and log-variance");
+            let kl = (log_var.clone().exp() + mean.powi_scalar(2) - log_var - 1.0)
+                .sum_dim(1)
+                .mean()
+                .mul_scalar(0.5);
+            LossParts {
+                total: recon.clone() + kl.clone(),
+                correct: None,
+                reconstruction: Some(recon),
+                kl: Some(kl),
+            }
+        }
+        (_, _) => LossParts {
+            // Autoencoder (and any task without targets): mean squared reconstruction error.
+            total: (out.output - x).powi_scalar(2).mean(),
+            correct: None,
+            reconstruction: None,
+            kl: None,
+        },
+    }
+}
+
+/// Sample-weighted sums of the loss parts over an epoch.
+#[derive(Default)]
+pub(super) struct Accumulator {
+    pub(super) n: usize,
+    pub(super) loss: f64,
+    pub(super) correct: Option<i64>,
+    pub(super) reconstruction: Option<f64>,
+    pub(super) kl: Option<f64>,
+}
+
+impl Accumulator {
+    pub(super) fn add(&mut self, parts: &LossParts, n: usize, loss_value: f64) {
+        self.n += n;
+        self.loss += loss_value * n as f64;
+        if let Some(c) = &parts.correct {
+            *self.correct.get_or_insert(0) += c.clone().into_scalar::<i64>();
+        }
+        if let Some(r) = &parts.reconstruction {
+            *self.reconstruction.get_or_insert(0.0) +=
+                r.clone().into_scalar::<f32>() as f64 * n as f64;
+        }
+        if let Some(k) = &parts.kl {
+            *self.kl.get_or_insert(0.0) += k.clone().into_scalar::<f32>() as f64 * n as f64;
+        }
+    }
+
+    pub(super) fn metrics(&self) -> SplitMetrics {
+        let n = self.n.max(1) as f64;
+        SplitMetrics {
+            loss: self.loss / n,
+            accuracy: self.correct.map(|c| c as f64 / n),
+            reconstruction: self.reconstruction.map(|r| r / n),
+            kl: self.kl.map(|k| k / n),
+            ..SplitMetrics::default()
+        }
+    }
+}
+
+pub(super) fn evaluate(
+    model: &Network,
+    task: Task,
+    batcher: &Batcher,
+    idx: &[usize],
+    batch: usize,
+    device: &Device,
+) -> SplitMetrics {
+    let mut acc = Accumulator::default();
+    for chunk in idx.chunks(batch) {
+        let (x, y, lens) = batcher.batch(chunk, device);
+        let out = model.forward_padded(x.clone(), lens.as_deref(), false);
+        let parts = loss(task, out, x, y, device);
+        let v = parts.total.clone().into_scalar::<f32>() as f64;
+        acc.add(&parts, chunk.len(), v);
+    }
+    acc.metrics()
+}
