@@ -36,6 +36,14 @@ fn train_all(
 ) -> (train::Outcome, Vec<Event>) {
     let dir = temp_dir(name);
     let (exp, dataset, _) = new_experiment(template, data, &dir.join("exp.json"), opts).unwrap();
+    run_on_cpu(exp, dataset)
+}
+
+/// Train `exp` on `dataset` on the CPU; the outcome with every event it sent.
+fn run_on_cpu(
+    exp: lamina::spec::Experiment,
+    dataset: lamina::data::Dataset,
+) -> (train::Outcome, Vec<Event>) {
     let (ev_tx, ev_rx) = mpsc::channel();
     let (_cmd_tx, cmd_rx) = mpsc::channel();
     let job = Job {
@@ -595,18 +603,7 @@ fn an_autoencoder_trains_on_a_sparse_10x_matrix_and_predicts_on_either_format() 
         lamina::project::new_experiment(Template::Autoencoder, &h5, &dir.join("exp.json"), &opts)
             .unwrap();
     assert!(dataset.sparse.is_some() && dataset.values.is_empty());
-    let (ev_tx, _ev_rx) = mpsc::channel();
-    let (_cmd_tx, cmd_rx) = mpsc::channel();
-    let o = train::run_in_pool(
-        Job {
-            experiment: exp,
-            dataset,
-            device: DevicePreference::Cpu,
-        },
-        ev_tx,
-        cmd_rx,
-    )
-    .unwrap();
+    let (o, _) = run_on_cpu(exp, dataset);
     assert_loss_falls(&o, "sparse autoencoder");
     assert_eq!(o.model.input_shape, [200]);
 
@@ -674,14 +671,7 @@ fn autoencoder_and_vae_with_residual_branches_train() {
             with_residual(stack);
             assert!(stack.is_graph());
         }
-        let (ev_tx, _ev_rx) = mpsc::channel();
-        let (_cmd_tx, cmd_rx) = mpsc::channel();
-        let job = Job {
-            experiment: exp,
-            dataset,
-            device: DevicePreference::Cpu,
-        };
-        let o = train::run_in_pool(job, ev_tx, cmd_rx).unwrap();
+        let (o, _) = run_on_cpu(exp, dataset);
         assert!(o.model.experiment.architecture.stacks[1].is_graph());
         assert_loss_falls(&o, t.name());
     }
@@ -706,14 +696,7 @@ fn gan_and_dqn_with_residual_branches_learn() {
     for stack in &mut exp.architecture.stacks {
         with_residual(stack);
     }
-    let (ev_tx, ev_rx) = mpsc::channel();
-    let (_cmd_tx, cmd_rx) = mpsc::channel();
-    let job = Job {
-        experiment: exp,
-        dataset,
-        device: DevicePreference::Cpu,
-    };
-    let o = train::run_in_pool(job, ev_tx, cmd_rx).unwrap();
+    let (o, events) = run_on_cpu(exp, dataset);
     assert!(
         o.model
             .experiment
@@ -722,8 +705,8 @@ fn gan_and_dqn_with_residual_branches_learn() {
             .iter()
             .all(|s| s.is_graph())
     );
-    let snaps: Vec<train::GanSnapshot> = ev_rx
-        .iter()
+    let snaps: Vec<train::GanSnapshot> = events
+        .into_iter()
         .filter_map(|e| match e {
             Event::GanSamples(g) => Some(g),
             _ => None,
@@ -753,14 +736,7 @@ fn gan_and_dqn_with_residual_branches_learn() {
     )
     .unwrap();
     with_residual(&mut exp.architecture.stacks[0]);
-    let (ev_tx, _ev_rx) = mpsc::channel();
-    let (_cmd_tx, cmd_rx) = mpsc::channel();
-    let job = Job {
-        experiment: exp,
-        dataset,
-        device: DevicePreference::Cpu,
-    };
-    let o = train::run_in_pool(job, ev_tx, cmd_rx).unwrap();
+    let (o, _) = run_on_cpu(exp, dataset);
     assert!(o.model.experiment.architecture.stacks[0].is_graph());
     let rl = o.summary.rl.as_ref().unwrap();
     assert!(
@@ -835,14 +811,7 @@ fn an_up_and_down_network_with_a_cropped_skip_learns_cell_shapes() {
             ),
         ],
     };
-    let (ev_tx, _ev_rx) = mpsc::channel();
-    let (_cmd_tx, cmd_rx) = mpsc::channel();
-    let job = Job {
-        experiment: exp,
-        dataset,
-        device: DevicePreference::Cpu,
-    };
-    let o = train::run_in_pool(job, ev_tx, cmd_rx).unwrap();
+    let (o, _) = run_on_cpu(exp, dataset);
     assert_loss_falls(&o, "up-and-down network");
     let acc = o.summary.final_valid.as_ref().unwrap().accuracy.unwrap();
     assert!(
@@ -910,14 +879,7 @@ fn a_gan_generator_of_transposed_convolutions_makes_pictures_of_the_data_size() 
         },
         "the generator starts at the image size over its two ×2 steps"
     );
-    let (ev_tx, _ev_rx) = mpsc::channel();
-    let (_cmd_tx, cmd_rx) = mpsc::channel();
-    let job = Job {
-        experiment: exp,
-        dataset,
-        device: DevicePreference::Cpu,
-    };
-    let o = train::run_in_pool(job, ev_tx, cmd_rx).unwrap();
+    let (o, _) = run_on_cpu(exp, dataset);
     let last = &o.history.last().unwrap().train;
     assert!(last.discriminator_loss.unwrap().is_finite());
     lamina::export::write_generated(&dir.join("fake.csv"), &o.model, 2).unwrap();

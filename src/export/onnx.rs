@@ -308,6 +308,23 @@ impl Graph {
         self.node("Transpose", vec![x], vec![ints("perm", perm)])
     }
 
+    /// A convolution's inputs: `x`, its weights (in burn's layout, which is
+    /// ONNX's for Conv and ConvTranspose alike) and its bias when it has one.
+    fn weight_and_bias<const D: usize>(
+        &mut self,
+        x: String,
+        weight: Tensor<D>,
+        bias: Option<&burn::module::Param<Tensor<1>>>,
+    ) -> Result<Vec<String>, String> {
+        let w = self.init_f32("weight", &weight.dims(), floats(weight)?);
+        let mut inputs = vec![x, w];
+        if let Some(b) = bias {
+            let b = b.val();
+            inputs.push(self.init_f32("bias", &b.dims(), floats(b)?));
+        }
+        Ok(inputs)
+    }
+
     /// `x · W + b` with burn's `[in, out]` weights.
     fn dense(&mut self, x: String, l: &burn::nn::Linear) -> Result<String, String> {
         let [i, o] = l.weight.val().dims();
@@ -405,14 +422,10 @@ impl Graph {
                 }
             }
             Layer::Conv1d(c) => {
-                let [o, i, k] = c.weight.val().dims();
+                let [_, _, k] = c.weight.val().dims();
                 let same = matches!(c.padding, burn::nn::PaddingConfig1d::Same);
                 let (a, b) = pads(k, c.stride, shape[1], same);
-                let w = self.init_f32("weight", &[o, i, k], floats(c.weight.val())?);
-                let mut inputs = vec![x, w];
-                if let Some(bias) = &c.bias {
-                    inputs.push(self.init_f32("bias", &[o], floats(bias.val())?));
-                }
+                let inputs = self.weight_and_bias(x, c.weight.val(), c.bias.as_ref())?;
                 self.node(
                     "Conv",
                     inputs,
@@ -424,16 +437,12 @@ impl Graph {
                 )
             }
             Layer::Conv2d(c) => {
-                let [o, i, kh, kw] = c.weight.val().dims();
+                let [_, _, kh, kw] = c.weight.val().dims();
                 let same = matches!(c.padding, burn::nn::PaddingConfig2d::Same);
                 let [sh, sw] = c.stride;
                 let (t, b) = pads(kh, sh, shape[1], same);
                 let (l, r) = pads(kw, sw, shape[2], same);
-                let w = self.init_f32("weight", &[o, i, kh, kw], floats(c.weight.val())?);
-                let mut inputs = vec![x, w];
-                if let Some(bias) = &c.bias {
-                    inputs.push(self.init_f32("bias", &[o], floats(bias.val())?));
-                }
+                let inputs = self.weight_and_bias(x, c.weight.val(), c.bias.as_ref())?;
                 self.node(
                     "Conv",
                     inputs,
@@ -445,12 +454,8 @@ impl Graph {
                 )
             }
             Layer::ConvTranspose1d(c) => {
-                let [i, o, k] = c.weight.val().dims();
-                let w = self.init_f32("weight", &[i, o, k], floats(c.weight.val())?);
-                let mut inputs = vec![x, w];
-                if let Some(bias) = &c.bias {
-                    inputs.push(self.init_f32("bias", &[o], floats(bias.val())?));
-                }
+                let [_, _, k] = c.weight.val().dims();
+                let inputs = self.weight_and_bias(x, c.weight.val(), c.bias.as_ref())?;
                 let p = c.padding as i64;
                 self.node(
                     "ConvTranspose",
@@ -464,12 +469,8 @@ impl Graph {
                 )
             }
             Layer::ConvTranspose2d(c) => {
-                let [i, o, kh, kw] = c.weight.val().dims();
-                let w = self.init_f32("weight", &[i, o, kh, kw], floats(c.weight.val())?);
-                let mut inputs = vec![x, w];
-                if let Some(bias) = &c.bias {
-                    inputs.push(self.init_f32("bias", &[o], floats(bias.val())?));
-                }
+                let [_, _, kh, kw] = c.weight.val().dims();
+                let inputs = self.weight_and_bias(x, c.weight.val(), c.bias.as_ref())?;
                 let [ph, pw] = c.padding.map(|p| p as i64);
                 self.node(
                     "ConvTranspose",
