@@ -462,15 +462,7 @@ pub fn layer_shape(layer: &LayerSpec, input: &[usize]) -> Result<(Vec<usize>, us
             padding,
         } => {
             let [c, l] = input else {
-                return Err(format!(
-                    "{name} expects a sequence [channels × length]; the layer before gives {}. {}",
-                    describe(input),
-                    if input.len() == 1 {
-                        "Place it before Flatten/Dense, or Reshape to [channels, length] first."
-                    } else {
-                        "Use Conv 2-D for images."
-                    }
-                ));
+                return Err(conv_input_needed(name, input, 1, "Conv 2-D"));
             };
             let out = conv_out(name, *l, *kernel, *stride, *padding)?;
             (vec![*filters, out], c * filters * kernel + filters)
@@ -482,15 +474,7 @@ pub fn layer_shape(layer: &LayerSpec, input: &[usize]) -> Result<(Vec<usize>, us
             padding,
         } => {
             let [c, h, w] = input else {
-                return Err(format!(
-                    "{name} expects an image [channels × height × width]; the layer before gives {}. {}",
-                    describe(input),
-                    if input.len() == 2 {
-                        "Use Conv 1-D for sequences."
-                    } else {
-                        "Place it before Flatten/Dense, or Reshape to [channels, height, width] first."
-                    }
-                ));
+                return Err(conv_input_needed(name, input, 2, "Conv 1-D"));
             };
             let oh = conv_out(name, *h, *kernel, *stride, *padding)?;
             let ow = conv_out(name, *w, *kernel, *stride, *padding)?;
@@ -506,15 +490,7 @@ pub fn layer_shape(layer: &LayerSpec, input: &[usize]) -> Result<(Vec<usize>, us
             padding,
         } => {
             let [c, l] = input else {
-                return Err(format!(
-                    "{name} expects a sequence [channels × length]; the layer before gives {}. {}",
-                    describe(input),
-                    if input.len() == 1 {
-                        "Reshape to [channels, length] first."
-                    } else {
-                        "Use Transposed conv 2-D for images."
-                    }
-                ));
+                return Err(conv_input_needed(name, input, 1, "Transposed conv 2-D"));
             };
             (
                 vec![
@@ -531,15 +507,7 @@ pub fn layer_shape(layer: &LayerSpec, input: &[usize]) -> Result<(Vec<usize>, us
             padding,
         } => {
             let [c, h, w] = input else {
-                return Err(format!(
-                    "{name} expects an image [channels × height × width]; the layer before gives {}. {}",
-                    describe(input),
-                    if input.len() == 2 {
-                        "Use Transposed conv 1-D for sequences."
-                    } else {
-                        "Reshape to [channels, height, width] first."
-                    }
-                ));
+                return Err(conv_input_needed(name, input, 2, "Transposed conv 1-D"));
             };
             (
                 vec![
@@ -712,6 +680,34 @@ pub fn layer_shape(layer: &LayerSpec, input: &[usize]) -> Result<(Vec<usize>, us
             (shape.clone(), 0)
         }
     })
+}
+
+/// The message for a convolution over `spatial` axes (1: sequences, 2:
+/// images) that gets something else; `other` is the layer for the other kind.
+fn conv_input_needed(name: &str, input: &[usize], spatial: usize, other: &str) -> String {
+    let (what, layout, reshape, others) = match spatial {
+        1 => (
+            "a sequence",
+            "[channels × length]",
+            "[channels, length]",
+            "images",
+        ),
+        _ => (
+            "an image",
+            "[channels × height × width]",
+            "[channels, height, width]",
+            "sequences",
+        ),
+    };
+    let fix = if input.len() == 1 {
+        format!("Place it before Flatten/Dense, or Reshape to {reshape} first.")
+    } else {
+        format!("Use {other} for {others}.")
+    };
+    format!(
+        "{name} expects {what} {layout}; the layer before gives {}. {fix}",
+        describe(input)
+    )
 }
 
 /// Output length of a transposed convolution (see the catalogue's padding help).
