@@ -537,6 +537,61 @@ fn a_wire_from_the_joined_protein_table_makes_the_two_input_network_train() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Joined tables can be given without a file dialog: a path typed into the
+/// table's field replaces it, and one typed into "Join another table" adds a
+/// table named after its file (which then blocks training until a node takes it).
+/// A second name from the same file stem is made unique (unit-tested in `spec`).
+#[test]
+fn joined_tables_are_replaced_and_added_by_typing_their_path() {
+    let dir = scratch("joined_typed");
+    let base = sample("citeseq");
+    for f in ["rna.csv", "protein.csv", "labels.csv", "two_input.json"] {
+        std::fs::copy(base.join(f), dir.join(f)).unwrap();
+    }
+    std::fs::copy(base.join("protein.csv"), dir.join("adt.csv")).unwrap();
+    let extra: String = std::iter::once("id,score\n".to_string())
+        .chain((1..=300).map(|i| format!("cell{i:04},{}\n", i % 7)))
+        .collect();
+    std::fs::write(dir.join("extra.csv"), extra).unwrap();
+    let mut h = Harness::builder()
+        .with_size([1400.0, 1800.0])
+        .build_ui_state(|ui, app: &mut LaminaApp| app.show(ui), LaminaApp::default());
+    open(&mut h, &dir.join("two_input.json"));
+    let type_into = |h: &mut Harness<LaminaApp>, label: &str, text: &str| {
+        h.get_by_label(label).focus();
+        h.run_steps(1);
+        h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+        h.run_steps(1);
+        h.get_by_label(label).type_text(text);
+        h.run_steps(1);
+        h.key_press(egui::Key::Enter);
+        h.run_steps(2);
+        h.state_mut().data.wait();
+        h.run_steps(2);
+    };
+    type_into(&mut h, "Joined table 'protein':", "adt.csv");
+    assert_eq!(
+        h.state().experiment.data.joined[0].path,
+        PathBuf::from("adt.csv")
+    );
+    assert_eq!(h.state().data.error, None);
+    assert_eq!(h.state().train_blocker(), None);
+    type_into(&mut h, "Join another table:", "extra.csv");
+    let joined = &h.state().experiment.data.joined;
+    assert_eq!(joined.len(), 2);
+    assert_eq!(joined[1].name, "extra", "named from its file");
+    assert_eq!(joined[1].path, PathBuf::from("extra.csv"));
+    assert_eq!(h.state().data.error, None);
+    let blocker = h.state().train_blocker();
+    assert!(
+        blocker
+            .as_deref()
+            .is_some_and(|b| b.contains("'extra' goes into no node")),
+        "{blocker:?}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn image_autoencoder_shows_reconstructions_and_latent_map() {
     let mut h = harness(LaminaApp::default());

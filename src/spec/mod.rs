@@ -947,6 +947,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_newly_joined_table_is_named_from_its_file_and_never_twice() {
+        let table = |name: &str| JoinedTable {
+            name: name.into(),
+            ..JoinedTable::default()
+        };
+        assert_eq!(
+            unique_input_name(Path::new("data/ADT counts.csv"), &[]),
+            "adt_counts"
+        );
+        let joined = [table("protein"), table("protein2")];
+        assert_eq!(
+            unique_input_name(Path::new("protein.csv"), &joined),
+            "protein3"
+        );
+        assert_eq!(unique_input_name(Path::new("input.tsv"), &[]), "input2");
+        assert_eq!(unique_input_name(Path::new("-.csv"), &[]), "table");
+    }
+
+    #[test]
     fn default_experiment_round_trips_through_json() {
         let exp = Experiment::default();
         let back = Experiment::from_json(&exp.to_json(), Path::new("x.json")).unwrap();

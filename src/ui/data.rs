@@ -21,24 +21,10 @@ pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
     ui.heading("Data");
     ui.horizontal_wrapped(|ui| {
         let name = ui.label("Data file:");
-        // Kept as typed while focused; read when focus leaves (Enter).
-        let edit_id = egui::Id::unique("data_path_field");
         let current = app.experiment.data.path.display().to_string();
-        let mut text = ui
-            .data(|d| d.get_temp::<String>(edit_id))
-            .unwrap_or_else(|| current.clone());
-        let edit = ui
-            .add(egui::TextEdit::singleline(&mut text).desired_width(220.0))
-            .labelled_by(name.id)
-            .on_hover_text("Relative paths are relative to the experiment file's folder");
-        if edit.has_focus() {
-            ui.data_mut(|d| d.insert_temp(edit_id, text.clone()));
-        } else {
-            ui.data_mut(|d| d.remove::<String>(edit_id));
-            if edit.lost_focus() && text.trim() != current && !text.trim().is_empty() {
-                let path = crate::spec::resolve(&app.base_dir(), std::path::Path::new(text.trim()));
-                app.use_path(Purpose::DataFile, &path, ui.ctx());
-            }
+        if let Some(text) = path_field(ui, "data_path_field", &current, name.id) {
+            let path = crate::spec::resolve(&app.base_dir(), std::path::Path::new(&text));
+            app.use_path(Purpose::DataFile, &path, ui.ctx());
         }
         if ui
             .button("Choose file…")
@@ -204,12 +190,16 @@ fn joined_row(ui: &mut egui::Ui, app: &mut LaminaApp) {
     }
     let mut remove = None;
     let mut choose = None;
+    let mut typed = None;
     for (k, j) in app.experiment.data.joined.iter().enumerate() {
         ui.horizontal_wrapped(|ui| {
-            ui.label(format!("Joined table '{}':", j.name)).on_hover_text(
+            let name = ui.label(format!("Joined table '{}':", j.name)).on_hover_text(
                 "Read beside the data and matched to it by sample id (its first column); a node of the network takes it by this name",
             );
-            ui.monospace(j.path.display().to_string());
+            let current = j.path.display().to_string();
+            if let Some(text) = path_field(ui, ("joined_path_field", k), &current, name.id) {
+                typed = Some((k, text));
+            }
             if ui.button("Choose…").clicked() {
                 choose = Some(k);
             }
@@ -230,13 +220,50 @@ fn joined_row(ui: &mut egui::Ui, app: &mut LaminaApp) {
         app.experiment.data.joined.remove(k);
         app.reload_data(ui.ctx());
     }
-    if ui
-        .button("Join another table…")
-        .on_hover_text("A table of the same samples (e.g. protein beside RNA), matched by sample id; wire it into the network on the canvas")
-        .clicked()
-    {
-        app.ask(Purpose::JoinedTable(app.experiment.data.joined.len()), ui.ctx());
+    let next = app.experiment.data.joined.len();
+    ui.horizontal_wrapped(|ui| {
+        let name = ui.label("Join another table:");
+        if let Some(text) = path_field(ui, "join_new_field", "", name.id) {
+            typed = Some((next, text));
+        }
+        if ui
+            .button("Choose…")
+            .on_hover_text("A table of the same samples (e.g. protein beside RNA), matched by sample id; wire it into the network on the canvas")
+            .clicked()
+        {
+            app.ask(Purpose::JoinedTable(next), ui.ctx());
+        }
+    });
+    if let Some((k, text)) = typed {
+        let path = crate::spec::resolve(&app.base_dir(), std::path::Path::new(&text));
+        app.use_path(Purpose::JoinedTable(k), &path, ui.ctx());
     }
+}
+
+/// A path typed into a field: kept as typed while focused, and given back
+/// (trimmed, when not empty and changed) once focus leaves (Enter). Relative
+/// paths are relative to the experiment file's folder.
+fn path_field(
+    ui: &mut egui::Ui,
+    id: impl std::hash::Hash + std::fmt::Debug,
+    current: &str,
+    label: egui::Id,
+) -> Option<String> {
+    let edit_id = egui::Id::unique(id);
+    let mut text = ui
+        .data(|d| d.get_temp::<String>(edit_id))
+        .unwrap_or_else(|| current.to_string());
+    let edit = ui
+        .add(egui::TextEdit::singleline(&mut text).desired_width(220.0))
+        .labelled_by(label)
+        .on_hover_text("Relative paths are relative to the experiment file's folder");
+    if edit.has_focus() {
+        ui.data_mut(|d| d.insert_temp(edit_id, text.clone()));
+        return None;
+    }
+    ui.data_mut(|d| d.remove::<String>(edit_id));
+    let text = text.trim();
+    (edit.lost_focus() && text != current && !text.is_empty()).then(|| text.to_string())
 }
 
 fn labels_row(ui: &mut egui::Ui, app: &mut LaminaApp) {
