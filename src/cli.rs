@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
-use crate::export::save_model;
+use crate::export::run::{Recorder, RunRecord, RunWriter};
 use crate::project::{NewOptions, new_experiment, parent_dir, prepare};
+use crate::spec::Experiment;
 use crate::spec::shapes::{ShapeReport, short};
 use crate::spec::templates::Template;
-use crate::spec::{Experiment, write_atomic};
-use crate::train::{DevicePreference, Event, Job, Worker};
+use crate::train::{DevicePreference, Event, Job};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -24,7 +24,8 @@ use crate::train::{DevicePreference, Event, Job, Worker};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// Open this experiment in the window (no subcommand opens the window).
+    /// Open this experiment file, or a run folder, in the window (no
+    /// subcommand opens the window).
     pub experiment: Option<PathBuf>,
     /// Start training as soon as the window has read the experiment's data.
     #[arg(long, requires = "experiment")]
@@ -255,27 +256,23 @@ fn cmd_bench(
 
 fn cmd_export(run: &Path, out: &Path) -> Result<()> {
     use crate::export::plots;
-    std::fs::create_dir_all(out)
-        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
-    let history = plots::read_metrics(&run.join("metrics.jsonl")).map_err(anyhow::Error::msg)?;
-    if history.is_empty() {
-        anyhow::bail!(
+    let record = RunRecord::open(run)?;
+    if record.history.is_empty() {
+        bail!(
             "{} holds no epochs yet",
             run.join("metrics.jsonl").display()
         );
     }
-    let mut written = plots::curve_plots(out, &history)?;
-    let summary: Option<crate::train::Summary> = std::fs::read_to_string(run.join("summary.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
-    if let Some(m) = summary.and_then(|s| s.confusion) {
-        let names: Vec<String> = std::fs::read_to_string(run.join("model").join("model.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<crate::export::ModelMeta>(&t).ok())
-            .map(|meta| meta.class_names)
-            .unwrap_or_else(|| (0..m.len()).map(|i| i.to_string()).collect());
+    std::fs::create_dir_all(out)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
+    let mut written = plots::curve_plots(out, &record.history)?;
+    if let Some(m) = record.summary.as_ref().and_then(|s| s.confusion.as_ref()) {
+        let mut names = record.class_names();
+        if names.len() != m.len() {
+            names = (0..m.len()).map(|i| i.to_string()).collect();
+        }
         let path = out.join("confusion.png");
-        plots::confusion_png(&path, &m, &names)?;
+        plots::confusion_png(&path, m, &names)?;
         written.push(path);
     }
     for p in written {
@@ -391,16 +388,15 @@ fn cmd_train(path: &Path, out: &Path, device: DevicePreference) -> Result<()> {
     );
     print_network(&exp, &report);
 
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let metrics_path = out.join("metrics.jsonl");
-    let mut metrics = std::fs::File::create(&metrics_path)
-        .with_context(|| format!("cannot write {}", metrics_path.display()))?;
-
-    let worker = Worker::spawn(Job {
-        experiment: exp.clone(),
-        dataset,
-        device,
-    });
+    let writer = RunWriter::create(out, &exp, &parent_dir(path))?;
+    let worker = Recorder::spawn(
+        Job {
+            experiment: exp.clone(),
+            dataset,
+            device,
+        },
+        writer,
+    );
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} steps  epoch {msg}")
@@ -441,18 +437,6 @@ fn cmd_train(path: &Path, out: &Path, device: DevicePreference) -> Result<()> {
                 ));
             }
             Event::Epoch(m) => {
-                let mut line = |split: &str, s: &crate::train::SplitMetrics| -> Result<()> {
-                    let mut obj = serde_json::to_value(s)?;
-                    obj["epoch"] = m.epoch.into();
-                    obj["split"] = split.into();
-                    writeln!(metrics, "{obj}")?;
-                    Ok(())
-                };
-                line("train", &m.train)?;
-                if let Some(v) = &m.valid {
-                    line("valid", v)?;
-                }
-                metrics.flush()?;
                 say(&bar, epoch_line(&m));
             }
             Event::GanSamples(g) => {
@@ -490,15 +474,11 @@ fn cmd_train(path: &Path, out: &Path, device: DevicePreference) -> Result<()> {
                 }
             }
             Event::Latent(l) => last_latent = l.knn_agreement.map(|k| (l.epoch, k, l.ids.len())),
+            Event::Note(note) => say(&bar, format!("note: {note}")),
             Event::Reconstructions(_) | Event::Attention(_) | Event::Paused | Event::Resumed => {}
             Event::Finished(outcome) => {
                 bar.finish_and_clear();
                 let model_dir = out.join("model");
-                save_model(&model_dir, &outcome.model, Some(&outcome.summary))?;
-                let summary = serde_json::to_string_pretty(&outcome.summary)?;
-                write_atomic(&out.join("summary.json"), summary.as_bytes()).with_context(|| {
-                    format!("cannot write {}", out.join("summary.json").display())
-                })?;
                 let s = &outcome.summary;
                 println!(
                     "done: {} epochs in {:.1} s ({:.0} samples/s) on {}",
@@ -536,17 +516,17 @@ fn cmd_train(path: &Path, out: &Path, device: DevicePreference) -> Result<()> {
                     );
                 }
                 if outcome.model.experiment.task == crate::spec::Task::Gan {
-                    let path = out.join("generated.csv");
-                    crate::export::write_generated(&path, &outcome.model, 500)?;
-                    println!("500 generated samples written to {}", path.display());
-                    if outcome.model.input_shape.len() == 3 {
-                        println!(
-                            "and as pictures in {}",
-                            out.join("generated_images").display()
-                        );
-                    }
+                    println!(
+                        "500 generated samples written to {}",
+                        out.join("generated.csv").display()
+                    );
                 }
-                println!("model saved to {}", model_dir.display());
+                println!(
+                    "model saved to {}; the run (curves, snapshots, summary) is in {} (open it in the window with `lamina {}`)",
+                    model_dir.display(),
+                    out.display(),
+                    out.display()
+                );
                 return Ok(());
             }
             Event::Failed(msg) => {

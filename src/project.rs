@@ -222,6 +222,54 @@ pub fn apply_settings(exp: &mut Experiment, settings: &[String]) -> Result<(), S
 }
 
 /// `path` expressed relative to `base` when both are relative or share a root.
+/// `exp` with its relative data paths (the data, a label table, joined
+/// tables) made relative to `to` instead of `from`, for a copy of the
+/// experiment written into another folder.
+/// A path that would climb all the way to the root is made absolute instead.
+pub fn rebased(exp: &Experiment, from: &Path, to: &Path) -> Experiment {
+    let depth = normalise(&std::path::absolute(to).unwrap_or_else(|_| to.to_path_buf()))
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .count();
+    map_data_paths(exp, |p| {
+        let rel = relative_to(&from.join(p), to);
+        let ups = rel
+            .components()
+            .take_while(|c| matches!(c, Component::ParentDir))
+            .count();
+        if ups >= depth {
+            normalise(&std::path::absolute(from.join(p)).unwrap_or_else(|_| from.join(p)))
+        } else {
+            rel
+        }
+    })
+}
+
+/// `exp` with its relative data paths, relative to `from`, made absolute.
+pub fn absolute_data_paths(exp: &Experiment, from: &Path) -> Experiment {
+    map_data_paths(exp, |p| {
+        let whole = std::path::absolute(from.join(p)).unwrap_or_else(|_| from.join(p));
+        normalise(&whole)
+    })
+}
+
+fn map_data_paths(exp: &Experiment, f: impl Fn(&Path) -> PathBuf) -> Experiment {
+    let mut exp = exp.clone();
+    let move_path = |p: &mut PathBuf| {
+        if !p.as_os_str().is_empty() && p.is_relative() {
+            *p = f(p);
+        }
+    };
+    move_path(&mut exp.data.path);
+    if let LabelSource::Metadata { path, .. } = &mut exp.data.labels {
+        move_path(path);
+    }
+    for j in &mut exp.data.joined {
+        move_path(&mut j.path);
+    }
+    exp
+}
+
 pub fn relative_to(path: &Path, base: &Path) -> PathBuf {
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let (p, b) = (normalise(&abs(path)), normalise(&abs(base)));

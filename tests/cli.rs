@@ -110,6 +110,52 @@ fn new_and_train_a_classifier_writes_metrics_summary_and_model() {
     assert!(summary["wall_seconds"].as_f64().unwrap() > 0.0);
 }
 
+/// The same experiment and seed trained twice on the CPU writes the same
+/// `metrics.jsonl`, byte for byte; a third run into a folder that holds a run
+/// is refused and leaves that run as it was.
+#[test]
+fn the_same_seed_gives_the_same_metrics_and_a_run_is_never_overwritten() {
+    let fasta = sample("dna/promoters.fasta");
+    let args = ["--set", "training.epochs=3"];
+    let first = new_and_train("seed-a", "dna_cnn", &fasta, &args);
+    let second = new_and_train("seed-b", "dna_cnn", &fasta, &args);
+    let a = std::fs::read(first.join("metrics.jsonl")).unwrap();
+    let b = std::fs::read(second.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics(&first).len(), 6, "3 epochs, train and valid");
+    assert!(
+        a == b,
+        "metrics differ:\n{}\n{}",
+        String::from_utf8_lossy(&a),
+        String::from_utf8_lossy(&b)
+    );
+    // The experiment in the run folder trains again from there.
+    let exp = first.join("experiment.json");
+    let again = first.parent().unwrap().join("again");
+    let o = lamina(&[
+        "train",
+        &exp.to_string_lossy(),
+        "--out",
+        &again.to_string_lossy(),
+        "--device",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(std::fs::read(again.join("metrics.jsonl")).unwrap() == a);
+    // Into a folder that holds a run: refused, nothing touched.
+    let before = std::fs::read(first.join("summary.json")).unwrap();
+    let o = lamina(&[
+        "train",
+        &exp.to_string_lossy(),
+        "--out",
+        &first.to_string_lossy(),
+        "--device",
+        "cpu",
+    ]);
+    assert_clear_failure(&o, &["already holds a run", "metrics.jsonl"]);
+    assert!(std::fs::read(first.join("summary.json")).unwrap() == before);
+    assert!(std::fs::read(first.join("metrics.jsonl")).unwrap() == a);
+}
+
 /// Two tables joined by sample id: `new --data2`, `train`, then `predict`
 /// with both tables; refusing to predict from one of them.
 #[test]

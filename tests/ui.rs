@@ -36,6 +36,17 @@ fn copy_omics(dir: &Path) -> PathBuf {
     dir.join("classifier.json")
 }
 
+/// A bundled experiment saved into `dir` with its data paths made whole, so
+/// the runs it trains are written there and not into the repository.
+fn bundled_in(dir: &Path, rel: &str) -> PathBuf {
+    let path = sample(rel);
+    let exp = Experiment::load(&path).expect("bundled experiment");
+    let exp = lamina::project::absolute_data_paths(&exp, path.parent().unwrap());
+    let copy = dir.join(path.file_name().unwrap());
+    exp.save(&copy).expect("saved copy");
+    copy
+}
+
 fn harness(app: LaminaApp) -> Harness<'static, LaminaApp> {
     Harness::builder()
         .with_size([1400.0, 900.0])
@@ -594,9 +605,9 @@ fn joined_tables_are_replaced_and_added_by_typing_their_path() {
 
 #[test]
 fn image_autoencoder_shows_reconstructions_and_latent_map() {
+    let dir = scratch("image-autoencoder");
     let mut h = harness(LaminaApp::default());
-    // Opened as bundled and not edited: nothing is written beside it.
-    open(&mut h, &sample("images/autoencoder.json"));
+    open(&mut h, &bundled_in(&dir, "images/autoencoder.json"));
     h.state_mut().training.device = DevicePreference::Cpu;
     h.get_by_label("Train").click();
     h.run_steps(1);
@@ -628,6 +639,18 @@ fn image_autoencoder_shows_reconstructions_and_latent_map() {
     assert_eq!(snap.dims, 16);
     assert_eq!(points.len(), snap.ids.len());
     assert!(!h.state().has_unsaved_changes());
+    // The run was written beside the experiment, and reads back as it was shown.
+    let t = &h.state().training;
+    let run = t.run_dir.clone().expect("trained into a run folder");
+    assert!(run.starts_with(dir.join("runs")), "{}", run.display());
+    let record = lamina::export::run::RunRecord::open(&run).unwrap();
+    assert_eq!(record.reconstructions.as_ref(), t.reconstructions.as_ref());
+    assert_eq!(record.latent.as_ref(), Some(snap));
+    let losses =
+        |h: &[lamina::train::EpochMetrics]| h.iter().map(|m| m.train.loss).collect::<Vec<_>>();
+    assert_eq!(losses(&record.history), losses(&t.history));
+    assert_eq!(record.summary.unwrap().epochs_completed, t.history.len());
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -664,8 +687,7 @@ fn typing_a_data_path_reads_that_file() {
 fn attention_map_of_a_sequence_is_shown_and_exported() {
     let dir = scratch("attention");
     let mut h = harness(LaminaApp::default());
-    // The bundled transformer, opened and not edited (nothing is written beside it).
-    open(&mut h, &sample("dna/transformer.json"));
+    open(&mut h, &bundled_in(&dir, "dna/transformer.json"));
     h.state_mut().training.device = DevicePreference::Cpu;
     h.get_by_label("Train").click();
     h.run_steps(1);
@@ -1026,4 +1048,185 @@ fn samples_without_a_label_are_counted_then_left_out_by_a_tick() {
     h.get_by_label("Undo").click();
     h.run_steps(1);
     assert!(!h.state().experiment.data.drop_unlabelled);
+}
+
+/// `lamina new` and `lamina train` on the CPU into `dir/name`; returns the run folder.
+fn train_on_the_command_line(dir: &Path, name: &str, template: &str, args: &[&str]) -> PathBuf {
+    let lamina = |a: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_lamina"))
+            .args(a)
+            .output()
+            .expect("lamina runs");
+        assert!(
+            o.status.success(),
+            "lamina {a:?}:\n{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let exp = dir.join(format!("{name}.json"));
+    let run = dir.join(name);
+    let (exp_s, run_s) = (exp.to_string_lossy(), run.to_string_lossy());
+    let mut new = vec!["new", &exp_s, "--template", template];
+    new.extend_from_slice(args);
+    lamina(&new);
+    lamina(&["train", &exp_s, "--out", &run_s, "--device", "cpu"]);
+    run
+}
+
+/// Type a run folder's path in the File field and press Open, as a user
+/// without a file dialog would; wait until it is read.
+fn open_run_by_typing(h: &mut Harness<'_, LaminaApp>, run: &Path) {
+    h.state_mut().path_input = run.display().to_string();
+    h.run_steps(1);
+    h.get_by_label("Open").click();
+    h.run_steps(1);
+    let ctx = h.ctx.clone();
+    h.state_mut().wait_for_run(&ctx);
+    h.state_mut().data.wait();
+    h.run_steps(2);
+    let msg = h.state().message.clone();
+    assert!(
+        msg.as_ref()
+            .is_some_and(|(m, e)| !e && m.starts_with("opened the run")),
+        "{msg:?}"
+    );
+    assert_eq!(h.state().training.run_dir.as_deref(), Some(run));
+}
+
+fn show_tab(h: &mut Harness<'_, LaminaApp>, tab: &str) {
+    h.get_by_label(tab).click();
+    h.run_steps(2);
+}
+
+#[test]
+fn runs_trained_on_the_command_line_open_in_the_window_with_every_view() {
+    let dir = scratch("open-runs");
+    let fasta = sample("dna/promoters.fasta").display().to_string();
+    let counts = sample("omics/counts.csv").display().to_string();
+    let epochs = ["--set", "training.epochs=2"];
+    let attention = train_on_the_command_line(
+        &dir,
+        "attention",
+        "cnn_attention",
+        &[&["--data", &fasta][..], &epochs].concat(),
+    );
+    let vae = train_on_the_command_line(
+        &dir,
+        "vae",
+        "vae",
+        &[&["--data", &counts][..], &epochs].concat(),
+    );
+    let gan = train_on_the_command_line(
+        &dir,
+        "gan",
+        "gan",
+        &[&["--data", &counts][..], &epochs].concat(),
+    );
+    let dqn = train_on_the_command_line(
+        &dir,
+        "dqn",
+        "dqn_cartpole",
+        &[
+            "--set",
+            "training.dqn.steps=1500",
+            "--set",
+            "training.dqn.learning_starts=200",
+        ],
+    );
+
+    // A fresh window, as on another day.
+    let mut h = harness(LaminaApp::default());
+    h.run_steps(1);
+    h.state_mut().screen = Screen::Workbench;
+    h.run_steps(1);
+
+    open_run_by_typing(&mut h, &attention);
+    let history = &h.state().training.history;
+    assert_eq!(history.len(), 2, "both epochs are read back");
+    h.get_by_label_contains("Done: 2 epochs");
+    h.get_by_label("Loss");
+    show_tab(&mut h, "Latent space");
+    let (snap, points) = h.state().training.latent.clone().expect("latent read back");
+    assert_eq!(points.len(), snap.ids.len());
+    assert!(snap.ids.len() >= 100, "{} samples", snap.ids.len());
+    show_tab(&mut h, "Attention");
+    assert!(h.state().training.attention.is_some());
+    h.get_by_label("Attention map (validation sequences, epoch 2)");
+    show_tab(&mut h, "Confusion matrix");
+    h.get_by_label("Confusion matrix (validation samples)");
+    let counted: usize = h
+        .state()
+        .training
+        .outcome
+        .as_ref()
+        .unwrap()
+        .summary
+        .confusion
+        .as_ref()
+        .unwrap()
+        .iter()
+        .flatten()
+        .sum();
+    assert_eq!(counted, 200, "every validation sequence is in the matrix");
+    // Its model is ready to predict with, and the experiment is the one trained.
+    show_tab(&mut h, "Predict");
+    h.get_by_label_contains("Model: from the run");
+    assert_eq!(h.state().experiment.name, {
+        let e = Experiment::load(&attention.join("experiment.json")).unwrap();
+        e.name
+    });
+    assert!(
+        h.state().data.dataset.is_some(),
+        "the run's data is read from where it was trained: {:?}",
+        h.state().data.error
+    );
+    assert!(!h.state().has_unsaved_changes());
+
+    open_run_by_typing(&mut h, &vae);
+    show_tab(&mut h, "Reconstructions");
+    h.get_by_label_contains("Reconstructions (validation samples, epoch 2)");
+    assert!(h.state().training.latent.is_some());
+
+    open_run_by_typing(&mut h, &gan);
+    show_tab(&mut h, "Generated samples");
+    h.get_by_label_contains("Generated vs real samples");
+    assert_eq!(
+        h.state().training.gan_history.len(),
+        3,
+        "before training and after each epoch"
+    );
+
+    open_run_by_typing(&mut h, &dqn);
+    assert!(
+        h.state().training.episodes.len() > 5,
+        "{} episodes",
+        h.state().training.episodes.len()
+    );
+    h.get_by_label("Return per episode");
+    show_tab(&mut h, "Play an episode");
+    h.get_by_label("Play an episode of the trained policy")
+        .click();
+    h.run_steps(2);
+    assert!(
+        h.state().training.playback.is_some(),
+        "the saved policy plays"
+    );
+
+    // A folder that is not a run says so, and names the folder.
+    let not_a_run = dir.join("empty");
+    std::fs::create_dir_all(&not_a_run).unwrap();
+    h.state_mut().path_input = not_a_run.display().to_string();
+    h.run_steps(1);
+    h.get_by_label("Open").click();
+    h.run_steps(1);
+    let ctx = h.ctx.clone();
+    h.state_mut().wait_for_run(&ctx);
+    h.run_steps(1);
+    let (msg, is_error) = h.state().message.clone().unwrap();
+    assert!(
+        is_error && msg.contains("is not a run folder") && msg.contains("empty"),
+        "{msg}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }

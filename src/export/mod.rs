@@ -7,6 +7,7 @@
 
 pub mod onnx;
 pub mod plots;
+pub mod run;
 
 use std::path::{Path, PathBuf};
 

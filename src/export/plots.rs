@@ -272,13 +272,19 @@ pub fn read_metrics(path: &Path) -> Result<Vec<EpochMetrics>, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut epochs: Vec<EpochMetrics> = Vec::new();
-    for (n, line) in text
+    let lines: Vec<(usize, &str)> = text
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-    {
+        .collect();
+    for (k, &(n, line)) in lines.iter().enumerate() {
         let bad = |what: &str| format!("{} line {}: {what}", path.display(), n + 1);
-        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| bad(&e.to_string()))?;
+        let v: serde_json::Value = match serde_json::from_str(line) {
+            Ok(v) => v,
+            // The last line of a run that was killed while writing it.
+            Err(_) if k + 1 == lines.len() && !text.ends_with('\n') => break,
+            Err(e) => return Err(bad(&e.to_string())),
+        };
         let epoch = v["epoch"].as_u64().ok_or_else(|| bad("no epoch number"))? as usize;
         let split = crate::train::SplitMetrics {
             loss: v["loss"].as_f64().ok_or_else(|| bad("no loss"))?,

@@ -22,7 +22,7 @@ use crate::spec::shapes::Target;
 use crate::train::device::DeviceChoice;
 
 /// Generated samples beside real ones, after an epoch (epoch 0: before training).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GanSnapshot {
     pub epoch: usize,
     /// Shape of one sample (`[channels, height, width]` for images).

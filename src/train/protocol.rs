@@ -51,7 +51,7 @@ pub struct EpochMetrics {
 }
 
 /// Latent coordinates of (up to 2000) validation samples.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LatentSnapshot {
     pub epoch: usize,
     pub ids: Vec<String>,
@@ -67,7 +67,7 @@ pub struct LatentSnapshot {
 
 /// A few validation samples and the network's reconstruction of each (autoencoder
 /// and VAE tasks), in the encoded scale the network sees.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReconstructionSnapshot {
     pub epoch: usize,
     pub ids: Vec<String>,
@@ -79,7 +79,7 @@ pub struct ReconstructionSnapshot {
 }
 
 /// Attention weights of a few validation sequences, per attention layer.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttentionSnapshot {
     pub epoch: usize,
     pub ids: Vec<String>,
@@ -94,7 +94,7 @@ pub struct AttentionSnapshot {
 
 /// One attention layer's weights: `samples × heads × positions × positions`,
 /// row-major; each row (a query position) sums to 1 over the key positions.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttentionLayer {
     pub heads: usize,
     pub positions: usize,
@@ -133,7 +133,7 @@ pub fn attention_received(map: &[f32], positions: usize) -> Vec<f32> {
 }
 
 /// The facts shown when training starts.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StartInfo {
     pub device: String,
     pub is_gpu: bool,
@@ -170,6 +170,9 @@ pub enum Event {
     Episode(dqn::EpisodeReport),
     Paused,
     Resumed,
+    /// Something the user should know that does not stop the run (e.g. the
+    /// run folder could not be written).
+    Note(String),
     Finished(Box<Outcome>),
     Failed(String),
 }

@@ -42,6 +42,11 @@ impl Worker {
         }
     }
 
+    /// Where commands to this run go, for a consumer that reads its events elsewhere.
+    pub fn commands(&self) -> Sender<Command> {
+        self.commands.clone()
+    }
+
     pub fn send(&self, command: Command) {
         let _ = self.commands.send(command);
     }

@@ -33,6 +33,8 @@ pub enum Purpose {
     ExportPlots,
     /// A model folder to predict with.
     OpenModel,
+    /// A run folder (written by `lamina train` or the Train button) to look at.
+    OpenRun,
     /// New data to predict on.
     PredictData,
     /// The file for a model's joined table (by its place in the experiment).
@@ -121,6 +123,11 @@ pub fn ask(purpose: Purpose, dir: &Path, ctx: &egui::Context) -> Pending {
                 .pick_folder(),
             Purpose::OpenModel => d
                 .set_title("Open a model folder (written by training)")
+                .pick_folder(),
+            Purpose::OpenRun => d
+                .set_title(
+                    "Open a run folder (written by training: metrics.jsonl, summary.json, model/)",
+                )
                 .pick_folder(),
             Purpose::PredictData => d
                 .set_title("Choose data to predict on (table, FASTA or image folder)")

@@ -160,6 +160,16 @@ pub struct LaminaApp {
     /// The experiment before a widget edit still in progress (a drag, typing);
     /// it becomes one undo step when the pointer is released and focus leaves.
     edit_start: Option<Experiment>,
+    /// A run folder being read on a background thread.
+    opening_run: Option<Receiver<Result<OpenedRun, String>>>,
+}
+
+/// A run folder read back: the record and its model, when it has one.
+pub struct OpenedRun {
+    record: crate::export::run::RunRecord,
+    model: Option<crate::train::TrainedModel>,
+    /// Why the model did not load, when it did not.
+    model_error: Option<String>,
 }
 
 impl Default for LaminaApp {
@@ -189,6 +199,7 @@ impl Default for LaminaApp {
             recent: Vec::new(),
             recent_file: None,
             edit_start: None,
+            opening_run: None,
         }
     }
 }
@@ -228,8 +239,12 @@ impl LaminaApp {
         }
     }
 
-    /// Open an experiment file; errors are shown in the window.
+    /// Open an experiment file, or a run folder; errors are shown in the window.
     pub fn open(&mut self, path: &Path, ctx: &egui::Context) {
+        if path.is_dir() {
+            self.open_run(path, ctx);
+            return;
+        }
         match Experiment::load(path) {
             Ok(exp) => {
                 self.saved_json = exp.to_json();
@@ -249,6 +264,136 @@ impl LaminaApp {
             }
             Err(e) => self.message = Some((e.to_string(), true)),
         }
+    }
+
+    /// Read a run folder on a background thread; it is shown once read.
+    pub fn open_run(&mut self, dir: &Path, ctx: &egui::Context) {
+        if self.training.is_running() {
+            self.message = Some((
+                "Stop the training first: a run folder opens in its place".into(),
+                true,
+            ));
+            return;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let dir = dir.to_path_buf();
+        let ctx = ctx.clone();
+        std::thread::spawn(move || {
+            let opened = crate::export::run::RunRecord::open(&dir)
+                .map_err(|e| e.to_string())
+                .map(|record| {
+                    let device = crate::train::device::DeviceChoice::cpu("a run folder").device;
+                    let loaded = record
+                        .model
+                        .as_ref()
+                        .map(|(model_dir, _)| crate::export::load_model(model_dir, &device));
+                    let (model, model_error) = match loaded {
+                        Some(Ok(m)) => (Some(m), None),
+                        Some(Err(e)) => (None, Some(e.to_string())),
+                        None => (None, None),
+                    };
+                    OpenedRun {
+                        record,
+                        model,
+                        model_error,
+                    }
+                });
+            let _ = tx.send(opened);
+            ctx.request_repaint();
+        });
+        self.opening_run = Some(rx);
+        self.message = Some(("reading the run folder…".into(), false));
+    }
+
+    fn poll_run(&mut self, ctx: &egui::Context) {
+        let Some(result) = self.opening_run.as_ref().and_then(|rx| rx.try_recv().ok()) else {
+            return;
+        };
+        self.opening_run = None;
+        match result {
+            Ok(opened) => self.show_run(opened, ctx),
+            Err(e) => self.message = Some((e, true)),
+        }
+    }
+
+    /// Block until a run folder being read is shown (tests and headless screenshots).
+    pub fn wait_for_run(&mut self, ctx: &egui::Context) {
+        if let Some(rx) = self.opening_run.take() {
+            match rx.recv() {
+                Ok(Ok(opened)) => self.show_run(opened, ctx),
+                Ok(Err(e)) => self.message = Some((e, true)),
+                Err(_) => self.message = Some(("the run folder could not be read".into(), true)),
+            }
+        }
+    }
+
+    /// Show a run folder that was read: its experiment in the editor (its data
+    /// read again when it is on this machine), its curves and snapshots.
+    fn show_run(&mut self, opened: OpenedRun, ctx: &egui::Context) {
+        let OpenedRun {
+            record,
+            model,
+            model_error,
+        } = opened;
+        let dir = record.dir.clone();
+        let experiment = record
+            .experiment
+            .clone()
+            .or_else(|| model.as_ref().map(|m| m.experiment.clone()));
+        if let Some(exp) = experiment {
+            // Its data paths, relative to the run folder, are made whole so
+            // that the experiment is independent of where it is saved next.
+            self.experiment = project::absolute_data_paths(&exp, &dir);
+            // Not a file of its own: edits are marked unsaved from here.
+            self.saved_json = self.experiment.to_json();
+            self.path = None;
+            self.path_input = String::new();
+            self.undo.clear();
+            self.redo.clear();
+            self.recovered = None;
+            self.screen = Screen::Workbench;
+            if self.experiment.task != crate::spec::Task::Dqn {
+                self.data.load(&self.experiment, &dir, ctx);
+            } else {
+                self.data = DataState::default();
+            }
+        }
+        if let Some(m) = &model {
+            self.predict
+                .set_model(format!("from the run {}", dir.display()), m.clone());
+        }
+        self.training = TrainingState::from_record(record, model, self.training.device);
+        self.result_view = ResultView::Curves;
+        self.message = Some(match model_error {
+            Some(e) => (
+                format!("opened the run {} but not its model: {e}", dir.display()),
+                true,
+            ),
+            None => (format!("opened the run {}", dir.display()), false),
+        });
+    }
+
+    /// Where the window's runs go: `runs/` beside the experiment file (or
+    /// beside the data, for an experiment not saved yet).
+    pub fn runs_dir(&self) -> PathBuf {
+        if self.path.is_some() {
+            return self.base_dir().join("runs");
+        }
+        let data = self.base_dir().join(&self.experiment.data.path);
+        data.parent()
+            .map(Path::to_path_buf)
+            .filter(|d| !d.as_os_str().is_empty() && self.experiment.task != crate::spec::Task::Dqn)
+            .unwrap_or_else(|| self.base_dir())
+            .join("runs")
+    }
+
+    /// The name a new run folder starts with: the experiment file's name.
+    pub fn run_name(&self) -> String {
+        self.path
+            .as_deref()
+            .and_then(Path::file_stem)
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.experiment.name.clone())
     }
 
     /// Save to `path` (the same JSON the CLI runs).
@@ -467,6 +612,7 @@ impl LaminaApp {
                     }
                 }
             }
+            Purpose::OpenRun => self.open_run(path, ctx),
             Purpose::PredictData => self.predict.choose_data(path, ctx),
             Purpose::PredictJoined(k) => self.predict.choose_joined(k, path, ctx),
             Purpose::JoinedTable(k) => {
@@ -617,6 +763,7 @@ impl LaminaApp {
         let ctx = ui.ctx().clone();
         self.data.poll();
         self.training.poll(&ctx);
+        self.poll_run(&ctx);
         self.poll_dialog(&ctx);
         self.handle_drops(&ctx);
         self.shortcuts(&ctx);
@@ -766,6 +913,13 @@ impl LaminaApp {
             }
             if ui.button("Save as…").clicked() {
                 self.ask(Purpose::SaveExperiment, ui.ctx());
+            }
+            if ui
+                .button("Open run…")
+                .on_hover_text("Look at a finished or interrupted run: a folder written by `lamina train` or the Train button (typing its path in the field and pressing Open works too)")
+                .clicked()
+            {
+                self.ask(Purpose::OpenRun, ui.ctx());
             }
             if self.has_unsaved_changes() {
                 ui.colored_label(egui::Color32::from_rgb(200, 140, 0), "* unsaved changes");

@@ -10,10 +10,11 @@ use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 use super::LaminaApp;
 use super::dialogs::Purpose;
 use crate::analysis::pca_2d;
+use crate::export::run::{Recorder, RunRecord, RunWriter};
 use crate::spec::Optimizer;
 use crate::train::{
     AttentionSnapshot, Command, DevicePreference, EpochMetrics, Event, GanSnapshot, Job,
-    LatentSnapshot, Outcome, Progress, ReconstructionSnapshot, StartInfo, Worker,
+    LatentSnapshot, Outcome, Progress, ReconstructionSnapshot, StartInfo, TrainedModel,
 };
 
 /// Which result the training panel shows.
@@ -33,7 +34,13 @@ pub enum ResultView {
 /// A run in progress or finished, as the window shows it.
 #[derive(Default)]
 pub struct TrainingState {
-    worker: Option<Worker>,
+    worker: Option<Recorder>,
+    /// The run folder being written, or the one opened.
+    pub run_dir: Option<std::path::PathBuf>,
+    /// The classes of the run (from its data, or its saved model).
+    pub class_names: Vec<String>,
+    /// A message from the run that did not stop it (e.g. its folder could not be written).
+    pub note: Option<String>,
     pub device: DevicePreference,
     pub started: Option<StartInfo>,
     pub progress: Option<Progress>,
@@ -70,13 +77,88 @@ impl TrainingState {
         self.worker.is_some()
     }
 
-    pub fn start(&mut self, job: Job) {
+    /// Train `job` into a new run folder `dir` (under `base`, the folder the
+    /// experiment's relative data paths are relative to).
+    pub fn start(&mut self, job: Job, dir: &std::path::Path, base: &std::path::Path) {
         let device = job.device;
         *self = TrainingState {
             device,
+            class_names: job.dataset.labels.class_names().to_vec(),
             ..Default::default()
         };
-        self.worker = Some(Worker::spawn(job));
+        match RunWriter::create(dir, &job.experiment, base) {
+            Ok(writer) => {
+                self.run_dir = Some(dir.to_path_buf());
+                self.worker = Some(Recorder::spawn(job, writer));
+            }
+            Err(e) => self.error = Some(format!("Cannot start training: {e}")),
+        }
+    }
+
+    /// The state of a run read back from its folder (`model`: its trained
+    /// model, when it has one that loads).
+    pub fn from_record(
+        record: RunRecord,
+        model: Option<TrainedModel>,
+        device: DevicePreference,
+    ) -> TrainingState {
+        let class_names = model
+            .as_ref()
+            .map(|m| m.class_names.clone())
+            .unwrap_or_else(|| record.class_names());
+        let samples_per_second = record
+            .summary
+            .as_ref()
+            .map_or(0.0, |s| s.samples_per_second);
+        let outcome = match (model, record.summary) {
+            (Some(model), Some(summary)) => Some(Outcome {
+                model,
+                summary,
+                history: record.history.clone(),
+            }),
+            _ => None,
+        };
+        let progress = record
+            .history
+            .last()
+            .zip(record.started.as_ref())
+            .map(|(m, s)| Progress {
+                epoch: m.epoch,
+                step: s.steps_per_epoch,
+                steps_per_epoch: s.steps_per_epoch,
+                epochs: s.epochs,
+                loss: m.train.loss,
+                samples_per_second,
+                eta_seconds: 0.0,
+            });
+        let note = match (&outcome, &record.error) {
+            (_, Some(e)) => Some(format!("This run failed: {e}")),
+            (None, None) => Some(format!(
+                "This run has no saved model: it was interrupted after {} epochs, or is still running.",
+                record.history.len()
+            )),
+            _ => None,
+        };
+        TrainingState {
+            device,
+            run_dir: Some(record.dir),
+            class_names,
+            note,
+            started: record.started,
+            progress,
+            latent: record.latent.map(|s| {
+                let points = pca_2d(&s.values, s.ids.len(), s.dims);
+                (s, points)
+            }),
+            reconstructions: record.reconstructions,
+            attention: record.attention,
+            gan: record.gan,
+            gan_history: record.gan_history,
+            episodes: record.episodes,
+            history: record.history,
+            outcome,
+            ..Default::default()
+        }
     }
 
     /// Save the trained model folder (the same as `lamina train` writes).
@@ -171,6 +253,7 @@ impl TrainingState {
                     ]);
                     self.gan = Some(g);
                 }
+                Event::Note(n) => self.note = Some(n),
                 Event::Paused => self.paused = true,
                 Event::Resumed => self.paused = false,
                 Event::Finished(o) => {
@@ -226,7 +309,11 @@ pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
             }
             ui.selectable_value(&mut app.result_view, ResultView::Predict, "Predict");
         });
-        let classes = app.data.dataset.as_ref().map(|d| d.labels.class_names().to_vec());
+        let classes = if app.training.class_names.is_empty() {
+            app.data.dataset.as_ref().map(|d| d.labels.class_names().to_vec())
+        } else {
+            Some(app.training.class_names.clone())
+        };
         match app.result_view {
             ResultView::Curves => curves(ui, &app.training),
             ResultView::Latent => {
@@ -273,7 +360,8 @@ impl LaminaApp {
                 dataset: ds,
                 device: self.training.device,
             };
-            self.training.start(job);
+            let dir = crate::export::run::new_run_dir(&self.runs_dir(), &self.run_name());
+            self.training.start(job, &dir, &self.base_dir());
         }
     }
 }
@@ -624,6 +712,18 @@ fn controls(ui: &mut egui::Ui, app: &mut LaminaApp) {
     }
     if let Some(e) = &t.error {
         ui.colored_label(egui::Color32::from_rgb(220, 60, 60), e);
+    }
+    if let Some(n) = &t.note {
+        ui.colored_label(egui::Color32::from_rgb(200, 120, 0), n);
+    }
+    if let Some(dir) = &t.run_dir {
+        ui.horizontal(|ui| {
+            ui.weak("Run folder:");
+            ui.add(
+                egui::Label::new(egui::RichText::new(dir.display().to_string()).weak())
+                    .selectable(true),
+            );
+        });
     }
     if let Some(o) = &app.training.outcome {
         let s = &o.summary;

@@ -1,0 +1,615 @@
+//! The run folder: one writer ([`RunWriter`], driven by [`Recorder`]) and one
+//! reader ([`RunRecord::open`]), shared by `lamina train`, the window and
+//! anything else that trains. The writer turns the engine's events into files
+//! as they come, so an interrupted run still leaves its curves and last
+//! snapshots; the reader gives back everything the window shows.
+//!
+//! A run folder holds:
+//! - `experiment.json`: the experiment as it was trained, its data paths
+//!   relative to the run folder (so `lamina train RUN/experiment.json` works);
+//! - `started.json`: device and split sizes;
+//! - `metrics.jsonl`: one line per epoch and split (no timings, so two runs
+//!   with the same seed on the CPU give the same file);
+//! - `latent.json`, `reconstructions.json`, `attention.json`,
+//!   `gan_samples.json`: the latest snapshot of each kind; `gan_progress.jsonl`
+//!   and `episodes.jsonl`: one line per GAN snapshot and per DQN episode;
+//! - at the end: `summary.json`, `model/` (see [`super::save_model`]), the
+//!   curves and confusion matrix as PNG, `generated.csv` for a GAN; or
+//!   `error.txt` when training failed.
+//!
+//! Every whole-file write is atomic; the line files are appended and flushed.
+//! Training itself, and how the files are shown, are left to `train` and `ui`.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread::JoinHandle;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{ExportError, ModelMeta, plots};
+use crate::spec::{Experiment, Task, write_atomic};
+use crate::train::dqn::EpisodeReport;
+use crate::train::{
+    AttentionSnapshot, Command, EpochMetrics, Event, GanSnapshot, Job, LatentSnapshot, Outcome,
+    ReconstructionSnapshot, SplitMetrics, StartInfo, Summary, Worker,
+};
+
+const EXPERIMENT: &str = "experiment.json";
+const STARTED: &str = "started.json";
+const METRICS: &str = "metrics.jsonl";
+const LATENT: &str = "latent.json";
+const RECONSTRUCTIONS: &str = "reconstructions.json";
+const ATTENTION: &str = "attention.json";
+const GAN_SAMPLES: &str = "gan_samples.json";
+const GAN_PROGRESS: &str = "gan_progress.jsonl";
+const EPISODES: &str = "episodes.jsonl";
+const SUMMARY: &str = "summary.json";
+const ERROR: &str = "error.txt";
+const MODEL: &str = "model";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(
+        "{} already holds a run (it has {}); choose another folder, or move that run away first",
+        path.display(),
+        found
+    )]
+    Exists { path: PathBuf, found: &'static str },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read {}: {message}", path.display())]
+    Read { path: PathBuf, message: String },
+    #[error(
+        "{} is not a run folder: it has no {METRICS} or {EXPERIMENT} (a run folder is what `lamina train --out` or the Train button writes)",
+        path.display()
+    )]
+    NotARun { path: PathBuf },
+    #[error(transparent)]
+    Model(#[from] ExportError),
+}
+
+/// Writes one run folder from the engine's events.
+pub struct RunWriter {
+    dir: PathBuf,
+    metrics: File,
+    gan_progress: Option<File>,
+    episodes: Option<File>,
+    task: Task,
+    /// Snapshots not yet written (file name, JSON), and when each file was last
+    /// written: an attention snapshot can be megabytes, so each kind is
+    /// written at most every [`SNAPSHOT_EVERY`], and whatever is pending at the end.
+    pending: Vec<(&'static str, Snapshot)>,
+    written: Vec<(&'static str, std::time::Instant)>,
+}
+
+/// A snapshot kept until its file is written; serialised as the inner value.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Snapshot {
+    Latent(LatentSnapshot),
+    Reconstructions(ReconstructionSnapshot),
+    Attention(AttentionSnapshot),
+    Gan(Box<GanSnapshot>),
+}
+
+/// How often a kind of snapshot is written to the run folder at most.
+const SNAPSHOT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl RunWriter {
+    /// Start a run in `dir` (made if missing) for `exp`, whose relative data
+    /// paths are relative to `base`. A folder that already holds a run is
+    /// refused, so no earlier results are overwritten.
+    pub fn create(dir: &Path, exp: &Experiment, base: &Path) -> Result<RunWriter, RunError> {
+        for found in [METRICS, SUMMARY, MODEL] {
+            if dir.join(found).exists() {
+                return Err(RunError::Exists {
+                    path: dir.to_path_buf(),
+                    found,
+                });
+            }
+        }
+        let write_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| RunError::Write { path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(write_err(dir))?;
+        let rebased = crate::project::rebased(exp, base, dir);
+        write_atomic(&dir.join(EXPERIMENT), rebased.to_json().as_bytes())
+            .map_err(write_err(&dir.join(EXPERIMENT)))?;
+        let metrics_path = dir.join(METRICS);
+        let metrics = File::create(&metrics_path).map_err(write_err(&metrics_path))?;
+        Ok(RunWriter {
+            dir: dir.to_path_buf(),
+            metrics,
+            gan_progress: None,
+            episodes: None,
+            task: exp.task,
+            pending: Vec::new(),
+            written: Vec::new(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn err(&self, name: &str) -> impl FnOnce(std::io::Error) -> RunError {
+        let path = self.dir.join(name);
+        move |source| RunError::Write { path, source }
+    }
+
+    fn json<T: Serialize>(&self, name: &str, value: &T) -> Result<(), RunError> {
+        let text = serde_json::to_string(value).map_err(std::io::Error::other);
+        write_atomic(
+            &self.dir.join(name),
+            text.map_err(self.err(name))?.as_bytes(),
+        )
+        .map_err(self.err(name))
+    }
+
+    fn line<T: Serialize>(
+        dir: &Path,
+        file: &mut Option<File>,
+        name: &str,
+        value: &T,
+    ) -> Result<(), RunError> {
+        let path = dir.join(name);
+        let io = |source| RunError::Write {
+            path: path.clone(),
+            source,
+        };
+        if file.is_none() {
+            *file = Some(File::create(&path).map_err(io)?);
+        }
+        let f = file.as_mut().expect("just opened");
+        let text = serde_json::to_string(value).map_err(std::io::Error::other);
+        writeln!(f, "{}", text.map_err(io)?).map_err(io)?;
+        f.flush().map_err(io)
+    }
+
+    /// Write what `event` adds to the run.
+    pub fn record(&mut self, event: &Event) -> Result<(), RunError> {
+        match event {
+            Event::Started(s) => self.json(STARTED, s),
+            Event::Epoch(m) => self.epoch(m),
+            Event::Latent(l) => self.snapshot(LATENT, Snapshot::Latent(l.clone())),
+            Event::Reconstructions(r) => {
+                self.snapshot(RECONSTRUCTIONS, Snapshot::Reconstructions(r.clone()))
+            }
+            Event::Attention(a) => self.snapshot(ATTENTION, Snapshot::Attention(a.clone())),
+            Event::GanSamples(g) => {
+                let point = [g.epoch as f64, g.structure_correlation, g.spread_ratio];
+                Self::line(&self.dir, &mut self.gan_progress, GAN_PROGRESS, &point)?;
+                self.snapshot(GAN_SAMPLES, Snapshot::Gan(Box::new(g.clone())))
+            }
+            Event::Episode(e) => Self::line(&self.dir, &mut self.episodes, EPISODES, e),
+            Event::Finished(outcome) => {
+                self.flush()?;
+                self.finish(outcome)
+            }
+            Event::Failed(msg) => {
+                self.flush()?;
+                write_atomic(&self.dir.join(ERROR), msg.as_bytes()).map_err(self.err(ERROR))
+            }
+            Event::Progress(_) | Event::Paused | Event::Resumed | Event::Note(_) => Ok(()),
+        }
+    }
+
+    /// Keep the latest snapshot of a kind; write it when its file is due.
+    fn snapshot(&mut self, name: &'static str, value: Snapshot) -> Result<(), RunError> {
+        self.pending.retain(|(n, _)| *n != name);
+        self.pending.push((name, value));
+        let due = self
+            .written
+            .iter()
+            .find(|(n, _)| *n == name)
+            .is_none_or(|(_, t)| t.elapsed() >= SNAPSHOT_EVERY);
+        if due {
+            self.write_pending(Some(name))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Write every snapshot not yet written (at the end of a run).
+    pub fn flush(&mut self) -> Result<(), RunError> {
+        self.write_pending(None)
+    }
+
+    fn write_pending(&mut self, only: Option<&str>) -> Result<(), RunError> {
+        let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|(n, _)| only.is_none_or(|o| o == *n));
+        self.pending = later;
+        for (name, value) in now {
+            self.json(name, &value)?;
+            self.written.retain(|(n, _)| *n != name);
+            self.written.push((name, std::time::Instant::now()));
+        }
+        Ok(())
+    }
+
+    fn epoch(&mut self, m: &EpochMetrics) -> Result<(), RunError> {
+        let mut line = |split: &str, s: &SplitMetrics| -> std::io::Result<()> {
+            let mut obj = serde_json::to_value(s).map_err(std::io::Error::other)?;
+            obj["epoch"] = m.epoch.into();
+            obj["split"] = split.into();
+            writeln!(self.metrics, "{obj}")
+        };
+        let written = line("train", &m.train)
+            .and_then(|_| m.valid.as_ref().map_or(Ok(()), |v| line("valid", v)))
+            .and_then(|_| self.metrics.flush());
+        written.map_err(self.err(METRICS))
+    }
+
+    fn finish(&mut self, outcome: &Outcome) -> Result<(), RunError> {
+        super::save_model(
+            &self.dir.join(MODEL),
+            &outcome.model,
+            Some(&outcome.summary),
+        )?;
+        let text = serde_json::to_string_pretty(&outcome.summary).map_err(std::io::Error::other);
+        write_atomic(
+            &self.dir.join(SUMMARY),
+            text.map_err(self.err(SUMMARY))?.as_bytes(),
+        )
+        .map_err(self.err(SUMMARY))?;
+        if !outcome.history.is_empty() {
+            plots::curve_plots(&self.dir, &outcome.history)?;
+        }
+        if let Some(m) = &outcome.summary.confusion {
+            plots::confusion_png(
+                &self.dir.join("confusion.png"),
+                m,
+                &outcome.model.class_names,
+            )?;
+        }
+        if self.task == Task::Gan {
+            super::write_generated(&self.dir.join("generated.csv"), &outcome.model, 500)?;
+        }
+        Ok(())
+    }
+}
+
+/// A training run whose events are written to a run folder before they are
+/// passed on: the same [`Worker`] interface, with the recording on a thread of
+/// its own so that neither the window's frames nor the training wait for the disk.
+///
+/// When the folder cannot be written the run goes on, and one
+/// [`Event::Note`] says so; the finished model is then still in the
+/// [`Event::Finished`] that follows.
+pub struct Recorder {
+    commands: Sender<Command>,
+    events: Receiver<Event>,
+    dir: PathBuf,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Recorder {
+    pub fn spawn(job: Job, mut writer: RunWriter) -> Recorder {
+        let worker = Worker::spawn(job);
+        let commands = worker.commands();
+        let dir = writer.dir().to_path_buf();
+        let (tx, events) = mpsc::channel();
+        let handle = std::thread::Builder::new()
+            .name("lamina-run-folder".into())
+            .spawn(move || {
+                let mut failed = false;
+                while let Some(event) = worker.recv() {
+                    let last = matches!(event, Event::Finished(_) | Event::Failed(_));
+                    // After a failure only the end of the run is tried again.
+                    if (!failed || last)
+                        && let Err(e) = writer.record(&event)
+                    {
+                        failed = true;
+                        let _ =
+                            tx.send(Event::Note(format!("the run folder is not complete: {e}")));
+                    }
+                    // The receiver may be gone (the window closed): the run is still recorded.
+                    let _ = tx.send(event);
+                    if last {
+                        break;
+                    }
+                }
+                if !failed {
+                    let _ = writer.flush();
+                }
+            })
+            .expect("the OS can start a thread");
+        Recorder {
+            commands,
+            events,
+            dir,
+            handle: Some(handle),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn send(&self, command: Command) {
+        let _ = self.commands.send(command);
+    }
+
+    /// The next event without waiting.
+    pub fn try_recv(&self) -> Option<Event> {
+        self.events.try_recv().ok()
+    }
+
+    /// The next event, waiting for it; `None` once the run has ended.
+    pub fn recv(&self) -> Option<Event> {
+        self.events.recv().ok()
+    }
+}
+
+impl Drop for Recorder {
+    /// Stop the training and wait until its end is written.
+    fn drop(&mut self) {
+        let _ = self.commands.send(Command::Stop);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Everything a run folder holds, read back.
+#[derive(Debug, Clone, Default)]
+pub struct RunRecord {
+    pub dir: PathBuf,
+    /// As trained; its data paths are relative to `dir`.
+    pub experiment: Option<Experiment>,
+    pub started: Option<StartInfo>,
+    pub history: Vec<EpochMetrics>,
+    pub latent: Option<LatentSnapshot>,
+    pub reconstructions: Option<ReconstructionSnapshot>,
+    pub attention: Option<AttentionSnapshot>,
+    pub gan: Option<GanSnapshot>,
+    /// `[epoch, correlation-structure r, spread ratio]` per GAN snapshot.
+    pub gan_history: Vec<[f64; 3]>,
+    pub episodes: Vec<EpisodeReport>,
+    /// Present once training ended with a model.
+    pub summary: Option<Summary>,
+    /// Why training failed, when it did.
+    pub error: Option<String>,
+    /// The saved model folder and its description, when there is one.
+    pub model: Option<(PathBuf, ModelMeta)>,
+}
+
+impl RunRecord {
+    /// Read the run folder `dir`; files it lacks are left empty (a run that
+    /// was interrupted has no summary or model), files it has must be whole.
+    pub fn open(dir: &Path) -> Result<RunRecord, RunError> {
+        if !dir.join(METRICS).is_file() && !dir.join(EXPERIMENT).is_file() {
+            return Err(RunError::NotARun {
+                path: dir.to_path_buf(),
+            });
+        }
+        let history = if dir.join(METRICS).is_file() {
+            plots::read_metrics(&dir.join(METRICS)).map_err(|message| RunError::Read {
+                path: dir.join(METRICS),
+                message,
+            })?
+        } else {
+            Vec::new()
+        };
+        let experiment = match read_text(&dir.join(EXPERIMENT))? {
+            Some(text) => Some(Experiment::from_json(&text, &dir.join(EXPERIMENT)).map_err(
+                |e| RunError::Read {
+                    path: dir.join(EXPERIMENT),
+                    message: e.to_string(),
+                },
+            )?),
+            None => None,
+        };
+        let model_json = dir.join(MODEL).join("model.json");
+        let model = read_json::<ModelMeta>(&model_json)?.map(|m| (dir.join(MODEL), m));
+        Ok(RunRecord {
+            dir: dir.to_path_buf(),
+            experiment,
+            started: read_json(&dir.join(STARTED))?,
+            history,
+            latent: read_json(&dir.join(LATENT))?,
+            reconstructions: read_json(&dir.join(RECONSTRUCTIONS))?,
+            attention: read_json(&dir.join(ATTENTION))?,
+            gan: read_json(&dir.join(GAN_SAMPLES))?,
+            gan_history: read_lines(&dir.join(GAN_PROGRESS))?,
+            episodes: read_lines(&dir.join(EPISODES))?,
+            summary: read_json(&dir.join(SUMMARY))?,
+            error: read_text(&dir.join(ERROR))?,
+            model,
+        })
+    }
+
+    /// The class names, from the saved model (none before it is saved).
+    pub fn class_names(&self) -> Vec<String> {
+        self.model
+            .as_ref()
+            .map(|(_, m)| m.class_names.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Is `dir` a run folder (rather than, say, a folder of images)?
+pub fn is_run_folder(dir: &Path) -> bool {
+    dir.join(METRICS).is_file() && dir.join(EXPERIMENT).is_file()
+}
+
+fn read_text(path: &Path) -> Result<Option<String>, RunError> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(RunError::Read {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        }),
+    }
+}
+
+fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, RunError> {
+    read_text(path)?
+        .map(|t| {
+            serde_json::from_str(&t).map_err(|e| RunError::Read {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })
+        })
+        .transpose()
+}
+
+/// One value per line; a last line cut short by an interruption is left out.
+fn read_lines<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, RunError> {
+    let Some(text) = read_text(path)? else {
+        return Ok(Vec::new());
+    };
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut out = Vec::with_capacity(lines.len());
+    for (n, line) in lines.iter().enumerate() {
+        match serde_json::from_str(line) {
+            Ok(v) => out.push(v),
+            Err(_) if n + 1 == lines.len() && !text.ends_with('\n') => break,
+            Err(e) => {
+                return Err(RunError::Read {
+                    path: path.to_path_buf(),
+                    message: format!("line {}: {e}", n + 1),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A new run folder's name under `runs`: the experiment's name and the local
+/// date and time, e.g. `dna_cnn-2026-12-07_0934`; never one that exists.
+pub fn new_run_dir(runs: &Path, experiment_name: &str) -> PathBuf {
+    let stem: String = experiment_name
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let stem = if stem.is_empty() { "run".into() } else { stem };
+    let when = chrono::Local::now().format("%Y-%m-%d_%H%M%S");
+    let first = runs.join(format!("{stem}-{when}"));
+    let mut candidate = first.clone();
+    let mut n = 2;
+    while candidate.exists() {
+        candidate = PathBuf::from(format!("{}-{n}", first.display()));
+        n += 1;
+    }
+    candidate
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("lamina-run-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn epoch(n: usize, loss: f64) -> Event {
+        Event::Epoch(EpochMetrics {
+            epoch: n,
+            train: SplitMetrics {
+                loss,
+                accuracy: Some(0.5),
+                ..Default::default()
+            },
+            valid: Some(SplitMetrics {
+                loss: loss * 2.0,
+                ..Default::default()
+            }),
+            seconds: 1.5,
+        })
+    }
+
+    fn latent(epoch: usize) -> Event {
+        Event::Latent(LatentSnapshot {
+            epoch,
+            ids: vec!["a".into(), "b".into()],
+            labels: Some(vec![0, 1]),
+            dims: 2,
+            values: vec![0.1, -0.2, 1.0 / 3.0, 7e-9],
+            knn_agreement: None,
+        })
+    }
+
+    #[test]
+    fn an_interrupted_run_reads_back_what_was_written_before_it_stopped() {
+        let dir = scratch("interrupted");
+        let mut w = RunWriter::create(&dir, &Experiment::default(), Path::new(".")).unwrap();
+        w.record(&epoch(1, 0.9)).unwrap();
+        w.record(&latent(1)).unwrap();
+        w.record(&epoch(2, 0.7)).unwrap();
+        // Within SNAPSHOT_EVERY of the first: kept, not yet written.
+        w.record(&latent(2)).unwrap();
+        let r = RunRecord::open(&dir).unwrap();
+        assert_eq!(r.history.len(), 2);
+        assert_eq!(r.history[1].train.loss, 0.7);
+        assert_eq!(r.history[1].valid.as_ref().unwrap().loss, 1.4);
+        let l = r.latent.unwrap();
+        assert_eq!(l.epoch, 1);
+        assert_eq!(
+            l.values,
+            vec![0.1, -0.2, 1.0 / 3.0, 7e-9],
+            "f32 survive exactly"
+        );
+        assert!(r.summary.is_none() && r.model.is_none() && r.error.is_none());
+        w.flush().unwrap();
+        assert_eq!(RunRecord::open(&dir).unwrap().latent.unwrap().epoch, 2);
+        // A line cut short by kill -9 is left out; a broken line elsewhere is an error.
+        let metrics = dir.join(METRICS);
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&metrics)
+            .unwrap();
+        write!(f, "{{\"loss\":0.5,\"epo").unwrap();
+        assert_eq!(RunRecord::open(&dir).unwrap().history.len(), 2);
+        writeln!(f).unwrap();
+        let e = RunRecord::open(&dir).unwrap_err().to_string();
+        assert!(e.contains("metrics.jsonl line 5"), "{e}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_folder_with_a_run_is_refused_and_other_folders_are_not_runs() {
+        let dir = scratch("refused");
+        RunWriter::create(&dir, &Experiment::default(), Path::new(".")).unwrap();
+        let e = RunWriter::create(&dir, &Experiment::default(), Path::new("."));
+        assert!(matches!(e, Err(RunError::Exists { .. })));
+        let empty = scratch("not-a-run");
+        std::fs::create_dir_all(&empty).unwrap();
+        assert!(matches!(
+            RunRecord::open(&empty),
+            Err(RunError::NotARun { .. })
+        ));
+        assert!(!is_run_folder(&empty) && is_run_folder(&dir));
+        let _ = std::fs::remove_dir_all(dir);
+        let _ = std::fs::remove_dir_all(empty);
+    }
+
+    #[test]
+    fn new_run_folders_are_named_by_experiment_and_time_and_never_reused() {
+        let runs = scratch("names");
+        let a = new_run_dir(&runs, "my exp/1");
+        let name = a.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with("my_exp_1-20"), "{name}");
+        std::fs::create_dir_all(&a).unwrap();
+        let b = new_run_dir(&runs, "my exp/1");
+        assert_ne!(a, b);
+        let _ = std::fs::remove_dir_all(runs);
+    }
+}
