@@ -307,11 +307,7 @@ pub fn run_job(
     // Kept alive for the run: a worker whose command channel closes stops.
     let (_commands_tx, commands) = mpsc::channel();
     let outcome = train::run_in_pool(
-        Job {
-            experiment: exp.clone(),
-            dataset,
-            device,
-        },
+        Job::new(exp.clone(), dataset, device),
         events.clone(),
         commands,
     )?;

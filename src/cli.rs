@@ -71,6 +71,11 @@ pub enum Command {
         /// auto (GPU if present), gpu or cpu.
         #[arg(long, default_value = "auto")]
         device: String,
+        /// Continue the interrupted run in --out from its last checkpoint
+        /// (the experiment must be the one it was trained with; it may ask
+        /// for more epochs).
+        #[arg(long)]
+        resume: bool,
     },
     /// Describe a data file or folder, or say what is wrong with it.
     Inspect { path: PathBuf },
@@ -161,9 +166,10 @@ pub fn run(cli: Cli) -> Result<()> {
             experiment,
             out,
             device,
+            resume,
         }) => {
             let pref: DevicePreference = device.parse().map_err(anyhow::Error::msg)?;
-            cmd_train(&experiment, &out, pref)
+            cmd_train(&experiment, &out, pref, resume)
         }
         Some(Command::Predict {
             model,
@@ -375,10 +381,26 @@ fn print_network(exp: &Experiment, report: &ShapeReport) {
     println!("total: {} parameters", report.total_params());
 }
 
-fn cmd_train(path: &Path, out: &Path, device: DevicePreference) -> Result<()> {
-    let exp = Experiment::load(path)?;
-    let (dataset, _target, report) =
-        prepare(&exp, &parent_dir(path)).map_err(anyhow::Error::msg)?;
+fn cmd_train(path: &Path, out: &Path, device: DevicePreference, resume: bool) -> Result<()> {
+    let asked = Experiment::load(path)?;
+    let (exp, base, writer, checkpoint) = if resume {
+        let (writer, trained, ck) = RunWriter::resume(out)?;
+        same_training(&asked, &trained, out)?;
+        // The run's own copy, so its data is what it was trained on; only the
+        // number of epochs may be raised.
+        let mut exp = trained;
+        exp.training.epochs = asked.training.epochs;
+        println!(
+            "resuming {} after epoch {} of {}",
+            out.display(),
+            ck.state.epoch,
+            exp.training.epochs
+        );
+        (exp, out.to_path_buf(), Some(writer), Some(ck))
+    } else {
+        (asked, parent_dir(path), None, None)
+    };
+    let (dataset, _target, report) = prepare(&exp, &base).map_err(anyhow::Error::msg)?;
     println!("experiment: {} ({})", exp.name, path.display());
     println!(
         "data: {} — {} samples, sample shape {}",
@@ -388,15 +410,13 @@ fn cmd_train(path: &Path, out: &Path, device: DevicePreference) -> Result<()> {
     );
     print_network(&exp, &report);
 
-    let writer = RunWriter::create(out, &exp, &parent_dir(path))?;
-    let worker = Recorder::spawn(
-        Job {
-            experiment: exp.clone(),
-            dataset,
-            device,
-        },
-        writer,
-    );
+    let writer = match writer {
+        Some(w) => w,
+        None => RunWriter::create(out, &exp, &base)?,
+    };
+    let mut job = Job::new(exp.clone(), dataset, device);
+    job.resume = checkpoint.map(Box::new);
+    let worker = Recorder::spawn(job, writer);
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} steps  epoch {msg}")
@@ -475,6 +495,7 @@ fn cmd_train(path: &Path, out: &Path, device: DevicePreference) -> Result<()> {
             }
             Event::Latent(l) => last_latent = l.knn_agreement.map(|k| (l.epoch, k, l.ids.len())),
             Event::Note(note) => say(&bar, format!("note: {note}")),
+            Event::Checkpoint(_) => {}
             Event::Reconstructions(_) | Event::Attention(_) | Event::Paused | Event::Resumed => {}
             Event::Finished(outcome) => {
                 bar.finish_and_clear();
@@ -536,6 +557,33 @@ fn cmd_train(path: &Path, out: &Path, device: DevicePreference) -> Result<()> {
         }
     }
     bail!("the training thread ended without a result")
+}
+
+/// A run is resumed with the experiment it was trained with: the same task,
+/// network, data settings and training settings (more epochs allowed).
+fn same_training(asked: &Experiment, trained: &Experiment, run: &Path) -> Result<()> {
+    let mut a = asked.training.clone();
+    a.epochs = trained.training.epochs;
+    let differs = [
+        (asked.task != trained.task, "task"),
+        (asked.architecture != trained.architecture, "network"),
+        (
+            a != trained.training,
+            "training settings (other than the number of epochs)",
+        ),
+        (
+            asked.data.encoding != trained.data.encoding,
+            "preprocessing",
+        ),
+    ];
+    if let Some((_, what)) = differs.iter().find(|(d, _)| *d) {
+        bail!(
+            "the {what} of this experiment differ from those {} was trained with ({}); resume with that experiment, or start a new run",
+            run.display(),
+            run.join("experiment.json").display()
+        );
+    }
+    Ok(())
 }
 
 /// Print above the progress bar, or plainly when there is no terminal to draw it on.

@@ -156,6 +156,104 @@ fn the_same_seed_gives_the_same_metrics_and_a_run_is_never_overwritten() {
     assert!(std::fs::read(first.join("metrics.jsonl")).unwrap() == a);
 }
 
+/// `kill -9` in the middle of a run, then `train --resume`: the run ends with
+/// exactly the metrics and summary of a run that was never interrupted.
+#[test]
+fn a_run_killed_midway_resumes_to_the_same_result_as_an_uninterrupted_one() {
+    let dir = temp_dir("resume");
+    let exp = dir.join("exp.json");
+    let exp_s = exp.to_string_lossy().into_owned();
+    let o = lamina(&[
+        "new",
+        &exp_s,
+        "--template",
+        "dna_cnn",
+        "--data",
+        &sample("dna/promoters.fasta"),
+        "--set",
+        "training.epochs=40",
+        "--set",
+        "training.learning_rate=0.003",
+        // The best epoch's weights are then part of every checkpoint.
+        "--set",
+        "training.early_stopping_patience=100",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let train = |out: &Path, resume: bool| {
+        let mut args = vec!["train".to_string(), exp_s.clone(), "--out".into()];
+        args.push(out.to_string_lossy().into_owned());
+        args.extend(["--device".into(), "cpu".into()]);
+        if resume {
+            args.push("--resume".into());
+        }
+        let mut c = Command::new(env!("CARGO_BIN_EXE_lamina"));
+        c.args(&args);
+        c
+    };
+    let whole = dir.join("whole");
+    let o = train(&whole, false).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+
+    let cut = dir.join("cut");
+    let mut child = train(&cut, false)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = cut.join("checkpoint").join("state.json");
+    let started = std::time::Instant::now();
+    let killed_after = loop {
+        let epoch = std::fs::read_to_string(&state)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["epoch"].as_u64());
+        if let Some(e) = epoch.filter(|&e| e >= 3) {
+            child.kill().unwrap(); // SIGKILL
+            break e;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        assert!(started.elapsed().as_secs() < 300, "no checkpoint came");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    child.wait().unwrap();
+    assert!(!cut.join("summary.json").exists(), "killed before the end");
+    assert!(killed_after < 40);
+
+    let o = train(&cut, true).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("resuming"), "{}", text(&o));
+    let a = std::fs::read(whole.join("metrics.jsonl")).unwrap();
+    let b = std::fs::read(cut.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics(&cut).len(), 80);
+    assert!(
+        a == b,
+        "metrics differ after resuming from epoch {killed_after}"
+    );
+    let summary = |d: &Path| {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("summary.json")).unwrap())
+                .unwrap();
+        for timing in [
+            "wall_seconds",
+            "prep_seconds",
+            "train_seconds",
+            "first_step_seconds",
+            "samples_per_second",
+        ] {
+            v.as_object_mut().unwrap().remove(timing);
+        }
+        v
+    };
+    assert_eq!(summary(&whole), summary(&cut));
+    assert!(summary(&cut)["confusion"].is_array());
+    // A finished run is not resumed again, and says why.
+    let o = train(&cut, true).output().unwrap();
+    assert_clear_failure(&o, &["finished run", "nothing to resume"]);
+}
+
 /// Two tables joined by sample id: `new --data2`, `train`, then `predict`
 /// with both tables; refusing to predict from one of them.
 #[test]

@@ -48,11 +48,7 @@ fn train_sample(rel: &str, epochs: usize) -> (Outcome, Dataset) {
 
 /// Train `exp` on `ds` in a background worker on the CPU.
 fn train_on(exp: Experiment, ds: &Dataset) -> Outcome {
-    let worker = Worker::spawn(Job {
-        experiment: exp,
-        dataset: ds.clone(),
-        device: DevicePreference::Cpu,
-    });
+    let worker = Worker::spawn(Job::new(exp, ds.clone(), DevicePreference::Cpu));
     loop {
         match worker.recv() {
             Some(train::Event::Finished(o)) => break *o,

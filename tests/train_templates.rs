@@ -46,11 +46,7 @@ fn run_on_cpu(
 ) -> (train::Outcome, Vec<Event>) {
     let (ev_tx, ev_rx) = mpsc::channel();
     let (_cmd_tx, cmd_rx) = mpsc::channel();
-    let job = Job {
-        experiment: exp,
-        dataset,
-        device: DevicePreference::Cpu,
-    };
+    let job = Job::new(exp, dataset, DevicePreference::Cpu);
     // As the window and the CLI train: on a rayon pool of its own, so the tests training side
     // by side do not share one (and each run's numbers do not depend on the others').
     let outcome = train::run_in_pool(job, ev_tx, cmd_rx).unwrap();
@@ -293,11 +289,7 @@ fn pause_resume_and_stop_are_obeyed() {
         &opts,
     )
     .unwrap();
-    let worker = train::Worker::spawn(Job {
-        experiment: exp,
-        dataset,
-        device: DevicePreference::Cpu,
-    });
+    let worker = train::Worker::spawn(Job::new(exp, dataset, DevicePreference::Cpu));
     worker.send(train::Command::Pause);
     let mut saw_paused = false;
     while let Some(e) = worker.recv() {
@@ -339,17 +331,9 @@ fn a_diverging_run_stops_with_a_clear_message() {
     .unwrap();
     let (tx, _rx) = mpsc::channel();
     let (_ctx, crx) = mpsc::channel();
-    let err = train::run_in_pool(
-        Job {
-            experiment: exp,
-            dataset,
-            device: DevicePreference::Cpu,
-        },
-        tx,
-        crx,
-    )
-    .err()
-    .expect("a learning rate of 1e30 diverges");
+    let err = train::run_in_pool(Job::new(exp, dataset, DevicePreference::Cpu), tx, crx)
+        .err()
+        .expect("a learning rate of 1e30 diverges");
     assert!(err.contains("NaN") || err.contains("infinite"), "{err}");
     assert!(err.contains("lower learning rate"), "{err}");
 }

@@ -1230,3 +1230,63 @@ fn runs_trained_on_the_command_line_open_in_the_window_with_every_view() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A run that ended without its summary and model (as after a crash) opens
+/// with a Resume button; resuming finishes it with the metrics of the run
+/// that was never interrupted.
+#[test]
+fn an_interrupted_run_is_resumed_from_the_window() {
+    let dir = scratch("resume-window");
+    let fasta = sample("dna/promoters.fasta").display().to_string();
+    let whole = train_on_the_command_line(
+        &dir,
+        "whole",
+        "dna_cnn",
+        &["--data", &fasta, "--set", "training.epochs=4"],
+    );
+    // The same run, as a crash after its third checkpoint would leave it.
+    let cut = dir.join("cut");
+    std::fs::create_dir_all(&cut).unwrap();
+    for f in [
+        "experiment.json",
+        "started.json",
+        "metrics.jsonl",
+        "latent.json",
+    ] {
+        std::fs::copy(whole.join(f), cut.join(f)).unwrap();
+    }
+    std::fs::create_dir_all(cut.join("checkpoint")).unwrap();
+    for f in ["state.json", "weights.safetensors", "optimizer.bpk"] {
+        std::fs::copy(
+            whole.join("checkpoint").join(f),
+            cut.join("checkpoint").join(f),
+        )
+        .unwrap();
+    }
+
+    let mut h = harness(LaminaApp::default());
+    h.run_steps(1);
+    h.state_mut().screen = Screen::Workbench;
+    h.run_steps(1);
+    open_run_by_typing(&mut h, &cut);
+    h.state_mut().training.device = DevicePreference::Cpu;
+    h.get_by_label_contains("This run has no saved model");
+    h.get_by_label("Resume from epoch 3").click();
+    h.run_steps(1);
+    assert!(h.state().training.is_running(), "{:?}", h.state().message);
+    step_until(
+        &mut h,
+        Duration::from_secs(120),
+        "the resumed run to finish",
+        |a| a.training.outcome.is_some() || a.training.error.is_some(),
+    );
+    assert_eq!(h.state().training.error, None);
+    assert_eq!(h.state().training.history.len(), 4, "3 kept and 1 trained");
+    let a = std::fs::read(whole.join("metrics.jsonl")).unwrap();
+    let b = std::fs::read(cut.join("metrics.jsonl")).unwrap();
+    assert!(a == b, "the resumed run's metrics differ");
+    assert!(
+        cut.join("summary.json").exists() && cut.join("model").join("weights.safetensors").exists()
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

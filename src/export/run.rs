@@ -33,8 +33,8 @@ use super::{ExportError, ModelMeta, plots};
 use crate::spec::{Experiment, Task, write_atomic};
 use crate::train::dqn::EpisodeReport;
 use crate::train::{
-    AttentionSnapshot, Command, EpochMetrics, Event, GanSnapshot, Job, LatentSnapshot, Outcome,
-    ReconstructionSnapshot, SplitMetrics, StartInfo, Summary, Worker,
+    AttentionSnapshot, Checkpoint, CheckpointState, Command, EpochMetrics, Event, GanSnapshot, Job,
+    LatentSnapshot, Outcome, ReconstructionSnapshot, SplitMetrics, StartInfo, Summary, Worker,
 };
 
 const EXPERIMENT: &str = "experiment.json";
@@ -49,6 +49,11 @@ const EPISODES: &str = "episodes.jsonl";
 const SUMMARY: &str = "summary.json";
 const ERROR: &str = "error.txt";
 const MODEL: &str = "model";
+const CHECKPOINT: &str = "checkpoint";
+const CHECKPOINT_STATE: &str = "state.json";
+const CHECKPOINT_WEIGHTS: &str = "weights.safetensors";
+const CHECKPOINT_OPTIMIZER: &str = "optimizer.bpk";
+const CHECKPOINT_BEST: &str = "best.safetensors";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -70,6 +75,16 @@ pub enum RunError {
         path.display()
     )]
     NotARun { path: PathBuf },
+    #[error(
+        "{} holds a finished run ({epochs} epochs): there is nothing to resume; to train further, start a new run from its model",
+        path.display()
+    )]
+    Finished { path: PathBuf, epochs: usize },
+    #[error(
+        "{} has no checkpoint to resume from (the run stopped before its first epoch ended, or it is a GAN or DQN run, which keep none yet)",
+        path.display()
+    )]
+    NoCheckpoint { path: PathBuf },
     #[error(transparent)]
     Model(#[from] ExportError),
 }
@@ -197,8 +212,98 @@ impl RunWriter {
                 self.flush()?;
                 write_atomic(&self.dir.join(ERROR), msg.as_bytes()).map_err(self.err(ERROR))
             }
+            Event::Checkpoint(ck) => self.checkpoint(ck),
             Event::Progress(_) | Event::Paused | Event::Resumed | Event::Note(_) => Ok(()),
         }
+    }
+
+    /// Replace `checkpoint/` whole: written beside it, then swapped in, so a
+    /// run killed at any moment leaves one whole checkpoint (`checkpoint/`,
+    /// or `checkpoint.old/` during the swap).
+    fn checkpoint(&mut self, ck: &Checkpoint) -> Result<(), RunError> {
+        let fresh = self.dir.join(".checkpoint.partial");
+        let old = self.dir.join("checkpoint.old");
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| RunError::Write { path, source }
+        };
+        let _ = std::fs::remove_dir_all(&fresh);
+        std::fs::create_dir_all(&fresh).map_err(io(&fresh))?;
+        let state = serde_json::to_string_pretty(&ck.state).map_err(std::io::Error::other);
+        let mut files: Vec<(&str, &[u8])> = vec![
+            (CHECKPOINT_WEIGHTS, &ck.weights),
+            (CHECKPOINT_OPTIMIZER, &ck.optimizer),
+        ];
+        if let Some(b) = &ck.best_weights {
+            files.push((CHECKPOINT_BEST, b));
+        }
+        let state = state.map_err(io(&fresh.join(CHECKPOINT_STATE)))?;
+        // The state last: a checkpoint folder without it is not whole.
+        files.push((CHECKPOINT_STATE, state.as_bytes()));
+        for (name, bytes) in files {
+            write_atomic(&fresh.join(name), bytes).map_err(io(&fresh.join(name)))?;
+        }
+        let current = self.dir.join(CHECKPOINT);
+        let _ = std::fs::remove_dir_all(&old);
+        if current.exists() {
+            std::fs::rename(&current, &old).map_err(io(&current))?;
+        }
+        std::fs::rename(&fresh, &current).map_err(io(&current))?;
+        let _ = std::fs::remove_dir_all(&old);
+        Ok(())
+    }
+
+    /// Continue the run in `dir` from its checkpoint: returns the writer, the
+    /// experiment as it was trained (data paths relative to `dir`) and the
+    /// checkpoint. The epochs after the checkpoint are dropped from
+    /// `metrics.jsonl`, to be trained again.
+    pub fn resume(dir: &Path) -> Result<(RunWriter, Experiment, Checkpoint), RunError> {
+        let record = RunRecord::open(dir)?;
+        if let Some(s) = &record.summary {
+            return Err(RunError::Finished {
+                path: dir.to_path_buf(),
+                epochs: s.epochs_completed,
+            });
+        }
+        let experiment = record.experiment.ok_or_else(|| RunError::Read {
+            path: dir.join(EXPERIMENT),
+            message: "it is missing".into(),
+        })?;
+        let ck = read_checkpoint(dir)?.ok_or_else(|| RunError::NoCheckpoint {
+            path: dir.to_path_buf(),
+        })?;
+        let metrics_path = dir.join(METRICS);
+        let io = |source| RunError::Write {
+            path: metrics_path.clone(),
+            source,
+        };
+        let mut kept = Vec::new();
+        for m in &ck.state.history {
+            for (split, s) in
+                std::iter::once(("train", &m.train)).chain(m.valid.as_ref().map(|v| ("valid", v)))
+            {
+                let mut obj = serde_json::to_value(s).map_err(|e| io(std::io::Error::other(e)))?;
+                obj["epoch"] = m.epoch.into();
+                obj["split"] = split.into();
+                writeln!(kept, "{obj}").map_err(io)?;
+            }
+        }
+        write_atomic(&metrics_path, &kept).map_err(io)?;
+        let _ = std::fs::remove_file(dir.join(ERROR));
+        let metrics = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&metrics_path)
+            .map_err(io)?;
+        let writer = RunWriter {
+            dir: dir.to_path_buf(),
+            metrics,
+            gan_progress: None,
+            episodes: None,
+            task: experiment.task,
+            pending: Vec::new(),
+            written: Vec::new(),
+        };
+        Ok((writer, experiment, ck))
     }
 
     /// Keep the latest snapshot of a kind; write it when its file is due.
@@ -380,6 +485,8 @@ pub struct RunRecord {
     pub error: Option<String>,
     /// The saved model folder and its description, when there is one.
     pub model: Option<(PathBuf, ModelMeta)>,
+    /// The latest checkpoint's state (its weights are read by [`read_checkpoint`]).
+    pub checkpoint: Option<CheckpointState>,
 }
 
 impl RunRecord {
@@ -424,6 +531,10 @@ impl RunRecord {
             summary: read_json(&dir.join(SUMMARY))?,
             error: read_text(&dir.join(ERROR))?,
             model,
+            checkpoint: match checkpoint_dir(dir) {
+                Some(c) => read_json(&c.join(CHECKPOINT_STATE))?,
+                None => None,
+            },
         })
     }
 
@@ -434,6 +545,40 @@ impl RunRecord {
             .map(|(_, m)| m.class_names.clone())
             .unwrap_or_default()
     }
+}
+
+/// The whole checkpoint folder of a run: `checkpoint/`, or `checkpoint.old/`
+/// when the run was killed while swapping them.
+fn checkpoint_dir(dir: &Path) -> Option<PathBuf> {
+    ["checkpoint", "checkpoint.old"]
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|c| c.join(CHECKPOINT_STATE).is_file())
+}
+
+/// The latest whole checkpoint of the run in `dir`, if it has one.
+pub fn read_checkpoint(dir: &Path) -> Result<Option<Checkpoint>, RunError> {
+    let Some(c) = checkpoint_dir(dir) else {
+        return Ok(None);
+    };
+    let Some(state) = read_json::<CheckpointState>(&c.join(CHECKPOINT_STATE))? else {
+        return Ok(None);
+    };
+    let bytes = |name: &str| {
+        std::fs::read(c.join(name)).map_err(|e| RunError::Read {
+            path: c.join(name),
+            message: e.to_string(),
+        })
+    };
+    Ok(Some(Checkpoint {
+        weights: bytes(CHECKPOINT_WEIGHTS)?,
+        optimizer: bytes(CHECKPOINT_OPTIMIZER)?,
+        best_weights: match c.join(CHECKPOINT_BEST).is_file() {
+            true => Some(bytes(CHECKPOINT_BEST)?),
+            false => None,
+        },
+        state,
+    }))
 }
 
 /// Is `dir` a run folder (rather than, say, a folder of images)?

@@ -522,6 +522,9 @@ pub struct TrainSpec {
     pub gradient_clip_norm: f64,
     /// Stop when the validation loss has not improved for this many epochs; 0 = never.
     pub early_stopping_patience: usize,
+    /// Keep a checkpoint to continue from every this many epochs (0 = none;
+    /// supervised and autoencoding tasks).
+    pub checkpoint_every: usize,
     /// GAN only: the settings of the two networks' training.
     pub gan: GanSettings,
     /// Deep Q-learning only (`epochs` is then unused).
@@ -632,6 +635,7 @@ impl Default for TrainSpec {
             seed: 42,
             gradient_clip_norm: 0.0,
             early_stopping_patience: 0,
+            checkpoint_every: 1,
             gan: GanSettings::default(),
             dqn: DqnSettings::default(),
             augment: Augmentation::default(),

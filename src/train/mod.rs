@@ -16,6 +16,7 @@ pub mod dqn;
 mod gan;
 
 mod batch;
+mod checkpoint;
 mod inference;
 mod protocol;
 mod session;
@@ -23,6 +24,7 @@ mod snapshots;
 mod supervised;
 mod worker;
 
+pub use checkpoint::{Checkpoint, CheckpointState};
 pub use device::{DeviceChoice, DevicePreference};
 pub use gan::{GanSnapshot, generate, pearson};
 

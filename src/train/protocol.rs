@@ -173,6 +173,8 @@ pub enum Event {
     /// Something the user should know that does not stop the run (e.g. the
     /// run folder could not be written).
     Note(String),
+    /// The state after a whole epoch, to continue from (supervised tasks).
+    Checkpoint(Box<Checkpoint>),
     Finished(Box<Outcome>),
     Failed(String),
 }
@@ -263,4 +265,17 @@ pub struct Job {
     pub experiment: Experiment,
     pub dataset: Dataset,
     pub device: DevicePreference,
+    /// Continue from this checkpoint instead of starting afresh.
+    pub resume: Option<Box<Checkpoint>>,
+}
+
+impl Job {
+    pub fn new(experiment: Experiment, dataset: Dataset, device: DevicePreference) -> Job {
+        Job {
+            experiment,
+            dataset,
+            device,
+            resume: None,
+        }
+    }
 }

@@ -67,6 +67,13 @@ impl StepClock {
         }
     }
 
+    /// Carry on the count of a run continued from a checkpoint.
+    pub(super) fn resume(&mut self, steps: usize, seconds: f64, first_step_seconds: f64) {
+        self.steps = steps;
+        self.time = Duration::from_secs_f64(seconds.max(0.0));
+        self.first_step_seconds = first_step_seconds;
+    }
+
     /// Count one finished step that began at `start`.
     pub(super) fn step_done(&mut self, start: Instant) {
         let spent = start.elapsed();

@@ -27,10 +27,14 @@ pub fn run(
         experiment: exp,
         dataset: mut data,
         device,
+        resume,
     } = job;
     exp.validate().map_err(|e| e.to_string())?;
     let target = data.target(exp.task).map_err(|e| e.to_string())?;
     let choice = device::choose(device)?;
+    if resume.is_some() && matches!(exp.task, Task::Gan | Task::Dqn) {
+        return Err("GAN and DQN runs cannot be continued from a checkpoint yet".into());
+    }
     if exp.task == Task::Gan {
         return gan::run(exp, data, choice, events, commands, started);
     }
@@ -70,26 +74,59 @@ pub fn run(
     }));
 
     let mut optim = optimizer(&exp);
+    let mut history = Vec::new();
+    let mut best: Option<(f64, usize, Network)> = None;
+    let mut since_best = 0;
+    let mut clock = StepClock::new();
+    let mut first_epoch = 1;
+    if let Some(ck) = &resume {
+        let st = &ck.state;
+        if st.seed != t.seed {
+            return Err(format!(
+                "the checkpoint was taken with seed {}, the experiment has seed {}",
+                st.seed, t.seed
+            ));
+        }
+        model = checkpoint::with_param_ids(
+            checkpoint::with_weights(&model, &ck.weights)?,
+            &st.param_ids,
+        )?;
+        optim = checkpoint::with_optimizer_state(optim, &ck.optimizer)?;
+        history = st.history.clone();
+        since_best = st.since_best;
+        best = match (st.best, &ck.best_weights) {
+            (Some((loss, epoch)), Some(w)) => {
+                Some((loss, epoch, checkpoint::with_weights(&model, w)?))
+            }
+            (Some((loss, epoch)), None) => Some((loss, epoch, model.clone())),
+            (None, _) => None,
+        };
+        clock.resume(st.steps, st.train_seconds, st.first_step_seconds);
+        first_epoch = st.epoch + 1;
+    }
     let batcher = Batcher::new(&values, &data, &prep, &data.labels, &model)
         .lengths_rounded_to(length_step(&choice.device));
     let mut order = train.clone();
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(t.seed.wrapping_add(1));
-    let mut augmenter = if data.kind == crate::data::DataKind::Images {
-        augment::Augmenter::new(t.augment, &data.shape, t.seed)
-    } else {
-        None
-    };
-
-    let mut history = Vec::new();
-    let mut best: Option<(f64, usize, Network)> = None;
-    let mut since_best = 0;
+    // A continued run shuffles as the uninterrupted one did.
+    for _ in 1..first_epoch {
+        rand::seq::SliceRandom::shuffle(order.as_mut_slice(), &mut rng);
+    }
     let mut stopped_by_user = false;
     let mut stopped_early = false;
-    let mut clock = StepClock::new();
 
-    'epochs: for epoch in 1..=t.epochs {
+    'epochs: for epoch in first_epoch..=t.epochs {
         let epoch_start = Instant::now();
         rand::seq::SliceRandom::shuffle(order.as_mut_slice(), &mut rng);
+        // Each epoch's draws follow from the seed and the epoch alone, so a
+        // run continued from a checkpoint draws what it would have.
+        let epoch_seed = checkpoint::epoch_seed(t.seed, epoch);
+        crate::model::dropout::seed(epoch_seed);
+        let mut augmenter = if data.kind == crate::data::DataKind::Images {
+            augment::Augmenter::new(t.augment, &data.shape, epoch_seed)
+        } else {
+            None
+        };
         let mut acc = Accumulator::default();
         for (step, chunk) in order.chunks(batch).enumerate() {
             match poll_commands(commands, events) {
@@ -196,6 +233,30 @@ pub fn run(
                     break;
                 }
             }
+        }
+        let every = t.checkpoint_every;
+        if every > 0 && epoch % every == 0 && epoch < t.epochs {
+            let best_weights = match (&best, t.early_stopping_patience > 0) {
+                (Some((_, _, m)), true) => Some(checkpoint::network_bytes(m)?),
+                _ => None,
+            };
+            let ck = Checkpoint {
+                state: CheckpointState {
+                    epoch,
+                    seed: t.seed,
+                    param_ids: checkpoint::param_ids(&model),
+                    history: history.clone(),
+                    best: best.as_ref().map(|(l, e, _)| (*l, *e)),
+                    since_best,
+                    steps: clock.steps,
+                    train_seconds: clock.time.as_secs_f64(),
+                    first_step_seconds: clock.first_step_seconds,
+                },
+                weights: checkpoint::network_bytes(&model)?,
+                optimizer: checkpoint::optimizer_bytes(&optim)?,
+                best_weights,
+            };
+            let _ = events.send(Event::Checkpoint(Box::new(ck)));
         }
     }
 

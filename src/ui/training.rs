@@ -41,6 +41,8 @@ pub struct TrainingState {
     pub class_names: Vec<String>,
     /// A message from the run that did not stop it (e.g. its folder could not be written).
     pub note: Option<String>,
+    /// The epoch of the run's latest checkpoint, which it can be resumed from.
+    pub checkpoint_epoch: Option<usize>,
     pub device: DevicePreference,
     pub started: Option<StartInfo>,
     pub progress: Option<Progress>,
@@ -95,6 +97,31 @@ impl TrainingState {
         }
     }
 
+    /// Continue the interrupted run in `dir` from its checkpoint, on `dataset`
+    /// (read from the run's experiment); `epochs` may be more than it planned.
+    pub fn resume(
+        &mut self,
+        dir: &std::path::Path,
+        dataset: crate::data::Dataset,
+        epochs: usize,
+    ) -> Result<(), String> {
+        let (writer, mut exp, ck) = RunWriter::resume(dir).map_err(|e| e.to_string())?;
+        exp.training.epochs = epochs.max(ck.state.epoch + 1);
+        let mut job = Job::new(exp, dataset, self.device);
+        let kept = ck.state.history.clone();
+        job.resume = Some(Box::new(ck));
+        let device = self.device;
+        *self = TrainingState {
+            device,
+            class_names: job.dataset.labels.class_names().to_vec(),
+            history: kept,
+            run_dir: Some(dir.to_path_buf()),
+            ..Default::default()
+        };
+        self.worker = Some(Recorder::spawn(job, writer));
+        Ok(())
+    }
+
     /// The state of a run read back from its folder (`model`: its trained
     /// model, when it has one that loads).
     pub fn from_record(
@@ -141,6 +168,7 @@ impl TrainingState {
         };
         TrainingState {
             device,
+            checkpoint_epoch: record.checkpoint.as_ref().map(|c| c.epoch),
             run_dir: Some(record.dir),
             class_names,
             note,
@@ -254,6 +282,7 @@ impl TrainingState {
                     self.gan = Some(g);
                 }
                 Event::Note(n) => self.note = Some(n),
+                Event::Checkpoint(c) => self.checkpoint_epoch = Some(c.state.epoch),
                 Event::Paused => self.paused = true,
                 Event::Resumed => self.paused = false,
                 Event::Finished(o) => {
@@ -349,17 +378,25 @@ pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
 
 impl LaminaApp {
     /// Start training the experiment on its loaded data, if nothing blocks it.
+    /// Continue the opened, interrupted run from its checkpoint.
+    pub fn resume_training(&mut self) {
+        let (Some(dir), Some(ds)) = (self.training.run_dir.clone(), self.data.dataset.clone())
+        else {
+            return;
+        };
+        let epochs = self.experiment.training.epochs;
+        if let Err(e) = self.training.resume(&dir, ds, epochs) {
+            self.message = Some((format!("Cannot resume: {e}"), true));
+        }
+    }
+
     pub fn start_training(&mut self) {
         if let Some(reason) = self.train_blocker() {
             self.message = Some((format!("Cannot train yet: {reason}"), true));
             return;
         }
         if let Some(ds) = self.data.dataset.clone() {
-            let job = Job {
-                experiment: self.experiment.clone(),
-                dataset: ds,
-                device: self.training.device,
-            };
+            let job = Job::new(self.experiment.clone(), ds, self.training.device);
             let dir = crate::export::run::new_run_dir(&self.runs_dir(), &self.run_name());
             self.training.start(job, &dir, &self.base_dir());
         }
@@ -657,6 +694,17 @@ fn controls(ui: &mut egui::Ui, app: &mut LaminaApp) {
         };
         if start.clicked() {
             app.start_training();
+        }
+        let resumable = !running && app.training.outcome.is_none() && app.training.run_dir.is_some();
+        if let (Some(epoch), true) = (app.training.checkpoint_epoch, resumable) {
+            let ready = app.data.dataset.is_some();
+            let button = ui
+                .add_enabled(ready, egui::Button::new(format!("Resume from epoch {epoch}")))
+                .on_hover_text("Continue this interrupted run from its last checkpoint, to the same result as if it had never stopped")
+                .on_disabled_hover_text("The run's data is not read (yet): it has to be on this machine where the run's experiment says");
+            if button.clicked() {
+                app.resume_training();
+            }
         }
         if running {
             if app.training.paused {
