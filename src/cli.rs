@@ -76,6 +76,15 @@ pub enum Command {
         /// for more epochs).
         #[arg(long)]
         resume: bool,
+        /// Start from the weights of a saved model folder (fine-tuning):
+        /// layers at the same place with the same shapes are copied; mark
+        /// layers `"frozen": true` in the experiment to keep them as they are.
+        #[arg(
+            long = "init-from",
+            value_name = "MODEL_DIR",
+            conflicts_with = "resume"
+        )]
+        init_from: Option<PathBuf>,
     },
     /// Describe a data file or folder, or say what is wrong with it.
     Inspect { path: PathBuf },
@@ -167,9 +176,10 @@ pub fn run(cli: Cli) -> Result<()> {
             out,
             device,
             resume,
+            init_from,
         }) => {
             let pref: DevicePreference = device.parse().map_err(anyhow::Error::msg)?;
-            cmd_train(&experiment, &out, pref, resume)
+            cmd_train(&experiment, &out, pref, resume, init_from.as_deref())
         }
         Some(Command::Predict {
             model,
@@ -381,7 +391,13 @@ fn print_network(exp: &Experiment, report: &ShapeReport) {
     println!("total: {} parameters", report.total_params());
 }
 
-fn cmd_train(path: &Path, out: &Path, device: DevicePreference, resume: bool) -> Result<()> {
+fn cmd_train(
+    path: &Path,
+    out: &Path,
+    device: DevicePreference,
+    resume: bool,
+    init_from: Option<&Path>,
+) -> Result<()> {
     let asked = Experiment::load(path)?;
     let (exp, base, writer, checkpoint) = if resume {
         let (writer, trained, ck) = RunWriter::resume(out)?;
@@ -410,12 +426,15 @@ fn cmd_train(path: &Path, out: &Path, device: DevicePreference, resume: bool) ->
     );
     print_network(&exp, &report);
 
+    // Read before the run folder is made, so a wrong path leaves no run behind.
+    let init = init_from.map(crate::export::initial_weights).transpose()?;
     let writer = match writer {
         Some(w) => w,
         None => RunWriter::create(out, &exp, &base)?,
     };
     let mut job = Job::new(exp.clone(), dataset, device);
     job.resume = checkpoint.map(Box::new);
+    job.init_from = init;
     let worker = Recorder::spawn(job, writer);
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(

@@ -254,6 +254,110 @@ fn a_run_killed_midway_resumes_to_the_same_result_as_an_uninterrupted_one() {
     assert_clear_failure(&o, &["finished run", "nothing to resume"]);
 }
 
+/// The weights of layer `layer` (0-based) of the first stack of a saved model, as bytes.
+fn layer_weights(model: &Path, layer: usize) -> Vec<Vec<u8>> {
+    use burn::store::ModuleSnapshot;
+    let device = lamina::train::device::DeviceChoice::cpu("test").device;
+    let m = lamina::export::load_model(model, &device).unwrap();
+    let prefix = format!("stacks.0.layers.{layer}.");
+    m.network
+        .collect(None, None, false)
+        .into_iter()
+        .filter(|t| t.name.starts_with(&prefix))
+        .map(|t| t.to_bytes().unwrap().to_vec())
+        .collect()
+}
+
+/// `train --init-from`: a DNA CNN trained on 700 sequences starts a run on 300
+/// other ones far ahead of a run from scratch; a layer marked frozen keeps
+/// the saved weights exactly, the others learn on.
+#[test]
+fn fine_tuning_from_a_saved_model_starts_ahead_and_keeps_frozen_layers() {
+    let dir = temp_dir("fine-tune");
+    let fasta = std::fs::read_to_string(sample("dna/promoters.fasta")).unwrap();
+    let records: Vec<&str> = fasta.split_inclusive('>').collect();
+    let cut = records.iter().take(701).map(|r| r.len()).sum::<usize>() - 1;
+    std::fs::write(dir.join("a.fasta"), &fasta[..cut]).unwrap();
+    std::fs::write(dir.join("b.fasta"), &fasta[cut..]).unwrap();
+    let run = |name: &str,
+               data: &str,
+               epochs: &str,
+               extra: &[&str],
+               edit: &dyn Fn(&mut lamina::spec::Experiment)| {
+        let exp = dir.join(format!("{name}.json"));
+        let exp_s = exp.to_string_lossy().into_owned();
+        let data = dir.join(data).to_string_lossy().into_owned();
+        let set = format!("training.epochs={epochs}");
+        let o = lamina(&[
+            "new",
+            &exp_s,
+            "--template",
+            "dna_cnn",
+            "--data",
+            &data,
+            "--set",
+            &set,
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        let mut e = lamina::spec::Experiment::load(&exp).unwrap();
+        edit(&mut e);
+        e.save(&exp).unwrap();
+        let out = dir.join(name);
+        let out_s = out.to_string_lossy().into_owned();
+        let mut args = vec!["train", &exp_s, "--out", &out_s, "--device", "cpu"];
+        args.extend_from_slice(extra);
+        let o = lamina(&args);
+        assert!(o.status.success(), "{}", text(&o));
+        (out, text(&o))
+    };
+    let (first, _) = run("first", "a.fasta", "10", &[], &|_| {});
+    let model = first.join("model");
+    let model_s = model.to_string_lossy().into_owned();
+    let (scratch, _) = run("scratch", "b.fasta", "3", &[], &|_| {});
+    let (tuned, said) = run("tuned", "b.fasta", "3", &["--init-from", &model_s], &|e| {
+        e.architecture.stacks[0].layers[0].frozen = true;
+    });
+    assert!(said.contains("weight tensors copied"), "{said}");
+    let valid_acc = |out: &Path| -> Vec<f64> {
+        metrics(out)
+            .iter()
+            .filter(|r| r["split"] == "valid")
+            .map(|r| r["accuracy"].as_f64().unwrap())
+            .collect()
+    };
+    let (s, t) = (valid_acc(&scratch), valid_acc(&tuned));
+    assert!(
+        t[0] >= 0.85 && t[0] > s[0] + 0.2,
+        "after one epoch: tuned {t:?}, scratch {s:?}"
+    );
+    // The frozen convolution is the saved one to the bit; the dense layer moved.
+    let conv = layer_weights(&model, 0);
+    assert!(!conv.is_empty());
+    assert_eq!(conv, layer_weights(&tuned.join("model"), 0));
+    let last = lamina::spec::Experiment::load(&dir.join("tuned.json"))
+        .unwrap()
+        .architecture
+        .stacks[0]
+        .layers
+        .len()
+        - 1;
+    assert_ne!(
+        layer_weights(&model, last),
+        layer_weights(&tuned.join("model"), last)
+    );
+    // A folder that is not a model is named, and no run is left behind.
+    let o = lamina(&[
+        "train",
+        &dir.join("tuned.json").to_string_lossy(),
+        "--out",
+        &dir.join("nothing").to_string_lossy(),
+        "--init-from",
+        &dir.to_string_lossy(),
+    ]);
+    assert_clear_failure(&o, &["weights.safetensors"]);
+    assert!(!dir.join("nothing").exists());
+}
+
 /// Two tables joined by sample id: `new --data2`, `train`, then `predict`
 /// with both tables; refusing to predict from one of them.
 #[test]

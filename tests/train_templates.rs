@@ -630,11 +630,13 @@ fn with_residual(stack: &mut lamina::spec::Stack) {
         id: "branch".into(),
         inputs: Vec::new(),
         layer: LayerSpec::Dense { units, bias: true },
+        frozen: false,
     };
     let add = Node {
         id: String::new(),
         inputs: vec!["branch".into(), "skip_from".into()],
         layer: LayerSpec::Add,
+        frozen: false,
     };
     stack.layers.splice(relu + 1..relu + 1, [branch, add]);
 }
@@ -753,6 +755,7 @@ fn an_up_and_down_network_with_a_cropped_skip_learns_cell_shapes() {
         id: id.into(),
         inputs: inputs.iter().map(|s| s.to_string()).collect(),
         layer,
+        frozen: false,
     };
     let conv = |filters, padding| LayerSpec::Conv2d {
         filters,

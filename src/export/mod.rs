@@ -283,6 +283,68 @@ fn internal_names(exp: &Experiment, network: &crate::model::Network) -> KeyRemap
     r
 }
 
+/// The weights of a model folder, to start a new run from ([`copy_matching_weights`]).
+pub fn initial_weights(dir: &Path) -> Result<crate::train::InitialWeights, ExportError> {
+    let path = dir.join("weights.safetensors");
+    let safetensors = std::fs::read(&path).map_err(|e| ExportError::Read {
+        path: dir.to_path_buf(),
+        message: format!("weights.safetensors: {e}"),
+    })?;
+    Ok(crate::train::InitialWeights {
+        source: dir.display().to_string(),
+        safetensors,
+    })
+}
+
+/// `network` (built for `exp`) with every weight of `init` whose layer place,
+/// name and shape match copied in; the rest keep their fresh values. Returns
+/// the network and a sentence saying what was copied and what not.
+pub fn copy_matching_weights(
+    exp: &Experiment,
+    network: &crate::model::Network,
+    init: &crate::train::InitialWeights,
+) -> Result<(crate::model::Network, String), String> {
+    let mut store = SafetensorsStore::from_bytes(Some(init.safetensors.clone()))
+        .remap(internal_names(exp, network))
+        .allow_partial(true)
+        .validate(false);
+    let mut loaded = network.clone();
+    let result = loaded.load_from(&mut store).map_err(|e| e.to_string())?;
+    if result.applied.is_empty() {
+        return Err(
+            "no layer of this network matches a layer of that model (same place, kind and shape)"
+                .into(),
+        );
+    }
+    let readable = |p: &str| {
+        // stacks.0.layers.3.Dense.weight → layer 4's weight
+        let parts: Vec<&str> = p.split('.').collect();
+        match parts.as_slice() {
+            ["stacks", _, "layers", j, _, rest @ ..] => match j.parse::<usize>() {
+                Ok(j) => format!("layer {} {}", j + 1, rest.join(".")),
+                Err(_) => p.to_string(),
+            },
+            _ => p.to_string(),
+        }
+    };
+    let mut not_copied: Vec<String> = result.missing.iter().map(|(p, _)| readable(p)).collect();
+    not_copied.extend(result.errors.iter().map(|e| e.to_string()));
+    let total = result.applied.len() + result.missing.len() + result.errors.len();
+    let mut note = format!(
+        "started from {}: {} of {} weight tensors copied",
+        init.source,
+        result.applied.len(),
+        total
+    );
+    if !not_copied.is_empty() {
+        note.push_str(&format!(
+            "; new (not in that model or another shape): {}",
+            not_copied.join(", ")
+        ));
+    }
+    Ok((loaded, note))
+}
+
 /// Load a model folder written by [`save_model`] onto `device`.
 pub fn load_model(dir: &Path, device: &Device) -> Result<TrainedModel, ExportError> {
     let read_err = |message: String| ExportError::Read {

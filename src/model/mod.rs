@@ -1303,6 +1303,7 @@ mod tests {
             id: id.into(),
             inputs: inputs.iter().map(|s| s.to_string()).collect(),
             layer,
+            frozen: false,
         };
         let mut exp = Template::MlpClassifier.experiment();
         exp.architecture.stacks[0] = Stack {

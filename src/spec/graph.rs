@@ -484,6 +484,7 @@ mod tests {
             id: id.into(),
             inputs: inputs.iter().map(|s| s.to_string()).collect(),
             layer,
+            frozen: false,
         }
     }
 

@@ -157,6 +157,9 @@ pub struct Node {
     pub inputs: Vec<String>,
     #[serde(flatten)]
     pub layer: LayerSpec,
+    /// Keep this layer's weights as they are (fine-tuning from a saved model).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub frozen: bool,
 }
 
 impl From<LayerSpec> for Node {
@@ -165,6 +168,7 @@ impl From<LayerSpec> for Node {
             id: String::new(),
             inputs: Vec::new(),
             layer,
+            frozen: false,
         }
     }
 }

@@ -646,6 +646,7 @@ fn two_input_stack() -> Stack {
         id: id.to_string(),
         inputs: inputs.iter().map(|s| s.to_string()).collect(),
         layer,
+        frozen: false,
     };
     let dense = |units| LayerSpec::Dense { units, bias: true };
     Stack {
@@ -678,6 +679,7 @@ fn resnet_stack() -> Stack {
         id: id.to_string(),
         inputs: inputs.iter().map(|s| s.to_string()).collect(),
         layer,
+        frozen: false,
     };
     let conv = |filters, kernel| LayerSpec::Conv2d {
         filters,

@@ -132,3 +132,15 @@ pub(super) fn with_optimizer_state(
         .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes.to_vec()))
         .map_err(|e| format!("the checkpoint's optimizer state does not load: {e}"))
 }
+
+/// `network` with the layers the experiment marks frozen taken out of training.
+pub(super) fn freeze(mut network: Network, exp: &crate::spec::Experiment) -> Network {
+    for (stack, spec) in network.stacks.iter_mut().zip(&exp.architecture.stacks) {
+        for (layer, node) in stack.layers.iter_mut().zip(&spec.layers) {
+            if node.frozen {
+                *layer = layer.clone().no_grad();
+            }
+        }
+    }
+    network
+}

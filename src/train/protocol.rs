@@ -267,6 +267,17 @@ pub struct Job {
     pub device: DevicePreference,
     /// Continue from this checkpoint instead of starting afresh.
     pub resume: Option<Box<Checkpoint>>,
+    /// Start from the weights of a saved model (fine-tuning): those of the
+    /// layers whose place, names and shapes match are copied.
+    pub init_from: Option<InitialWeights>,
+}
+
+/// A saved model's weights to start from (its `weights.safetensors`, read by `export`).
+#[derive(Clone)]
+pub struct InitialWeights {
+    /// Where they came from, for the message.
+    pub source: String,
+    pub safetensors: Vec<u8>,
 }
 
 impl Job {
@@ -276,6 +287,7 @@ impl Job {
             dataset,
             device,
             resume: None,
+            init_from: None,
         }
     }
 }

@@ -28,12 +28,15 @@ pub fn run(
         dataset: mut data,
         device,
         resume,
+        init_from,
     } = job;
     exp.validate().map_err(|e| e.to_string())?;
     let target = data.target(exp.task).map_err(|e| e.to_string())?;
     let choice = device::choose(device)?;
-    if resume.is_some() && matches!(exp.task, Task::Gan | Task::Dqn) {
-        return Err("GAN and DQN runs cannot be continued from a checkpoint yet".into());
+    if (resume.is_some() || init_from.is_some()) && matches!(exp.task, Task::Gan | Task::Dqn) {
+        return Err(
+            "GAN and DQN runs cannot be continued from a checkpoint or a saved model yet".into(),
+        );
     }
     if exp.task == Task::Gan {
         return gan::run(exp, data, choice, events, commands, started);
@@ -73,6 +76,15 @@ pub fn run(
         parameters: report.total_params(),
     }));
 
+    if let Some(init) = &init_from
+        && resume.is_none()
+    {
+        let (loaded, note) = crate::export::copy_matching_weights(&exp, &model, init)
+            .map_err(|e| format!("cannot start from {}: {e}", init.source))?;
+        model = loaded;
+        let _ = events.send(Event::Note(note));
+    }
+    model = checkpoint::freeze(model, &exp);
     let mut optim = optimizer(&exp);
     let mut history = Vec::new();
     let mut best: Option<(f64, usize, Network)> = None;

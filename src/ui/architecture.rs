@@ -107,6 +107,7 @@ enum Edit {
     Down(usize, usize),
     Duplicate(usize, usize),
     Remove(usize, usize),
+    ToggleFrozen(usize, usize),
 }
 
 /// The stacks of the experiment with a card per layer.
@@ -262,6 +263,16 @@ pub fn editor(ui: &mut egui::Ui, app: &mut LaminaApp) {
                             if ui.small_button("up").on_hover_text("Move up").clicked() {
                                 edit = Some(Edit::Up(s, l));
                             }
+                            let has_weights = layer_report.as_ref().is_some_and(|r| r.params > 0);
+                            let mut frozen = node.frozen;
+                            if (has_weights || frozen)
+                                && ui
+                                    .checkbox(&mut frozen, "frozen")
+                                    .on_hover_text("Keep this layer's weights as they are while training (fine-tuning from a saved model: `lamina train --init-from MODEL`)")
+                                    .changed()
+                            {
+                                edit = Some(Edit::ToggleFrozen(s, l));
+                            }
                         });
                     });
                     let stack = &mut app.experiment.architecture.stacks[s];
@@ -356,6 +367,10 @@ fn apply(app: &mut LaminaApp, edit: Edit) {
         Edit::Down(s, l) if l + 1 < stacks[s].layers.len() => {
             stacks[s].layers.swap(l, l + 1);
             app.selected = Some((s, l + 1));
+        }
+        Edit::ToggleFrozen(s, l) => {
+            let node = &mut stacks[s].layers[l];
+            node.frozen = !node.frozen;
         }
         Edit::Duplicate(s, l) => {
             let mut copy = stacks[s].layers[l].clone();
