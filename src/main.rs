@@ -44,8 +44,22 @@ fn main() -> ExitCode {
     match lamina::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_message(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes in one line, each cause once: most of our errors
+/// already name their cause, which anyhow's chain would repeat.
+fn one_message(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg
 }
