@@ -116,7 +116,24 @@ pub fn editor(ui: &mut egui::Ui, app: &mut LaminaApp) {
     let report = app.shape_report();
     match &report {
         Some(Ok((r, _))) => {
-            ui.label(format!("{} trainable parameters", r.total_params()));
+            let frozen: usize = r
+                .stacks
+                .iter()
+                .filter_map(|sr| Some((sr, app.experiment.architecture.stack(&sr.name)?)))
+                .flat_map(|(sr, spec)| sr.layers.iter().zip(&spec.layers))
+                .filter(|(_, node)| node.frozen)
+                .map(|(lr, _)| lr.params)
+                .sum();
+            let total = r.total_params();
+            if frozen > 0 {
+                ui.label(format!(
+                    "{} trainable parameters ({} more in frozen layers)",
+                    total - frozen.min(total),
+                    frozen
+                ));
+            } else {
+                ui.label(format!("{total} trainable parameters"));
+            }
             if let Some(e) = r.first_error() {
                 ui.colored_label(ERROR, format!("Problem: {e}"));
             }
