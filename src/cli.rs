@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
-use crate::export::run::{Recorder, RunRecord, RunWriter};
+use crate::export::run::{RunRecord, RunWriter, record};
 use crate::project::{NewOptions, new_experiment, parent_dir, prepare};
 use crate::spec::Experiment;
 use crate::spec::shapes::{ShapeReport, short};
@@ -435,7 +435,7 @@ fn cmd_train(
     let mut job = Job::new(exp.clone(), dataset, device);
     job.resume = checkpoint.map(Box::new);
     job.init_from = init;
-    let worker = Recorder::spawn(job, writer);
+    let worker = record(job, writer);
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} steps  epoch {msg}")

@@ -1,4 +1,4 @@
-//! The run folder: one writer ([`RunWriter`], driven by [`Recorder`]) and one
+//! The run folder: one writer ([`RunWriter`], driven by [`record`]) and one
 //! reader ([`RunRecord::open`]), shared by `lamina train`, the window and
 //! anything else that trains. The writer turns the engine's events into files
 //! as they come, so an interrupted run still leaves its curves and last
@@ -23,8 +23,6 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::thread::JoinHandle;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -33,7 +31,7 @@ use super::{ExportError, ModelMeta, plots};
 use crate::spec::{Experiment, Task, write_atomic};
 use crate::train::dqn::EpisodeReport;
 use crate::train::{
-    AttentionSnapshot, Checkpoint, CheckpointState, Command, EpochMetrics, Event, GanSnapshot, Job,
+    AttentionSnapshot, Checkpoint, CheckpointState, EpochMetrics, Event, GanSnapshot, Job,
     LatentSnapshot, Outcome, ReconstructionSnapshot, SplitMetrics, StartInfo, Summary, Worker,
 };
 
@@ -382,86 +380,25 @@ impl RunWriter {
     }
 }
 
-/// A training run whose events are written to a run folder before they are
-/// passed on: the same [`Worker`] interface, with the recording on a thread of
-/// its own so that neither the window's frames nor the training wait for the disk.
+/// Train `job` with its events written to the run folder before they are
+/// passed on (by [`Worker::spawn_tapped`], on a thread of its own, so that
+/// neither the window's frames nor the training wait for the disk).
 ///
 /// When the folder cannot be written the run goes on, and one
 /// [`Event::Note`] says so; the finished model is then still in the
 /// [`Event::Finished`] that follows.
-pub struct Recorder {
-    commands: Sender<Command>,
-    events: Receiver<Event>,
-    dir: PathBuf,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl Recorder {
-    pub fn spawn(job: Job, mut writer: RunWriter) -> Recorder {
-        let worker = Worker::spawn(job);
-        let commands = worker.commands();
-        let dir = writer.dir().to_path_buf();
-        let (tx, events) = mpsc::channel();
-        let handle = std::thread::Builder::new()
-            .name("lamina-run-folder".into())
-            .spawn(move || {
-                let mut failed = false;
-                while let Some(event) = worker.recv() {
-                    let last = matches!(event, Event::Finished(_) | Event::Failed(_));
-                    // After a failure only the end of the run is tried again.
-                    if (!failed || last)
-                        && let Err(e) = writer.record(&event)
-                    {
-                        failed = true;
-                        let _ =
-                            tx.send(Event::Note(format!("the run folder is not complete: {e}")));
-                    }
-                    // The receiver may be gone (the window closed): the run is still recorded.
-                    let _ = tx.send(event);
-                    if last {
-                        break;
-                    }
-                }
-                if !failed {
-                    let _ = writer.flush();
-                }
-            })
-            .expect("the OS can start a thread");
-        Recorder {
-            commands,
-            events,
-            dir,
-            handle: Some(handle),
+pub fn record(job: Job, mut writer: RunWriter) -> Worker {
+    let mut failed = false;
+    Worker::spawn_tapped(job, move |event| {
+        let last = matches!(event, Event::Finished(_) | Event::Failed(_));
+        // After a failure only the end of the run is tried again.
+        if failed && !last {
+            return None;
         }
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    pub fn send(&self, command: Command) {
-        let _ = self.commands.send(command);
-    }
-
-    /// The next event without waiting.
-    pub fn try_recv(&self) -> Option<Event> {
-        self.events.try_recv().ok()
-    }
-
-    /// The next event, waiting for it; `None` once the run has ended.
-    pub fn recv(&self) -> Option<Event> {
-        self.events.recv().ok()
-    }
-}
-
-impl Drop for Recorder {
-    /// Stop the training and wait until its end is written.
-    fn drop(&mut self) {
-        let _ = self.commands.send(Command::Stop);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
+        let e = writer.record(event).err()?;
+        failed = true;
+        Some(Event::Note(format!("the run folder is not complete: {e}")))
+    })
 }
 
 /// Everything a run folder holds, read back.

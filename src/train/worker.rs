@@ -42,9 +42,36 @@ impl Worker {
         }
     }
 
-    /// Where commands to this run go, for a consumer that reads its events elsewhere.
-    pub fn commands(&self) -> Sender<Command> {
-        self.commands.clone()
+    /// A run whose every event first passes `tap`, on a thread of its own
+    /// (e.g. to record it); an event `tap` returns is passed on just before it.
+    /// The events are tapped even when no one receives them any more.
+    pub fn spawn_tapped(
+        job: Job,
+        mut tap: impl FnMut(&Event) -> Option<Event> + Send + 'static,
+    ) -> Worker {
+        let inner = Worker::spawn(job);
+        let commands = inner.commands.clone();
+        let (tx, events) = mpsc::channel();
+        let handle = std::thread::Builder::new()
+            .name("lamina-train-tap".into())
+            .spawn(move || {
+                while let Some(event) = inner.recv() {
+                    let last = matches!(event, Event::Finished(_) | Event::Failed(_));
+                    if let Some(extra) = tap(&event) {
+                        let _ = tx.send(extra);
+                    }
+                    let _ = tx.send(event);
+                    if last {
+                        break;
+                    }
+                }
+            })
+            .expect("the OS can start a thread");
+        Worker {
+            commands,
+            events,
+            handle: Some(handle),
+        }
     }
 
     pub fn send(&self, command: Command) {

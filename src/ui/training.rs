@@ -10,11 +10,11 @@ use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 use super::LaminaApp;
 use super::dialogs::Purpose;
 use crate::analysis::pca_2d;
-use crate::export::run::{Recorder, RunRecord, RunWriter};
+use crate::export::run::{self, RunRecord, RunWriter};
 use crate::spec::Optimizer;
 use crate::train::{
     AttentionSnapshot, Command, DevicePreference, EpochMetrics, Event, GanSnapshot, Job,
-    LatentSnapshot, Outcome, Progress, ReconstructionSnapshot, StartInfo, TrainedModel,
+    LatentSnapshot, Outcome, Progress, ReconstructionSnapshot, StartInfo, TrainedModel, Worker,
 };
 
 /// Which result the training panel shows.
@@ -34,7 +34,7 @@ pub enum ResultView {
 /// A run in progress or finished, as the window shows it.
 #[derive(Default)]
 pub struct TrainingState {
-    worker: Option<Recorder>,
+    worker: Option<Worker>,
     /// The run folder being written, or the one opened.
     pub run_dir: Option<std::path::PathBuf>,
     /// The classes of the run (from its data, or its saved model).
@@ -91,7 +91,7 @@ impl TrainingState {
         match RunWriter::create(dir, &job.experiment, base) {
             Ok(writer) => {
                 self.run_dir = Some(dir.to_path_buf());
-                self.worker = Some(Recorder::spawn(job, writer));
+                self.worker = Some(run::record(job, writer));
             }
             Err(e) => self.error = Some(format!("Cannot start training: {e}")),
         }
@@ -118,7 +118,7 @@ impl TrainingState {
             run_dir: Some(dir.to_path_buf()),
             ..Default::default()
         };
-        self.worker = Some(Recorder::spawn(job, writer));
+        self.worker = Some(run::record(job, writer));
         Ok(())
     }
 
