@@ -291,6 +291,11 @@ fn cmd_export(run: &Path, out: &Path) -> Result<()> {
         plots::confusion_png(&path, m, &names)?;
         written.push(path);
     }
+    if let Some(s) = &record.summary
+        && let Some(e) = s.test.as_ref().or(s.validation.as_ref())
+    {
+        written.extend(plots::evaluation_plots(out, e)?);
+    }
     for p in written {
         println!("wrote {}", p.display());
     }
@@ -458,8 +463,8 @@ fn cmd_train(
                 say(
                     &bar,
                     format!(
-                        "training on {} samples, validating on {}, {} steps per epoch",
-                        s.train_samples, s.valid_samples, s.steps_per_epoch
+                        "training on {} samples, validating on {}, testing on {}, {} steps per epoch",
+                        s.train_samples, s.valid_samples, s.test_samples, s.steps_per_epoch
                     ),
                 );
             }
@@ -535,6 +540,9 @@ fn cmd_train(
                 }
                 if let Some(m) = &s.confusion {
                     print!("{}", confusion_text(m, &outcome.model.class_names));
+                }
+                if let Some(e) = s.test.as_ref().or(s.validation.as_ref()) {
+                    print!("{}", evaluation_text(e, &s.kept_weights()));
                 }
                 if let Some((epoch, k, n)) = last_latent {
                     println!(
@@ -650,6 +658,56 @@ fn eta(seconds: f64) -> String {
     } else {
         format!("{s}s")
     }
+}
+
+/// A held-out split's scores as text: the headline metrics, then one row per class.
+fn evaluation_text(e: &crate::train::evaluation::Evaluation, kept: &str) -> String {
+    use std::fmt::Write;
+    let mut out = format!(
+        "{} split ({} samples), scored with {kept}: loss {:.4}\n",
+        e.split, e.samples, e.loss
+    );
+    let area = |a: Option<f64>| a.map_or("-".to_string(), |v| format!("{v:.3}"));
+    if let Some(c) = &e.classifier {
+        let _ = writeln!(
+            out,
+            "  accuracy {:.3}, balanced accuracy {:.3}, macro-F1 {:.3}, macro AUROC {}, macro AUPRC {}",
+            c.accuracy,
+            c.balanced_accuracy,
+            c.macro_f1,
+            area(c.macro_auroc),
+            area(c.macro_auprc)
+        );
+        let width = c
+            .classes
+            .iter()
+            .map(|k| k.name.chars().count())
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        let _ = writeln!(
+            out,
+            "  {:<width$} {:>7} {:>9} {:>6} {:>6} {:>6} {:>6}",
+            "class", "support", "precision", "recall", "F1", "AUROC", "AUPRC"
+        );
+        for k in &c.classes {
+            let _ = writeln!(
+                out,
+                "  {:<width$} {:>7} {:>9.3} {:>6.3} {:>6.3} {:>6} {:>6}",
+                k.name,
+                k.support,
+                k.precision,
+                k.recall,
+                k.f1,
+                area(k.auroc),
+                area(k.auprc)
+            );
+        }
+    }
+    if let Some(r) = &e.regression {
+        let _ = writeln!(out, "  MSE {:.4}, MAE {:.4}, R² {:.3}", r.mse, r.mae, r.r2);
+    }
+    out
 }
 
 /// The confusion matrix as aligned text: rows true class, columns predicted.

@@ -177,6 +177,9 @@ fn a_run_killed_midway_resumes_to_the_same_result_as_an_uninterrupted_one() {
         // The best epoch's weights are then part of every checkpoint.
         "--set",
         "training.early_stopping_patience=100",
+        // A schedule with state of its own, which the checkpoint must carry.
+        "--set",
+        r#"training.schedule={"kind":"reduce_on_plateau","patience":2,"factor":0.5,"min_factor":0.01}"#,
     ]);
     assert!(o.status.success(), "{}", text(&o));
     let train = |out: &Path, resume: bool| {
@@ -249,6 +252,17 @@ fn a_run_killed_midway_resumes_to_the_same_result_as_an_uninterrupted_one() {
     };
     assert_eq!(summary(&whole), summary(&cut));
     assert!(summary(&cut)["confusion"].is_array());
+    assert!(
+        summary(&cut)["test"]["classifier"]["macro_auroc"].is_number(),
+        "the test split is compared too"
+    );
+    // The plateau schedule lowered the rate, before and after the cut.
+    let rates: Vec<f64> = metrics(&cut)
+        .iter()
+        .filter_map(|r| r["learning_rate"].as_f64())
+        .collect();
+    assert_eq!(rates.len(), 40);
+    assert!(rates[39] < rates[0], "the rate fell: {rates:?}");
     // A finished run is not resumed again, and says why.
     let o = train(&cut, true).output().unwrap();
     assert_clear_failure(&o, &["finished run", "nothing to resume"]);
@@ -654,5 +668,176 @@ fn export_draws_the_plots_of_a_run_folder() {
     let o = lamina(&["export", dir.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("metrics.jsonl"), "{}", text(&o));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
+}
+
+fn assert_png(path: &Path) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(&bytes[1..4], b"PNG", "{}", path.display());
+}
+
+/// A classifier with a test share: the held-out samples are scored once at
+/// the end, and `summary.json` holds everything a reviewer asks for; the ROC
+/// and precision-recall curves are drawn as PNG.
+#[test]
+fn a_classifier_reports_its_test_split_in_full_with_roc_and_pr_curves() {
+    let labels = sample("omics/labels.csv");
+    let out = new_and_train(
+        "test-split",
+        "mlp_classifier",
+        &sample("omics/counts.csv"),
+        &[
+            "--labels",
+            &labels,
+            "--label-column",
+            "cell_type",
+            "--set",
+            "training.epochs=6",
+            "--set",
+            "training.test_fraction=0.2",
+            "--set",
+            "training.class_weights=balanced",
+        ],
+    );
+    let started = json(&out.join("started.json"));
+    let sizes =
+        ["train_samples", "valid_samples", "test_samples"].map(|k| started[k].as_u64().unwrap());
+    // 400 cells, 100 of each type: 20 of each held out to validate, 20 to test.
+    assert_eq!(sizes, [240, 80, 80]);
+    let summary = json(&out.join("summary.json"));
+    let test = &summary["test"];
+    assert_eq!(test["split"], "test");
+    assert_eq!(test["samples"], 80);
+    let c = &test["classifier"];
+    let accuracy = c["accuracy"].as_f64().unwrap();
+    assert!(
+        accuracy > 0.6,
+        "test accuracy {accuracy} should clearly beat chance (0.25)"
+    );
+    for key in [
+        "balanced_accuracy",
+        "macro_f1",
+        "macro_auroc",
+        "macro_auprc",
+    ] {
+        let v = c[key].as_f64().unwrap_or_else(|| panic!("{key} missing"));
+        assert!((0.0..=1.0).contains(&v), "{key} = {v}");
+    }
+    let classes = c["classes"].as_array().unwrap();
+    assert_eq!(classes.len(), 4);
+    for k in classes {
+        assert_eq!(k["support"], 20, "stratified: {k}");
+        for key in ["precision", "recall", "f1", "auroc", "auprc"] {
+            assert!(k[key].as_f64().is_some(), "{key} of {}", k["name"]);
+        }
+        assert!(k["roc"]["x"].as_array().unwrap().len() >= 2);
+    }
+    let counted: u64 = c["confusion"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, 80);
+    // The kept weights are the lowest validation loss's, and the summary says which.
+    let best = summary["best_epoch"].as_u64().unwrap();
+    assert_eq!(summary["kept_epoch"].as_u64(), Some(best));
+    assert!(
+        summary["validation"]["classifier"]["accuracy"]
+            .as_f64()
+            .is_some()
+    );
+    // The live confusion matrix is in every epoch's validation line.
+    let m = metrics(&out);
+    let valid: Vec<_> = m.iter().filter(|r| r["split"] == "valid").collect();
+    assert_eq!(valid.len(), 6);
+    assert!(
+        valid
+            .iter()
+            .all(|r| r["confusion"].as_array().is_some_and(|a| a.len() == 4))
+    );
+    for f in ["roc.png", "pr.png", "confusion.png"] {
+        assert_png(&out.join(f));
+    }
+}
+
+/// A regression's test split gets MSE, MAE, R² and a predicted-vs-true plot.
+#[test]
+fn a_regression_reports_mse_mae_and_r2_on_its_test_split() {
+    let dir = temp_dir("regression-data");
+    let table = dir.join("values.csv");
+    let mut csv = String::from("id,a,b,c,y\n");
+    let mut state = 7u64;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as f64 / (1u64 << 31) as f64 - 0.5
+    };
+    for i in 0..300 {
+        let (a, b, c) = (next(), next(), next());
+        csv.push_str(&format!(
+            "s{i},{a:.5},{b:.5},{c:.5},{:.5}\n",
+            3.0 * a - 2.0 * b
+        ));
+    }
+    std::fs::write(&table, csv).unwrap();
+    // Read as classes (the template's task), the numbers get a note.
+    let exp = dir.join("as_classes.json");
+    let o = lamina(&[
+        "new",
+        exp.to_str().unwrap(),
+        "--template",
+        "mlp_classifier",
+        "--data",
+        table.to_str().unwrap(),
+        "--label-column",
+        "y",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("300 distinct numbers, read as 300 classes"),
+        "{}",
+        text(&o)
+    );
+    assert!(text(&o).contains("… and 280 more"), "{}", text(&o));
+    let out = new_and_train(
+        "regression",
+        "mlp_classifier",
+        table.to_str().unwrap(),
+        &[
+            "--label-column",
+            "y",
+            "--set",
+            "task=regression",
+            "--set",
+            "data.table.regression_target=true",
+            "--set",
+            "training.epochs=40",
+        ],
+    );
+    let summary = json(&out.join("summary.json"));
+    let r = &summary["test"]["regression"];
+    assert_eq!(summary["test"]["samples"], 30);
+    let (mse, mae, r2) = (
+        r["mse"].as_f64().unwrap(),
+        r["mae"].as_f64().unwrap(),
+        r["r2"].as_f64().unwrap(),
+    );
+    assert!(r2 > 0.8, "a linear target is learned: R² {r2}");
+    assert!(
+        mae > 0.0 && mse > 0.0 && mae * mae <= mse + 1e-12,
+        "MAE² ≤ MSE: {mae} {mse}"
+    );
+    assert_eq!(r["truth"].as_array().unwrap().len(), 30);
+    assert_png(&out.join("predicted_vs_true.png"));
     let _ = std::fs::remove_dir_all(dir);
 }

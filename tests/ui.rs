@@ -1154,7 +1154,29 @@ fn runs_trained_on_the_command_line_open_in_the_window_with_every_view() {
     assert!(h.state().training.attention.is_some());
     h.get_by_label("Attention map (validation sequences, epoch 2)");
     show_tab(&mut h, "Confusion matrix");
-    h.get_by_label("Confusion matrix (validation samples)");
+    h.get_by_label_contains("Confusion matrix (validation samples, the weights of epoch");
+    // The held-out test split, scored once, with its curves.
+    show_tab(&mut h, "Evaluation");
+    h.get_by_label_contains("Test split: 100 samples, scored once with the weights of epoch");
+    h.get_by_label_contains("balanced accuracy");
+    h.get_by_label("ROC (one class against the rest)");
+    let test = h
+        .state()
+        .training
+        .outcome
+        .as_ref()
+        .unwrap()
+        .summary
+        .test
+        .clone()
+        .unwrap();
+    let c = test.classifier.expect("a classifier's test scores");
+    assert_eq!(c.classes.len(), 2);
+    assert!(
+        c.classes
+            .iter()
+            .all(|k| k.auroc.is_some() && k.roc.x.len() > 2)
+    );
     let counted: usize = h
         .state()
         .training

@@ -420,11 +420,16 @@ impl Dataset {
             Labels::None => out.push("labels:   none".into()),
             Labels::Classes { names, .. } => {
                 let counts = self.labels.class_counts();
-                let parts: Vec<String> = names
+                const SHOWN: usize = 20;
+                let mut parts: Vec<String> = names
                     .iter()
                     .zip(&counts)
+                    .take(SHOWN)
                     .map(|(n, c)| format!("{n} ({c})"))
                     .collect();
+                if names.len() > SHOWN {
+                    parts.push(format!("… and {} more", names.len() - SHOWN));
+                }
                 out.push(format!("classes:  {} — {}", names.len(), parts.join(", ")));
             }
             Labels::Values(v) => {
@@ -710,7 +715,29 @@ pub fn load(spec: &DataSpec, base: &Path) -> Result<Dataset, DataError> {
             examples.join(", ")
         ));
     }
+    if let Some(note) = numbers_read_as_classes(&ds.labels) {
+        ds.notes.push(note);
+    }
     Ok(ds)
+}
+
+/// A note when the classes look like a measurement: many distinct labels,
+/// all of them numbers (e.g. an age or an expression level read as hundreds
+/// of classes). Reading them as classes is legal, so it is only said.
+fn numbers_read_as_classes(labels: &Labels) -> Option<String> {
+    let Labels::Classes { index, names } = labels else {
+        return None;
+    };
+    let numbers = names.iter().all(|n| n.trim().parse::<f64>().is_ok());
+    let many = names.len() > 20 && names.len() * 10 > index.len();
+    (numbers && many).then(|| {
+        format!(
+            "the labels are {} distinct numbers, read as {} classes; if they are a measurement \
+             to predict, make the task a regression (numeric target)",
+            names.len(),
+            names.len()
+        )
+    })
 }
 
 /// An environment as a dataset: its observation size and names, and its

@@ -1,5 +1,5 @@
-//! Seeded train/validation split, stratified by class when there are classes so
-//! that every class appears in both parts.
+//! Seeded train/validation/test split, stratified by class when there are
+//! classes so that every class appears in each part it can.
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -7,15 +7,21 @@ use rand::seq::SliceRandom;
 
 use super::Labels;
 
-/// Indices of the training and validation samples.
+/// Indices of the training, validation and test samples.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Split {
     pub train: Vec<usize>,
     pub valid: Vec<usize>,
+    /// Scored once, at the end, with the weights the run keeps.
+    pub test: Vec<usize>,
 }
 
-/// Split `n` samples, holding out `fraction` of each class (or of all samples).
-pub fn split(n: usize, labels: &Labels, fraction: f64, seed: u64) -> Split {
+/// Split `n` samples, holding out `fraction` of each class (or of all
+/// samples) to validate on and `test_fraction` to test on. A class keeps at
+/// least one training sample; a held-out share above zero takes at least one
+/// sample of a class that can spare it. With no test share the validation
+/// samples are those of a split without one.
+pub fn split(n: usize, labels: &Labels, fraction: f64, test_fraction: f64, seed: u64) -> Split {
     let mut rng = StdRng::seed_from_u64(seed);
     let groups: Vec<Vec<usize>> = match labels {
         Labels::Classes { index, names } => {
@@ -29,19 +35,26 @@ pub fn split(n: usize, labels: &Labels, fraction: f64, seed: u64) -> Split {
     };
     let mut train = Vec::new();
     let mut valid = Vec::new();
-    for mut g in groups {
-        g.shuffle(&mut rng);
-        let mut k = (g.len() as f64 * fraction).round() as usize;
-        if fraction > 0.0 && k == 0 && g.len() >= 2 {
+    let mut test = Vec::new();
+    let share = |len: usize, fraction: f64, spare: usize| {
+        let mut k = (len as f64 * fraction).round() as usize;
+        if fraction > 0.0 && k == 0 && spare >= 2 {
             k = 1;
         }
-        k = k.min(g.len().saturating_sub(1));
-        valid.extend_from_slice(&g[..k]);
-        train.extend_from_slice(&g[k..]);
+        k.min(spare.saturating_sub(1))
+    };
+    for mut g in groups {
+        g.shuffle(&mut rng);
+        let kv = share(g.len(), fraction, g.len());
+        let kt = share(g.len(), test_fraction, g.len() - kv);
+        valid.extend_from_slice(&g[..kv]);
+        test.extend_from_slice(&g[kv..kv + kt]);
+        train.extend_from_slice(&g[kv + kt..]);
     }
     train.shuffle(&mut rng);
     valid.sort_unstable();
-    Split { train, valid }
+    test.sort_unstable();
+    Split { train, valid, test }
 }
 
 #[cfg(test)]
@@ -54,10 +67,11 @@ mod tests {
             index: (0..100).map(|i| usize::from(i % 10 == 0)).collect(),
             names: vec!["common".into(), "rare".into()],
         };
-        let a = split(100, &labels, 0.2, 7);
-        let b = split(100, &labels, 0.2, 7);
+        let a = split(100, &labels, 0.2, 0.0, 7);
+        let b = split(100, &labels, 0.2, 0.0, 7);
         assert_eq!(a, b);
-        assert_ne!(a, split(100, &labels, 0.2, 8));
+        assert_ne!(a, split(100, &labels, 0.2, 0.0, 8));
+        assert!(a.test.is_empty());
         assert_eq!(a.train.len() + a.valid.len(), 100);
         let mut all: Vec<_> = a.train.iter().chain(&a.valid).copied().collect();
         all.sort();
@@ -68,8 +82,37 @@ mod tests {
 
     #[test]
     fn no_validation_when_fraction_is_zero() {
-        let s = split(10, &Labels::None, 0.0, 1);
+        let s = split(10, &Labels::None, 0.0, 0.0, 1);
         assert_eq!(s.train.len(), 10);
         assert!(s.valid.is_empty());
+    }
+
+    #[test]
+    fn a_test_share_is_stratified_disjoint_and_leaves_validation_alone() {
+        let labels = Labels::Classes {
+            index: (0..200).map(|i| usize::from(i % 10 == 0)).collect(),
+            names: vec!["common".into(), "rare".into()],
+        };
+        let s = split(200, &labels, 0.2, 0.1, 3);
+        assert_eq!((s.train.len(), s.valid.len(), s.test.len()), (140, 40, 20));
+        let rare = |v: &[usize]| v.iter().filter(|&&i| i % 10 == 0).count();
+        assert_eq!((rare(&s.valid), rare(&s.test)), (4, 2));
+        let mut all: Vec<_> = s
+            .train
+            .iter()
+            .chain(&s.valid)
+            .chain(&s.test)
+            .copied()
+            .collect();
+        all.sort();
+        assert_eq!(all, (0..200).collect::<Vec<_>>());
+        assert_eq!(s.valid, split(200, &labels, 0.2, 0.0, 3).valid);
+        // A class of two keeps one to train on; a class of three spares one for each.
+        let tiny = Labels::Classes {
+            index: vec![0, 0, 1, 1, 1],
+            names: vec!["a".into(), "b".into()],
+        };
+        let t = split(5, &tiny, 0.2, 0.2, 1);
+        assert_eq!((t.train.len(), t.valid.len(), t.test.len()), (2, 2, 1));
     }
 }

@@ -1,6 +1,7 @@
 //! Plots as PNG files (plotters, drawn in memory, written atomically): loss
 //! and accuracy curves, the latent scatter coloured by class, the confusion
-//! matrix. Text uses the font the window uses, so no system fonts are needed.
+//! matrix, ROC and precision-recall curves per class, predicted against true
+//! values. Text uses the font the window uses, so no system fonts are needed.
 
 use std::path::Path;
 use std::sync::Once;
@@ -11,6 +12,7 @@ use plotters::style::{FontStyle, register_font};
 use super::ExportError;
 use crate::spec::write_atomic;
 use crate::train::EpochMetrics;
+use crate::train::evaluation::{ClassReport, Evaluation};
 
 const W: u32 = 800;
 const H: u32 = 500;
@@ -196,6 +198,143 @@ pub fn scatter_png(
     })
 }
 
+/// One line per class on the unit square: ROC curves (with the chance
+/// diagonal) or precision-recall curves, each labelled with its area.
+fn class_curves_png(
+    path: &Path,
+    title: &str,
+    axes: (&str, &str),
+    classes: &[ClassReport],
+    roc: bool,
+) -> Result<(), ExportError> {
+    render(path, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 22))
+            .margin(14)
+            .x_label_area_size(36)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0f64..1f64, 0f64..1.02f64)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc(axes.0)
+            .y_desc(axes.1)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        if roc {
+            chart
+                .draw_series(LineSeries::new(
+                    [(0.0, 0.0), (1.0, 1.0)],
+                    RGBColor(180, 180, 180).stroke_width(1),
+                ))
+                .map_err(|e| e.to_string())?;
+        }
+        for (i, c) in classes.iter().enumerate() {
+            let (curve, area) = if roc {
+                (&c.roc, c.auroc)
+            } else {
+                (&c.pr, c.auprc)
+            };
+            let Some(area) = area else { continue };
+            let color = PALETTE[i % PALETTE.len()];
+            let points = curve
+                .x
+                .iter()
+                .zip(&curve.y)
+                .map(|(&x, &y)| (x as f64, y as f64));
+            chart
+                .draw_series(LineSeries::new(points, color.stroke_width(2)))
+                .map_err(|e| e.to_string())?
+                .label(format!("{} ({:.3})", c.name, area))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(if roc {
+                SeriesLabelPosition::LowerRight
+            } else {
+                SeriesLabelPosition::LowerLeft
+            })
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// Predicted against true values, with the line where they are equal.
+fn predicted_png(
+    path: &Path,
+    title: &str,
+    truth: &[f32],
+    predicted: &[f32],
+) -> Result<(), ExportError> {
+    let (lo, hi) = range(truth.iter().chain(predicted).map(|&v| v as f64));
+    render(path, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 22))
+            .margin(14)
+            .x_label_area_size(36)
+            .y_label_area_size(60)
+            .build_cartesian_2d(lo..hi, lo..hi)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("true value")
+            .y_desc("predicted")
+            .draw()
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(LineSeries::new(
+                [(lo, lo), (hi, hi)],
+                RGBColor(180, 180, 180).stroke_width(1),
+            ))
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(
+                truth.iter().zip(predicted).map(|(&t, &p)| {
+                    Circle::new((t as f64, p as f64), 3, PALETTE[0].mix(0.6).filled())
+                }),
+            )
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    })
+}
+
+/// The plots of an evaluation into `dir`: `roc.png` and `pr.png` for a
+/// classifier, `predicted_vs_true.png` for a regression. Returns the files written.
+pub fn evaluation_plots(
+    dir: &Path,
+    e: &Evaluation,
+) -> Result<Vec<std::path::PathBuf>, ExportError> {
+    let mut written = Vec::new();
+    let split = &e.split;
+    if let Some(c) = &e.classifier {
+        let roc = dir.join("roc.png");
+        let title = format!("ROC curves, {split} split (area under each)");
+        class_curves_png(
+            &roc,
+            &title,
+            ("false-positive rate", "true-positive rate"),
+            &c.classes,
+            true,
+        )?;
+        let pr = dir.join("pr.png");
+        let title = format!("Precision-recall, {split} split (average precision)");
+        class_curves_png(&pr, &title, ("recall", "precision"), &c.classes, false)?;
+        written.extend([roc, pr]);
+    }
+    if let Some(r) = &e.regression {
+        let path = dir.join("predicted_vs_true.png");
+        let title = format!("Predicted vs true, {split} split (R² {:.3})", r.r2);
+        predicted_png(&path, &title, &r.truth, &r.predicted)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
 /// Counts per true class (rows) and predicted class (columns), shaded by row share.
 pub fn confusion_png(path: &Path, m: &[Vec<usize>], names: &[String]) -> Result<(), ExportError> {
     use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -301,12 +440,20 @@ pub fn read_metrics(path: &Path) -> Result<Vec<EpochMetrics>, String> {
                 train: split.clone(),
                 valid: None,
                 seconds: 0.0,
+                learning_rate: None,
+                confusion: None,
             });
         }
         let m = epochs.last_mut().expect("just pushed");
         match v["split"].as_str() {
-            Some("valid") => m.valid = Some(split),
-            _ => m.train = split,
+            Some("valid") => {
+                m.valid = Some(split);
+                m.confusion = serde_json::from_value(v["confusion"].clone()).ok();
+            }
+            _ => {
+                m.train = split;
+                m.learning_rate = v["learning_rate"].as_f64();
+            }
         }
     }
     Ok(epochs)

@@ -9,13 +9,17 @@
 //!   relative to the run folder (so `lamina train RUN/experiment.json` works);
 //! - `started.json`: device and split sizes;
 //! - `metrics.jsonl`: one line per epoch and split (no timings, so two runs
-//!   with the same seed on the CPU give the same file);
+//!   with the same seed on the CPU give the same file), the learning rate on
+//!   the training line, the validation confusion matrix on the validation line;
 //! - `latent.json`, `reconstructions.json`, `attention.json`,
 //!   `gan_samples.json`: the latest snapshot of each kind; `gan_progress.jsonl`
 //!   and `episodes.jsonl`: one line per GAN snapshot and per DQN episode;
-//! - at the end: `summary.json`, `model/` (see [`super::save_model`]), the
-//!   curves and confusion matrix as PNG, `generated.csv` for a GAN; or
-//!   `error.txt` when training failed.
+//! - at the end: `summary.json` (with the full evaluation of the validation
+//!   and test splits), `model/` (see [`super::save_model`]), the curves and
+//!   confusion matrix as PNG, `roc.png` and `pr.png` (classifiers) or
+//!   `predicted_vs_true.png` (regression) of the test split (else the
+//!   validation split), `generated.csv` for a GAN; or `error.txt` when
+//!   training failed.
 //!
 //! Every whole-file write is atomic; the line files are appended and flushed.
 //! Training itself, and how the files are shown, are left to `train` and `ui`.
@@ -277,12 +281,7 @@ impl RunWriter {
         };
         let mut kept = Vec::new();
         for m in &ck.state.history {
-            for (split, s) in
-                std::iter::once(("train", &m.train)).chain(m.valid.as_ref().map(|v| ("valid", v)))
-            {
-                let mut obj = serde_json::to_value(s).map_err(|e| io(std::io::Error::other(e)))?;
-                obj["epoch"] = m.epoch.into();
-                obj["split"] = split.into();
+            for obj in metrics_lines(m).map_err(io)? {
                 writeln!(kept, "{obj}").map_err(io)?;
             }
         }
@@ -339,15 +338,12 @@ impl RunWriter {
     }
 
     fn epoch(&mut self, m: &EpochMetrics) -> Result<(), RunError> {
-        let mut line = |split: &str, s: &SplitMetrics| -> std::io::Result<()> {
-            let mut obj = serde_json::to_value(s).map_err(std::io::Error::other)?;
-            obj["epoch"] = m.epoch.into();
-            obj["split"] = split.into();
-            writeln!(self.metrics, "{obj}")
-        };
-        let written = line("train", &m.train)
-            .and_then(|_| m.valid.as_ref().map_or(Ok(()), |v| line("valid", v)))
-            .and_then(|_| self.metrics.flush());
+        let written = metrics_lines(m).and_then(|lines| {
+            for obj in lines {
+                writeln!(self.metrics, "{obj}")?;
+            }
+            self.metrics.flush()
+        });
         written.map_err(self.err(METRICS))
     }
 
@@ -372,6 +368,15 @@ impl RunWriter {
                 m,
                 &outcome.model.class_names,
             )?;
+        }
+        // The test split when there is one, else the validation split.
+        if let Some(e) = outcome
+            .summary
+            .test
+            .as_ref()
+            .or(outcome.summary.validation.as_ref())
+        {
+            plots::evaluation_plots(&self.dir, e)?;
         }
         if self.task == Task::Gan {
             super::write_generated(&self.dir.join("generated.csv"), &outcome.model, 500)?;
@@ -592,6 +597,30 @@ pub fn new_run_dir(runs: &Path, experiment_name: &str) -> PathBuf {
     candidate
 }
 
+/// An epoch's lines of `metrics.jsonl`: the training split's (with the
+/// learning rate) and the validation split's (with the confusion matrix).
+fn metrics_lines(m: &EpochMetrics) -> std::io::Result<Vec<serde_json::Value>> {
+    let line = |split: &str, s: &SplitMetrics| -> std::io::Result<serde_json::Value> {
+        let mut obj = serde_json::to_value(s).map_err(std::io::Error::other)?;
+        obj["epoch"] = m.epoch.into();
+        obj["split"] = split.into();
+        Ok(obj)
+    };
+    let mut train = line("train", &m.train)?;
+    if let Some(rate) = m.learning_rate {
+        train["learning_rate"] = rate.into();
+    }
+    let mut lines = vec![train];
+    if let Some(v) = &m.valid {
+        let mut valid = line("valid", v)?;
+        if let Some(c) = &m.confusion {
+            valid["confusion"] = serde_json::to_value(c).map_err(std::io::Error::other)?;
+        }
+        lines.push(valid);
+    }
+    Ok(lines)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -615,6 +644,8 @@ mod tests {
                 ..Default::default()
             }),
             seconds: 1.5,
+            learning_rate: Some(0.01 / n as f64),
+            confusion: Some(vec![vec![n, 1], vec![0, 2]]),
         })
     }
 

@@ -833,6 +833,24 @@ impl Network {
             .unwrap_or(&[])
     }
 
+    /// Set how fast the batch-normalisation layers' running statistics follow
+    /// the batches before training step `step` (0-based, counted over the
+    /// whole run): a cumulative average over the first ten steps, then the
+    /// usual exponential average with momentum 0.1. With momentum 0.1 from the
+    /// start, the initial running variance of 1 takes about a hundred steps to
+    /// fade, and a small data set (a few steps per epoch) validates with
+    /// statistics that are not the data's for many epochs.
+    pub fn warm_batch_norm(&mut self, step: usize) {
+        let momentum = (1.0 / (step as f64 + 1.0)).max(0.1);
+        for stack in &mut self.stacks {
+            for layer in &mut stack.layers {
+                if let Layer::BatchNorm(b) = layer {
+                    b.momentum = momentum;
+                }
+            }
+        }
+    }
+
     /// GAN: whether the discriminator's score of a sample depends on the other
     /// samples in its batch (batch normalisation).
     pub fn discriminator_mixes_batch(&self) -> bool {

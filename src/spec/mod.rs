@@ -520,6 +520,19 @@ pub struct TrainSpec {
     pub epochs: usize,
     /// Share of samples held out to validate on (0 = none).
     pub validation_fraction: f64,
+    /// Share of samples held out to test on once, at the end, with the
+    /// weights the run keeps (0 = none). Experiment files written before
+    /// test splits existed have none.
+    #[serde(default)]
+    pub test_fraction: f64,
+    /// Keep the weights of the epoch with the lowest validation loss (the
+    /// saved model and the test score use them) rather than the last epoch's.
+    /// Early stopping always keeps the best.
+    pub keep_best_weights: bool,
+    /// Classification: weigh each class's samples in the loss.
+    pub class_weights: ClassWeights,
+    /// How the learning rate changes over the run.
+    pub schedule: Schedule,
     /// Seed for weight initialisation, shuffling and the train/validation split.
     pub seed: u64,
     /// Clip each gradient's norm to this value; 0 = no clipping.
@@ -535,6 +548,42 @@ pub struct TrainSpec {
     pub dqn: DqnSettings,
     /// Images only: random changes to each training image, every epoch anew.
     pub augment: Augmentation,
+}
+
+/// How much each class's samples count in a classifier's loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ClassWeights {
+    /// Every sample counts the same (a rare class counts little).
+    #[default]
+    Equal,
+    /// Each class counts the same in total: a sample's weight is inversely
+    /// proportional to its class's share of the training samples.
+    Balanced,
+}
+
+/// The learning rate over a run, as a factor of `learning_rate`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Schedule {
+    /// The same rate throughout.
+    #[default]
+    Constant,
+    /// Multiply the rate by `factor` every `every` epochs.
+    Step { every: usize, factor: f64 },
+    /// Rise linearly from near zero over `warmup_epochs`, then fall along a
+    /// half cosine to `min_factor` × the rate at the last step (changes every step).
+    Cosine {
+        warmup_epochs: usize,
+        min_factor: f64,
+    },
+    /// Multiply the rate by `factor` when the validation loss has not improved
+    /// for `patience` epochs, down to `min_factor` × the rate.
+    ReduceOnPlateau {
+        patience: usize,
+        factor: f64,
+        min_factor: f64,
+    },
 }
 
 /// Random changes to training images (never to validation or new data), so a
@@ -636,6 +685,10 @@ impl Default for TrainSpec {
             batch_size: 32,
             epochs: 20,
             validation_fraction: 0.2,
+            test_fraction: 0.1,
+            keep_best_weights: true,
+            class_weights: ClassWeights::Equal,
+            schedule: Schedule::Constant,
             seed: 42,
             gradient_clip_norm: 0.0,
             early_stopping_patience: 0,
@@ -830,6 +883,30 @@ impl Experiment {
             (
                 !(0.0..0.9).contains(&t.validation_fraction),
                 "validation fraction must be between 0 and 0.9",
+            ),
+            (
+                !(0.0..0.9).contains(&t.test_fraction)
+                    || t.validation_fraction + t.test_fraction >= 0.9,
+                "the test fraction must be between 0 and 0.9, and with the validation fraction leave a tenth of the samples to train on",
+            ),
+            (
+                match t.schedule {
+                    Schedule::Constant => false,
+                    Schedule::Step { every, factor } => {
+                        every == 0 || !(factor > 0.0 && factor <= 1.0)
+                    }
+                    Schedule::Cosine { min_factor, .. } => !(0.0..=1.0).contains(&min_factor),
+                    Schedule::ReduceOnPlateau {
+                        patience,
+                        factor,
+                        min_factor,
+                    } => {
+                        patience == 0
+                            || !(factor > 0.0 && factor < 1.0)
+                            || !(0.0..=1.0).contains(&min_factor)
+                    }
+                },
+                "learning-rate schedule: the step size and patience must be at least 1, the factors between 0 and 1",
             ),
             (
                 t.gradient_clip_norm < 0.0,

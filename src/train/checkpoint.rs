@@ -44,6 +44,9 @@ pub struct CheckpointState {
     pub steps: usize,
     pub train_seconds: f64,
     pub first_step_seconds: f64,
+    /// Where the learning-rate schedule stands (reduce-on-plateau's factor).
+    #[serde(default)]
+    pub schedule: super::schedule::ScheduleState,
 }
 
 /// The seed of epoch `epoch`'s dropout, noise and augmentation draws.

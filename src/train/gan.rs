@@ -82,7 +82,7 @@ pub(super) fn run(
     let t = &exp.training;
     let g = &t.gan;
     let prep_start = Instant::now();
-    let Split { train, .. } = split(data.len(), &data.labels, t.validation_fraction, t.seed);
+    let Split { train, .. } = split(data.len(), &data.labels, t.validation_fraction, 0.0, t.seed);
     if train.len() < 2 {
         return Err(format!(
             "{} has too few samples to train a GAN on",
@@ -111,6 +111,7 @@ pub(super) fn run(
         device_reason: choice.reason.clone(),
         train_samples: train.len(),
         valid_samples: 0,
+        test_samples: 0,
         steps_per_epoch,
         epochs: t.epochs,
         parameters: report.total_params(),
@@ -244,6 +245,8 @@ pub(super) fn run(
             train: sums.metrics(),
             valid: None,
             seconds: epoch_start.elapsed().as_secs_f64(),
+            learning_rate: None,
+            confusion: None,
         };
         let _ = events.send(Event::Epoch(metrics.clone()));
         history.push(metrics);
@@ -260,8 +263,10 @@ pub(super) fn run(
         stopped_early: false,
         stopped_by_user,
         best_epoch: None,
+        kept_epoch: None,
         train_samples: train.len(),
         valid_samples: 0,
+        test_samples: 0,
         parameters: report.total_params(),
         wall_seconds: started.elapsed().as_secs_f64(),
         prep_seconds,
@@ -272,6 +277,8 @@ pub(super) fn run(
         final_valid: None,
         chance_accuracy: None,
         confusion: None,
+        validation: None,
+        test: None,
         rl: None,
     };
     Ok(Outcome {

@@ -8,7 +8,9 @@
 //! optimizer) and speak the same protocol (`protocol`: commands, events,
 //! snapshots, the finished run). `worker` runs a job on its own thread,
 //! `batch` cuts the data into tensors, `snapshots` makes what the window shows
-//! during training, and `inference` runs a trained model on data.
+//! during training, `schedule` sets the learning rate of each step,
+//! `evaluation` scores the kept model on the held-out splits, and `inference`
+//! runs a trained model on data.
 
 pub mod augment;
 pub mod device;
@@ -17,8 +19,10 @@ mod gan;
 
 mod batch;
 mod checkpoint;
+pub mod evaluation;
 mod inference;
 mod protocol;
+pub mod schedule;
 mod session;
 mod snapshots;
 mod supervised;

@@ -48,6 +48,12 @@ pub struct EpochMetrics {
     pub train: SplitMetrics,
     pub valid: Option<SplitMetrics>,
     pub seconds: f64,
+    /// The learning rate of the epoch's last step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learning_rate: Option<f64>,
+    /// Classifiers: the validation split's `confusion[true][predicted]` after this epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confusion: Option<Vec<Vec<usize>>>,
 }
 
 /// Latent coordinates of (up to 2000) validation samples.
@@ -140,6 +146,8 @@ pub struct StartInfo {
     pub device_reason: String,
     pub train_samples: usize,
     pub valid_samples: usize,
+    #[serde(default)]
+    pub test_samples: usize,
     pub steps_per_epoch: usize,
     pub epochs: usize,
     pub parameters: usize,
@@ -215,6 +223,19 @@ impl TrainedModel {
     }
 }
 
+impl Summary {
+    /// Which weights the model holds, in words.
+    pub fn kept_weights(&self) -> String {
+        match (self.kept_epoch, self.best_epoch) {
+            (Some(k), Some(b)) if k == b && k < self.epochs_completed => {
+                format!("the weights of epoch {k} (lowest validation loss)")
+            }
+            (Some(k), _) => format!("the weights of epoch {k}"),
+            _ => "the final weights".into(),
+        }
+    }
+}
+
 /// Summary written to `summary.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
@@ -227,8 +248,13 @@ pub struct Summary {
     pub stopped_early: bool,
     pub stopped_by_user: bool,
     pub best_epoch: Option<usize>,
+    /// The epoch whose weights the model holds (the best one, or the last).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_epoch: Option<usize>,
     pub train_samples: usize,
     pub valid_samples: usize,
+    #[serde(default)]
+    pub test_samples: usize,
     pub parameters: usize,
     pub wall_seconds: f64,
     /// Split and preprocessing (fitting and applying the encodings).
@@ -249,6 +275,12 @@ pub struct Summary {
     /// with the final (or, with early stopping, the best) weights.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confusion: Option<Vec<Vec<usize>>>,
+    /// The validation split scored in full with the kept weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<evaluation::Evaluation>,
+    /// The test split, scored once at the end with the kept weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<evaluation::Evaluation>,
     /// Reinforcement learning: how the trained agent does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rl: Option<dqn::RlSummary>,

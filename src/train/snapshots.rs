@@ -44,38 +44,6 @@ pub(super) fn latent_snapshot(
     })
 }
 
-/// `counts[true][predicted]` over the samples `idx`.
-pub(super) fn confusion_matrix(
-    model: &Network,
-    batcher: &Batcher,
-    idx: &[usize],
-    truth: &[usize],
-    classes: usize,
-    batch: usize,
-    device: &Device,
-) -> Vec<Vec<usize>> {
-    let mut counts = vec![vec![0; classes]; classes];
-    for chunk in idx.chunks(batch.max(1)) {
-        let (x, _, lens) = batcher.batch(chunk, device);
-        let out = model.forward_padded(x, lens.as_deref(), false).output;
-        let predicted: Vec<i64> = out
-            .argmax(1)
-            .into_data()
-            .convert::<i64>()
-            .try_to_vec::<i64>()
-            .unwrap_or_default();
-        for (&i, &p) in chunk.iter().zip(&predicted) {
-            if let Some(c) = counts
-                .get_mut(truth[i])
-                .and_then(|row| row.get_mut(p as usize))
-            {
-                *c += 1;
-            }
-        }
-    }
-    counts
-}
-
 pub(super) const ATTENTION_SAMPLES: usize = 16;
 
 pub(super) fn attention_snapshot(

@@ -1,6 +1,9 @@
 //! The loop of the supervised and autoencoding tasks (classification, regression,
-//! autoencoder, VAE): epochs of batches, the loss each task asks for, validation,
-//! early stopping, NaN checks and the snapshots sent along the way.
+//! autoencoder, VAE): epochs of batches, the loss each task asks for (with class
+//! weights), the learning-rate schedule, validation with a live confusion
+//! matrix, early stopping and keeping the best weights, NaN checks, the
+//! snapshots sent along the way, and scoring the kept model on the validation
+//! and test splits at the end (the metrics themselves are `evaluation`'s).
 
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::Instant;
@@ -10,11 +13,13 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor};
 
+use super::evaluation::{self, Evaluation};
+use super::schedule::LearningRate;
 use super::*;
 use crate::data::split::{Split, split};
 use crate::data::{Labels, Preprocessing};
 use crate::model::Network;
-use crate::spec::Task;
+use crate::spec::{ClassWeights, Task};
 
 /// Train synchronously, reporting through `events`; what a worker thread runs.
 pub fn run(
@@ -47,13 +52,21 @@ pub fn run(
     let t = &exp.training;
 
     let prep_start = Instant::now();
-    let Split { train, valid } = split(data.len(), &data.labels, t.validation_fraction, t.seed);
+    let Split { train, valid, test } = split(
+        data.len(),
+        &data.labels,
+        t.validation_fraction,
+        t.test_fraction,
+        t.seed,
+    );
     if train.is_empty() {
         return Err(format!(
             "{} has no samples to train on",
             data.source.display()
         ));
     }
+    let weights = class_weights(&data.labels, t.class_weights, exp.task, &train);
+    let keep_best = t.keep_best_weights || t.early_stopping_patience > 0;
     let prep = Preprocessing::fit_to(&mut data, &exp.data.encoding, &train);
     let values = encoded(&data, &prep);
     let prep_seconds = prep_start.elapsed().as_secs_f64();
@@ -71,6 +84,7 @@ pub fn run(
         device_reason: choice.reason.clone(),
         train_samples: train.len(),
         valid_samples: valid.len(),
+        test_samples: test.len(),
         steps_per_epoch,
         epochs: t.epochs,
         parameters: report.total_params(),
@@ -87,9 +101,13 @@ pub fn run(
     model = checkpoint::freeze(model, &exp);
     let mut optim = optimizer(&exp);
     let mut history = Vec::new();
+    // The best epoch's weights as a copy without autodiff: a clone of the
+    // training network would share its batch-norm running statistics, which
+    // go on changing.
     let mut best: Option<(f64, usize, Network)> = None;
     let mut since_best = 0;
     let mut clock = StepClock::new();
+    let mut rate = LearningRate::new(t.learning_rate, t.schedule, t.epochs, steps_per_epoch);
     let mut first_epoch = 1;
     if let Some(ck) = &resume {
         let st = &ck.state;
@@ -108,12 +126,13 @@ pub fn run(
         since_best = st.since_best;
         best = match (st.best, &ck.best_weights) {
             (Some((loss, epoch)), Some(w)) => {
-                Some((loss, epoch, checkpoint::with_weights(&model, w)?))
+                Some((loss, epoch, checkpoint::with_weights(&model, w)?.valid()))
             }
-            (Some((loss, epoch)), None) => Some((loss, epoch, model.clone())),
+            (Some((loss, epoch)), None) => Some((loss, epoch, model.valid())),
             (None, _) => None,
         };
         clock.resume(st.steps, st.train_seconds, st.first_step_seconds);
+        rate.state = st.schedule;
         first_epoch = st.epoch + 1;
     }
     let batcher = Batcher::new(&values, &data, &prep, &data.labels, &model)
@@ -149,9 +168,11 @@ pub fn run(
                 }
             }
             let step_start = Instant::now();
+            model.warm_batch_norm(clock.steps);
             let (x, y, lens) = batcher.batch_with(chunk, &ad, augmenter.as_mut());
             let out = model.forward_padded(x.clone(), lens.as_deref(), true);
-            let parts = loss(exp.task, out, x, y.clone(), &ad);
+            let lr = rate.at(epoch, step);
+            let parts = loss(exp.task, out, x, y.clone(), &ad, weights.as_deref());
             let loss_value: f64 = parts.total.clone().into_scalar::<f32>() as f64;
             if !loss_value.is_finite() {
                 return Err(format!(
@@ -162,12 +183,12 @@ pub fn run(
                         "infinite"
                     },
                     step + 1,
-                    t.learning_rate
+                    lr
                 ));
             }
             acc.add(&parts, chunk.len(), loss_value);
             let grads = GradientsParams::from_grads(parts.total.backward(), &model);
-            model = optim.step(t.learning_rate, model, grads);
+            model = optim.step(lr, model, grads);
             clock.step_done(step_start);
             if clock.report_due(step + 1 == steps_per_epoch) {
                 let _ = events.send(Event::Progress(Progress {
@@ -183,21 +204,34 @@ pub fn run(
         }
         let train_metrics = acc.metrics();
         let eval_model = model.valid();
-        let valid_metrics = (!valid.is_empty()).then(|| {
-            evaluate(
+        let scored = (!valid.is_empty()).then(|| {
+            score(
                 &eval_model,
                 exp.task,
                 &batcher,
                 &valid,
                 batch,
                 &choice.device,
+                weights.as_deref(),
             )
         });
+        let confusion = match (&scored, &data.labels) {
+            (Some((_, probs)), Labels::Classes { index, names })
+                if exp.task == Task::Classification =>
+            {
+                let truth: Vec<usize> = valid.iter().map(|&i| index[i]).collect();
+                Some(evaluation::confusion(probs, &truth, names.len()))
+            }
+            _ => None,
+        };
+        let valid_metrics = scored.map(|(m, _)| m);
         let metrics = EpochMetrics {
             epoch,
             train: train_metrics,
             valid: valid_metrics.clone(),
             seconds: epoch_start.elapsed().as_secs_f64(),
+            learning_rate: Some(rate.at(epoch, steps_per_epoch - 1)),
+            confusion,
         };
         let _ = events.send(Event::Epoch(metrics.clone()));
         history.push(metrics);
@@ -233,10 +267,15 @@ pub fn run(
             }
         }
 
+        if let Some(new) = rate.epoch_done(valid_metrics.as_ref().map(|v| v.loss)) {
+            let _ = events.send(Event::Note(format!(
+                "epoch {epoch}: the validation loss stopped improving; the learning rate is now {new:.3e}"
+            )));
+        }
         if let Some(v) = &valid_metrics {
             let improved = best.as_ref().is_none_or(|(b, _, _)| v.loss < *b);
             if improved {
-                best = Some((v.loss, epoch, model.clone()));
+                best = Some((v.loss, epoch, eval_model.clone()));
                 since_best = 0;
             } else {
                 since_best += 1;
@@ -248,7 +287,7 @@ pub fn run(
         }
         let every = t.checkpoint_every;
         if every > 0 && epoch % every == 0 && epoch < t.epochs {
-            let best_weights = match (&best, t.early_stopping_patience > 0) {
+            let best_weights = match (&best, keep_best) {
                 (Some((_, _, m)), true) => Some(checkpoint::network_bytes(m)?),
                 _ => None,
             };
@@ -263,6 +302,7 @@ pub fn run(
                     steps: clock.steps,
                     train_seconds: clock.time.as_secs_f64(),
                     first_step_seconds: clock.first_step_seconds,
+                    schedule: rate.state,
                 },
                 weights: checkpoint::network_bytes(&model)?,
                 optimizer: checkpoint::optimizer_bytes(&optim)?,
@@ -272,15 +312,17 @@ pub fn run(
         }
     }
 
-    // With early stopping the best epoch's weights are kept; otherwise the last.
+    // The best epoch's weights are kept when asked for (always with early
+    // stopping); otherwise the last.
     let best_epoch = best.as_ref().map(|(_, e, _)| *e);
-    if t.early_stopping_patience > 0
-        && let Some((_, _, m)) = best
-    {
-        model = m;
+    let mut kept_epoch = history.last().map(|h| h.epoch);
+    let mut kept = model.valid();
+    if keep_best && let Some((_, e, m)) = best {
+        kept = m;
+        kept_epoch = Some(e);
     }
     let final_train = history.last().map(|h| h.train.clone());
-    let final_valid = if t.early_stopping_patience > 0 {
+    let final_valid = if keep_best {
         best_epoch
             .and_then(|e| history.get(e - 1))
             .and_then(|h| h.valid.clone())
@@ -294,24 +336,37 @@ pub fn run(
         }
         _ => None,
     };
-    let confusion = match &data.labels {
-        Labels::Classes { index, names }
-            if !valid.is_empty() && exp.task == Task::Classification =>
-        {
-            Some(confusion_matrix(
-                &model.valid(),
-                &batcher,
-                &valid,
-                index,
-                names.len(),
-                batch,
-                &choice.device,
-            ))
+    let evaluate = |name: &str, idx: &[usize]| -> Option<Evaluation> {
+        if idx.is_empty() {
+            return None;
         }
-        _ => None,
+        let (m, scores) = score(
+            &kept,
+            exp.task,
+            &batcher,
+            idx,
+            batch,
+            &choice.device,
+            weights.as_deref(),
+        );
+        Some(evaluation::of_scores(
+            name,
+            idx,
+            m.loss,
+            &scores,
+            exp.task,
+            &data.labels,
+        ))
     };
+    let validation = evaluate("validation", &valid);
+    let test_report = evaluate("test", &test);
     let summary = Summary {
-        confusion,
+        confusion: validation
+            .as_ref()
+            .and_then(|v| v.classifier.as_ref())
+            .map(|c| c.confusion.clone()),
+        validation,
+        test: test_report,
         task: exp.task,
         device: choice.name.clone(),
         device_is_gpu: choice.is_gpu,
@@ -321,8 +376,10 @@ pub fn run(
         stopped_early,
         stopped_by_user,
         best_epoch,
+        kept_epoch,
         train_samples: train.len(),
         valid_samples: valid.len(),
+        test_samples: test.len(),
         parameters: report.total_params(),
         wall_seconds: started.elapsed().as_secs_f64(),
         prep_seconds,
@@ -335,7 +392,7 @@ pub fn run(
         rl: None,
     };
     Ok(Outcome {
-        model: TrainedModel::of(exp, model.valid(), prep, &data, target),
+        model: TrainedModel::of(exp, kept, prep, &data, target),
         summary,
         history,
     })
@@ -349,12 +406,46 @@ pub(super) struct LossParts {
     pub(super) kl: Option<Tensor<1>>,
 }
 
+/// Balanced class weights from the training samples' classes: each class
+/// counts as much as the others in total (a class with no training samples, 0).
+fn class_weights(
+    labels: &Labels,
+    how: ClassWeights,
+    task: Task,
+    train: &[usize],
+) -> Option<Vec<f32>> {
+    let Labels::Classes { index, names } = labels else {
+        return None;
+    };
+    if how != ClassWeights::Balanced || task != Task::Classification {
+        return None;
+    }
+    let mut counts = vec![0usize; names.len()];
+    for &i in train {
+        counts[index[i]] += 1;
+    }
+    let present = counts.iter().filter(|&&c| c > 0).count() as f32;
+    Some(
+        counts
+            .iter()
+            .map(|&c| {
+                if c == 0 {
+                    0.0
+                } else {
+                    train.len() as f32 / (present * c as f32)
+                }
+            })
+            .collect(),
+    )
+}
+
 pub(super) fn loss(
     task: Task,
     out: crate::model::Forward,
     x: Tensor<2>,
     y: Y,
     device: &Device,
+    class_weights: Option<&[f32]>,
 ) -> LossParts {
     match (task, y) {
         (Task::Classification, Y::Classes(y)) => {
@@ -367,6 +458,7 @@ pub(super) fn loss(
                 .int()
                 .sum();
             let total = CrossEntropyLossConfig::new()
+                .with_weights(class_weights.map(<[f32]>::to_vec))
                 .init(device)
                 .forward(out.output, y);
             LossParts {
@@ -447,21 +539,39 @@ impl Accumulator {
     }
 }
 
-pub(super) fn evaluate(
+/// The loss parts of the samples `idx`, and the network's scores of each:
+/// class probabilities (`idx.len() × classes`) for a classifier, predicted
+/// values for a regression, nothing for the other tasks.
+pub(super) fn score(
     model: &Network,
     task: Task,
     batcher: &Batcher,
     idx: &[usize],
     batch: usize,
     device: &Device,
-) -> SplitMetrics {
+    class_weights: Option<&[f32]>,
+) -> (SplitMetrics, Vec<f32>) {
     let mut acc = Accumulator::default();
-    for chunk in idx.chunks(batch) {
+    let mut scores = Vec::new();
+    for chunk in idx.chunks(batch.max(1)) {
         let (x, y, lens) = batcher.batch(chunk, device);
         let out = model.forward_padded(x.clone(), lens.as_deref(), false);
-        let parts = loss(task, out, x, y, device);
+        let kept = match task {
+            Task::Classification => Some(burn::tensor::activation::softmax(out.output.clone(), 1)),
+            Task::Regression => Some(out.output.clone()),
+            _ => None,
+        };
+        if let Some(k) = kept {
+            scores.extend(
+                k.into_data()
+                    .convert::<f32>()
+                    .try_to_vec::<f32>()
+                    .unwrap_or_default(),
+            );
+        }
+        let parts = loss(task, out, x, y, device, class_weights);
         let v = parts.total.clone().into_scalar::<f32>() as f64;
         acc.add(&parts, chunk.len(), v);
     }
-    acc.metrics()
+    (acc.metrics(), scores)
 }

@@ -7,6 +7,7 @@ mod architecture;
 pub mod attention;
 mod data;
 pub mod dialogs;
+mod evaluation;
 mod gan;
 pub mod graph;
 pub mod predict;

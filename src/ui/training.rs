@@ -11,7 +11,7 @@ use super::LaminaApp;
 use super::dialogs::Purpose;
 use crate::analysis::pca_2d;
 use crate::export::run::{self, RunRecord, RunWriter};
-use crate::spec::Optimizer;
+use crate::spec::{ClassWeights, Optimizer, Schedule, TrainSpec};
 use crate::train::{
     AttentionSnapshot, Command, DevicePreference, EpochMetrics, Event, GanSnapshot, Job,
     LatentSnapshot, Outcome, Progress, ReconstructionSnapshot, StartInfo, TrainedModel, Worker,
@@ -26,6 +26,7 @@ pub enum ResultView {
     Reconstructions,
     Attention,
     Confusion,
+    Evaluation,
     Generated,
     Play,
     Predict,
@@ -47,6 +48,8 @@ pub struct TrainingState {
     pub started: Option<StartInfo>,
     pub progress: Option<Progress>,
     pub history: Vec<EpochMetrics>,
+    /// The split the Evaluation view shows.
+    pub evaluation_split: super::evaluation::Which,
     /// Running training loss reported within epochs, `[fractional epoch, loss]`.
     pub running: Vec<[f64; 2]>,
     pub latent: Option<(LatentSnapshot, Vec<[f64; 2]>)>,
@@ -328,13 +331,16 @@ pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
             if app.experiment.task == crate::spec::Task::Dqn {
                 ui.selectable_value(&mut app.result_view, ResultView::Play, "Play an episode");
             }
+            if latest_confusion(&app.training).is_some() {
+                ui.selectable_value(&mut app.result_view, ResultView::Confusion, "Confusion matrix");
+            }
             if app
                 .training
                 .outcome
                 .as_ref()
-                .is_some_and(|o| o.summary.confusion.is_some())
+                .is_some_and(|o| o.summary.test.is_some() || o.summary.validation.is_some())
             {
-                ui.selectable_value(&mut app.result_view, ResultView::Confusion, "Confusion matrix");
+                ui.selectable_value(&mut app.result_view, ResultView::Evaluation, "Evaluation");
             }
             ui.selectable_value(&mut app.result_view, ResultView::Predict, "Predict");
         });
@@ -371,7 +377,20 @@ pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
                     None => {}
                 }
             }
-            ResultView::Confusion => confusion(ui, &app.training, classes_for_confusion(app)),
+            ResultView::Confusion => confusion(ui, &app.training, classes.unwrap_or_default()),
+            ResultView::Evaluation => {
+                let t = &mut app.training;
+                if let Some(o) = &t.outcome {
+                    let s = &o.summary;
+                    super::evaluation::show(
+                        ui,
+                        &mut t.evaluation_split,
+                        s.test.as_ref(),
+                        s.validation.as_ref(),
+                        &s.kept_weights(),
+                    );
+                }
+            }
         }
     });
 }
@@ -479,6 +498,17 @@ fn settings(ui: &mut egui::Ui, app: &mut LaminaApp) {
     let gan = app.experiment.task == crate::spec::Task::Gan;
     let dqn = app.experiment.task == crate::spec::Task::Dqn;
     let images = app.experiment.data.format == crate::spec::DataFormat::ImageFolder;
+    let classifier = app.experiment.task == crate::spec::Task::Classification;
+    let steps_per_epoch = app
+        .data
+        .dataset
+        .as_ref()
+        .map(|d| {
+            let t = &app.experiment.training;
+            let train = (d.len() as f64 * (1.0 - t.validation_fraction - t.test_fraction)).max(1.0);
+            (train as usize).div_ceil(t.batch_size.max(1))
+        })
+        .unwrap_or(10);
     let t = &mut app.experiment.training;
     egui::Grid::new("train_settings").num_columns(2).show(ui, |ui| {
         if gan {
@@ -508,8 +538,44 @@ fn settings(ui: &mut egui::Ui, app: &mut LaminaApp) {
             ui.end_row();
         }
         if !gan && !dqn {
-        ui.label("Validation share");
+        ui.label("Validation share").on_hover_text(
+            "Held out every epoch to watch for overfitting, to stop early and to pick the best weights.",
+        );
         ui.add(egui::Slider::new(&mut t.validation_fraction, 0.0..=0.5));
+        ui.end_row();
+        ui.label("Test share").on_hover_text(
+            "Held out until the end and scored once with the kept weights: the unbiased result to report. \
+             Stratified by class and drawn from the seed, like the validation share.",
+        );
+        ui.add(egui::Slider::new(&mut t.test_fraction, 0.0..=0.4));
+        ui.end_row();
+        ui.label("Keep best weights").on_hover_text(
+            "Keep the weights of the epoch with the lowest validation loss, not the last epoch's \
+             (early stopping always does).",
+        );
+        ui.add_enabled(
+            t.early_stopping_patience == 0,
+            egui::Checkbox::new(&mut t.keep_best_weights, "lowest validation loss"),
+        );
+        ui.end_row();
+        if classifier {
+            ui.label("Class weights").on_hover_text(
+                "Balanced: each class counts the same in the loss, however few samples it has \
+                 (for unbalanced classes, e.g. a rare cell type).",
+            );
+            egui::ComboBox::from_id_salt("class_weights")
+                .selected_text(match t.class_weights {
+                    ClassWeights::Equal => "every sample the same",
+                    ClassWeights::Balanced => "balanced classes",
+                })
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut t.class_weights, ClassWeights::Equal, "every sample the same");
+                    ui.selectable_value(&mut t.class_weights, ClassWeights::Balanced, "balanced classes");
+                });
+            ui.end_row();
+        }
+        ui.label("Learning-rate schedule");
+        schedule_settings(ui, &mut t.schedule);
         ui.end_row();
         ui.label("Gradient clipping").on_hover_text(
             "Caps the size of each update; 0 = off. Helps when the loss jumps or becomes NaN, as in recurrent networks.",
@@ -554,6 +620,10 @@ fn settings(ui: &mut egui::Ui, app: &mut LaminaApp) {
             });
         ui.end_row();
     });
+    let t = &app.experiment.training;
+    if !gan && !dqn && t.schedule != Schedule::Constant {
+        schedule_plot(ui, t, steps_per_epoch);
+    }
     let recurrent = app.experiment.architecture.stacks.iter().any(|s| {
         s.layer_specs().any(|l| {
             matches!(
@@ -733,8 +803,13 @@ fn controls(ui: &mut egui::Ui, app: &mut LaminaApp) {
             format!("CPU — {}", s.device_reason)
         };
         ui.label(device);
+        let test = if s.test_samples > 0 {
+            format!(" / {} test", s.test_samples)
+        } else {
+            String::new()
+        };
         ui.weak(format!(
-            "{} training / {} validation samples, {} parameters",
+            "{} training / {} validation{test} samples, {} parameters",
             s.train_samples, s.valid_samples, s.parameters
         ));
     }
@@ -903,6 +978,17 @@ fn curves(ui: &mut egui::Ui, t: &TrainingState) {
                 p.line(Line::new("validation", PlotPoints::from(acc_valid)).color(VALID));
             });
     }
+    let rate = series(&|m| m.learning_rate);
+    if rate.windows(2).any(|w| w[0][1] != w[1][1]) {
+        ui.strong("Learning rate (at the end of each epoch)");
+        Plot::new("rate_plot")
+            .height(110.0)
+            .include_y(0.0)
+            .x_axis_label("epoch")
+            .show(ui, |p| {
+                p.line(Line::new("learning rate", PlotPoints::from(rate)).color(TRAIN))
+            });
+    }
 }
 
 fn latent(ui: &mut egui::Ui, t: &TrainingState, class_names: Option<Vec<String>>) {
@@ -957,25 +1043,32 @@ fn latent(ui: &mut egui::Ui, t: &TrainingState, class_names: Option<Vec<String>>
         });
 }
 
-fn classes_for_confusion(app: &LaminaApp) -> Vec<String> {
-    app.training
-        .outcome
-        .as_ref()
-        .map(|o| o.model.class_names.clone())
-        .unwrap_or_default()
+/// The validation confusion matrix to show: the finished run's (with the kept
+/// weights), else the latest epoch's, with a line saying which it is.
+fn latest_confusion(t: &TrainingState) -> Option<(&Vec<Vec<usize>>, String)> {
+    if let Some(o) = &t.outcome
+        && let Some(m) = &o.summary.confusion
+    {
+        return Some((
+            m,
+            format!("validation samples, {}", o.summary.kept_weights()),
+        ));
+    }
+    t.history.iter().rev().find_map(|h| {
+        h.confusion
+            .as_ref()
+            .map(|m| (m, format!("validation samples after epoch {}", h.epoch)))
+    })
 }
 
 /// Validation counts per true class (rows) and predicted class (columns);
-/// each row is shaded by its share, so the diagonal stands out.
+/// each row is shaded by its share, so the diagonal stands out. Live during
+/// training: the latest epoch's.
 fn confusion(ui: &mut egui::Ui, t: &TrainingState, names: Vec<String>) {
-    let Some(m) = t
-        .outcome
-        .as_ref()
-        .and_then(|o| o.summary.confusion.as_ref())
-    else {
+    let Some((m, which)) = latest_confusion(t) else {
         return;
     };
-    ui.strong("Confusion matrix (validation samples)");
+    ui.strong(format!("Confusion matrix ({which})"));
     ui.weak("Rows: the true class; columns: what the model predicted. The diagonal is right.");
     egui::ScrollArea::horizontal()
         .id_salt("confusion_scroll")
@@ -1025,4 +1118,125 @@ fn confusion(ui: &mut egui::Ui, t: &TrainingState, names: Vec<String>) {
             100.0 * correct as f64 / total as f64
         ));
     }
+}
+
+/// The schedule's kind and its numbers, in one grid cell.
+fn schedule_settings(ui: &mut egui::Ui, s: &mut Schedule) {
+    let name = match s {
+        Schedule::Constant => "constant",
+        Schedule::Step { .. } => "step",
+        Schedule::Cosine { .. } => "cosine with warm-up",
+        Schedule::ReduceOnPlateau { .. } => "reduce on plateau",
+    };
+    ui.vertical(|ui| {
+        egui::ComboBox::from_id_salt("schedule")
+            .selected_text(name)
+            .show_ui(ui, |ui| {
+                let choices = [
+                    (Schedule::Constant, "constant"),
+                    (
+                        Schedule::Step {
+                            every: 10,
+                            factor: 0.5,
+                        },
+                        "step",
+                    ),
+                    (
+                        Schedule::Cosine {
+                            warmup_epochs: 1,
+                            min_factor: 0.01,
+                        },
+                        "cosine with warm-up",
+                    ),
+                    (
+                        Schedule::ReduceOnPlateau {
+                            patience: 3,
+                            factor: 0.5,
+                            min_factor: 0.01,
+                        },
+                        "reduce on plateau",
+                    ),
+                ];
+                for (choice, label) in choices {
+                    let same = std::mem::discriminant(s) == std::mem::discriminant(&choice);
+                    if ui.selectable_label(same, label).clicked() && !same {
+                        *s = choice;
+                    }
+                }
+            });
+        ui.horizontal(|ui| match s {
+            Schedule::Constant => {}
+            Schedule::Step { every, factor } => {
+                ui.label("× ");
+                ui.add(egui::DragValue::new(factor).range(0.01..=1.0).speed(0.01));
+                ui.label("every");
+                ui.add(
+                    egui::DragValue::new(every)
+                        .range(1..=10000)
+                        .suffix(" epochs"),
+                );
+            }
+            Schedule::Cosine {
+                warmup_epochs,
+                min_factor,
+            } => {
+                ui.label("warm-up");
+                ui.add(
+                    egui::DragValue::new(warmup_epochs)
+                        .range(0..=1000)
+                        .suffix(" epochs"),
+                );
+                ui.label("down to ×");
+                ui.add(
+                    egui::DragValue::new(min_factor)
+                        .range(0.0..=1.0)
+                        .speed(0.005),
+                );
+            }
+            Schedule::ReduceOnPlateau {
+                patience,
+                factor,
+                min_factor,
+            } => {
+                ui.label("× ");
+                ui.add(egui::DragValue::new(factor).range(0.05..=0.95).speed(0.01));
+                ui.label("after");
+                ui.add(
+                    egui::DragValue::new(patience)
+                        .range(1..=1000)
+                        .suffix(" epochs without progress"),
+                );
+                ui.label("down to ×");
+                ui.add(
+                    egui::DragValue::new(min_factor)
+                        .range(0.0..=1.0)
+                        .speed(0.005),
+                );
+            }
+        });
+    });
+}
+
+/// The planned learning rate over the run, as a small curve.
+fn schedule_plot(ui: &mut egui::Ui, t: &TrainSpec, steps_per_epoch: usize) {
+    let planned = crate::train::schedule::LearningRate::new(
+        t.learning_rate,
+        t.schedule,
+        t.epochs,
+        steps_per_epoch,
+    )
+    .planned();
+    let pts: Vec<[f64; 2]> = planned.iter().map(|&(e, r)| [e, r]).collect();
+    if matches!(t.schedule, Schedule::ReduceOnPlateau { .. }) {
+        ui.weak("The rate falls when the validation loss stalls; the curve of the run shows when it did.");
+    }
+    Plot::new("schedule_plot")
+        .height(90.0)
+        .allow_drag(false)
+        .allow_zoom(false)
+        .allow_scroll(false)
+        .include_y(0.0)
+        .x_axis_label("epoch")
+        .y_axis_label("learning rate")
+        .show(ui, |p| p.line(Line::new("planned", PlotPoints::from(pts))));
 }
