@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
 use crate::export::run::{RunRecord, RunWriter, record};
+use crate::export::sweep;
 use crate::project::{NewOptions, new_experiment, parent_dir, prepare};
 use crate::spec::Experiment;
 use crate::spec::shapes::{ShapeReport, short};
@@ -85,6 +86,37 @@ pub enum Command {
             conflicts_with = "resume"
         )]
         init_from: Option<PathBuf>,
+    },
+    /// Train an experiment once per setting (a grid, or a random pick from
+    /// it; optionally each over k cross-validation folds), one run folder
+    /// each, and compare them in OUT/sweep.csv. Run it again with the same
+    /// settings to carry on an interrupted sweep.
+    Sweep {
+        experiment: PathBuf,
+        /// A setting and its values, e.g. --vary training.learning_rate=1e-4,1e-3,1e-2
+        /// (repeatable: every combination is trained); values with commas as a
+        /// JSON list: key=[{...},{...}].
+        #[arg(long = "vary", value_name = "KEY=V1,V2,...")]
+        vary: Vec<String>,
+        /// Train only this many combinations, drawn at random (seeded by --seed).
+        #[arg(long)]
+        random: Option<usize>,
+        /// Seed of the random pick.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// k-fold cross-validation: every combination once per fold, with the
+        /// mean and standard deviation over the folds in OUT/folds.csv.
+        #[arg(long, default_value_t = 0)]
+        folds: usize,
+        /// The sweep folder (sweep.csv and one run folder per run).
+        #[arg(long)]
+        out: PathBuf,
+        /// auto (GPU if present), gpu or cpu.
+        #[arg(long, default_value = "auto")]
+        device: String,
+        /// Runs trained at the same time (they share the CPU cores).
+        #[arg(long, default_value_t = 1)]
+        parallel: usize,
     },
     /// Describe a data file or folder, or say what is wrong with it.
     Inspect { path: PathBuf },
@@ -181,6 +213,29 @@ pub fn run(cli: Cli) -> Result<()> {
             let pref: DevicePreference = device.parse().map_err(anyhow::Error::msg)?;
             cmd_train(&experiment, &out, pref, resume, init_from.as_deref())
         }
+        Some(Command::Sweep {
+            experiment,
+            vary,
+            random,
+            seed,
+            folds,
+            out,
+            device,
+            parallel,
+        }) => {
+            let pref: DevicePreference = device.parse().map_err(anyhow::Error::msg)?;
+            let axes = vary
+                .iter()
+                .map(|v| sweep::Axis::parse(v))
+                .collect::<Result<Vec<_>, _>>()?;
+            let plan = sweep::Plan {
+                axes,
+                random,
+                seed,
+                folds,
+            };
+            cmd_sweep(&experiment, &plan, &out, pref, parallel)
+        }
         Some(Command::Predict {
             model,
             data,
@@ -266,6 +321,103 @@ fn cmd_bench(
                 .with_context(|| format!("cannot open {}", path.display()))?;
             writeln!(f, "{line}").with_context(|| format!("cannot write {}", path.display()))?;
         }
+    }
+    Ok(())
+}
+
+fn cmd_sweep(
+    path: &Path,
+    plan: &sweep::Plan,
+    out: &Path,
+    device: DevicePreference,
+    parallel: usize,
+) -> Result<()> {
+    let exp = Experiment::load(path)?;
+    let base = parent_dir(path);
+    let planned = plan.runs().len();
+    println!(
+        "sweep of {} ({}): {planned} runs into {}",
+        exp.name,
+        path.display(),
+        out.display()
+    );
+    let rows = sweep::run(&exp, &base, plan, out, device, parallel, |p| match p {
+        sweep::Progress::Started {
+            index,
+            total,
+            run,
+            resumed,
+        } => println!(
+            "run {}/{total} {}{}",
+            index + 1,
+            run.name,
+            if resumed { " (resuming)" } else { "" }
+        ),
+        sweep::Progress::Ended { index, row, kept } => {
+            let m = |name: &str| {
+                sweep::METRICS
+                    .iter()
+                    .position(|k| *k == name)
+                    .and_then(|i| row.metrics[i])
+            };
+            let score = [
+                ("test accuracy", m("test_accuracy")),
+                ("test R²", m("test_r2")),
+                ("validation loss", m("valid_loss")),
+            ]
+            .into_iter()
+            .find_map(|(n, v)| v.map(|v| format!("{n} {v:.4}")))
+            .unwrap_or_default();
+            println!(
+                "run {} {}: {}{}{}",
+                index + 1,
+                row.run.name,
+                row.status.text(),
+                if kept { " earlier" } else { "" },
+                if score.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {score}")
+                }
+            );
+        }
+    })?;
+    let finished = rows
+        .iter()
+        .filter(|r| r.status == sweep::Status::Finished)
+        .count();
+    println!(
+        "{finished} of {} runs finished; the table is {}",
+        rows.len(),
+        out.join("sweep.csv").display()
+    );
+    if plan.folds > 1 {
+        let keys: Vec<&str> = plan.axes.iter().map(|a| a.key.as_str()).collect();
+        for (setting, n, stats) in sweep::fold_summary(&keys, &rows) {
+            let i = sweep::METRICS
+                .iter()
+                .position(|k| *k == "test_accuracy")
+                .filter(|&i| stats[i].is_some())
+                .or_else(|| sweep::METRICS.iter().position(|k| *k == "valid_loss"));
+            if let Some((mean, sd)) = i.and_then(|i| stats[i]) {
+                println!(
+                    "{} over {n} folds: {} {mean:.4} ± {sd:.4}",
+                    if setting.is_empty() {
+                        "all".to_string()
+                    } else {
+                        setting.join(", ")
+                    },
+                    sweep::METRICS[i.unwrap_or(0)]
+                );
+            }
+        }
+        println!("mean ± sd per setting: {}", out.join("folds.csv").display());
+    }
+    if finished < rows.len() {
+        bail!(
+            "{} of the sweep's runs did not finish (see sweep.csv)",
+            rows.len() - finished
+        );
     }
     Ok(())
 }

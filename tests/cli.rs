@@ -841,3 +841,169 @@ fn a_regression_reports_mse_mae_and_r2_on_its_test_split() {
     assert_png(&out.join("predicted_vs_true.png"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+fn csv_rows(path: &Path) -> Vec<BTreeMap<String, String>> {
+    let mut r = csv_reader(path);
+    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    r.records()
+        .map(|rec| {
+            header
+                .iter()
+                .cloned()
+                .zip(rec.unwrap().iter().map(String::from))
+                .collect()
+        })
+        .collect()
+}
+
+fn csv_reader(path: &Path) -> csv::Reader<std::fs::File> {
+    csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+use std::collections::BTreeMap;
+
+/// A 3 × 2 grid: six run folders, each a whole run, and `sweep.csv` with
+/// their settings and test scores; running it again keeps what is done, and
+/// another sweep is not written into its folder.
+#[test]
+fn a_sweep_of_six_runs_writes_one_run_folder_each_and_a_table() {
+    let dir = temp_dir("sweep");
+    let exp = dir.join("exp.json");
+    let labels = sample("omics/labels.csv");
+    let o = lamina(&[
+        "new",
+        exp.to_str().unwrap(),
+        "--template",
+        "mlp_classifier",
+        "--data",
+        &sample("omics/counts.csv"),
+        "--labels",
+        &labels,
+        "--label-column",
+        "cell_type",
+        "--set",
+        "training.epochs=4",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = dir.join("sweep");
+    let sweep = |vary: &[&str]| {
+        let mut args = vec![
+            "sweep",
+            exp.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        for v in vary {
+            args.extend(["--vary", v]);
+        }
+        args.extend(["--device", "cpu", "--parallel", "2"]);
+        lamina(&args)
+    };
+    let grid = [
+        "training.learning_rate=1e-4,1e-3,1e-2",
+        "training.batch_size=32,64",
+    ];
+    let o = sweep(&grid);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("6 of 6 runs finished"), "{}", text(&o));
+    let rows = csv_rows(&out.join("sweep.csv"));
+    assert_eq!(rows.len(), 6);
+    let settings: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["training.learning_rate"].clone(),
+                r["training.batch_size"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(settings[0], ("1e-4".into(), "32".into()));
+    assert_eq!(settings[5], ("1e-2".into(), "64".into()));
+    for r in &rows {
+        assert_eq!(r["status"], "finished", "{r:?}");
+        let acc: f64 = r["test_accuracy"].parse().unwrap();
+        assert!((0.0..=1.0).contains(&acc));
+        let run = out.join(&r["run"]);
+        // Each is a whole run folder, trained with its own settings.
+        let trained = json(&run.join("experiment.json"));
+        assert_eq!(
+            trained["training"]["batch_size"].to_string(),
+            r["training.batch_size"]
+        );
+        assert!(run.join("model/weights.safetensors").is_file());
+    }
+    // The learning rate matters: the smallest learns least in four epochs.
+    let loss = |i: usize| rows[i]["valid_loss"].parse::<f64>().unwrap();
+    assert!(loss(0) > loss(2) && loss(0) > loss(4), "{rows:?}");
+
+    // Again: nothing is trained twice.
+    let before = std::fs::read(out.join(&rows[3]["run"]).join("metrics.jsonl")).unwrap();
+    let o = sweep(&grid);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        text(&o).matches("finished earlier").count(),
+        6,
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        std::fs::read(out.join(&rows[3]["run"]).join("metrics.jsonl")).unwrap(),
+        before
+    );
+    // Another sweep into the same folder is refused.
+    let o = sweep(&["training.learning_rate=0.5"]);
+    assert_clear_failure(&o, &["already holds", "other settings"]);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `--folds 3`: three runs whose validation samples are disjoint, and their
+/// mean and standard deviation.
+#[test]
+fn cross_validation_trains_every_fold_and_reports_mean_and_sd() {
+    let dir = temp_dir("folds");
+    let out = dir.join("cv");
+    let o = lamina(&[
+        "sweep",
+        &sample("omics/classifier.json"),
+        "--folds",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("over 3 folds"), "{}", text(&o));
+    let rows = csv_rows(&out.join("sweep.csv"));
+    assert_eq!(rows.len(), 3);
+    let mut seen = std::collections::BTreeSet::new();
+    let mut total = 0;
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r["fold"], i.to_string());
+        let started = json(&out.join(&r["run"]).join("started.json"));
+        let n = started["valid_samples"].as_u64().unwrap();
+        // 4 × 100 cells, each type dealt into 3 folds (34 + 33 + 33).
+        assert!((132..=136).contains(&n), "{n}");
+        total += n;
+        let latent = json(&out.join(&r["run"]).join("latent.json"));
+        for id in latent["ids"].as_array().unwrap() {
+            assert!(
+                seen.insert(id.as_str().unwrap().to_string()),
+                "{id} validates twice"
+            );
+        }
+    }
+    assert_eq!(total, 400);
+    let folds = csv_rows(&out.join("folds.csv"));
+    assert_eq!(folds.len(), 1);
+    assert_eq!(folds[0]["folds_finished"], "3 of 3");
+    let mean: f64 = folds[0]["valid_accuracy_mean"].parse().unwrap();
+    let sd: f64 = folds[0]["valid_accuracy_sd"].parse().unwrap();
+    let accs: Vec<f64> = rows
+        .iter()
+        .map(|r| r["valid_accuracy"].parse().unwrap())
+        .collect();
+    assert!((mean - accs.iter().sum::<f64>() / 3.0).abs() < 1e-9);
+    assert!((0.0..0.5).contains(&sd));
+    let _ = std::fs::remove_dir_all(dir);
+}

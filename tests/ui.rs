@@ -1312,3 +1312,115 @@ fn an_interrupted_run_is_resumed_from_the_window() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A sweep folder written by `lamina sweep` opens in the window: a table of
+/// its runs that sorts by a metric, their curves overlaid, and each run opens
+/// from its row with all its views.
+#[test]
+fn a_sweep_opens_as_a_sortable_table_of_runs_and_each_run_opens_from_it() {
+    let dir = scratch("sweep-view");
+    let exp = bundled_in(&dir, "omics/classifier.json");
+    let out = dir.join("sweep");
+    let mut e = Experiment::load(&exp).unwrap();
+    e.training.epochs = 3;
+    e.save(&exp).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_lamina"))
+        .args([
+            "sweep",
+            exp.to_str().unwrap(),
+            "--vary",
+            "training.learning_rate=1e-4,1e-3,1e-2",
+            "--vary",
+            "training.batch_size=32,64",
+            "--out",
+            out.to_str().unwrap(),
+            "--device",
+            "cpu",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let mut h = harness(LaminaApp::default());
+    h.run_steps(1);
+    h.state_mut().screen = Screen::Workbench;
+    h.run_steps(1);
+    h.state_mut().path_input = out.display().to_string();
+    h.run_steps(1);
+    h.get_by_label("Open").click();
+    h.run_steps(1);
+    let ctx = h.ctx.clone();
+    h.state_mut().wait_for_run(&ctx);
+    h.state_mut().data.wait();
+    h.run_steps(2);
+    let msg = h.state().message.clone();
+    assert!(
+        msg.as_ref()
+            .is_some_and(|(m, e)| !e && m.starts_with("opened the sweep")),
+        "{msg:?}"
+    );
+    h.get_by_label_contains("6 runs, 6 finished");
+    assert_eq!(
+        h.state().experiment.training.epochs,
+        3,
+        "the swept experiment is in the editor"
+    );
+    let view = h.state().sweep.as_ref().unwrap();
+    assert!(
+        view.record
+            .records
+            .iter()
+            .all(|r| r.as_ref().is_some_and(|r| r.history.len() == 3))
+    );
+    // Sort by the validation loss: smallest first.
+    h.get_all_by_role(egui::accesskit::Role::ComboBox)
+        .find(|c| c.accesskit_node().value().as_deref() == Some("run"))
+        .expect("the Sort by menu, on run order")
+        .click();
+    h.run_steps(2);
+    // The menu's entry (the column's header is past the panel's edge).
+    h.get_all_by_label("valid_loss")
+        .find(|n| n.rect().max.x < 1400.0)
+        .expect("valid_loss in the menu")
+        .click();
+    h.run_steps(2);
+    h.get_by_label("sorted by valid_loss, smallest first");
+    let view = h.state().sweep.as_ref().unwrap();
+    let m = lamina::export::sweep::METRICS
+        .iter()
+        .position(|k| *k == "valid_loss")
+        .unwrap();
+    let losses: Vec<f64> = view
+        .order()
+        .iter()
+        .map(|&i| view.record.rows[i].metrics[m].unwrap())
+        .collect();
+    assert!(losses.windows(2).all(|w| w[0] <= w[1]), "{losses:?}");
+    let best = view.record.rows[view.order()[0]].run.name.clone();
+    assert_ne!(
+        view.order(),
+        (0..6).collect::<Vec<_>>(),
+        "the sort changed the order"
+    );
+    // Open the best run from its row.
+    assert_eq!(
+        h.get_all_by_label("Open run").count(),
+        6,
+        "a button per row"
+    );
+    h.get_all_by_label("Open run").next().unwrap().click();
+    h.run_steps(1);
+    let ctx = h.ctx.clone();
+    h.state_mut().wait_for_run(&ctx);
+    h.run_steps(2);
+    assert_eq!(
+        h.state().training.run_dir.as_deref(),
+        Some(out.join(&best).as_path())
+    );
+    h.get_by_label_contains("Done: 3 epochs");
+    // The sweep stays a tab away.
+    // The panel sizes itself to the run's views over a few frames.
+    h.run_steps(3);
+    show_tab(&mut h, "Sweep");
+    h.get_by_label_contains("6 runs, 6 finished");
+}

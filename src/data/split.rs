@@ -22,6 +22,22 @@ pub struct Split {
 /// sample of a class that can spare it. With no test share the validation
 /// samples are those of a split without one.
 pub fn split(n: usize, labels: &Labels, fraction: f64, test_fraction: f64, seed: u64) -> Split {
+    split_folds(n, labels, fraction, test_fraction, None, seed)
+}
+
+/// [`split`], or with `folds = Some((k, i))` k-fold cross-validation: the
+/// test share is held out as before, the rest of each class is dealt into `k`
+/// folds and fold `i` validates (`fraction` is then unused). The test samples
+/// and the folds are the same for every `i`, so the folds are disjoint and
+/// together cover every sample outside the test share.
+pub fn split_folds(
+    n: usize,
+    labels: &Labels,
+    fraction: f64,
+    test_fraction: f64,
+    folds: Option<(usize, usize)>,
+    seed: u64,
+) -> Split {
     let mut rng = StdRng::seed_from_u64(seed);
     let groups: Vec<Vec<usize>> = match labels {
         Labels::Classes { index, names } => {
@@ -45,6 +61,19 @@ pub fn split(n: usize, labels: &Labels, fraction: f64, test_fraction: f64, seed:
     };
     for mut g in groups {
         g.shuffle(&mut rng);
+        if let Some((k, i)) = folds {
+            // The test samples first, then every k-th of the rest validates.
+            let kt = share(g.len(), test_fraction, g.len());
+            test.extend_from_slice(&g[..kt]);
+            for (j, &s) in g[kt..].iter().enumerate() {
+                if j % k == i {
+                    valid.push(s);
+                } else {
+                    train.push(s);
+                }
+            }
+            continue;
+        }
         let kv = share(g.len(), fraction, g.len());
         let kt = share(g.len(), test_fraction, g.len() - kv);
         valid.extend_from_slice(&g[..kv]);
@@ -114,5 +143,32 @@ mod tests {
         };
         let t = split(5, &tiny, 0.2, 0.2, 1);
         assert_eq!((t.train.len(), t.valid.len(), t.test.len()), (2, 2, 1));
+    }
+
+    #[test]
+    fn folds_are_disjoint_stratified_and_cover_all_but_the_test_samples() {
+        let labels = Labels::Classes {
+            index: (0..100).map(|i| usize::from(i % 5 == 0)).collect(),
+            names: vec!["common".into(), "rare".into()],
+        };
+        let all: Vec<Split> = (0..5)
+            .map(|i| split_folds(100, &labels, 0.2, 0.1, Some((5, i)), 9))
+            .collect();
+        let test = &all[0].test;
+        assert_eq!(test.len(), 10);
+        let mut validated: Vec<usize> = Vec::new();
+        for s in &all {
+            assert_eq!(&s.test, test, "the same test samples for every fold");
+            assert_eq!(s.train.len() + s.valid.len(), 90);
+            // 72 common and 18 rare samples dealt into 5 folds.
+            let rare = s.valid.iter().filter(|&&i| i % 5 == 0).count();
+            assert!((3..=4).contains(&rare), "stratified: {rare} rare");
+            assert!((14..=15).contains(&(s.valid.len() - rare)));
+            validated.extend(&s.valid);
+        }
+        validated.sort();
+        let mut rest: Vec<usize> = (0..100).filter(|i| !test.contains(i)).collect();
+        rest.sort();
+        assert_eq!(validated, rest, "every other sample validates exactly once");
     }
 }

@@ -8,6 +8,7 @@
 pub mod onnx;
 pub mod plots;
 pub mod run;
+pub mod sweep;
 
 use std::path::{Path, PathBuf};
 

@@ -435,6 +435,24 @@ impl RunRecord {
     /// Read the run folder `dir`; files it lacks are left empty (a run that
     /// was interrupted has no summary or model), files it has must be whole.
     pub fn open(dir: &Path) -> Result<RunRecord, RunError> {
+        let brief = RunRecord::open_brief(dir)?;
+        let model_json = dir.join(MODEL).join("model.json");
+        let model = read_json::<ModelMeta>(&model_json)?.map(|m| (dir.join(MODEL), m));
+        Ok(RunRecord {
+            latent: read_json(&dir.join(LATENT))?,
+            reconstructions: read_json(&dir.join(RECONSTRUCTIONS))?,
+            attention: read_json(&dir.join(ATTENTION))?,
+            gan: read_json(&dir.join(GAN_SAMPLES))?,
+            gan_history: read_lines(&dir.join(GAN_PROGRESS))?,
+            episodes: read_lines(&dir.join(EPISODES))?,
+            model,
+            ..brief
+        })
+    }
+
+    /// The parts of a run folder a table of runs needs (the experiment, the
+    /// start, the metrics, the summary or error), without its snapshots.
+    pub fn open_brief(dir: &Path) -> Result<RunRecord, RunError> {
         if !dir.join(METRICS).is_file() && !dir.join(EXPERIMENT).is_file() {
             return Err(RunError::NotARun {
                 path: dir.to_path_buf(),
@@ -457,26 +475,18 @@ impl RunRecord {
             )?),
             None => None,
         };
-        let model_json = dir.join(MODEL).join("model.json");
-        let model = read_json::<ModelMeta>(&model_json)?.map(|m| (dir.join(MODEL), m));
         Ok(RunRecord {
             dir: dir.to_path_buf(),
             experiment,
             started: read_json(&dir.join(STARTED))?,
             history,
-            latent: read_json(&dir.join(LATENT))?,
-            reconstructions: read_json(&dir.join(RECONSTRUCTIONS))?,
-            attention: read_json(&dir.join(ATTENTION))?,
-            gan: read_json(&dir.join(GAN_SAMPLES))?,
-            gan_history: read_lines(&dir.join(GAN_PROGRESS))?,
-            episodes: read_lines(&dir.join(EPISODES))?,
             summary: read_json(&dir.join(SUMMARY))?,
             error: read_text(&dir.join(ERROR))?,
-            model,
             checkpoint: match checkpoint_dir(dir) {
                 Some(c) => read_json(&c.join(CHECKPOINT_STATE))?,
                 None => None,
             },
+            ..RunRecord::default()
         })
     }
 

@@ -525,6 +525,12 @@ pub struct TrainSpec {
     /// test splits existed have none.
     #[serde(default)]
     pub test_fraction: f64,
+    /// Cross-validation: with `folds` above 1 the samples outside the test
+    /// share are cut into that many stratified folds and fold `fold` (0-based)
+    /// validates, in place of `validation_fraction`. `lamina sweep --folds`
+    /// trains every fold.
+    pub folds: usize,
+    pub fold: usize,
     /// Keep the weights of the epoch with the lowest validation loss (the
     /// saved model and the test score use them) rather than the last epoch's.
     /// Early stopping always keeps the best.
@@ -686,6 +692,8 @@ impl Default for TrainSpec {
             epochs: 20,
             validation_fraction: 0.2,
             test_fraction: 0.1,
+            folds: 0,
+            fold: 0,
             keep_best_weights: true,
             class_weights: ClassWeights::Equal,
             schedule: Schedule::Constant,
@@ -883,6 +891,10 @@ impl Experiment {
             (
                 !(0.0..0.9).contains(&t.validation_fraction),
                 "validation fraction must be between 0 and 0.9",
+            ),
+            (
+                t.folds == 1 || (t.folds > 1 && t.fold >= t.folds) || t.folds > 100,
+                "cross-validation needs 2 to 100 folds, and the validating fold must be one of them (0 to folds − 1)",
             ),
             (
                 !(0.0..0.9).contains(&t.test_fraction)

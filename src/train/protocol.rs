@@ -302,6 +302,9 @@ pub struct Job {
     /// Start from the weights of a saved model (fine-tuning): those of the
     /// layers whose place, names and shapes match are copied.
     pub init_from: Option<InitialWeights>,
+    /// CPU threads to compute with (none: one per core), for runs that share
+    /// the machine (a sweep trained N at a time).
+    pub threads: Option<usize>,
 }
 
 /// A saved model's weights to start from (its `weights.safetensors`, read by `export`).
@@ -320,6 +323,7 @@ impl Job {
             device,
             resume: None,
             init_from: None,
+            threads: None,
         }
     }
 }

@@ -16,7 +16,7 @@ use burn::tensor::{Device, Int, Tensor};
 use super::evaluation::{self, Evaluation};
 use super::schedule::LearningRate;
 use super::*;
-use crate::data::split::{Split, split};
+use crate::data::split::{Split, split_folds};
 use crate::data::{Labels, Preprocessing};
 use crate::model::Network;
 use crate::spec::{ClassWeights, Task};
@@ -34,6 +34,7 @@ pub fn run(
         device,
         resume,
         init_from,
+        threads: _,
     } = job;
     exp.validate().map_err(|e| e.to_string())?;
     let target = data.target(exp.task).map_err(|e| e.to_string())?;
@@ -52,11 +53,12 @@ pub fn run(
     let t = &exp.training;
 
     let prep_start = Instant::now();
-    let Split { train, valid, test } = split(
+    let Split { train, valid, test } = split_folds(
         data.len(),
         &data.labels,
         t.validation_fraction,
         t.test_fraction,
+        (t.folds > 1).then_some((t.folds, t.fold)),
         t.seed,
     );
     if train.is_empty() {

@@ -108,7 +108,8 @@ pub(super) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-/// [`run`] on a thread of its own rayon pool, one thread per core (or `RAYON_NUM_THREADS`).
+/// [`run`] on a thread of its own rayon pool, one thread per core (or `RAYON_NUM_THREADS`,
+/// or the job's `threads`).
 ///
 /// The CPU backend spreads its matrix products and our layers over rayon's threads. Called
 /// from an ordinary thread, every such operation hands its work to the pool and waits, and
@@ -123,6 +124,8 @@ pub fn run_in_pool(
 ) -> Result<Outcome, String> {
     match rayon::ThreadPoolBuilder::new()
         .thread_name(|i| format!("lamina-compute-{i}"))
+        // 0: rayon's default.
+        .num_threads(job.threads.unwrap_or(0))
         .build()
     {
         Ok(pool) => pool.install(move || run(job, &events, &commands)),

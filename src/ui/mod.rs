@@ -13,6 +13,7 @@ pub mod graph;
 pub mod predict;
 mod rl;
 mod start;
+pub mod sweep;
 mod training;
 
 use std::path::{Path, PathBuf};
@@ -161,8 +162,16 @@ pub struct LaminaApp {
     /// The experiment before a widget edit still in progress (a drag, typing);
     /// it becomes one undo step when the pointer is released and focus leaves.
     edit_start: Option<Experiment>,
-    /// A run folder being read on a background thread.
-    opening_run: Option<Receiver<Result<OpenedRun, String>>>,
+    /// A run or sweep folder being read on a background thread.
+    opening_run: Option<Receiver<Result<Opened, String>>>,
+    /// The sweep folder opened, shown in the Sweep view.
+    pub sweep: Option<sweep::SweepView>,
+}
+
+/// A folder read back.
+pub enum Opened {
+    Run(Box<OpenedRun>),
+    Sweep(Box<crate::export::sweep::SweepRecord>),
 }
 
 /// A run folder read back: the record and its model, when it has one.
@@ -201,6 +210,7 @@ impl Default for LaminaApp {
             recent_file: None,
             edit_start: None,
             opening_run: None,
+            sweep: None,
         }
     }
 }
@@ -280,6 +290,14 @@ impl LaminaApp {
         let dir = dir.to_path_buf();
         let ctx = ctx.clone();
         std::thread::spawn(move || {
+            if crate::export::sweep::is_sweep_folder(&dir) {
+                let opened = crate::export::sweep::SweepRecord::open(&dir)
+                    .map(|r| Opened::Sweep(Box::new(r)))
+                    .map_err(|e| e.to_string());
+                let _ = tx.send(opened);
+                ctx.request_repaint();
+                return;
+            }
             let opened = crate::export::run::RunRecord::open(&dir)
                 .map_err(|e| e.to_string())
                 .map(|record| {
@@ -293,11 +311,11 @@ impl LaminaApp {
                         Some(Err(e)) => (None, Some(e.to_string())),
                         None => (None, None),
                     };
-                    OpenedRun {
+                    Opened::Run(Box::new(OpenedRun {
                         record,
                         model,
                         model_error,
-                    }
+                    }))
                 });
             let _ = tx.send(opened);
             ctx.request_repaint();
@@ -312,7 +330,7 @@ impl LaminaApp {
         };
         self.opening_run = None;
         match result {
-            Ok(opened) => self.show_run(opened, ctx),
+            Ok(opened) => self.show_opened(opened, ctx),
             Err(e) => self.message = Some((e, true)),
         }
     }
@@ -321,15 +339,60 @@ impl LaminaApp {
     pub fn wait_for_run(&mut self, ctx: &egui::Context) {
         if let Some(rx) = self.opening_run.take() {
             match rx.recv() {
-                Ok(Ok(opened)) => self.show_run(opened, ctx),
+                Ok(Ok(opened)) => self.show_opened(opened, ctx),
                 Ok(Err(e)) => self.message = Some((e, true)),
                 Err(_) => self.message = Some(("the run folder could not be read".into(), true)),
             }
         }
     }
 
-    /// Show a run folder that was read: its experiment in the editor (its data
-    /// read again when it is on this machine), its curves and snapshots.
+    fn show_opened(&mut self, opened: Opened, ctx: &egui::Context) {
+        match opened {
+            Opened::Run(run) => self.show_run(*run, ctx),
+            Opened::Sweep(record) => {
+                let dir = record.dir.clone();
+                if let Some(exp) = &record.base {
+                    self.take_experiment(exp, &dir, ctx);
+                }
+                self.training = TrainingState::default();
+                self.message = Some((
+                    format!(
+                        "opened the sweep {} ({} runs)",
+                        dir.display(),
+                        record.rows.len()
+                    ),
+                    false,
+                ));
+                self.sweep = Some(sweep::SweepView::new(*record));
+                self.result_view = ResultView::Sweep;
+                self.screen = Screen::Workbench;
+            }
+        }
+    }
+
+    /// Put an experiment read from the folder `dir` into the editor: its data
+    /// paths, relative to `dir`, are made whole so that the experiment is
+    /// independent of where it is saved next; its data is read again when it
+    /// is on this machine.
+    fn take_experiment(&mut self, exp: &Experiment, dir: &Path, ctx: &egui::Context) {
+        self.experiment = project::absolute_data_paths(exp, dir);
+        // Not a file of its own: edits are marked unsaved from here.
+        self.saved_json = self.experiment.to_json();
+        self.path = None;
+        self.path_input = String::new();
+        self.undo.clear();
+        self.redo.clear();
+        self.recovered = None;
+        self.screen = Screen::Workbench;
+        if self.experiment.task != crate::spec::Task::Dqn {
+            self.data.load(&self.experiment, dir, ctx);
+        } else {
+            self.data = DataState::default();
+        }
+    }
+
+    /// Show a run folder that was read: its experiment in the editor, its
+    /// curves and snapshots.
     fn show_run(&mut self, opened: OpenedRun, ctx: &egui::Context) {
         let OpenedRun {
             record,
@@ -342,22 +405,7 @@ impl LaminaApp {
             .clone()
             .or_else(|| model.as_ref().map(|m| m.experiment.clone()));
         if let Some(exp) = experiment {
-            // Its data paths, relative to the run folder, are made whole so
-            // that the experiment is independent of where it is saved next.
-            self.experiment = project::absolute_data_paths(&exp, &dir);
-            // Not a file of its own: edits are marked unsaved from here.
-            self.saved_json = self.experiment.to_json();
-            self.path = None;
-            self.path_input = String::new();
-            self.undo.clear();
-            self.redo.clear();
-            self.recovered = None;
-            self.screen = Screen::Workbench;
-            if self.experiment.task != crate::spec::Task::Dqn {
-                self.data.load(&self.experiment, &dir, ctx);
-            } else {
-                self.data = DataState::default();
-            }
+            self.take_experiment(&exp, &dir, ctx);
         }
         if let Some(m) = &model {
             self.predict

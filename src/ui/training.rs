@@ -27,6 +27,7 @@ pub enum ResultView {
     Attention,
     Confusion,
     Evaluation,
+    Sweep,
     Generated,
     Play,
     Predict,
@@ -314,7 +315,8 @@ pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
         ui.separator();
         controls(ui, app);
         ui.separator();
-        ui.horizontal(|ui| {
+        // Wrapped: a run with every view has more tabs than a narrow panel is wide.
+        ui.horizontal_wrapped(|ui| {
             ui.selectable_value(&mut app.result_view, ResultView::Curves, "Loss & accuracy");
             if !matches!(app.experiment.task, crate::spec::Task::Gan | crate::spec::Task::Dqn) {
                 ui.selectable_value(&mut app.result_view, ResultView::Latent, "Latent space");
@@ -343,6 +345,9 @@ pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
                 ui.selectable_value(&mut app.result_view, ResultView::Evaluation, "Evaluation");
             }
             ui.selectable_value(&mut app.result_view, ResultView::Predict, "Predict");
+            if app.sweep.is_some() {
+                ui.selectable_value(&mut app.result_view, ResultView::Sweep, "Sweep");
+            }
         });
         let classes = if app.training.class_names.is_empty() {
             app.data.dataset.as_ref().map(|d| d.labels.class_names().to_vec())
@@ -378,6 +383,14 @@ pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
                 }
             }
             ResultView::Confusion => confusion(ui, &app.training, classes.unwrap_or_default()),
+            ResultView::Sweep => {
+                if let Some(view) = &mut app.sweep
+                    && let Some(super::sweep::SweepAction::OpenRun(dir)) =
+                        super::sweep::show(ui, view)
+                {
+                    app.open_run(&dir, ui.ctx());
+                }
+            }
             ResultView::Evaluation => {
                 let t = &mut app.training;
                 if let Some(o) = &t.outcome {
