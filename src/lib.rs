@@ -12,6 +12,7 @@ pub mod data;
 pub mod export;
 pub mod model;
 pub mod project;
+pub mod provenance;
 pub mod rl;
 pub mod spec;
 pub mod train;

@@ -767,6 +767,54 @@ fn a_classifier_reports_its_test_split_in_full_with_roc_and_pr_curves() {
     for f in ["roc.png", "pr.png", "confusion.png"] {
         assert_png(&out.join(f));
     }
+    assert_reproducibility(&summary, &["omics/counts.csv", "omics/labels.csv"]);
+}
+
+/// The summary's reproducibility record: the seed, the SHA-256 of each input
+/// (computed here independently), and versions read from the build.
+fn assert_reproducibility(summary: &serde_json::Value, inputs: &[&str]) {
+    use sha2::Digest;
+    let r = &summary["reproducibility"];
+    assert_eq!(r["seed"], 42, "{r}");
+    let listed = r["inputs"].as_array().expect("inputs");
+    assert_eq!(listed.len(), inputs.len(), "{r}");
+    for (entry, rel) in listed.iter().zip(inputs) {
+        let bytes = std::fs::read(sample(rel)).unwrap();
+        let sha: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(entry["sha256"], sha.as_str(), "{entry}");
+        assert_eq!(entry["bytes"], bytes.len());
+    }
+    let lock = std::fs::read_to_string(root().join("Cargo.lock")).unwrap();
+    let burn = lock
+        .split("[[package]]")
+        .find(|p| p.contains("name = \"burn\"\n"))
+        .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = ")))
+        .unwrap()
+        .trim_matches('"');
+    assert_eq!(r["burn_version"], burn);
+    assert_eq!(r["lamina_version"], env!("CARGO_PKG_VERSION"));
+    let head = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(root())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    if let Some(head) = head {
+        // The binary is rebuilt when the checkout's HEAD or index changes.
+        assert!(
+            r["git_commit"]
+                .as_str()
+                .is_some_and(|c| c.starts_with(&head)),
+            "{r} vs {head}"
+        );
+    }
+    assert!(r["os"].as_str().unwrap().starts_with(std::env::consts::OS));
+    assert!(r["cpu"].as_str().unwrap().contains("threads"));
+    assert!(r["device"].as_str().unwrap().starts_with("CPU"));
 }
 
 /// A regression's test split gets MSE, MAE, R² and a predicted-vs-true plot.

@@ -103,6 +103,10 @@ pub struct RunWriter {
     /// written at most every [`SNAPSHOT_EVERY`], and whatever is pending at the end.
     pending: Vec<(&'static str, Snapshot)>,
     written: Vec<(&'static str, std::time::Instant)>,
+    /// The experiment as written into the folder (data paths relative to it).
+    experiment: Experiment,
+    /// Gathered when the run starts, written into `summary.json` at the end.
+    reproducibility: Option<crate::provenance::Reproducibility>,
 }
 
 /// A snapshot kept until its file is written; serialised as the inner value.
@@ -149,6 +153,8 @@ impl RunWriter {
             task: exp.task,
             pending: Vec::new(),
             written: Vec::new(),
+            experiment: rebased,
+            reproducibility: None,
         })
     }
 
@@ -193,7 +199,13 @@ impl RunWriter {
     /// Write what `event` adds to the run.
     pub fn record(&mut self, event: &Event) -> Result<(), RunError> {
         match event {
-            Event::Started(s) => self.json(STARTED, s),
+            Event::Started(s) => {
+                // Hashing the inputs reads them once more, here on the
+                // writer's thread, while the training goes on.
+                self.reproducibility =
+                    Some(crate::provenance::record(&self.experiment, &self.dir, s));
+                self.json(STARTED, s)
+            }
             Event::Epoch(m) => self.epoch(m),
             Event::Latent(l) => self.snapshot(LATENT, Snapshot::Latent(l.clone())),
             Event::Reconstructions(r) => {
@@ -299,6 +311,8 @@ impl RunWriter {
             task: experiment.task,
             pending: Vec::new(),
             written: Vec::new(),
+            experiment: experiment.clone(),
+            reproducibility: None,
         };
         Ok((writer, experiment, ck))
     }
@@ -348,12 +362,10 @@ impl RunWriter {
     }
 
     fn finish(&mut self, outcome: &Outcome) -> Result<(), RunError> {
-        super::save_model(
-            &self.dir.join(MODEL),
-            &outcome.model,
-            Some(&outcome.summary),
-        )?;
-        let text = serde_json::to_string_pretty(&outcome.summary).map_err(std::io::Error::other);
+        let mut summary = outcome.summary.clone();
+        summary.reproducibility = self.reproducibility.clone();
+        super::save_model(&self.dir.join(MODEL), &outcome.model, Some(&summary))?;
+        let text = serde_json::to_string_pretty(&summary).map_err(std::io::Error::other);
         write_atomic(
             &self.dir.join(SUMMARY),
             text.map_err(self.err(SUMMARY))?.as_bytes(),

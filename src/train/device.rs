@@ -42,6 +42,8 @@ pub struct DeviceChoice {
     pub is_gpu: bool,
     /// Why this device, in plain words.
     pub reason: String,
+    /// The GPU's driver and its version, as the adapter reports them.
+    pub driver: Option<String>,
 }
 
 impl DeviceChoice {
@@ -51,6 +53,7 @@ impl DeviceChoice {
             name: format!("CPU (flex, {} threads)", rayon_threads()),
             is_gpu: false,
             reason: reason.into(),
+            driver: None,
         }
     }
 }
@@ -66,6 +69,8 @@ fn rayon_threads() -> usize {
 pub struct GpuAdapter {
     pub name: String,
     pub backend: String,
+    /// e.g. "NVIDIA 550.54.14"; empty parts left out.
+    pub driver: String,
     pub kind: DeviceKind,
 }
 
@@ -125,6 +130,9 @@ pub fn find_gpu() -> (Option<GpuAdapter>, Vec<String>) {
             found = Some(GpuAdapter {
                 name: info.name.clone(),
                 backend: format!("{:?}", info.backend),
+                driver: format!("{} {}", info.driver, info.driver_info)
+                    .trim()
+                    .to_string(),
                 kind,
             });
         }
@@ -151,6 +159,7 @@ fn gpu_device() -> Result<DeviceChoice, String> {
                 name: format!("{} ({})", adapter.name, adapter.backend),
                 is_gpu: true,
                 reason: "a GPU adapter was found".into(),
+                driver: Some(adapter.driver.clone()).filter(|d| !d.is_empty()),
             }),
             Err(e) => Err(format!(
                 "the GPU '{}' could not be started: {e}",

@@ -171,6 +171,7 @@ pub(super) fn run(
         device: choice.name.clone(),
         is_gpu: choice.is_gpu,
         device_reason: choice.reason.clone(),
+        driver: choice.driver.clone(),
         train_samples: 0,
         valid_samples: 0,
         test_samples: 0,
@@ -374,6 +375,7 @@ pub(super) fn run(
             },
             solved_at_step: solved_at,
         }),
+        reproducibility: None,
     };
     Ok(Outcome {
         model: TrainedModel::of(exp, network, Preprocessing::default(), &data, target_spec),

@@ -109,6 +109,7 @@ pub(super) fn run(
         device: choice.name.clone(),
         is_gpu: choice.is_gpu,
         device_reason: choice.reason.clone(),
+        driver: choice.driver.clone(),
         train_samples: train.len(),
         valid_samples: 0,
         test_samples: 0,
@@ -280,6 +281,7 @@ pub(super) fn run(
         validation: None,
         test: None,
         rl: None,
+        reproducibility: None,
     };
     Ok(Outcome {
         model: TrainedModel::of(exp, model.valid(), prep, &data, target),

@@ -144,6 +144,9 @@ pub struct StartInfo {
     pub device: String,
     pub is_gpu: bool,
     pub device_reason: String,
+    /// The GPU driver, when on a GPU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
     pub train_samples: usize,
     pub valid_samples: usize,
     #[serde(default)]
@@ -284,6 +287,9 @@ pub struct Summary {
     /// Reinforcement learning: how the trained agent does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rl: Option<dqn::RlSummary>,
+    /// What the run was made from and on (filled in by the run folder's writer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reproducibility: Option<crate::provenance::Reproducibility>,
 }
 
 pub struct Outcome {
@@ -302,6 +308,9 @@ pub struct Job {
     /// Start from the weights of a saved model (fine-tuning): those of the
     /// layers whose place, names and shapes match are copied.
     pub init_from: Option<InitialWeights>,
+    /// The same, as a saved model folder to read on the worker's thread (the
+    /// window, which reads no files in a frame).
+    pub init_from_folder: Option<std::path::PathBuf>,
     /// CPU threads to compute with (none: one per core), for runs that share
     /// the machine (a sweep trained N at a time).
     pub threads: Option<usize>,
@@ -323,6 +332,7 @@ impl Job {
             device,
             resume: None,
             init_from: None,
+            init_from_folder: None,
             threads: None,
         }
     }

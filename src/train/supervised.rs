@@ -34,8 +34,17 @@ pub fn run(
         device,
         resume,
         init_from,
+        init_from_folder,
         threads: _,
     } = job;
+    let init_from = match (init_from, init_from_folder) {
+        (Some(w), _) => Some(w),
+        (None, Some(dir)) => Some(
+            crate::export::initial_weights(&dir)
+                .map_err(|e| format!("cannot start from the model {}: {e}", dir.display()))?,
+        ),
+        (None, None) => None,
+    };
     exp.validate().map_err(|e| e.to_string())?;
     let target = data.target(exp.task).map_err(|e| e.to_string())?;
     let choice = device::choose(device)?;
@@ -84,6 +93,7 @@ pub fn run(
         device: choice.name.clone(),
         is_gpu: choice.is_gpu,
         device_reason: choice.reason.clone(),
+        driver: choice.driver.clone(),
         train_samples: train.len(),
         valid_samples: valid.len(),
         test_samples: test.len(),
@@ -392,6 +402,7 @@ pub fn run(
         final_valid,
         chance_accuracy,
         rl: None,
+        reproducibility: None,
     };
     Ok(Outcome {
         model: TrainedModel::of(exp, kept, prep, &data, target),

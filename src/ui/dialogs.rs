@@ -35,6 +35,8 @@ pub enum Purpose {
     OpenModel,
     /// A run folder (written by `lamina train` or the Train button) to look at.
     OpenRun,
+    /// A saved model folder to start training from (fine-tuning).
+    InitFrom,
     /// New data to predict on.
     PredictData,
     /// The file for a model's joined table (by its place in the experiment).
@@ -123,6 +125,9 @@ pub fn ask(purpose: Purpose, dir: &Path, ctx: &egui::Context) -> Pending {
                 .pick_folder(),
             Purpose::OpenModel => d
                 .set_title("Open a model folder (written by training)")
+                .pick_folder(),
+            Purpose::InitFrom => d
+                .set_title("Start from a saved model folder (its layers that match are copied)")
                 .pick_folder(),
             Purpose::OpenRun => d
                 .set_title(

@@ -662,6 +662,7 @@ impl LaminaApp {
                 }
             }
             Purpose::OpenRun => self.open_run(path, ctx),
+            Purpose::InitFrom => self.training.choose_init_from(path),
             Purpose::PredictData => self.predict.choose_data(path, ctx),
             Purpose::PredictJoined(k) => self.predict.choose_joined(k, path, ctx),
             Purpose::JoinedTable(k) => {

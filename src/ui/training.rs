@@ -49,6 +49,11 @@ pub struct TrainingState {
     pub started: Option<StartInfo>,
     pub progress: Option<Progress>,
     pub history: Vec<EpochMetrics>,
+    /// A saved model folder to start the next run from (fine-tuning).
+    pub init_from: Option<std::path::PathBuf>,
+    /// As typed, and what is wrong with it (checked when it changes).
+    pub init_from_text: String,
+    pub init_from_problem: Option<String>,
     /// The split the Evaluation view shows.
     pub evaluation_split: super::evaluation::Which,
     /// Running training loss reported within epochs, `[fractional epoch, loss]`.
@@ -89,6 +94,8 @@ impl TrainingState {
         let device = job.device;
         *self = TrainingState {
             device,
+            init_from: job.init_from_folder.clone(),
+            init_from_text: std::mem::take(&mut self.init_from_text),
             class_names: job.dataset.labels.class_names().to_vec(),
             ..Default::default()
         };
@@ -98,6 +105,23 @@ impl TrainingState {
                 self.worker = Some(run::record(job, writer));
             }
             Err(e) => self.error = Some(format!("Cannot start training: {e}")),
+        }
+    }
+
+    /// Start the next runs from the saved model in `dir` (a path typed or
+    /// chosen); a folder without weights is refused with a reason.
+    pub fn choose_init_from(&mut self, dir: &std::path::Path) {
+        self.init_from_text = dir.display().to_string();
+        // One look at the folder when it is chosen, not every frame.
+        if dir.join("weights.safetensors").is_file() {
+            self.init_from = Some(dir.to_path_buf());
+            self.init_from_problem = None;
+        } else {
+            self.init_from = None;
+            self.init_from_problem = Some(format!(
+                "{} is not a saved model folder (it has no weights.safetensors)",
+                dir.display()
+            ));
         }
     }
 
@@ -428,7 +452,8 @@ impl LaminaApp {
             return;
         }
         if let Some(ds) = self.data.dataset.clone() {
-            let job = Job::new(self.experiment.clone(), ds, self.training.device);
+            let mut job = Job::new(self.experiment.clone(), ds, self.training.device);
+            job.init_from_folder = self.training.init_from.clone();
             let dir = crate::export::run::new_run_dir(&self.runs_dir(), &self.run_name());
             self.training.start(job, &dir, &self.base_dir());
         }
@@ -802,6 +827,42 @@ fn controls(ui: &mut egui::Ui, app: &mut LaminaApp) {
             }
         }
     });
+    let supervised = !matches!(
+        app.experiment.task,
+        crate::spec::Task::Gan | crate::spec::Task::Dqn
+    );
+    if supervised && !running {
+        let t = &mut app.training;
+        let mut choose = false;
+        ui.horizontal(|ui| {
+            ui.label("Start from").on_hover_text(
+                "Fine-tuning: copy the weights of a saved model's layers that sit at the same place \
+                 with the same shapes (the run says which); tick 'frozen' on a layer card to keep it. \
+                 Empty: fresh weights.",
+            );
+            let edit = ui.add(
+                egui::TextEdit::singleline(&mut t.init_from_text)
+                    .hint_text("fresh weights, or a saved model folder")
+                    .desired_width(220.0),
+            );
+            if edit.lost_focus() || (edit.changed() && t.init_from_text.is_empty()) {
+                let typed = t.init_from_text.trim().to_string();
+                if typed.is_empty() {
+                    t.init_from = None;
+                    t.init_from_problem = None;
+                } else {
+                    t.choose_init_from(std::path::Path::new(&typed));
+                }
+            }
+            choose = ui.button("Choose model…").clicked();
+        });
+        if let Some(p) = &t.init_from_problem {
+            ui.colored_label(ui.visuals().error_fg_color, p);
+        }
+        if choose {
+            app.ask(Purpose::InitFrom, ui.ctx());
+        }
+    }
     if let (Some(reason), false) = (&blocker, running) {
         ui.colored_label(
             egui::Color32::from_rgb(200, 120, 0),
