@@ -9,7 +9,15 @@ use std::process::Command;
 fn main() {
     println!("cargo:rerun-if-changed=Cargo.lock");
     // Only paths that exist: a missing one would rerun this on every build.
-    for git in [".git/HEAD", ".git/index"] {
+    let mut watched = vec![".git/HEAD".to_string(), ".git/index".to_string()];
+    // A commit moves the branch HEAD names, not HEAD itself.
+    if let Some(branch) = std::fs::read_to_string(".git/HEAD")
+        .ok()
+        .and_then(|h| h.trim().strip_prefix("ref: ").map(String::from))
+    {
+        watched.push(format!(".git/{branch}"));
+    }
+    for git in &watched {
         if Path::new(git).exists() {
             println!("cargo:rerun-if-changed={git}");
         }

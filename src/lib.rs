@@ -2,7 +2,8 @@
 //!
 //! The experiment file (`spec`) is the single source of truth; `data` reads
 //! researchers' files; `model` turns the spec into a burn network; `train` runs it
-//! on a worker thread; `export` saves and loads trained models; `cli` is the
+//! on a worker thread; `export` saves and loads trained models, run folders and
+//! sweeps; `provenance` records what a run was made from and on; `cli` is the
 //! headless front end. See DESIGN.md in the shared folder for the whole picture.
 
 pub mod analysis;

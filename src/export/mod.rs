@@ -4,6 +4,9 @@
 //! and `model.json` (input shape, classes, fitted preprocessing, versions). It is
 //! written to a temporary folder first and renamed into place, so a failed save
 //! never leaves a half-written model where a good one was.
+//!
+//! Beside it: `run` writes and reads a run folder, `sweep` a folder of runs
+//! compared in a table, `plots` draws PNG files, `onnx` writes ONNX.
 
 pub mod onnx;
 pub mod plots;
