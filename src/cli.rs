@@ -62,6 +62,10 @@ pub enum Command {
         /// Change a setting, e.g. --set training.epochs=5 (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         settings: Vec<String>,
+        /// Replace the experiment file when it exists (otherwise it is kept and
+        /// nothing is written).
+        #[arg(long)]
+        force: bool,
     },
     /// Train an experiment headless and save the model, metrics and summary.
     Train {
@@ -192,8 +196,10 @@ pub fn run(cli: Cli) -> Result<()> {
             labels,
             label_column,
             settings,
+            force,
         }) => cmd_new(
             &experiment,
+            force,
             &template,
             data.as_deref(),
             NewOptions {
@@ -490,7 +496,19 @@ fn cmd_predict(
     Ok(())
 }
 
-fn cmd_new(path: &Path, template: &str, data: Option<&Path>, opts: NewOptions) -> Result<()> {
+fn cmd_new(
+    path: &Path,
+    force: bool,
+    template: &str,
+    data: Option<&Path>,
+    opts: NewOptions,
+) -> Result<()> {
+    if path.exists() && !force {
+        bail!(
+            "{} already exists and was left as it is; choose another name, or add --force to replace it",
+            path.display()
+        );
+    }
     let Some(t) = Template::from_name(template) else {
         let names: Vec<_> = Template::all().iter().map(|t| t.name()).collect();
         bail!(

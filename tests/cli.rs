@@ -857,6 +857,22 @@ fn a_regression_reports_mse_mae_and_r2_on_its_test_split() {
         text(&o)
     );
     assert!(text(&o).contains("… and 280 more"), "{}", text(&o));
+    // An existing experiment file is kept unless --force says otherwise.
+    let before = std::fs::read(&exp).unwrap();
+    let again = [
+        "new",
+        exp.to_str().unwrap(),
+        "--template",
+        "autoencoder",
+        "--data",
+        table.to_str().unwrap(),
+    ];
+    let o = lamina(&again);
+    assert_clear_failure(&o, &["already exists", "--force"]);
+    assert_eq!(std::fs::read(&exp).unwrap(), before, "left as it was");
+    let o = lamina(&[&again[..], &["--force"]].concat());
+    assert!(o.status.success(), "{}", text(&o));
+    assert_ne!(std::fs::read(&exp).unwrap(), before);
     let out = new_and_train(
         "regression",
         "mlp_classifier",
