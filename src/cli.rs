@@ -360,16 +360,10 @@ fn cmd_sweep(
             if resumed { " (resuming)" } else { "" }
         ),
         sweep::Progress::Ended { index, row, kept } => {
-            let m = |name: &str| {
-                sweep::METRICS
-                    .iter()
-                    .position(|k| *k == name)
-                    .and_then(|i| row.metrics[i])
-            };
             let score = [
-                ("test accuracy", m("test_accuracy")),
-                ("test R²", m("test_r2")),
-                ("validation loss", m("valid_loss")),
+                ("test accuracy", row.metric("test_accuracy")),
+                ("test R²", row.metric("test_r2")),
+                ("validation loss", row.metric("valid_loss")),
             ]
             .into_iter()
             .find_map(|(n, v)| v.map(|v| format!("{n} {v:.4}")))
@@ -400,20 +394,21 @@ fn cmd_sweep(
     if plan.folds > 1 {
         let keys: Vec<&str> = plan.axes.iter().map(|a| a.key.as_str()).collect();
         for (setting, n, stats) in sweep::fold_summary(&keys, &rows) {
-            let i = sweep::METRICS
-                .iter()
-                .position(|k| *k == "test_accuracy")
-                .filter(|&i| stats[i].is_some())
-                .or_else(|| sweep::METRICS.iter().position(|k| *k == "valid_loss"));
-            if let Some((mean, sd)) = i.and_then(|i| stats[i]) {
+            // The test accuracy where there is one, else the validation loss.
+            let shown = ["test_accuracy", "valid_loss"]
+                .into_iter()
+                .find_map(|name| {
+                    let i = sweep::metric_index(name)?;
+                    stats[i].map(|s| (name, s))
+                });
+            if let Some((name, (mean, sd))) = shown {
                 println!(
-                    "{} over {n} folds: {} {mean:.4} ± {sd:.4}",
+                    "{} over {n} folds: {name} {mean:.4} ± {sd:.4}",
                     if setting.is_empty() {
                         "all".to_string()
                     } else {
                         setting.join(", ")
-                    },
-                    sweep::METRICS[i.unwrap_or(0)]
+                    }
                 );
             }
         }

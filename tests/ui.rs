@@ -1077,7 +1077,14 @@ fn train_on_the_command_line(dir: &Path, name: &str, template: &str, args: &[&st
 /// Type a run folder's path in the File field and press Open, as a user
 /// without a file dialog would; wait until it is read.
 fn open_run_by_typing(h: &mut Harness<'_, LaminaApp>, run: &Path) {
-    h.state_mut().path_input = run.display().to_string();
+    open_folder_by_typing(h, run, "opened the run");
+    assert_eq!(h.state().training.run_dir.as_deref(), Some(run));
+}
+
+/// Type a run or sweep folder into the path field, press Open, wait until it
+/// is read and its data loaded, and check the message begins with `opened`.
+fn open_folder_by_typing(h: &mut Harness<'_, LaminaApp>, dir: &Path, opened: &str) {
+    h.state_mut().path_input = dir.display().to_string();
     h.run_steps(1);
     h.get_by_label("Open").click();
     h.run_steps(1);
@@ -1088,10 +1095,9 @@ fn open_run_by_typing(h: &mut Harness<'_, LaminaApp>, run: &Path) {
     let msg = h.state().message.clone();
     assert!(
         msg.as_ref()
-            .is_some_and(|(m, e)| !e && m.starts_with("opened the run")),
+            .is_some_and(|(m, e)| !e && m.starts_with(opened)),
         "{msg:?}"
     );
-    assert_eq!(h.state().training.run_dir.as_deref(), Some(run));
 }
 
 fn show_tab(h: &mut Harness<'_, LaminaApp>, tab: &str) {
@@ -1345,20 +1351,7 @@ fn a_sweep_opens_as_a_sortable_table_of_runs_and_each_run_opens_from_it() {
     h.run_steps(1);
     h.state_mut().screen = Screen::Workbench;
     h.run_steps(1);
-    h.state_mut().path_input = out.display().to_string();
-    h.run_steps(1);
-    h.get_by_label("Open").click();
-    h.run_steps(1);
-    let ctx = h.ctx.clone();
-    h.state_mut().wait_for_run(&ctx);
-    h.state_mut().data.wait();
-    h.run_steps(2);
-    let msg = h.state().message.clone();
-    assert!(
-        msg.as_ref()
-            .is_some_and(|(m, e)| !e && m.starts_with("opened the sweep")),
-        "{msg:?}"
-    );
+    open_folder_by_typing(&mut h, &out, "opened the sweep");
     h.get_by_label_contains("6 runs, 6 finished");
     assert_eq!(
         h.state().experiment.training.epochs,
@@ -1386,14 +1379,10 @@ fn a_sweep_opens_as_a_sortable_table_of_runs_and_each_run_opens_from_it() {
     h.run_steps(2);
     h.get_by_label("sorted by valid_loss, smallest first");
     let view = h.state().sweep.as_ref().unwrap();
-    let m = lamina::export::sweep::METRICS
-        .iter()
-        .position(|k| *k == "valid_loss")
-        .unwrap();
     let losses: Vec<f64> = view
         .order()
         .iter()
-        .map(|&i| view.record.rows[i].metrics[m].unwrap())
+        .map(|&i| view.record.rows[i].metric("valid_loss").unwrap())
         .collect();
     assert!(losses.windows(2).all(|w| w[0] <= w[1]), "{losses:?}");
     let best = view.record.rows[view.order()[0]].run.name.clone();

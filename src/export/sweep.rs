@@ -12,13 +12,12 @@
 //! the folds of each setting). Running a sweep again into its folder carries
 //! on: finished runs are kept, interrupted ones resume from their checkpoint.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use serde::{Deserialize, Serialize};
 
-use super::run::{RunError, RunRecord, RunWriter, read_checkpoint, record};
+use super::run::{RunError, RunRecord, RunWriter, record};
 use crate::spec::{Experiment, write_atomic};
 use crate::train::{DevicePreference, Event, Job, Summary};
 
@@ -119,6 +118,16 @@ pub struct Plan {
 pub struct PlannedRun {
     pub name: String,
     pub settings: Vec<(String, String)>,
+}
+
+impl PlannedRun {
+    /// The value this run gives `key` (empty when it leaves it as it is).
+    pub fn value(&self, key: &str) -> String {
+        self.settings
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or(String::new(), |(_, v)| v.clone())
+    }
 }
 
 /// `sweep.json`.
@@ -244,6 +253,11 @@ pub const METRICS: [&str; 16] = [
     "wall_seconds",
 ];
 
+/// Where `name` is among the [`METRICS`].
+pub fn metric_index(name: &str) -> Option<usize> {
+    METRICS.iter().position(|m| *m == name)
+}
+
 /// The [`METRICS`] of a finished run, in order.
 pub fn metrics_of(s: &Summary) -> Vec<Option<f64>> {
     let test_c = s.test.as_ref().and_then(|e| e.classifier.as_ref());
@@ -300,6 +314,11 @@ pub struct Row {
 }
 
 impl Row {
+    /// The metric `name` (one of [`METRICS`]), when the run has it.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        metric_index(name).and_then(|i| self.metrics[i])
+    }
+
     fn of(run: &PlannedRun, record: Option<&RunRecord>) -> Row {
         let (status, metrics) = match record {
             None => (Status::NotStarted, vec![None; METRICS.len()]),
@@ -529,8 +548,8 @@ fn start(
     job.threads = threads;
     let resumed = super::run::is_run_folder(dir);
     let writer = if resumed {
-        let (writer, _, _) = RunWriter::resume(dir)?;
-        job.resume = read_checkpoint(dir)?.map(Box::new);
+        let (writer, _, ck) = RunWriter::resume(dir)?;
+        job.resume = Some(Box::new(ck));
         writer
     } else {
         RunWriter::create(dir, exp, base)?
@@ -575,17 +594,10 @@ fn write_tables(out: &Path, plan: &Plan, rows: &[Row]) -> Result<(), SweepError>
     header.extend(METRICS);
     w.write_record(&header).map_err(io(path.clone()))?;
     for row in rows {
-        let value = |key: &str| {
-            row.run
-                .settings
-                .iter()
-                .find(|(k, _)| k == key)
-                .map_or(String::new(), |(_, v)| v.clone())
-        };
         let mut fields = vec![row.run.name.clone()];
-        fields.extend(keys.iter().map(|k| value(k)));
+        fields.extend(keys.iter().map(|k| row.run.value(k)));
         if folds {
-            fields.push(value("training.fold"));
+            fields.push(row.run.value("training.fold"));
         }
         fields.push(row.status.text());
         fields.extend(row.metrics.iter().map(|&m| number(m)));
@@ -608,29 +620,20 @@ pub type FoldSummary = (Vec<String>, usize, Vec<Option<(f64, f64)>>);
 
 /// Mean and sample standard deviation over each setting's finished folds.
 pub fn fold_summary(keys: &[&str], rows: &[Row]) -> Vec<FoldSummary> {
-    let mut groups: BTreeMap<Vec<String>, Vec<&Row>> = BTreeMap::new();
-    let mut order: Vec<Vec<String>> = Vec::new();
+    // The settings in the order of their first run, each with its folds.
+    let mut groups: Vec<(Vec<String>, Vec<&Row>)> = Vec::new();
     for row in rows {
-        let setting: Vec<String> = keys
-            .iter()
-            .map(|k| {
-                row.run
-                    .settings
-                    .iter()
-                    .find(|(key, _)| key == k)
-                    .map_or(String::new(), |(_, v)| v.clone())
-            })
-            .collect();
-        if !groups.contains_key(&setting) {
-            order.push(setting.clone());
+        let setting: Vec<String> = keys.iter().map(|k| row.run.value(k)).collect();
+        match groups.iter_mut().find(|(s, _)| *s == setting) {
+            Some((_, members)) => members.push(row),
+            None => groups.push((setting, vec![row])),
         }
-        groups.entry(setting).or_default().push(row);
     }
-    order
+    groups
         .into_iter()
-        .map(|setting| {
-            let finished: Vec<&&Row> = groups[&setting]
-                .iter()
+        .map(|(setting, members)| {
+            let finished: Vec<&Row> = members
+                .into_iter()
                 .filter(|r| r.status == Status::Finished)
                 .collect();
             let stats = (0..METRICS.len())

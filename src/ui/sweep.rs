@@ -202,18 +202,11 @@ pub fn show(ui: &mut egui::Ui, view: &mut SweepView) -> Option<SweepAction> {
                         ui.label("");
                     }
                     ui.label(number(&row.run.name)).on_hover_text(&row.run.name);
-                    let value = |key: &str| {
-                        row.run
-                            .settings
-                            .iter()
-                            .find(|(k, _)| k == key)
-                            .map_or(String::new(), |(_, v)| v.clone())
-                    };
                     for k in &keys {
-                        ui.label(value(k));
+                        ui.label(row.run.value(k));
                     }
                     if folds {
-                        ui.label(value("training.fold"));
+                        ui.label(row.run.value("training.fold"));
                     }
                     match &row.status {
                         Status::Failed(e) => {
