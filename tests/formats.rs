@@ -299,3 +299,20 @@ fn loading_reports_progress_up_to_the_whole_file() {
         );
     }
 }
+
+/// An experiment file is read without being validated, so the readers check
+/// what could otherwise exhaust memory: an image size past 4096 pixels (65536
+/// × 65536 overflowed a 32-bit product) gets a message, not a crash.
+#[test]
+fn an_image_size_too_large_for_memory_is_refused_with_a_message() {
+    use lamina::data::image::read;
+    let dir = image_folder("huge", &["hopper.tif"]);
+    for (w, h) in [(65536, 65536), (4097, 16)] {
+        let e = read(&dir, &image_opts(w, h)).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("{w} × {h}")) && e.contains("4096"),
+            "{e}"
+        );
+    }
+    assert!(read(&dir, &image_opts(16, 16)).is_ok());
+}

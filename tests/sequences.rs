@@ -124,3 +124,30 @@ fn the_letters_of_a_short_sequence_read_back() {
     assert_eq!(ds.sequence_letters(0), "ACGTACGTAC");
     assert_eq!(ds.sequence_letters(1), "GGTNA");
 }
+
+/// A k-mer size past 6 in a hand-edited experiment is refused by the reader
+/// with a message (4^30 token names would exhaust memory).
+#[test]
+fn a_kmer_size_past_six_is_refused_by_the_reader() {
+    let path = std::env::temp_dir().join(format!("lamina-kmer-{}.fasta", std::process::id()));
+    std::fs::write(
+        &path,
+        ">a\nACGTACGTACGTACGTACGTACGTACGTACGTACGT\n>b\nTTTTACGTACGTACGTACGTACGTACGTACGTACGT\n",
+    )
+    .unwrap();
+    let opts = SequenceOptions {
+        kmer: 30,
+        ..SequenceOptions::default()
+    };
+    let e = fasta::read(&path, &opts, None).unwrap_err().to_string();
+    assert!(
+        e.contains("k-mer size is 30") && e.contains("1 (single letters) to 6"),
+        "{e}"
+    );
+    let opts = SequenceOptions {
+        kmer: 3,
+        ..SequenceOptions::default()
+    };
+    assert!(fasta::read(&path, &opts, None).is_ok());
+    let _ = std::fs::remove_file(path);
+}

@@ -67,6 +67,13 @@ pub fn read(
         a => a,
     };
     let k = opts.kmer.max(1);
+    // Checked here too: an experiment file is read without being validated.
+    if k > 6 {
+        return Err(DataError::Invalid(format!(
+            "{}: the k-mer size is {k}; it must be 1 (single letters) to 6 (4^6 = 4096 kinds of DNA token)",
+            path.display()
+        )));
+    }
     if k > 1 && alphabet == Alphabet::Protein && k > 2 {
         return Err(DataError::Invalid(format!(
             "{}: protein k-mers longer than 2 letters make too many tokens (20^{k}); use k = 1 or 2, or an Embedding with a window",

@@ -165,6 +165,16 @@ pub fn read(path: &Path, label: Option<&str>, regression: bool) -> Result<Datase
             };
             let (_, column) = columns.swap_remove(pos);
             let raw = column.into_strings();
+            if raw.len() != obs.index.len() {
+                return Err(err(
+                    path,
+                    format!(
+                        "obs column '{name}' has {} values for {} cells",
+                        raw.len(),
+                        obs.index.len()
+                    ),
+                ));
+            }
             let missing = raw.iter().filter(|v| v.is_empty()).count();
             if missing > 0 {
                 notes.push(format!("{missing} cells have no '{name}' value"));
@@ -205,6 +215,9 @@ fn sparse_x(
     let [n_obs, n_var] = shape[..] else {
         return Err(err(path, format!("X has shape {shape:?}")));
     };
+    if n_obs < 0 || n_var < 0 {
+        return Err(err(path, format!("X has a negative shape {shape:?}")));
+    }
     let (n_obs, n_var) = (n_obs as usize, n_var as usize);
     let csr = match kind.as_str() {
         "csr_matrix" => true,
@@ -405,7 +418,7 @@ fn compound_frame(file: &File, path: &Path, name: &str) -> Result<Frame, DataErr
                     f64::from_le_bytes(b.get(..8)?.try_into().ok()?)
                 }
                 Datatype::FixedPoint { size: 1, .. } | Datatype::Enumeration { size: 1, .. } => {
-                    b[0] as i8 as f64
+                    *b.first()? as i8 as f64
                 }
                 Datatype::FixedPoint { size: 2, .. } => {
                     i16::from_le_bytes(b.get(..2)?.try_into().ok()?) as f64

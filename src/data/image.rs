@@ -188,6 +188,14 @@ pub fn read(root: &Path, opts: &ImageOptions) -> Result<Dataset, DataError> {
             "image width and height must be at least 1 pixel".into(),
         ));
     }
+    // The window offers up to 1024; a hand-edited experiment may say more.
+    const LARGEST: u32 = 4096;
+    if opts.width > LARGEST || opts.height > LARGEST {
+        return Err(DataError::Invalid(format!(
+            "images are to be resized to {} × {} pixels; the most is {LARGEST} × {LARGEST}",
+            opts.width, opts.height
+        )));
+    }
     let mut files: Vec<(PathBuf, String)> = Vec::new();
     let mut loose = 0;
     for entry in sorted_entries(root)? {
@@ -282,7 +290,7 @@ pub fn read(root: &Path, opts: &ImageOptions) -> Result<Dataset, DataError> {
         1
     };
     let (w, h) = (opts.width, opts.height);
-    let plane = (w * h) as usize;
+    let plane = w as usize * h as usize;
     let mut values = vec![0.0f32; images.len() * channels * plane];
     let mut resized = 0;
     for (i, pages) in images.iter().enumerate() {

@@ -88,9 +88,19 @@ impl DataState {
     }
 
     fn poll(&mut self) {
-        if let Some(rx) = &self.loading
-            && let Ok(result) = rx.try_recv()
-        {
+        let got = match &self.loading {
+            Some(rx) => match rx.try_recv() {
+                Ok(result) => Some(result),
+                // The reading thread ended without an answer (it panicked):
+                // say so rather than show "reading" for ever.
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => Some(Err(
+                    "reading the data failed with an internal error; please report it with the file".into(),
+                )),
+                Err(std::sync::mpsc::TryRecvError::Empty) => None,
+            },
+            None => None,
+        };
+        if let Some(result) = got {
             self.loading = None;
             match result {
                 Ok(ds) => {
