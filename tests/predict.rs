@@ -391,3 +391,38 @@ fn library_size_and_variable_genes_are_fitted_saved_and_reapplied() {
     assert!((p - mem.outputs[7 * mem.output_dim]).abs() < 1e-5, "{p}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_cancelled_model_export_leaves_the_folder_as_it_was() {
+    let dir = temp_dir("cancelled-export");
+    let (outcome, _) = train_sample("omics/classifier.json", 1);
+    let model_dir = dir.join("model");
+    lamina::export::save_model(&model_dir, &outcome.model, None).unwrap();
+    let before = std::fs::read(model_dir.join("weights.safetensors")).unwrap();
+    // A second export, cancelled while it writes (as the window's Cancel does).
+    let progress = std::sync::Arc::new(lamina::data::progress::LoadProgress::default());
+    progress.cancel();
+    let result = lamina::data::progress::with(progress, || {
+        lamina::export::save_model(&model_dir, &outcome.model, Some(&outcome.summary))
+    });
+    let err = result.expect_err("a cancelled export fails").to_string();
+    assert!(err.contains("cancelled"), "{err}");
+    assert_eq!(
+        std::fs::read(model_dir.join("weights.safetensors")).unwrap(),
+        before
+    );
+    let meta = std::fs::read_to_string(model_dir.join("model.json")).unwrap();
+    assert!(
+        meta.contains("\"summary\": null"),
+        "the first export is kept whole"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        leftovers,
+        vec![std::ffi::OsString::from("model")],
+        "no scratch folder is left"
+    );
+}

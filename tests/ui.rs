@@ -11,6 +11,7 @@ use egui_kittest::kittest::{NodeT, Queryable};
 use lamina::spec::Experiment;
 use lamina::train::DevicePreference;
 use lamina::ui::dialogs::Purpose;
+use lamina::ui::tasks::Kind;
 use lamina::ui::{LaminaApp, Screen};
 
 fn sample(rel: &str) -> PathBuf {
@@ -68,10 +69,16 @@ fn step_until(
     }
 }
 
+/// Let every background job of the window end and apply its result.
+fn wait_for_tasks(h: &mut Harness<'_, LaminaApp>) {
+    let ctx = h.ctx.clone();
+    h.state_mut().wait_for_tasks(&ctx);
+}
+
 fn open(h: &mut Harness<'_, LaminaApp>, path: &Path) {
     let ctx = h.ctx.clone();
     h.state_mut().open(path, &ctx);
-    h.state_mut().data.wait();
+    wait_for_tasks(h);
     h.run_steps(2);
 }
 
@@ -97,6 +104,8 @@ fn create_from_template(
     h.state_mut().start.experiment_path = experiment.display().to_string();
     h.run_steps(1);
     h.get_by_label("Create experiment").click();
+    h.run_steps(1);
+    wait_for_tasks(h);
     h.run_steps(2);
     assert_eq!(
         h.state().screen,
@@ -104,7 +113,6 @@ fn create_from_template(
         "{:?}",
         h.state().message
     );
-    h.state_mut().data.wait();
     h.run_steps(2);
 }
 
@@ -188,6 +196,7 @@ fn template_data_train_curve_stop() {
     let plots = dir.join("plots");
     let ctx = h.ctx.clone();
     h.state_mut().use_path(Purpose::ExportPlots, &plots, &ctx);
+    wait_for_tasks(&mut h);
     for f in ["loss.png", "accuracy.png", "latent.png", "confusion.png"] {
         let bytes = std::fs::read(plots.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
         assert_eq!(&bytes[1..4], b"PNG", "{f}");
@@ -291,6 +300,7 @@ fn bad_experiment_file_is_a_message_not_a_panic() {
     h.run_steps(1);
     let ctx = h.ctx.clone();
     h.state_mut().open(&bad, &ctx);
+    wait_for_tasks(&mut h);
     h.run_steps(2);
     assert_eq!(h.state().screen, Screen::Start);
     let (msg, is_error) = h.state().message.clone().expect("an error message");
@@ -304,7 +314,7 @@ fn bad_experiment_file_is_a_message_not_a_panic() {
     std::fs::write(&ragged, "id,g1,g2\nc1,1,2\nc2,3\n").unwrap();
     let ctx = h.ctx.clone();
     h.state_mut().use_path(Purpose::DataFile, &ragged, &ctx);
-    h.state_mut().data.wait();
+    wait_for_tasks(&mut h);
     h.run_steps(2);
     let err = h.state().data.error.clone().expect("a data error");
     assert!(
@@ -523,7 +533,7 @@ fn a_wire_from_the_joined_protein_table_makes_the_two_input_network_train() {
     h.state_mut()
         .use_path(Purpose::PredictData, &dir.join("rna.csv"), &ctx);
     h.run_steps(2);
-    assert!(!h.state().predict.is_running());
+    assert!(!h.state().tasks.is_running(Kind::Predict));
     assert!(
         h.query_all_by_label("Predict")
             .any(|n| n.accesskit_node().is_disabled()),
@@ -535,7 +545,7 @@ fn a_wire_from_the_joined_protein_table_makes_the_two_input_network_train() {
     );
     h.state_mut()
         .use_path(Purpose::PredictJoined(0), &dir.join("protein.csv"), &ctx);
-    h.state_mut().predict.wait();
+    wait_for_tasks(&mut h);
     h.run_steps(2);
     let r = h
         .state()
@@ -577,7 +587,7 @@ fn joined_tables_are_replaced_and_added_by_typing_their_path() {
         h.run_steps(1);
         h.key_press(egui::Key::Enter);
         h.run_steps(2);
-        h.state_mut().data.wait();
+        wait_for_tasks(h);
         h.run_steps(2);
     };
     type_into(&mut h, "Joined table 'protein':", "adt.csv");
@@ -669,7 +679,7 @@ fn typing_a_data_path_reads_that_file() {
     h.run_steps(1);
     h.key_press(egui::Key::Enter);
     h.run_steps(2);
-    h.state_mut().data.wait();
+    wait_for_tasks(&mut h);
     h.run_steps(2);
     assert_eq!(h.state().experiment.data.path, PathBuf::from("small.csv"));
     // The label source is still the metadata table, whose ids do not match.
@@ -716,6 +726,7 @@ fn attention_map_of_a_sequence_is_shown_and_exported() {
     let png_path = dir.join("attention.png");
     h.state_mut()
         .use_path(Purpose::ExportAttentionPng, &png_path, &ctx);
+    wait_for_tasks(&mut h);
     let text = std::fs::read_to_string(&csv_path).expect("the CSV is written");
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
@@ -785,8 +796,12 @@ fn a_model_folder_opens_and_predicts_on_new_data() {
         |a| a.training.outcome.is_some(),
     );
     let model_dir = dir.join("model");
-    let (msg, is_error) = h.state().training.export_model(&model_dir);
-    assert!(!is_error, "{msg}");
+    let ctx = h.ctx.clone();
+    h.state_mut()
+        .use_path(Purpose::ExportModel, &model_dir, &ctx);
+    wait_for_tasks(&mut h);
+    let (msg, is_error) = h.state().message.clone().expect("the export reports");
+    assert!(!is_error && msg.starts_with("model saved"), "{msg}");
     // What the model in memory predicts for the new file, to compare with below.
     let trained = h.state().training.outcome.as_ref().unwrap().model.clone();
     let new_data = lamina::project::read_for_model(&trained, &data).unwrap();
@@ -798,6 +813,7 @@ fn a_model_folder_opens_and_predicts_on_new_data() {
     h.get_by_label("Open a trained model…");
     let ctx = h.ctx.clone();
     h.state_mut().use_path(Purpose::OpenModel, &model_dir, &ctx);
+    wait_for_tasks(&mut h);
     h.run_steps(2);
     assert_eq!(
         h.state().screen,
@@ -807,7 +823,7 @@ fn a_model_folder_opens_and_predicts_on_new_data() {
     );
     h.get_by_label_contains("Model: ");
     h.state_mut().use_path(Purpose::PredictData, &data, &ctx);
-    h.state_mut().predict.wait();
+    wait_for_tasks(&mut h);
     h.run_steps(2);
     let r = h
         .state()
@@ -981,6 +997,8 @@ fn a_dqn_agent_trains_from_the_window_and_plays_an_episode() {
     h.run_steps(2);
     h.get_by_label("Play an episode of the trained policy")
         .click();
+    h.run_steps(1);
+    wait_for_tasks(&mut h);
     h.run_steps(2);
     h.get_by_label_contains("this episode's return");
 }
@@ -1034,7 +1052,7 @@ fn samples_without_a_label_are_counted_then_left_out_by_a_tick() {
     );
     h.get_by_label("leave out samples without a label").click();
     h.run_steps(1);
-    h.state_mut().data.wait();
+    wait_for_tasks(&mut h);
     h.run_steps(2);
     let ds = h.state().data.dataset.as_ref().expect("the data loads");
     assert_eq!(ds.len(), 398);
@@ -1088,9 +1106,7 @@ fn open_folder_by_typing(h: &mut Harness<'_, LaminaApp>, dir: &Path, opened: &st
     h.run_steps(1);
     h.get_by_label("Open").click();
     h.run_steps(1);
-    let ctx = h.ctx.clone();
-    h.state_mut().wait_for_run(&ctx);
-    h.state_mut().data.wait();
+    wait_for_tasks(h);
     h.run_steps(2);
     let msg = h.state().message.clone();
     assert!(
@@ -1235,6 +1251,8 @@ fn runs_trained_on_the_command_line_open_in_the_window_with_every_view() {
     show_tab(&mut h, "Play an episode");
     h.get_by_label("Play an episode of the trained policy")
         .click();
+    h.run_steps(1);
+    wait_for_tasks(&mut h);
     h.run_steps(2);
     assert!(
         h.state().training.playback.is_some(),
@@ -1248,8 +1266,7 @@ fn runs_trained_on_the_command_line_open_in_the_window_with_every_view() {
     h.run_steps(1);
     h.get_by_label("Open").click();
     h.run_steps(1);
-    let ctx = h.ctx.clone();
-    h.state_mut().wait_for_run(&ctx);
+    wait_for_tasks(&mut h);
     h.run_steps(1);
     let (msg, is_error) = h.state().message.clone().unwrap();
     assert!(
@@ -1399,8 +1416,7 @@ fn a_sweep_opens_as_a_sortable_table_of_runs_and_each_run_opens_from_it() {
     );
     h.get_all_by_label("Open run").next().unwrap().click();
     h.run_steps(1);
-    let ctx = h.ctx.clone();
-    h.state_mut().wait_for_run(&ctx);
+    wait_for_tasks(&mut h);
     h.run_steps(2);
     assert_eq!(
         h.state().training.run_dir.as_deref(),
@@ -1437,7 +1453,7 @@ fn training_starts_from_a_saved_model_chosen_in_the_window() {
 
     let mut h = harness(LaminaApp::default());
     open(&mut h, &exp);
-    h.state_mut().data.wait();
+    wait_for_tasks(&mut h);
     h.run_steps(2);
     h.get_by_label("Start from");
     h.state_mut().training.choose_init_from(&dir);
@@ -1474,4 +1490,95 @@ fn training_starts_from_a_saved_model_chosen_in_the_window() {
         h.state().training.init_from.as_deref(),
         Some(first.join("model").as_path())
     );
+}
+
+/// Press the Cancel button of the one background job on screen.
+fn press_cancel(h: &mut Harness<'_, LaminaApp>) {
+    h.run_steps(1);
+    h.get_by_label("Cancel").click();
+    h.run_steps(2);
+}
+
+#[test]
+fn cancel_stops_loading_prediction_and_export_and_writes_nothing() {
+    let dir = scratch("cancel");
+    let mut h = harness(LaminaApp::default());
+    open(&mut h, &copy_omics(&dir));
+    h.state_mut().training.device = DevicePreference::Cpu;
+    h.state_mut().experiment.training.epochs = 2;
+    h.run_steps(1);
+    h.get_by_label("Train").click();
+    h.run_steps(1);
+    step_until(
+        &mut h,
+        Duration::from_secs(120),
+        "training to finish",
+        |a| a.training.outcome.is_some(),
+    );
+    let ctx = h.ctx.clone();
+
+    // Export: jobs are held before they start, so the Cancel lands first.
+    let model_dir = dir.join("model");
+    h.state_mut().tasks.hold();
+    h.state_mut()
+        .use_path(Purpose::ExportModel, &model_dir, &ctx);
+    assert!(h.state().tasks.is_running(Kind::Export));
+    press_cancel(&mut h);
+    h.get_by_label("cancelling…");
+    wait_for_tasks(&mut h);
+    assert!(!model_dir.exists(), "a cancelled export writes no folder");
+    let (msg, _) = h.state().message.clone().expect("the cancel is reported");
+    assert!(msg.contains("cancelled"), "{msg}");
+    // Not cancelled, the same export writes the folder.
+    h.state_mut()
+        .use_path(Purpose::ExportModel, &model_dir, &ctx);
+    wait_for_tasks(&mut h);
+    assert!(model_dir.join("weights.safetensors").is_file());
+
+    // Prediction on new data, from the Predict view.
+    let new_data = dir.join("new_cells.csv");
+    std::fs::copy(dir.join("counts.csv"), &new_data).unwrap();
+    h.state_mut().result_view = lamina::ui::ResultView::Predict;
+    h.run_steps(2);
+    h.get_by_label("Use the model just trained").click();
+    h.run_steps(1);
+    h.state_mut().tasks.hold();
+    h.state_mut()
+        .use_path(Purpose::PredictData, &new_data, &ctx);
+    assert!(h.state().tasks.is_running(Kind::Predict));
+    press_cancel(&mut h);
+    wait_for_tasks(&mut h);
+    let written = lamina::ui::predict::output_path(&new_data);
+    assert!(!written.exists(), "a cancelled prediction writes no table");
+    assert_eq!(
+        h.state().predict.error.as_deref(),
+        Some("The prediction was cancelled.")
+    );
+    assert!(h.state().predict.result.is_none());
+
+    // Reading the data again, from the data panel.
+    h.state_mut().tasks.hold();
+    h.state_mut()
+        .use_path(Purpose::DataFile, &dir.join("counts.csv"), &ctx);
+    assert!(h.state().tasks.is_running(Kind::Data));
+    press_cancel(&mut h);
+    wait_for_tasks(&mut h);
+    h.run_steps(2);
+    assert!(h.state().data.dataset.is_none());
+    // In the data panel, and as the reason Train is disabled.
+    assert!(
+        h.query_all_by_label_contains("Reading the data was cancelled")
+            .count()
+            >= 1
+    );
+    // Train waits for data, and says why.
+    assert!(
+        h.get_by_label("Train").accesskit_node().is_disabled(),
+        "no training on data whose reading was cancelled"
+    );
+    // Reload reads it.
+    h.get_by_label("Reload").click();
+    h.run_steps(1);
+    wait_for_tasks(&mut h);
+    assert_eq!(h.state().data.dataset.as_ref().map(|d| d.len()), Some(400));
 }

@@ -234,6 +234,11 @@ pub fn read(root: &Path, opts: &ImageOptions) -> Result<Dataset, DataError> {
                 scope.spawn(move || {
                     part.iter()
                         .map(|(path, _)| {
+                            if progress.as_ref().is_some_and(|p| p.is_cancelled()) {
+                                return Err(DataError::io(path)(std::io::Error::other(
+                                    super::progress::CANCELLED,
+                                )));
+                            }
                             let image = decode(path, opts);
                             super::progress::advance(progress, 1);
                             image

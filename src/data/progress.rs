@@ -1,10 +1,12 @@
-//! How far the reading of a data set has got, for the window's progress bar.
-//! The thread that loads sets a shared [`LoadProgress`]; readers report the
-//! bytes (or images) they have read through it without taking a parameter.
+//! How far the reading of a data set (or any background job of the window)
+//! has got, and whether it was cancelled. The thread that works sets a shared
+//! [`LoadProgress`]; readers report the bytes (or images) they have read
+//! through it without taking a parameter, and stop with an error at their
+//! next read once it is cancelled.
 
 use std::cell::RefCell;
 use std::io::Read;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Shared between the loading thread and whoever shows progress.
@@ -14,6 +16,7 @@ pub struct LoadProgress {
     total: AtomicU64,
     /// What is being read, e.g. "counts.csv" or "images".
     what: Mutex<(String, Unit)>,
+    cancelled: AtomicBool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -24,6 +27,15 @@ pub enum Unit {
 }
 
 impl LoadProgress {
+    /// Ask the work to stop: readers fail at their next read.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
     /// The share done (0..1), or `None` while the size is unknown.
     pub fn fraction(&self) -> Option<f32> {
         let total = self.total.load(Ordering::Relaxed);
@@ -69,6 +81,14 @@ pub fn with<T>(progress: Arc<LoadProgress>, f: impl FnOnce() -> T) -> T {
 pub fn current() -> Option<Arc<LoadProgress>> {
     CURRENT.with(|c| c.borrow().clone())
 }
+
+/// Whether this thread's watched work was cancelled (false when unwatched).
+pub fn cancelled() -> bool {
+    current().is_some_and(|p| p.is_cancelled())
+}
+
+/// The error a reader stops with once its work is cancelled.
+pub const CANCELLED: &str = "cancelled";
 
 /// A new stage: `what` is read, `total` units of `unit` (0 = unknown).
 pub fn start(what: &str, unit: Unit, total: u64) {
@@ -119,6 +139,9 @@ pub fn open(path: &std::path::Path) -> Result<(Counting<std::fs::File>, u64), su
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.progress.as_ref().is_some_and(|p| p.is_cancelled()) {
+            return Err(std::io::Error::other(CANCELLED));
+        }
         let n = self.inner.read(buf)?;
         advance(&self.progress, n as u64);
         Ok(n)
@@ -144,5 +167,20 @@ mod tests {
         // Outside `with`, nothing is reported and nothing fails.
         start("b", Unit::Images, 10);
         assert!(current().is_none());
+    }
+
+    #[test]
+    fn a_cancelled_read_stops_with_an_error() {
+        let p = Arc::new(LoadProgress::default());
+        let text = vec![b'x'; 1000];
+        let result = with(p.clone(), || {
+            let mut r = Counting::file(text.as_slice(), std::path::Path::new("a.csv"), 1000);
+            let mut buf = [0; 10];
+            r.read_exact(&mut buf).expect("reads before the cancel");
+            p.cancel();
+            assert!(cancelled());
+            r.read_exact(&mut buf)
+        });
+        assert_eq!(result.unwrap_err().to_string(), CANCELLED);
     }
 }

@@ -59,6 +59,9 @@ pub enum ExportError {
     Read { path: PathBuf, message: String },
     #[error(transparent)]
     Spec(#[from] SpecError),
+    /// The window's export job was cancelled before the folder was swapped in.
+    #[error("the export to {} was cancelled; nothing was written", path.display())]
+    Cancelled { path: PathBuf },
 }
 
 /// Save a trained model into the folder `dir` (replacing a previous one whole).
@@ -131,6 +134,12 @@ pub fn save_model(
     if let Err(e) = result {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
+    }
+    if crate::data::progress::cancelled() {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(ExportError::Cancelled {
+            path: dir.to_path_buf(),
+        });
     }
     // Swap the new folder in; keep the old one until the new one is in place.
     let old = parent.join(format!(".{name}.{}.old", std::process::id()));

@@ -396,7 +396,7 @@ pub fn run(
     let (done_tx, done_rx) = mpsc::channel::<(usize, Result<(), String>)>();
     let mut active = 0;
     let mut next = 0;
-    let mut data_cache: Option<(String, crate::data::Dataset)> = None;
+    let mut data_cache: Option<(String, std::sync::Arc<crate::data::Dataset>)> = None;
     let total = runs.len();
     loop {
         while active < parallel && next < total {
@@ -528,7 +528,7 @@ fn start(
     dir: &Path,
     device: DevicePreference,
     threads: Option<usize>,
-    cache: &mut Option<(String, crate::data::Dataset)>,
+    cache: &mut Option<(String, std::sync::Arc<crate::data::Dataset>)>,
     name: &str,
 ) -> Result<(crate::train::Worker, bool), SweepError> {
     let key = serde_json::to_string(&exp.data).unwrap_or_default();
@@ -540,6 +540,7 @@ fn start(
                     run: name.to_string(),
                     message,
                 })?;
+            let d = std::sync::Arc::new(d);
             *cache = Some((key, d.clone()));
             d
         }

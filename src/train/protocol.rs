@@ -301,7 +301,9 @@ pub struct Outcome {
 /// What a worker needs to train.
 pub struct Job {
     pub experiment: Experiment,
-    pub dataset: Dataset,
+    /// Shared with whoever holds it too (the window): the worker copies it on
+    /// its own thread only if it is still shared then.
+    pub dataset: std::sync::Arc<Dataset>,
     pub device: DevicePreference,
     /// Continue from this checkpoint instead of starting afresh.
     pub resume: Option<Box<Checkpoint>>,
@@ -325,10 +327,14 @@ pub struct InitialWeights {
 }
 
 impl Job {
-    pub fn new(experiment: Experiment, dataset: Dataset, device: DevicePreference) -> Job {
+    pub fn new(
+        experiment: Experiment,
+        dataset: impl Into<std::sync::Arc<Dataset>>,
+        device: DevicePreference,
+    ) -> Job {
         Job {
             experiment,
-            dataset,
+            dataset: dataset.into(),
             device,
             resume: None,
             init_from: None,

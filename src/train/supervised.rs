@@ -30,13 +30,16 @@ pub fn run(
     let started = Instant::now();
     let Job {
         experiment: exp,
-        dataset: mut data,
+        dataset,
         device,
         resume,
         init_from,
         init_from_folder,
         threads: _,
     } = job;
+    // Preprocessing changes the values in place: a copy, made here on the
+    // worker's thread, only when the window still holds the same data.
+    let mut data = std::sync::Arc::unwrap_or_clone(dataset);
     let init_from = match (init_from, init_from_folder) {
         (Some(w), _) => Some(w),
         (None, Some(dir)) => Some(

@@ -1,11 +1,12 @@
 //! The data panel: which files the experiment reads, what was found in them
 //! (kind, samples, classes and their balance), a preview of the first samples,
-//! and errors in place. Reading happens on a background thread (`DataState`).
+//! and errors in place. Reading happens in a background job (`tasks::Kind::Data`).
 
 use eframe::egui;
 
 use super::dialogs::Purpose;
-use super::{DataState, LaminaApp};
+use super::tasks::Kind;
+use super::{Action, DataState, LaminaApp};
 use crate::data::{DataKind, Dataset, Labels};
 use crate::spec::LabelSource;
 
@@ -56,36 +57,15 @@ pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
     encoding_row(ui, app);
     ui.add_space(4.0);
 
-    let data = &mut app.data;
-    if data.is_loading() {
-        ui.horizontal(|ui| {
-            ui.spinner();
-            match &data.progress {
-                Some(p) => {
-                    let text = p.describe();
-                    match p.fraction() {
-                        Some(f) => {
-                            ui.add(
-                                egui::ProgressBar::new(f)
-                                    .desired_width(320.0)
-                                    .show_percentage()
-                                    .text(text),
-                            );
-                        }
-                        None => {
-                            ui.label(text);
-                        }
-                    }
-                }
-                None => {
-                    ui.label("reading the data…");
-                }
-            }
-        });
+    if app.tasks.is_running(Kind::Data) {
+        if app.tasks.show(ui, Kind::Data) {
+            app.apply(Action::Cancel(Kind::Data), ui.ctx());
+        }
         ui.ctx()
             .request_repaint_after(std::time::Duration::from_millis(100));
         return;
     }
+    let data = &mut app.data;
     if let Some(e) = &data.error {
         ui.colored_label(ERROR, e);
         return;

@@ -8,16 +8,18 @@ pub mod attention;
 mod data;
 pub mod dialogs;
 mod evaluation;
+mod frame_log;
 mod gan;
 pub mod graph;
 pub mod predict;
 mod rl;
 mod start;
 pub mod sweep;
+pub mod tasks;
 mod training;
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::Receiver;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eframe::egui;
@@ -41,14 +43,12 @@ pub enum Screen {
     Workbench,
 }
 
-/// The loaded data of the experiment, read on a background thread.
+/// The loaded data of the experiment (read by a [`tasks::Kind::Data`] job).
 #[derive(Default)]
 pub struct DataState {
-    pub dataset: Option<Dataset>,
+    /// Shared with the training job that reads it.
+    pub dataset: Option<Arc<Dataset>>,
     pub error: Option<String>,
-    loading: Option<Receiver<Result<Dataset, String>>>,
-    /// How far the current load has got.
-    pub progress: Option<std::sync::Arc<crate::data::progress::LoadProgress>>,
     /// Image thumbnails of the preview, made on first show.
     thumbnails: Option<Vec<(egui::TextureHandle, String)>>,
     /// The table preview's columns and values, made on first show.
@@ -60,68 +60,18 @@ pub struct DataState {
 }
 
 impl DataState {
-    pub fn is_loading(&self) -> bool {
-        self.loading.is_some()
-    }
-
-    /// Start reading the experiment's data off the UI thread.
-    pub fn load(&mut self, exp: &Experiment, base: &Path, ctx: &egui::Context) {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let spec = exp.data.clone();
-        let base = base.to_path_buf();
-        let ctx = ctx.clone();
-        let progress = std::sync::Arc::new(crate::data::progress::LoadProgress::default());
-        self.progress = Some(progress.clone());
-        std::thread::spawn(move || {
-            let result = crate::data::progress::with(progress, || {
-                crate::data::load(&spec, &base).map_err(|e| e.to_string())
-            });
-            let _ = tx.send(result);
-            ctx.request_repaint();
-        });
-        self.loading = Some(rx);
-        self.error = None;
+    /// Data read (or failed to read): the previews are made again on show.
+    fn set(&mut self, result: Result<Arc<Dataset>, String>) {
         self.thumbnails = None;
         self.table_view = None;
-        self.loaded_sequence_options = Some(exp.data.sequence.clone());
-        self.loaded_image_options = Some(exp.data.image.clone());
-    }
-
-    fn poll(&mut self) {
-        let got = match &self.loading {
-            Some(rx) => match rx.try_recv() {
-                Ok(result) => Some(result),
-                // The reading thread ended without an answer (it panicked):
-                // say so rather than show "reading" for ever.
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => Some(Err(
-                    "reading the data failed with an internal error; please report it with the file".into(),
-                )),
-                Err(std::sync::mpsc::TryRecvError::Empty) => None,
-            },
-            None => None,
-        };
-        if let Some(result) = got {
-            self.loading = None;
-            match result {
-                Ok(ds) => {
-                    self.dataset = Some(ds);
-                    self.error = None;
-                }
-                Err(e) => {
-                    self.dataset = None;
-                    self.error = Some(e);
-                }
+        match result {
+            Ok(ds) => {
+                self.dataset = Some(ds);
+                self.error = None;
             }
-        }
-    }
-
-    /// Block until a pending load has finished (tests and headless screenshots).
-    pub fn wait(&mut self) {
-        if let Some(rx) = self.loading.take() {
-            match rx.recv() {
-                Ok(Ok(ds)) => self.dataset = Some(ds),
-                Ok(Err(e)) => self.error = Some(e),
-                Err(_) => self.error = Some("the data could not be read".into()),
+            Err(e) => {
+                self.dataset = None;
+                self.error = Some(e);
             }
         }
     }
@@ -172,10 +122,39 @@ pub struct LaminaApp {
     /// The experiment before a widget edit still in progress (a drag, typing);
     /// it becomes one undo step when the pointer is released and focus leaves.
     edit_start: Option<Experiment>,
-    /// A run or sweep folder being read on a background thread.
-    opening_run: Option<Receiver<Result<Opened, String>>>,
+    /// The background jobs running (data, exports, predictions…).
+    pub tasks: tasks::Tasks,
+    /// Where each frame's UI-thread time is appended (`LAMINA_FRAME_LOG`).
+    frame_log: Option<frame_log::FrameLog>,
+    /// Episodes played back so far (each one's seed).
+    replays: u64,
+    /// The whole previous frame's CPU time, as eframe reports it.
+    previous_frame: Option<Duration>,
     /// The sweep folder opened, shown in the Sweep view.
     pub sweep: Option<sweep::SweepView>,
+}
+
+/// What the user asked for in a panel; [`LaminaApp::apply`] carries it out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Open a file dialog for this purpose.
+    Ask(Purpose),
+    /// A path typed or chosen, for this purpose.
+    UsePath(Purpose, PathBuf),
+    /// Open an experiment file or a run or sweep folder.
+    Open(PathBuf),
+    /// Create an experiment from the start screen's form.
+    Create,
+    /// Leave the start screen for the open experiment.
+    ToWorkbench,
+    /// Stop a background job.
+    Cancel(tasks::Kind),
+    /// Predict with the model in the Predict view on the files in its fields.
+    Predict,
+    /// Predict with the model just trained from now on.
+    UseTrainedModel,
+    /// Play an episode of the trained agent's policy.
+    Replay,
 }
 
 /// A folder read back.
@@ -190,6 +169,8 @@ pub struct OpenedRun {
     model: Option<crate::train::TrainedModel>,
     /// Why the model did not load, when it did not.
     model_error: Option<String>,
+    /// The 2-D projection of its latent snapshot.
+    latent_points: Option<Vec<[f64; 2]>>,
 }
 
 impl Default for LaminaApp {
@@ -219,7 +200,10 @@ impl Default for LaminaApp {
             recent: Vec::new(),
             recent_file: None,
             edit_start: None,
-            opening_run: None,
+            tasks: tasks::Tasks::default(),
+            frame_log: None,
+            previous_frame: None,
+            replays: 0,
             sweep: None,
         }
     }
@@ -260,31 +244,48 @@ impl LaminaApp {
         }
     }
 
-    /// Open an experiment file, or a run folder; errors are shown in the window.
+    /// Open an experiment file, or a run folder, on a background thread;
+    /// errors are shown in the window.
     pub fn open(&mut self, path: &Path, ctx: &egui::Context) {
         if path.is_dir() {
             self.open_run(path, ctx);
             return;
         }
-        match Experiment::load(path) {
-            Ok(exp) => {
-                self.saved_json = exp.to_json();
-                self.recovered = Experiment::load(&autosave_path(path)).ok().filter(|a| {
-                    a.to_json() != self.saved_json && is_newer(&autosave_path(path), path)
-                });
-                self.experiment = exp;
-                self.path = Some(path.to_path_buf());
-                self.path_input = path.display().to_string();
-                self.remember(path);
-                self.undo.clear();
-                self.redo.clear();
-                self.training = TrainingState::default();
-                self.screen = Screen::Workbench;
-                self.message = None;
-                self.data.load(&self.experiment, &self.base_dir(), ctx);
-            }
-            Err(e) => self.message = Some((e.to_string(), true)),
-        }
+        let path = path.to_path_buf();
+        let label = format!("opening {}", path.display());
+        self.tasks.spawn(tasks::Kind::Open, label, ctx, move || {
+            let exp = Experiment::load(&path).map_err(|e| e.to_string())?;
+            let autosave = autosave_path(&path);
+            let recovered = Experiment::load(&autosave)
+                .ok()
+                .filter(|a| a.to_json() != exp.to_json() && is_newer(&autosave, &path));
+            Ok(tasks::Done::Experiment(Box::new((exp, path, recovered))))
+        });
+    }
+
+    /// An experiment file was read: edit it.
+    fn show_experiment(&mut self, exp: Experiment, path: PathBuf, ctx: &egui::Context) {
+        self.saved_json = exp.to_json();
+        self.experiment = exp;
+        self.path_input = path.display().to_string();
+        self.remember(&path);
+        self.path = Some(path);
+        self.undo.clear();
+        self.redo.clear();
+        self.training = TrainingState::default();
+        self.screen = Screen::Workbench;
+        // A file edited by hand is checked now, not first when Train is pressed;
+        // it opens all the same, to be put right here.
+        self.message = self.experiment.validate().err().map(|e| {
+            (
+                format!(
+                    "{} needs a change before it can train: {e}",
+                    self.path_input
+                ),
+                true,
+            )
+        });
+        self.load_data(ctx);
     }
 
     /// Read a run folder on a background thread; it is shown once read.
@@ -296,64 +297,165 @@ impl LaminaApp {
             ));
             return;
         }
-        let (tx, rx) = std::sync::mpsc::channel();
         let dir = dir.to_path_buf();
-        let ctx = ctx.clone();
-        std::thread::spawn(move || {
+        let label = format!("reading the run folder {}", dir.display());
+        self.tasks.spawn(tasks::Kind::Open, label, ctx, move || {
             if crate::export::sweep::is_sweep_folder(&dir) {
-                let opened = crate::export::sweep::SweepRecord::open(&dir)
-                    .map(|r| Opened::Sweep(Box::new(r)))
+                return crate::export::sweep::SweepRecord::open(&dir)
+                    .map(|r| tasks::Done::Opened(Opened::Sweep(Box::new(r))))
                     .map_err(|e| e.to_string());
-                let _ = tx.send(opened);
-                ctx.request_repaint();
+            }
+            let record = crate::export::run::RunRecord::open(&dir).map_err(|e| e.to_string())?;
+            let device = crate::train::device::DeviceChoice::cpu("a run folder").device;
+            let loaded = record
+                .model
+                .as_ref()
+                .map(|(model_dir, _)| crate::export::load_model(model_dir, &device));
+            let (model, model_error) = match loaded {
+                Some(Ok(m)) => (Some(m), None),
+                Some(Err(e)) => (None, Some(e.to_string())),
+                None => (None, None),
+            };
+            let latent_points = record
+                .latent
+                .as_ref()
+                .map(|s| crate::analysis::pca_2d(&s.values, s.ids.len(), s.dims));
+            Ok(tasks::Done::Opened(Opened::Run(Box::new(OpenedRun {
+                record,
+                model,
+                model_error,
+                latent_points,
+            }))))
+        });
+    }
+
+    /// Read the experiment's data on a background thread (a read still
+    /// running is cancelled: its answer would be for the old settings).
+    fn load_data(&mut self, ctx: &egui::Context) {
+        let spec = self.experiment.data.clone();
+        let base = self.base_dir();
+        self.data.loaded_sequence_options = Some(spec.sequence.clone());
+        self.data.loaded_image_options = Some(spec.image.clone());
+        self.data.error = None;
+        self.tasks
+            .restart(tasks::Kind::Data, "reading the data", ctx, move || {
+                crate::data::load(&spec, &base)
+                    .map(|ds| tasks::Done::Data(Box::new(ds)))
+                    .map_err(|e| e.to_string())
+            });
+    }
+
+    /// Apply what the jobs that ended have handed back; called every frame.
+    fn poll_tasks(&mut self, ctx: &egui::Context) {
+        for (kind, ending) in self.tasks.poll() {
+            self.finish(kind, ending, ctx);
+        }
+    }
+
+    /// Block until every background job has ended and apply their results
+    /// (tests and headless screenshots).
+    pub fn wait_for_tasks(&mut self, ctx: &egui::Context) {
+        // A job's result can start another (a run folder's data): wait for those too.
+        while !self.tasks.is_idle() {
+            for (kind, ending) in self.tasks.wait() {
+                self.finish(kind, ending, ctx);
+            }
+        }
+    }
+
+    /// One job ended: put its result where it belongs.
+    fn finish(&mut self, kind: tasks::Kind, ending: tasks::Ending, ctx: &egui::Context) {
+        use tasks::{Done, Ending, Kind};
+        let done = match ending {
+            Ending::Done(done) => done,
+            Ending::Cancelled => {
+                let what = match kind {
+                    Kind::Data => {
+                        self.data.set(Err(
+                            "Reading the data was cancelled: press Reload to read it.".into(),
+                        ));
+                        return;
+                    }
+                    Kind::Predict => {
+                        self.predict.error = Some("The prediction was cancelled.".into());
+                        return;
+                    }
+                    Kind::Export => "the export was cancelled; nothing more was written",
+                    Kind::Create => "creating the experiment was cancelled",
+                    Kind::Open => "opening was cancelled",
+                    Kind::OpenModel => "opening the model was cancelled",
+                    Kind::Projection | Kind::Replay => return,
+                };
+                self.message = Some((what.into(), false));
                 return;
             }
-            let opened = crate::export::run::RunRecord::open(&dir)
-                .map_err(|e| e.to_string())
-                .map(|record| {
-                    let device = crate::train::device::DeviceChoice::cpu("a run folder").device;
-                    let loaded = record
-                        .model
-                        .as_ref()
-                        .map(|(model_dir, _)| crate::export::load_model(model_dir, &device));
-                    let (model, model_error) = match loaded {
-                        Some(Ok(m)) => (Some(m), None),
-                        Some(Err(e)) => (None, Some(e.to_string())),
-                        None => (None, None),
-                    };
-                    Opened::Run(Box::new(OpenedRun {
-                        record,
-                        model,
-                        model_error,
-                    }))
-                });
-            let _ = tx.send(opened);
-            ctx.request_repaint();
-        });
-        self.opening_run = Some(rx);
-        self.message = Some(("reading the run folder…".into(), false));
-    }
-
-    fn poll_run(&mut self, ctx: &egui::Context) {
-        let Some(result) = self.opening_run.as_ref().and_then(|rx| rx.try_recv().ok()) else {
-            return;
+            Ending::Failed(e) => {
+                match kind {
+                    Kind::Data => self.data.set(Err(e)),
+                    Kind::Predict => self.predict.error = Some(e),
+                    Kind::Projection | Kind::Replay => self.training.note = Some(e),
+                    Kind::Create | Kind::Open | Kind::OpenModel | Kind::Export => {
+                        self.message = Some((e, true))
+                    }
+                }
+                return;
+            }
         };
-        self.opening_run = None;
-        match result {
-            Ok(opened) => self.show_opened(opened, ctx),
-            Err(e) => self.message = Some((e, true)),
-        }
-    }
-
-    /// Block until a run folder being read is shown (tests and headless screenshots).
-    pub fn wait_for_run(&mut self, ctx: &egui::Context) {
-        if let Some(rx) = self.opening_run.take() {
-            match rx.recv() {
-                Ok(Ok(opened)) => self.show_opened(opened, ctx),
-                Ok(Err(e)) => self.message = Some((e, true)),
-                Err(_) => self.message = Some(("the run folder could not be read".into(), true)),
+        match done {
+            Done::Data(ds) => self.data.set(Ok(Arc::new(*ds))),
+            Done::Created(created) => {
+                let (exp, path, ds) = *created;
+                self.experiment = exp;
+                self.saved_json = self.experiment.to_json();
+                self.path = Some(path.clone());
+                self.path_input = path.display().to_string();
+                self.remember(&path);
+                self.recovered = None;
+                self.undo.clear();
+                self.redo.clear();
+                self.training = TrainingState::default();
+                self.screen = Screen::Workbench;
+                self.message = Some((format!("created {}", path.display()), false));
+                self.data.loaded_sequence_options = Some(self.experiment.data.sequence.clone());
+                self.data.loaded_image_options = Some(self.experiment.data.image.clone());
+                self.data.set(Ok(Arc::new(ds)));
+            }
+            Done::Opened(opened) => self.show_opened(opened, ctx),
+            Done::Experiment(e) => {
+                let (exp, path, recovered) = *e;
+                self.show_experiment(exp, path, ctx);
+                self.recovered = recovered;
+            }
+            Done::Model(m) => {
+                let (source, model) = *m;
+                self.use_model(source, model);
+            }
+            Done::Exported(msg) => self.message = Some((msg, false)),
+            Done::Predicted(r) => {
+                self.predict.result = Some(r);
+                self.predict.error = None;
+            }
+            Done::Projected(p) => {
+                let (snapshot, points) = *p;
+                self.training.set_projection(snapshot, points);
+            }
+            Done::Replayed(mut playback) => {
+                playback.started = Instant::now();
+                self.training.playback = Some(playback);
             }
         }
+    }
+
+    /// A model folder was read: predict with it from now on.
+    fn use_model(&mut self, source: String, model: crate::train::TrainedModel) {
+        self.result_view = ResultView::Predict;
+        if self.screen == Screen::Start && self.path.is_none() {
+            // Inspect the model's own network without its training data.
+            self.experiment = model.experiment.clone();
+            self.saved_json = self.experiment.to_json();
+            self.screen = Screen::Workbench;
+        }
+        self.predict.set_model(source, model);
     }
 
     fn show_opened(&mut self, opened: Opened, ctx: &egui::Context) {
@@ -395,7 +497,7 @@ impl LaminaApp {
         self.recovered = None;
         self.screen = Screen::Workbench;
         if self.experiment.task != crate::spec::Task::Dqn {
-            self.data.load(&self.experiment, dir, ctx);
+            self.load_data(ctx);
         } else {
             self.data = DataState::default();
         }
@@ -408,6 +510,7 @@ impl LaminaApp {
             record,
             model,
             model_error,
+            latent_points,
         } = opened;
         let dir = record.dir.clone();
         let experiment = record
@@ -421,7 +524,8 @@ impl LaminaApp {
             self.predict
                 .set_model(format!("from the run {}", dir.display()), m.clone());
         }
-        self.training = TrainingState::from_record(record, model, self.training.device);
+        self.training =
+            TrainingState::from_record(record, model, latent_points, self.training.device);
         self.result_view = ResultView::Curves;
         self.message = Some(match model_error {
             Some(e) => (
@@ -430,6 +534,54 @@ impl LaminaApp {
             ),
             None => (format!("opened the run {}", dir.display()), false),
         });
+    }
+
+    /// Carry out what a panel asked for.
+    pub fn apply(&mut self, action: Action, ctx: &egui::Context) {
+        match action {
+            Action::Ask(purpose) => self.ask(purpose, ctx),
+            Action::UsePath(purpose, path) => self.use_path(purpose, &path, ctx),
+            Action::Open(path) => self.open(&path, ctx),
+            Action::Create => match start::create_job(&self.start) {
+                Some(job) => self
+                    .tasks
+                    .spawn(tasks::Kind::Create, "checking the data", ctx, job),
+                None => self.message = Some(("pick a template first".into(), true)),
+            },
+            Action::ToWorkbench => self.screen = Screen::Workbench,
+            Action::Cancel(kind) => self.tasks.cancel(kind),
+            Action::Predict => self.predict_now(ctx),
+            Action::Replay => {
+                if let Some(o) = &self.training.outcome {
+                    // Another episode each time: seeded by how many were played.
+                    self.replays += 1;
+                    let job =
+                        rl::replay_job(&o.model, self.experiment.data.environment, self.replays);
+                    self.tasks
+                        .spawn(tasks::Kind::Replay, "playing an episode", ctx, job);
+                }
+            }
+            Action::UseTrainedModel => {
+                if let Some(o) = &self.training.outcome {
+                    let model = o.model.clone();
+                    self.predict
+                        .set_model("trained in this window".into(), model);
+                }
+            }
+        }
+    }
+
+    /// Predict on the files in the Predict view's fields, on a background
+    /// thread, on the device chosen for training.
+    fn predict_now(&mut self, ctx: &egui::Context) {
+        match self.predict.job(self.training.device) {
+            Ok(job) => {
+                self.predict.error = None;
+                self.tasks
+                    .spawn(tasks::Kind::Predict, "predicting", ctx, job);
+            }
+            Err(e) => self.predict.error = Some(e),
+        }
     }
 
     /// Where the window's runs go: `runs/` beside the experiment file (or
@@ -558,7 +710,7 @@ impl LaminaApp {
         if self.training.is_running() {
             return Some("training is running".into());
         }
-        if self.data.is_loading() {
+        if self.tasks.is_running(tasks::Kind::Data) {
             return Some("the data is still loading".into());
         }
         if let Some(e) = &self.data.error {
@@ -578,8 +730,7 @@ impl LaminaApp {
 
     /// Read the experiment's data again (after its source changed).
     pub fn reload_data(&mut self, ctx: &egui::Context) {
-        let exp = self.experiment.clone();
-        self.data.load(&exp, &self.base_dir(), ctx);
+        self.load_data(ctx);
     }
 
     /// Open a native file dialog; its answer is handled on a later frame.
@@ -652,29 +803,33 @@ impl LaminaApp {
             Purpose::StartData | Purpose::StartDataFolder => self.start.data_path = shown,
             Purpose::StartLabels => self.start.labels_path = shown,
             Purpose::StartSecond => self.start.second_path = shown,
-            Purpose::ExportModel => self.message = Some(self.training.export_model(path)),
-            Purpose::ExportLatent => self.message = Some(self.training.export_latent(path)),
-            Purpose::ExportGenerated => self.message = Some(self.training.export_generated(path)),
-            Purpose::ExportPlots => self.message = Some(self.save_plots(path)),
+            Purpose::ExportModel
+            | Purpose::ExportLatent
+            | Purpose::ExportGenerated
+            | Purpose::ExportPlots
+            | Purpose::ExportAttentionPng
+            | Purpose::ExportAttentionCsv => self.export(purpose, path, ctx),
             Purpose::OpenModel => {
-                if let Err(e) = self.predict.open_model(path) {
-                    self.message = Some((e, true));
-                } else {
-                    self.result_view = ResultView::Predict;
-                    if self.screen == Screen::Start && self.path.is_none() {
-                        // Inspect the model's own network without its training data.
-                        if let Some((_, m)) = &self.predict.model {
-                            self.experiment = m.experiment.clone();
-                            self.saved_json = self.experiment.to_json();
-                        }
-                        self.screen = Screen::Workbench;
-                    }
-                }
+                let dir = path.to_path_buf();
+                let label = format!("reading the model {}", dir.display());
+                self.tasks
+                    .spawn(tasks::Kind::OpenModel, label, ctx, move || {
+                        let device = crate::train::device::DeviceChoice::cpu("predictions").device;
+                        let model =
+                            crate::export::load_model(&dir, &device).map_err(|e| e.to_string())?;
+                        Ok(tasks::Done::Model(Box::new((
+                            dir.display().to_string(),
+                            model,
+                        ))))
+                    });
             }
             Purpose::OpenRun => self.open_run(path, ctx),
             Purpose::InitFrom => self.training.choose_init_from(path),
-            Purpose::PredictData => self.predict.choose_data(path, ctx),
-            Purpose::PredictJoined(k) => self.predict.choose_joined(k, path, ctx),
+            Purpose::PredictData | Purpose::PredictJoined(_) => {
+                if self.predict.choose(purpose, path) {
+                    self.predict_now(ctx);
+                }
+            }
             Purpose::JoinedTable(k) => {
                 self.checkpoint();
                 let rel = project::relative_to(path, &self.base_dir());
@@ -692,90 +847,101 @@ impl LaminaApp {
                 }
                 self.reload_data(ctx);
             }
-            Purpose::ExportAttentionPng | Purpose::ExportAttentionCsv => {
-                self.message =
-                    Some(self.export_attention(path, purpose == Purpose::ExportAttentionPng))
-            }
         }
     }
 
-    /// Save every plot there is as PNG into `dir`: curves, latent map,
-    /// confusion matrix, the attention map on screen.
-    pub fn save_plots(&self, dir: &Path) -> (String, bool) {
-        use crate::export::plots;
+    /// Write the model folder, plots, latent coordinates, generated samples
+    /// or the attention map to `path` on a background thread; what is needed
+    /// is copied out of the window's state first.
+    fn export(&mut self, purpose: Purpose, path: &Path, ctx: &egui::Context) {
+        let path = path.to_path_buf();
         let t = &self.training;
-        if t.history.is_empty() {
-            return ("train first: there are no plots yet".into(), true);
-        }
-        let mut result = std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))
-            .and_then(|_| plots::curve_plots(dir, &t.history).map_err(|e| e.to_string()));
-        if let (Ok(files), Some((snap, points))) = (&mut result, &t.latent) {
-            let names = self
-                .data
-                .dataset
-                .as_ref()
-                .map(|d| d.labels.class_names().to_vec())
-                .unwrap_or_default();
-            let path = dir.join("latent.png");
-            let title = format!(
-                "Latent space (PCA of {} dimensions, validation samples)",
-                snap.dims
-            );
-            match plots::scatter_png(&path, &title, points, snap.labels.as_deref(), &names) {
-                Ok(()) => files.push(path),
-                Err(e) => result = Err(e.to_string()),
-            }
-        }
-        if let (Ok(files), Some(o)) = (&mut result, &t.outcome)
-            && let Some(m) = &o.summary.confusion
-        {
-            let path = dir.join("confusion.png");
-            match plots::confusion_png(&path, m, &o.model.class_names) {
-                Ok(()) => files.push(path),
-                Err(e) => result = Err(e.to_string()),
-            }
-        }
-        if let (Ok(files), Some(map)) = (
-            &mut result,
+        let map = || {
             t.attention
                 .as_ref()
-                .and_then(|s| attention::shown_map(s, self.attention_view)),
-        ) {
-            let path = dir.join("attention.png");
-            match crate::export::write_attention_png(&path, &map.weights, map.positions) {
-                Ok(()) => files.push(path),
-                Err(e) => result = Err(e.to_string()),
+                .and_then(|s| attention::shown_map(s, self.attention_view))
+        };
+        let refuse = |why: &str| Some((why.to_string(), true));
+        type Work = Box<dyn FnOnce() -> Result<String, String> + Send>;
+        let work: Work = match purpose {
+            Purpose::ExportModel => {
+                let Some(o) = &t.outcome else {
+                    self.message = refuse("train a model first");
+                    return;
+                };
+                let (model, summary) = (o.model.clone(), o.summary.clone());
+                Box::new(move || {
+                    crate::export::save_model(&path, &model, Some(&summary))
+                        .map(|()| format!("model saved to {}", path.display()))
+                        .map_err(|e| e.to_string())
+                })
             }
-        }
-        match result {
-            Ok(files) => (
-                format!("{} plots saved to {}", files.len(), dir.display()),
-                false,
-            ),
-            Err(e) => (e, true),
-        }
-    }
-
-    /// Save the attention map on screen as PNG or CSV.
-    pub fn export_attention(&self, path: &Path, png: bool) -> (String, bool) {
-        let Some(map) = self
-            .training
-            .attention
-            .as_ref()
-            .and_then(|s| attention::shown_map(s, self.attention_view))
-        else {
-            return ("there is no attention map yet".into(), true);
+            Purpose::ExportLatent => {
+                let Some(latent) = t.latent.clone() else {
+                    self.message = refuse("there are no latent coordinates yet");
+                    return;
+                };
+                Box::new(move || training::export_latent(&path, &latent))
+            }
+            Purpose::ExportGenerated => {
+                let Some(o) = &t.outcome else {
+                    self.message = refuse("train the GAN first");
+                    return;
+                };
+                let model = o.model.clone();
+                Box::new(move || {
+                    crate::export::write_generated(&path, &model, 500)
+                        .map(|()| format!("500 generated samples saved to {}", path.display()))
+                        .map_err(|e| e.to_string())
+                })
+            }
+            Purpose::ExportPlots => {
+                if t.history.is_empty() {
+                    self.message = refuse("train first: there are no plots yet");
+                    return;
+                }
+                let plots = Plots {
+                    history: t.history.clone(),
+                    latent: t.latent.clone(),
+                    class_names: self
+                        .data
+                        .dataset
+                        .as_ref()
+                        .map(|d| d.labels.class_names().to_vec())
+                        .unwrap_or_default(),
+                    confusion: t.outcome.as_ref().and_then(|o| {
+                        o.summary
+                            .confusion
+                            .clone()
+                            .map(|m| (m, o.model.class_names.clone()))
+                    }),
+                    attention: map().map(|m| (m.weights, m.positions)),
+                };
+                Box::new(move || plots.save(&path))
+            }
+            Purpose::ExportAttentionPng | Purpose::ExportAttentionCsv => {
+                let Some(map) = map() else {
+                    self.message = refuse("there is no attention map yet");
+                    return;
+                };
+                let png = purpose == Purpose::ExportAttentionPng;
+                Box::new(move || {
+                    let written = if png {
+                        crate::export::write_attention_png(&path, &map.weights, map.positions)
+                    } else {
+                        crate::export::write_attention_csv(&path, &map.weights, &map.labels)
+                    };
+                    written
+                        .map(|()| format!("attention map saved to {}", path.display()))
+                        .map_err(|e| e.to_string())
+                })
+            }
+            _ => return,
         };
-        let result = if png {
-            crate::export::write_attention_png(path, &map.weights, map.positions)
-        } else {
-            crate::export::write_attention_csv(path, &map.weights, &map.labels)
-        };
-        match result {
-            Ok(()) => (format!("attention map saved to {}", path.display()), false),
-            Err(e) => (e.to_string(), true),
-        }
+        let label = "exporting";
+        self.tasks.spawn(tasks::Kind::Export, label, ctx, move || {
+            work().map(tasks::Done::Exported)
+        });
     }
 
     /// Files dropped on the window: an experiment opens; data replaces the data.
@@ -821,9 +987,9 @@ impl LaminaApp {
     pub fn show(&mut self, ui: &mut egui::Ui) {
         let frame_start = Instant::now();
         let ctx = ui.ctx().clone();
-        self.data.poll();
         self.training.poll(&ctx);
-        self.poll_run(&ctx);
+        self.poll_tasks(&ctx);
+        self.project_latent(&ctx);
         self.poll_dialog(&ctx);
         self.handle_drops(&ctx);
         self.shortcuts(&ctx);
@@ -831,10 +997,51 @@ impl LaminaApp {
         self.autosave();
         self.close_guard(&ctx);
         match self.screen {
-            Screen::Start => start::show(self, ui),
+            Screen::Start => {
+                let view = start::StartView {
+                    message: self.message.as_ref(),
+                    recent: &self.recent,
+                    can_go_back: self.path.is_some(),
+                    tasks: &self.tasks,
+                };
+                for action in start::show(ui, &mut self.start, &view) {
+                    self.apply(action, &ctx);
+                }
+            }
             Screen::Workbench => self.workbench(ui),
         }
-        self.training.record_frame(frame_start);
+        let took = frame_start.elapsed();
+        // The same numbers as the frame log: the window's whole frame when known.
+        self.training
+            .record_frame(self.previous_frame.unwrap_or(took));
+        self.log_frame(took);
+    }
+
+    /// Project the newest latent snapshot to 2-D on a background thread.
+    fn project_latent(&mut self, ctx: &egui::Context) {
+        if let Some(snap) = self.training.take_unprojected() {
+            self.tasks.restart(
+                tasks::Kind::Projection,
+                "projecting the latent space",
+                ctx,
+                move || {
+                    let points = crate::analysis::pca_2d(&snap.values, snap.ids.len(), snap.dims);
+                    Ok(tasks::Done::Projected(Box::new((snap, points))))
+                },
+            );
+        }
+    }
+
+    /// Append this frame's UI-thread time to the frame log, if one is kept.
+    fn log_frame(&mut self, took: Duration) {
+        let Some(log) = &mut self.frame_log else {
+            return;
+        };
+        let mut activity: Vec<&str> = self.tasks.activities().collect();
+        if self.training.is_running() {
+            activity.push("training");
+        }
+        log.record(took, &activity, self.previous_frame.take());
     }
 
     /// Ask before closing with unsaved changes or a running training.
@@ -1005,6 +1212,9 @@ impl LaminaApp {
                 }
             });
         }
+        if self.tasks.show(ui, tasks::Kind::Open) {
+            self.tasks.cancel(tasks::Kind::Open);
+        }
         if let Some((msg, is_error)) = &self.message {
             let color = if *is_error {
                 egui::Color32::from_rgb(220, 60, 60)
@@ -1013,6 +1223,63 @@ impl LaminaApp {
             };
             ui.colored_label(color, msg);
         }
+    }
+}
+
+/// What the plots are drawn from, copied out of the window for the export job.
+struct Plots {
+    history: Vec<crate::train::EpochMetrics>,
+    latent: Option<(crate::train::LatentSnapshot, Vec<[f64; 2]>)>,
+    class_names: Vec<String>,
+    confusion: Option<(Vec<Vec<usize>>, Vec<String>)>,
+    attention: Option<(Vec<f32>, usize)>,
+}
+
+impl Plots {
+    /// Save every plot as PNG into `dir`: curves, latent map, confusion
+    /// matrix, the attention map that was on screen. Stops between plots
+    /// when cancelled.
+    fn save(&self, dir: &Path) -> Result<String, String> {
+        use crate::export::plots;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let mut files = plots::curve_plots(dir, &self.history).map_err(|e| e.to_string())?;
+        let cancelled = || {
+            crate::data::progress::cancelled()
+                .then(|| crate::data::progress::CANCELLED.to_string())
+                .map_or(Ok(()), Err)
+        };
+        if let Some((snap, points)) = &self.latent {
+            cancelled()?;
+            let path = dir.join("latent.png");
+            let title = format!(
+                "Latent space (PCA of {} dimensions, validation samples)",
+                snap.dims
+            );
+            plots::scatter_png(
+                &path,
+                &title,
+                points,
+                snap.labels.as_deref(),
+                &self.class_names,
+            )
+            .map_err(|e| e.to_string())?;
+            files.push(path);
+        }
+        if let Some((m, names)) = &self.confusion {
+            cancelled()?;
+            let path = dir.join("confusion.png");
+            plots::confusion_png(&path, m, names).map_err(|e| e.to_string())?;
+            files.push(path);
+        }
+        if let Some((weights, positions)) = &self.attention {
+            cancelled()?;
+            let path = dir.join("attention.png");
+            crate::export::write_attention_png(&path, weights, *positions)
+                .map_err(|e| e.to_string())?;
+            files.push(path);
+        }
+        Ok(format!("{} plots saved to {}", files.len(), dir.display()))
     }
 }
 
@@ -1043,7 +1310,11 @@ fn is_newer(a: &Path, b: &Path) -> bool {
 }
 
 impl eframe::App for LaminaApp {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+        self.previous_frame = frame
+            .info()
+            .cpu_usage
+            .map(|s| Duration::from_secs_f32(s.max(0.0)));
         self.show(ui);
     }
 }
@@ -1064,10 +1335,11 @@ pub fn run(experiment: Option<PathBuf>, train_now: bool) -> anyhow::Result<()> {
         options,
         Box::new(move |cc| {
             let mut app = LaminaApp::with_recent_list();
+            app.frame_log = frame_log::FrameLog::from_env();
             if let Some(p) = experiment {
                 app.open(&p, &cc.egui_ctx);
                 if train_now {
-                    app.data.wait();
+                    app.wait_for_tasks(&cc.egui_ctx);
                     app.start_training();
                 }
             }

@@ -1,14 +1,17 @@
 //! Using a model in the window: the one just trained or a model folder opened
-//! from disk (no training data needed), run on a newly chosen file. The work
-//! runs on its own thread through the same functions as `lamina predict`.
+//! from disk (no training data needed), run on a newly chosen file. The panel
+//! edits the fields and returns what the user asked for; the prediction runs
+//! as a background job ([`PredictState::job`]) through the same functions as
+//! `lamina predict`, on the device chosen for training.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, channel};
 
 use eframe::egui;
 
+use super::Action;
 use super::dialogs::Purpose;
-use crate::train::TrainedModel;
+use super::tasks::{Done, Kind, Tasks};
+use crate::train::{DevicePreference, TrainedModel};
 
 const SHOWN_ROWS: usize = 20;
 
@@ -23,7 +26,6 @@ pub struct PredictState {
     pub data_path: String,
     /// The files for the model's joined tables, in the order of its experiment.
     pub joined_paths: Vec<String>,
-    running: Option<Receiver<Result<PredictionResult, String>>>,
 }
 
 /// A finished prediction: where it was written and its first rows.
@@ -34,21 +36,11 @@ pub struct PredictionResult {
     pub header: Vec<String>,
     pub rows: Vec<Vec<String>>,
     pub count: usize,
+    /// The device it ran on, in words.
+    pub device: String,
 }
 
 impl PredictState {
-    pub fn is_running(&self) -> bool {
-        self.running.is_some()
-    }
-
-    /// Open a model folder written by training (or `lamina train`).
-    pub fn open_model(&mut self, dir: &Path) -> Result<(), String> {
-        let device = crate::train::device::DeviceChoice::cpu("predictions").device;
-        let model = crate::export::load_model(dir, &device).map_err(|e| e.to_string())?;
-        self.set_model(dir.display().to_string(), model);
-        Ok(())
-    }
-
     /// Use a model (just trained, or opened) from now on.
     pub fn set_model(&mut self, source: String, model: TrainedModel) {
         self.joined_paths = vec![String::new(); model.experiment.data.joined.len()];
@@ -72,35 +64,34 @@ impl PredictState {
             .map(|(j, _)| format!("Give the table '{}' too", j.name))
     }
 
-    /// A file chosen for the data (and predict at once when nothing else is
-    /// needed, as when a one-table model's data is chosen).
-    pub fn choose_data(&mut self, data: &Path, ctx: &egui::Context) {
-        self.data_path = data.display().to_string();
-        if self.missing_file().is_none() {
-            self.start(ctx);
+    /// A file chosen for the data or a joined table (`purpose`); true when
+    /// nothing else is needed, so the prediction can start at once (as when
+    /// a one-table model's data is chosen).
+    pub fn choose(&mut self, purpose: Purpose, path: &Path) -> bool {
+        let shown = path.display().to_string();
+        match purpose {
+            Purpose::PredictData => self.data_path = shown,
+            Purpose::PredictJoined(k) => {
+                if let Some(p) = self.joined_paths.get_mut(k) {
+                    *p = shown;
+                }
+            }
+            _ => return false,
         }
+        self.model.is_some() && self.missing_file().is_none()
     }
 
-    /// A file chosen for joined table `k`.
-    pub fn choose_joined(&mut self, k: usize, path: &Path, ctx: &egui::Context) {
-        if let Some(p) = self.joined_paths.get_mut(k) {
-            *p = path.display().to_string();
-        }
-        if self.missing_file().is_none() {
-            self.start(ctx);
-        }
-    }
-
-    /// Predict on the files in the fields in the background; the table goes
-    /// beside the data as `NAME.predictions.csv`.
-    pub fn start(&mut self, ctx: &egui::Context) {
+    /// The prediction on the files in the fields, as a job for a background
+    /// thread; the table goes beside the data as `NAME.predictions.csv`.
+    pub fn job(
+        &self,
+        device: DevicePreference,
+    ) -> Result<impl FnOnce() -> Result<Done, String> + Send + use<>, String> {
         let Some((_, model)) = &self.model else {
-            self.error = Some("open or train a model first".into());
-            return;
+            return Err("open or train a model first".into());
         };
         if let Some(why) = self.missing_file() {
-            self.error = Some(why);
-            return;
+            return Err(why);
         }
         let model = model.clone();
         let data = PathBuf::from(self.data_path.trim());
@@ -109,38 +100,7 @@ impl PredictState {
             .iter()
             .map(|p| PathBuf::from(p.trim()))
             .collect();
-        let ctx = ctx.clone();
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(predict_file(&model, &data, &joined));
-            ctx.request_repaint();
-        });
-        self.running = Some(rx);
-        self.error = None;
-    }
-
-    /// Pick up a finished prediction.
-    pub fn poll(&mut self) {
-        if let Some(rx) = &self.running
-            && let Ok(result) = rx.try_recv()
-        {
-            self.running = None;
-            match result {
-                Ok(r) => self.result = Some(r),
-                Err(e) => self.error = Some(e),
-            }
-        }
-    }
-
-    /// Block until a running prediction ends (tests).
-    pub fn wait(&mut self) {
-        if let Some(rx) = self.running.take() {
-            match rx.recv() {
-                Ok(Ok(r)) => self.result = Some(r),
-                Ok(Err(e)) => self.error = Some(e),
-                Err(_) => self.error = Some("the prediction stopped unexpectedly".into()),
-            }
-        }
+        Ok(move || predict_file(&model, &data, &joined, device).map(Done::Predicted))
     }
 }
 
@@ -157,12 +117,17 @@ fn predict_file(
     model: &TrainedModel,
     data: &Path,
     joined: &[PathBuf],
+    device: DevicePreference,
 ) -> Result<PredictionResult, String> {
-    let device = crate::train::device::DeviceChoice::cpu("predictions").device;
+    let choice = crate::train::device::choose(device)?;
     let ds = crate::project::read_joined_for_model(model, data, joined)?;
-    let inf = crate::train::infer(model, &ds, &device)?;
+    let inf = crate::train::infer(model, &ds, &choice.device)?;
     let (header, rows) = crate::export::predictions_table(model, &ds.ids, &inf);
     let out = output_path(data);
+    // Cancelled while predicting: nothing is written.
+    if crate::data::progress::cancelled() {
+        return Err(crate::data::progress::CANCELLED.into());
+    }
     crate::export::write_csv(&out, &header, &rows).map_err(|e| e.to_string())?;
     Ok(PredictionResult {
         data: data.to_path_buf(),
@@ -170,23 +135,17 @@ fn predict_file(
         count: rows.len(),
         rows: rows.into_iter().take(SHOWN_ROWS).collect(),
         header,
+        device: choice.name,
     })
 }
 
-/// What the user asked for in the panel; the app carries it out.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PredictAction {
-    /// Predict with the model the window just trained.
-    UseTrained,
-    /// Open a file dialog (a model folder, the data, a joined table).
-    Choose(Purpose),
-    /// Predict on the files in the fields.
-    Predict,
-}
-
 /// The panel. `trained` says whether the window holds a freshly trained model.
-pub fn show(ui: &mut egui::Ui, state: &mut PredictState, trained: bool) -> Option<PredictAction> {
-    state.poll();
+pub fn show(
+    ui: &mut egui::Ui,
+    state: &mut PredictState,
+    trained: bool,
+    tasks: &Tasks,
+) -> Option<Action> {
     let mut action = None;
     ui.strong("Use a model on new data");
     match &state.model {
@@ -208,10 +167,10 @@ pub fn show(ui: &mut egui::Ui, state: &mut PredictState, trained: bool) -> Optio
     }
     ui.horizontal(|ui| {
         if trained && ui.button("Use the model just trained").clicked() {
-            action = Some(PredictAction::UseTrained);
+            action = Some(Action::UseTrainedModel);
         }
         if ui.button("Open model folder…").clicked() {
-            action = Some(PredictAction::Choose(Purpose::OpenModel));
+            action = Some(Action::Ask(Purpose::OpenModel));
         }
     });
     let joined: Vec<String> = state
@@ -236,7 +195,7 @@ pub fn show(ui: &mut egui::Ui, state: &mut PredictState, trained: bool) -> Optio
                     .desired_width(320.0),
             );
             if ui.button("Choose…").clicked() {
-                action = Some(PredictAction::Choose(Purpose::PredictData));
+                action = Some(Action::Ask(Purpose::PredictData));
             }
             ui.end_row();
             for (k, name) in joined.iter().enumerate() {
@@ -248,37 +207,39 @@ pub fn show(ui: &mut egui::Ui, state: &mut PredictState, trained: bool) -> Optio
                         .desired_width(320.0),
                 );
                 if ui.button("Choose…").clicked() {
-                    action = Some(PredictAction::Choose(Purpose::PredictJoined(k)));
+                    action = Some(Action::Ask(Purpose::PredictJoined(k)));
                 }
                 ui.end_row();
             }
         });
     }
+    if tasks.show(ui, Kind::OpenModel) {
+        action = Some(Action::Cancel(Kind::OpenModel));
+    }
     let missing = state.missing_file();
-    let ready = state.model.is_some() && !state.is_running() && missing.is_none();
+    let running = tasks.is_running(Kind::Predict);
+    let ready = state.model.is_some() && !running && missing.is_none();
     let button = ui
         .add_enabled(ready, egui::Button::new("Predict"))
         .on_hover_text("The predictions are saved beside the data as NAME.predictions.csv");
     if let Some(why) = missing.filter(|_| state.model.is_some()) {
         button.on_disabled_hover_text(why);
     } else if button.clicked() {
-        action = Some(PredictAction::Predict);
+        action = Some(Action::Predict);
     }
-    if state.is_running() {
-        ui.horizontal(|ui| {
-            ui.spinner();
-            ui.label("predicting…");
-        });
+    if tasks.show(ui, Kind::Predict) {
+        action = Some(Action::Cancel(Kind::Predict));
     }
     if let Some(e) = &state.error {
         ui.colored_label(egui::Color32::from_rgb(220, 60, 60), e);
     }
     if let Some(r) = &state.result {
         ui.label(format!(
-            "{} predictions for {} saved to {}",
+            "{} predictions for {} saved to {} (on {})",
             r.count,
             r.data.display(),
-            r.out.display()
+            r.out.display(),
+            r.device
         ));
         egui::ScrollArea::horizontal()
             .id_salt("prediction_rows")

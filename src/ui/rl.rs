@@ -1,13 +1,16 @@
 //! Reinforcement learning views: the episode-return curve with its moving
 //! average, exploration and loss; and an episode of the current policy played
 //! back frame by frame (the cart and pole, or the DNA sequence being edited).
+//! The episode is played by a background job ([`replay_job`]); the view only
+//! draws the frames it got.
 
 use std::time::Instant;
 
 use eframe::egui;
 use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 
-use super::LaminaApp;
+use super::Action;
+use super::tasks::{Done, Kind, Tasks};
 use crate::rl::Frame;
 use crate::train::dqn::{EpisodeReport, play_episode};
 
@@ -76,30 +79,54 @@ pub fn curves(ui: &mut egui::Ui, episodes: &[EpisodeReport]) {
         });
 }
 
-pub fn play(ui: &mut egui::Ui, app: &mut LaminaApp) {
-    let kind = app.experiment.data.environment;
-    let Some(outcome) = &app.training.outcome else {
-        ui.weak(
-            "Train the agent first (or stop it early): then play an episode of its policy here.",
-        );
-        return;
-    };
-    if ui.button("Play an episode of the trained policy").clicked() {
+/// Play one episode of `model`'s policy in `kind` (seeded by `seed`) on a
+/// background thread.
+pub fn replay_job(
+    model: &crate::train::TrainedModel,
+    kind: crate::spec::EnvironmentKind,
+    seed: u64,
+) -> impl FnOnce() -> Result<Done, String> + Send + use<> {
+    let network = model.network.clone();
+    move || {
         let device = burn::tensor::Device::flex();
-        let seed = app
-            .training
-            .playback
-            .as_ref()
-            .map_or(1, |p| p.frames.len() as u64 + 1);
-        let (frames, episode_return) = play_episode(&outcome.model.network, kind, seed, &device);
-        app.training.playback = Some(Playback {
+        let (frames, episode_return) = play_episode(&network, kind, seed, &device);
+        Ok(Done::Replayed(Playback {
             frames,
             episode_return,
             started: Instant::now(),
-        });
+        }))
     }
-    let Some(p) = &app.training.playback else {
-        return;
+}
+
+/// The play view: a button for a new episode, and the one played so far.
+pub fn play(
+    ui: &mut egui::Ui,
+    trained: bool,
+    playback: Option<&Playback>,
+    tasks: &Tasks,
+) -> Option<Action> {
+    if !trained {
+        ui.weak(
+            "Train the agent first (or stop it early): then play an episode of its policy here.",
+        );
+        return None;
+    }
+    let mut action = None;
+    let playing = tasks.is_running(Kind::Replay);
+    if ui
+        .add_enabled(
+            !playing,
+            egui::Button::new("Play an episode of the trained policy"),
+        )
+        .clicked()
+    {
+        action = Some(Action::Replay);
+    }
+    if tasks.show(ui, Kind::Replay) {
+        action = Some(Action::Cancel(Kind::Replay));
+    }
+    let Some(p) = playback else {
+        return action;
     };
     let at = ((p.started.elapsed().as_secs_f64() / FRAME_SECONDS) as usize).min(p.frames.len() - 1);
     if at + 1 < p.frames.len() {
@@ -160,4 +187,5 @@ pub fn play(ui: &mut egui::Ui, app: &mut LaminaApp) {
             );
         }
     }
+    action
 }

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use eframe::egui;
 
+use super::Action;
 use super::dialogs::Purpose;
-use super::{LaminaApp, Screen};
+use super::tasks::{Done, Kind, Tasks};
 use crate::project::{NewOptions, new_experiment};
 use crate::spec::templates::Template;
 
@@ -22,14 +23,24 @@ pub struct StartForm {
     pub second_path: String,
 }
 
-pub fn show(app: &mut LaminaApp, ui: &mut egui::Ui) {
-    let mut form = app.start.clone();
+/// What the start screen shows besides its form.
+pub struct StartView<'a> {
+    pub message: Option<&'a (String, bool)>,
+    pub recent: &'a [PathBuf],
+    /// An experiment is open behind the start screen.
+    pub can_go_back: bool,
+    pub tasks: &'a Tasks,
+}
+
+/// The start screen: edits its form, returns what the user asked for.
+pub fn show(ui: &mut egui::Ui, form: &mut StartForm, view: &StartView) -> Vec<Action> {
+    let mut actions = Vec::new();
     egui::CentralPanel::default_margins().show(ui, |ui| {
         egui::ScrollArea::vertical().show(ui, |ui| {
             ui.heading("Lamina — deep learning for your own data");
             ui.label("Choose a kind of network, point it at your data, and press Train.");
             ui.add_space(8.0);
-            if let Some((msg, true)) = &app.message {
+            if let Some((msg, true)) = view.message {
                 ui.colored_label(egui::Color32::from_rgb(220, 60, 60), msg);
             }
             ui.columns(2, |cols| {
@@ -74,10 +85,10 @@ pub fn show(app: &mut LaminaApp, ui: &mut egui::Ui) {
                         ui.text_edit_singleline(&mut form.data_path)
                             .labelled_by(name.id);
                         if ui.button("File…").clicked() {
-                            app.ask(Purpose::StartData, ui.ctx());
+                            actions.push(Action::Ask(Purpose::StartData));
                         }
                         if ui.button("Folder…").clicked() {
-                            app.ask(Purpose::StartDataFolder, ui.ctx());
+                            actions.push(Action::Ask(Purpose::StartDataFolder));
                         }
                     });
                     ui.end_row();
@@ -94,7 +105,7 @@ pub fn show(app: &mut LaminaApp, ui: &mut egui::Ui) {
                             ui.text_edit_singleline(&mut form.second_path)
                                 .labelled_by(name.id);
                             if ui.button("File…").clicked() {
-                                app.ask(Purpose::StartSecond, ui.ctx());
+                                actions.push(Action::Ask(Purpose::StartSecond));
                             }
                         });
                         ui.end_row();
@@ -104,7 +115,7 @@ pub fn show(app: &mut LaminaApp, ui: &mut egui::Ui) {
                         ui.text_edit_singleline(&mut form.labels_path)
                             .labelled_by(name.id);
                         if ui.button("File…").clicked() {
-                            app.ask(Purpose::StartLabels, ui.ctx());
+                            actions.push(Action::Ask(Purpose::StartLabels));
                         }
                     });
                     ui.end_row();
@@ -122,13 +133,17 @@ pub fn show(app: &mut LaminaApp, ui: &mut egui::Ui) {
                     .template
                     .and_then(|i| Template::all().get(i))
                     .is_none_or(|t| t.experiment().data.format != crate::spec::DataFormat::Environment);
+                let creating = view.tasks.is_running(Kind::Create);
                 let ready = form.template.is_some()
                     && (!needs_data || !form.data_path.trim().is_empty());
                 if ui
-                    .add_enabled(ready, egui::Button::new("Create experiment"))
+                    .add_enabled(ready && !creating, egui::Button::new("Create experiment"))
                     .clicked()
                 {
-                    create(app, &form, ui.ctx());
+                    actions.push(Action::Create);
+                }
+                if view.tasks.show(ui, Kind::Create) {
+                    actions.push(Action::Cancel(Kind::Create));
                 }
                 if !ready {
                     ui.weak("Pick a template and a data file first.");
@@ -140,11 +155,10 @@ pub fn show(app: &mut LaminaApp, ui: &mut egui::Ui) {
                     ui.text_edit_singleline(&mut form.experiment_path)
                         .labelled_by(name.id);
                     if ui.button("Open").clicked() {
-                        let p = PathBuf::from(form.experiment_path.trim());
-                        app.open(&p, ui.ctx());
+                        actions.push(Action::Open(PathBuf::from(form.experiment_path.trim())));
                     }
                     if ui.button("Browse…").clicked() {
-                        app.ask(Purpose::OpenExperiment, ui.ctx());
+                        actions.push(Action::Ask(Purpose::OpenExperiment));
                     }
                 });
                 ui.weak("or drop an experiment (.json) or a data file on the window");
@@ -154,15 +168,21 @@ pub fn show(app: &mut LaminaApp, ui: &mut egui::Ui) {
                         .on_hover_text("A model folder written by training: look at its network and predict on new data")
                         .clicked()
                     {
-                        app.ask(Purpose::OpenModel, ui.ctx());
+                        actions.push(Action::Ask(Purpose::OpenModel));
                     }
                 });
-                if !app.recent.is_empty() {
+                if view.tasks.show(ui, Kind::Open) {
+                    actions.push(Action::Cancel(Kind::Open));
+                }
+                if view.tasks.show(ui, Kind::OpenModel) {
+                    actions.push(Action::Cancel(Kind::OpenModel));
+                }
+                if !view.recent.is_empty() {
                     ui.add_space(6.0);
                     ui.label("Recent experiments:");
-                    for p in app.recent.clone() {
+                    for p in view.recent {
                         if ui.link(p.display().to_string()).clicked() {
-                            app.open(&p, ui.ctx());
+                            actions.push(Action::Open(p.clone()));
                         }
                     }
                 }
@@ -171,20 +191,16 @@ pub fn show(app: &mut LaminaApp, ui: &mut egui::Ui) {
                 for (title, rel) in SAMPLES {
                     let p = sample_path(rel);
                     if ui.link(*title).clicked() {
-                        app.open(&p, ui.ctx());
+                        actions.push(Action::Open(p));
                     }
                 }
-                if app.screen == Screen::Start
-                    && app.path.is_some()
-                    && ui.button("Back to the open experiment").clicked()
-                {
-                    app.screen = Screen::Workbench;
+                if view.can_go_back && ui.button("Back to the open experiment").clicked() {
+                    actions.push(Action::ToWorkbench);
                 }
             });
         });
     });
-    // Dialog answers are applied before this frame is drawn, so the form is current.
-    app.start = form;
+    actions
 }
 
 /// The bundled sample experiments the start screen lists, relative to `sample-data/`.
@@ -250,10 +266,15 @@ fn sample_path(rel: &str) -> PathBuf {
         .join(rel)
 }
 
-fn create(app: &mut LaminaApp, form: &StartForm, ctx: &egui::Context) {
-    let Some(t) = form.template.and_then(|i| Template::all().get(i).copied()) else {
-        return;
-    };
+/// The job that checks the data against the chosen template and writes the
+/// new experiment file (an existing file is kept: the user is asked to pick
+/// another name or open it). `None` when no template is chosen.
+pub fn create_job(
+    form: &StartForm,
+) -> Option<impl FnOnce() -> Result<Done, String> + Send + use<>> {
+    let t = form
+        .template
+        .and_then(|i| Template::all().get(i).copied())?;
     let data = PathBuf::from(form.data_path.trim());
     let exp_path = if form.experiment_path.trim().is_empty() && data.as_os_str().is_empty() {
         PathBuf::from(format!("{}.json", t.name()))
@@ -273,19 +294,17 @@ fn create(app: &mut LaminaApp, form: &StartForm, ctx: &egui::Context) {
             .into_iter()
             .collect(),
     };
-    match new_experiment(t, &data, &exp_path, &opts) {
-        Ok((exp, _, _)) => {
-            app.experiment = exp;
-            app.save_as(&exp_path);
-            app.path_input = exp_path.display().to_string();
-            app.undo.clear();
-            app.redo.clear();
-            app.training = Default::default();
-            app.screen = Screen::Workbench;
-            app.data.load(&app.experiment.clone(), &app.base_dir(), ctx);
+    Some(move || {
+        if exp_path.exists() {
+            return Err(format!(
+                "{} already exists: type another name under \"Save experiment as\", or open it",
+                exp_path.display()
+            ));
         }
-        Err(e) => app.message = Some((e, true)),
-    }
+        let (exp, dataset, _) = new_experiment(t, &data, &exp_path, &opts)?;
+        exp.save(&exp_path).map_err(|e| e.to_string())?;
+        Ok(Done::Created(Box::new((exp, exp_path, dataset))))
+    })
 }
 
 fn project_default_path(data: &std::path::Path, t: Template) -> PathBuf {

@@ -2,14 +2,12 @@
 //! ETA, live loss and metric curves, and the latent-space map. Training runs on
 //! the `train::Worker` thread; this only drains its events each frame.
 
-use std::time::Instant;
-
 use eframe::egui;
 use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 
-use super::LaminaApp;
 use super::dialogs::Purpose;
-use crate::analysis::pca_2d;
+use super::tasks::Kind;
+use super::{Action, LaminaApp};
 use crate::export::run::{self, RunRecord, RunWriter};
 use crate::spec::{ClassWeights, Optimizer, Schedule, TrainSpec};
 use crate::train::{
@@ -59,6 +57,8 @@ pub struct TrainingState {
     /// Running training loss reported within epochs, `[fractional epoch, loss]`.
     pub running: Vec<[f64; 2]>,
     pub latent: Option<(LatentSnapshot, Vec<[f64; 2]>)>,
+    /// The newest latent snapshot, until a projection job takes it.
+    unprojected: Option<LatentSnapshot>,
     pub reconstructions: Option<ReconstructionSnapshot>,
     pub attention: Option<AttentionSnapshot>,
     /// GAN: the latest generated samples, and `[epoch, correlation-structure r,
@@ -130,7 +130,7 @@ impl TrainingState {
     pub fn resume(
         &mut self,
         dir: &std::path::Path,
-        dataset: crate::data::Dataset,
+        dataset: std::sync::Arc<crate::data::Dataset>,
         epochs: usize,
     ) -> Result<(), String> {
         let (writer, mut exp, ck) = RunWriter::resume(dir).map_err(|e| e.to_string())?;
@@ -155,6 +155,7 @@ impl TrainingState {
     pub fn from_record(
         record: RunRecord,
         model: Option<TrainedModel>,
+        latent_points: Option<Vec<[f64; 2]>>,
         device: DevicePreference,
     ) -> TrainingState {
         let class_names = model
@@ -202,10 +203,7 @@ impl TrainingState {
             note,
             started: record.started,
             progress,
-            latent: record.latent.map(|s| {
-                let points = pca_2d(&s.values, s.ids.len(), s.dims);
-                (s, points)
-            }),
+            latent: record.latent.zip(latent_points),
             reconstructions: record.reconstructions,
             attention: record.attention,
             gan: record.gan,
@@ -217,58 +215,21 @@ impl TrainingState {
         }
     }
 
-    /// Save the trained model folder (the same as `lamina train` writes).
-    pub fn export_model(&self, dir: &std::path::Path) -> (String, bool) {
-        let Some(o) = &self.outcome else {
-            return ("train a model first".into(), true);
-        };
-        match crate::export::save_model(dir, &o.model, Some(&o.summary)) {
-            Ok(()) => (format!("model saved to {}", dir.display()), false),
-            Err(e) => (e.to_string(), true),
-        }
+    /// A latent snapshot that arrived and still needs its 2-D projection.
+    pub fn take_unprojected(&mut self) -> Option<LatentSnapshot> {
+        self.unprojected.take()
     }
 
-    /// Save the latent coordinates (PCA and raw) of the validation samples.
-    pub fn export_latent(&self, path: &std::path::Path) -> (String, bool) {
-        let Some((snap, points)) = &self.latent else {
-            return ("there are no latent coordinates yet".into(), true);
-        };
-        let written = if crate::export::is_npy(path) {
-            crate::export::write_npy(path, &snap.values, snap.ids.len(), snap.dims)
-                .map_err(|e| std::io::Error::other(e.to_string()))
-        } else {
-            write_latent_csv(path, snap, points)
-        };
-        match written {
-            Ok(()) => (
-                format!("latent coordinates saved to {}", path.display()),
-                false,
-            ),
-            Err(e) => (format!("cannot write {}: {e}", path.display()), true),
-        }
-    }
-
-    /// Save samples of the trained generator, in the data's own units.
-    pub fn export_generated(&self, path: &std::path::Path) -> (String, bool) {
-        let Some(o) = &self.outcome else {
-            return ("train the GAN first".into(), true);
-        };
-        match crate::export::write_generated(path, &o.model, 500) {
-            Ok(()) => (
-                format!("500 generated samples saved to {}", path.display()),
-                false,
-            ),
-            Err(e) => (e.to_string(), true),
-        }
+    /// The projection of a snapshot is ready: show it.
+    pub fn set_projection(&mut self, snapshot: LatentSnapshot, points: Vec<[f64; 2]>) {
+        self.latent = Some((snapshot, points));
     }
 
     /// Record how long the UI thread took for one frame, while training runs.
-    pub fn record_frame(&mut self, started: Instant) {
+    pub fn record_frame(&mut self, took: std::time::Duration) {
         if self.worker.is_some() {
             self.frames_while_training += 1;
-            self.max_frame_ms = self
-                .max_frame_ms
-                .max(started.elapsed().as_secs_f64() * 1000.0);
+            self.max_frame_ms = self.max_frame_ms.max(took.as_secs_f64() * 1000.0);
         }
     }
 
@@ -294,10 +255,8 @@ impl TrainingState {
                     self.progress = Some(p);
                 }
                 Event::Epoch(m) => self.history.push(m),
-                Event::Latent(s) => {
-                    let points = pca_2d(&s.values, s.ids.len(), s.dims);
-                    self.latent = Some((s, points));
-                }
+                // Projected off the UI thread; the map shows the last one meanwhile.
+                Event::Latent(s) => self.unprojected = Some(s),
                 Event::Reconstructions(r) => self.reconstructions = Some(r),
                 Event::Attention(a) => self.attention = Some(a),
                 Event::Episode(e) => self.episodes.push(e),
@@ -389,21 +348,19 @@ pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
             ResultView::Reconstructions => reconstructions(ui, &mut app.training),
             ResultView::Attention => super::attention::show(ui, app),
             ResultView::Generated => super::gan::show(ui, app),
-            ResultView::Play => super::rl::play(ui, app),
+            ResultView::Play => {
+                let trained = app.training.outcome.is_some();
+                let playback = app.training.playback.as_ref();
+                if let Some(action) = super::rl::play(ui, trained, playback, &app.tasks) {
+                    app.apply(action, ui.ctx());
+                }
+            }
             ResultView::Predict => {
                 let trained = app.training.outcome.is_some();
-                match super::predict::show(ui, &mut app.predict, trained) {
-                    Some(super::predict::PredictAction::UseTrained) => {
-                        if let Some(o) = &app.training.outcome {
-                            let model = o.model.clone();
-                            app.predict.set_model("trained in this window".into(), model);
-                        }
-                    }
-                    Some(super::predict::PredictAction::Choose(purpose)) => {
-                        app.ask(purpose, ui.ctx())
-                    }
-                    Some(super::predict::PredictAction::Predict) => app.predict.start(ui.ctx()),
-                    None => {}
+                if let Some(action) =
+                    super::predict::show(ui, &mut app.predict, trained, &app.tasks)
+                {
+                    app.apply(action, ui.ctx());
                 }
             }
             ResultView::Confusion => confusion(ui, &app.training, classes.unwrap_or_default()),
@@ -938,22 +895,46 @@ fn controls(ui: &mut egui::Ui, app: &mut LaminaApp) {
                 app.training.frames_while_training, app.training.max_frame_ms
             ));
         }
-        ui.horizontal(|ui| {
-            if ui
-                .button("Export model folder…")
-                .on_hover_text("The same folder `lamina train` writes: spec, weights (safetensors) and preprocessing")
-                .clicked()
-            {
-                app.ask(Purpose::ExportModel, ui.ctx());
-            }
-            if ui.button("Save plots (PNG)…").clicked() {
-                app.ask(Purpose::ExportPlots, ui.ctx());
-            }
-            if app.training.latent.is_some() && ui.button("Export latent coordinates (CSV)…").clicked() {
-                app.ask(Purpose::ExportLatent, ui.ctx());
-            }
+        let exporting = app.tasks.is_running(Kind::Export);
+        ui.add_enabled_ui(!exporting, |ui| {
+            ui.horizontal(|ui| {
+                if ui
+                    .button("Export model folder…")
+                    .on_hover_text("The same folder `lamina train` writes: spec, weights (safetensors) and preprocessing")
+                    .clicked()
+                {
+                    app.ask(Purpose::ExportModel, ui.ctx());
+                }
+                if ui.button("Save plots (PNG)…").clicked() {
+                    app.ask(Purpose::ExportPlots, ui.ctx());
+                }
+                if app.training.latent.is_some() && ui.button("Export latent coordinates (CSV)…").clicked() {
+                    app.ask(Purpose::ExportLatent, ui.ctx());
+                }
+            });
         });
     }
+    // Every export (model, plots, samples, maps) shows here, whichever view asked.
+    if app.tasks.show(ui, Kind::Export) {
+        app.apply(Action::Cancel(Kind::Export), ui.ctx());
+    }
+}
+
+/// Save the latent coordinates (PCA and raw) of the validation samples, as
+/// `.npy` or CSV by the file's name.
+pub fn export_latent(
+    path: &std::path::Path,
+    (snap, points): &(LatentSnapshot, Vec<[f64; 2]>),
+) -> Result<String, String> {
+    let written = if crate::export::is_npy(path) {
+        crate::export::write_npy(path, &snap.values, snap.ids.len(), snap.dims)
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    } else {
+        write_latent_csv(path, snap, points)
+    };
+    written
+        .map(|()| format!("latent coordinates saved to {}", path.display()))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 fn write_latent_csv(

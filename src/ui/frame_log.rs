@@ -1,0 +1,129 @@
+//! The frame-time log: with `LAMINA_FRAME_LOG=FILE` the window appends one
+//! line per frame, `unix-seconds  milliseconds  activity`, where the time is
+//! what the UI thread spent on the frame (in the desktop window eframe's own
+//! measure of the whole frame, layout, tessellation and painting included,
+//! which it reports one frame late) and the activity names the background
+//! jobs running then (`idle` when none). `benches/frame_times.py`
+//! reads it back. Lines are buffered and written every second or so (a write
+//! per frame would itself cost frame time); what is buffered is written when
+//! the window closes.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub struct FrameLog {
+    path: PathBuf,
+    buffer: String,
+    last_flush: Instant,
+    /// The last frame's start and activity, while its full time is not known yet.
+    previous: Option<(f64, String)>,
+}
+
+impl FrameLog {
+    /// The log `LAMINA_FRAME_LOG` names, if it is set.
+    pub fn from_env() -> Option<FrameLog> {
+        let path = std::env::var_os("LAMINA_FRAME_LOG").filter(|p| !p.is_empty())?;
+        Some(FrameLog::new(PathBuf::from(path)))
+    }
+
+    pub fn new(path: PathBuf) -> FrameLog {
+        FrameLog {
+            path,
+            buffer: String::new(),
+            last_flush: Instant::now(),
+            previous: None,
+        }
+    }
+
+    /// A frame whose own code took `took` while `activity` ran; `previous_full`
+    /// is the whole previous frame's time when the window reports it, and
+    /// then that is what is logged for the previous frame.
+    pub fn record(&mut self, took: Duration, activity: &[&str], previous_full: Option<Duration>) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        let activity = if activity.is_empty() {
+            "idle".to_string()
+        } else {
+            activity.join("+")
+        };
+        match previous_full {
+            Some(full) => {
+                if let Some((at, what)) = self.previous.take() {
+                    self.line(at, full, &what);
+                }
+                self.previous = Some((now, activity));
+            }
+            None => self.line(now, took, &activity),
+        }
+        if self.last_flush.elapsed() > Duration::from_secs(1) {
+            self.flush();
+        }
+    }
+
+    fn line(&mut self, at: f64, took: Duration, activity: &str) {
+        self.buffer.push_str(&format!(
+            "{at:.3}\t{:.3}\t{activity}\n",
+            took.as_secs_f64() * 1000.0
+        ));
+    }
+
+    /// Append what is buffered; a log that cannot be written is given up
+    /// quietly (it is a measurement aid, not the user's data).
+    pub fn flush(&mut self) {
+        self.last_flush = Instant::now();
+        if self.buffer.is_empty() {
+            return;
+        }
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .and_then(|mut f| f.write_all(self.buffer.as_bytes()));
+        if written.is_ok() {
+            self.buffer.clear();
+        }
+    }
+}
+
+impl Drop for FrameLog {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_appended_with_their_activity() {
+        let path = std::env::temp_dir().join(format!("lamina-frame-log-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        {
+            let mut log = FrameLog::new(path.clone());
+            log.record(Duration::from_micros(2500), &[], None);
+            log.record(Duration::from_millis(12), &["loading", "training"], None);
+            // The window's own measure arrives a frame late and replaces ours.
+            log.record(
+                Duration::from_millis(1),
+                &["exporting"],
+                Some(Duration::ZERO),
+            );
+            log.record(
+                Duration::from_millis(1),
+                &[],
+                Some(Duration::from_millis(30)),
+            );
+        }
+        let text = std::fs::read_to_string(&path).expect("the log is written on drop");
+        let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0][1..], ["2.500", "idle"]);
+        assert_eq!(lines[1][1..], ["12.000", "loading+training"]);
+        assert_eq!(lines[2][1..], ["30.000", "exporting"]);
+        let _ = std::fs::remove_file(&path);
+    }
+}
