@@ -1,18 +1,37 @@
 //! The layer palette and the architecture editor. Both read the layer catalogue
-//! in `spec`; shapes and messages come from shape inference, live.
+//! in `spec`; shapes and messages come from shape inference, live (computed by
+//! the app and handed in). They edit the architecture, the selection and the
+//! canvas views in place ([`NetworkPanel`]); a wiring that is refused comes
+//! back as an [`Action::Problem`].
 
 use eframe::egui;
 
-use super::{LaminaApp, graph};
+use super::{Action, NetworkView, graph};
+use crate::spec::Architecture;
 use crate::spec::catalogue::ParamKind;
 use crate::spec::graph as spec_graph;
 use crate::spec::shapes::short;
+use crate::spec::shapes::{ShapeReport, Target};
 use crate::spec::{Family, LayerSpec, Node, catalogue};
 
 const ERROR: egui::Color32 = egui::Color32::from_rgb(220, 60, 60);
 
+/// What the palette and the editor edit, and what they read.
+pub struct NetworkPanel<'a> {
+    pub arch: &'a mut Architecture,
+    /// The selected layer: (stack, layer); `usize::MAX` as the layer selects
+    /// an empty stack.
+    pub selected: &'a mut Option<(usize, usize)>,
+    pub view: &'a mut NetworkView,
+    pub task: crate::spec::Task,
+    /// The joined tables each stack can take, by stack.
+    pub joined: Vec<Vec<String>>,
+    /// Shape inference against the loaded data, when there is data.
+    pub report: Option<Result<(ShapeReport, Target), String>>,
+}
+
 /// The palette: layers grouped by family, help on hover, click to add.
-pub fn palette(ui: &mut egui::Ui, app: &mut LaminaApp) {
+pub fn palette(ui: &mut egui::Ui, p: &mut NetworkPanel) {
     ui.heading("Layers");
     ui.weak("Click to add after the selected layer, or drag onto the network. Hover for help.");
     egui::ScrollArea::vertical().show(ui, |ui| {
@@ -58,7 +77,7 @@ pub fn palette(ui: &mut egui::Ui, app: &mut LaminaApp) {
                             }
                         }
                         if button.clicked() {
-                            add_layer(app, info.kind);
+                            add_layer(p, info.kind);
                         }
                     }
                 });
@@ -71,27 +90,25 @@ pub fn palette(ui: &mut egui::Ui, app: &mut LaminaApp) {
 pub(super) struct PaletteItem(pub(super) &'static str);
 
 /// Insert a new layer of `kind` at `at` in stack `s`.
-fn insert_layer(app: &mut LaminaApp, s: usize, at: usize, kind: &str) {
+fn insert_layer(p: &mut NetworkPanel, s: usize, at: usize, kind: &str) {
     let Some(layer) = LayerSpec::from_kind(kind) else {
         return;
     };
-    app.checkpoint();
-    if let Some(stack) = app.experiment.architecture.stacks.get_mut(s) {
+    if let Some(stack) = p.arch.stacks.get_mut(s) {
         let at = at.min(stack.layers.len());
         stack.layers.insert(at, layer.into());
-        app.selected = Some((s, at));
+        *p.selected = Some((s, at));
     }
 }
 
-fn add_layer(app: &mut LaminaApp, kind: &str) {
-    let stacks = app.experiment.task.stack_names();
-    let (stack_idx, at) = match app.selected {
-        Some((s, l)) if s < app.experiment.architecture.stacks.len() => (s, l.saturating_add(1)),
+fn add_layer(p: &mut NetworkPanel, kind: &str) {
+    let stacks = p.task.stack_names();
+    let (stack_idx, at) = match *p.selected {
+        Some((s, l)) if s < p.arch.stacks.len() => (s, l.saturating_add(1)),
         _ => {
             let last = stacks.last().copied().unwrap_or("network");
-            let s = app
-                .experiment
-                .architecture
+            let s = p
+                .arch
                 .stacks
                 .iter()
                 .position(|s| s.name == last)
@@ -99,7 +116,7 @@ fn add_layer(app: &mut LaminaApp, kind: &str) {
             (s, usize::MAX)
         }
     };
-    insert_layer(app, stack_idx, at, kind);
+    insert_layer(p, stack_idx, at, kind);
 }
 
 enum Edit {
@@ -111,15 +128,16 @@ enum Edit {
 }
 
 /// The stacks of the experiment with a card per layer.
-pub fn editor(ui: &mut egui::Ui, app: &mut LaminaApp) {
+pub fn editor(ui: &mut egui::Ui, p: &mut NetworkPanel) -> Vec<Action> {
+    let mut actions = Vec::new();
     ui.heading("Network");
-    let report = app.shape_report();
+    let report = p.report.take();
     match &report {
         Some(Ok((r, _))) => {
             let frozen: usize = r
                 .stacks
                 .iter()
-                .filter_map(|sr| Some((sr, app.experiment.architecture.stack(&sr.name)?)))
+                .filter_map(|sr| Some((sr, p.arch.stack(&sr.name)?)))
                 .flat_map(|(sr, spec)| sr.layers.iter().zip(&spec.layers))
                 .filter(|(_, node)| node.frozen)
                 .map(|(lr, _)| lr.params)
@@ -145,24 +163,16 @@ pub fn editor(ui: &mut egui::Ui, app: &mut LaminaApp) {
             ui.weak("Shapes appear once the data is loaded.");
         }
     }
-    let before = app.experiment.clone();
-    if app.experiment.task == crate::spec::Task::Gan {
+    if p.task == crate::spec::Task::Gan {
         ui.horizontal(|ui| {
             let label = ui.label("Noise size (the generator's input):");
-            ui.add(
-                egui::DragValue::new(&mut app.experiment.architecture.noise_size).range(1..=1024),
-            )
-            .labelled_by(label.id)
-            .on_hover_text("How many random numbers each generated sample starts from.");
+            ui.add(egui::DragValue::new(&mut p.arch.noise_size).range(1..=1024))
+                .labelled_by(label.id)
+                .on_hover_text("How many random numbers each generated sample starts from.");
         });
     }
-    let any_graph = app
-        .experiment
-        .architecture
-        .stacks
-        .iter()
-        .any(|s| s.is_graph());
-    let mut show_graph = app.network_view.graph.unwrap_or(any_graph);
+    let any_graph = p.arch.stacks.iter().any(|s| s.is_graph());
+    let mut show_graph = p.view.graph.unwrap_or(any_graph);
     ui.horizontal(|ui| {
         ui.label("Show as");
         let cards = ui.selectable_label(!show_graph, "Cards");
@@ -171,27 +181,27 @@ pub fn editor(ui: &mut egui::Ui, app: &mut LaminaApp) {
             .on_hover_text("The network as nodes and wires: drag from a node's lower edge onto another node to wire it, click a wire to remove it, drag the background to pan, Ctrl+scroll to zoom.");
         if cards.clicked() {
             show_graph = false;
-            app.network_view.graph = Some(false);
+            p.view.graph = Some(false);
         }
         if graph.clicked() {
             show_graph = true;
-            app.network_view.graph = Some(true);
+            p.view.graph = Some(true);
         }
     });
     let mut edit = None;
     let mut dropped: Option<(usize, usize, &'static str)> = None;
     let dragging = egui::DragAndDrop::has_payload_of_type::<PaletteItem>(ui.ctx());
-    let stack_count = app.experiment.architecture.stacks.len();
+    let stack_count = p.arch.stacks.len();
     for s in 0..stack_count {
         let stack_report = match &report {
             Some(Ok((r, _))) => r
                 .stacks
                 .iter()
-                .find(|sr| sr.name == app.experiment.architecture.stacks[s].name)
+                .find(|sr| sr.name == p.arch.stacks[s].name)
                 .cloned(),
             _ => None,
         };
-        let name = app.experiment.architecture.stacks[s].name.clone();
+        let name = p.arch.stacks[s].name.clone();
         ui.add_space(6.0);
         ui.horizontal(|ui| {
             ui.strong(format!("Stack '{name}'"));
@@ -199,42 +209,39 @@ pub fn editor(ui: &mut egui::Ui, app: &mut LaminaApp) {
                 ui.weak(format!("input {}", short(&sr.input)));
             }
         });
-        let layers_len = app.experiment.architecture.stacks[s].layers.len();
+        let layers_len = p.arch.stacks[s].layers.len();
         if show_graph {
-            if app.network_view.canvases.len() <= s {
-                app.network_view
-                    .canvases
-                    .resize(s + 1, graph::CanvasView::default());
+            if p.view.canvases.len() <= s {
+                p.view.canvases.resize(s + 1, graph::CanvasView::default());
             }
-            let selected = app.selected.filter(|(ss, _)| *ss == s).map(|(_, l)| l);
+            let selected = (*p.selected).filter(|(ss, _)| *ss == s).map(|(_, l)| l);
             let action = graph::canvas(
                 ui,
-                &mut app.network_view.canvases[s],
-                &app.experiment.architecture.stacks[s],
-                &app.experiment
-                    .joined_inputs(&app.experiment.architecture.stacks[s].name),
+                &mut p.view.canvases[s],
+                &p.arch.stacks[s],
+                &p.joined.get(s).cloned().unwrap_or_default(),
                 stack_report.as_ref(),
                 selected,
             );
             if let Some(a) = action {
-                canvas_action(app, s, a);
+                canvas_action(p, s, a, &mut actions);
             }
         }
         if layers_len == 0 {
             ui.weak("Empty: click a layer in the palette to add it here.");
             if ui.button("Select this stack").clicked() {
-                app.selected = Some((s, usize::MAX));
+                *p.selected = Some((s, usize::MAX));
             }
         }
         for l in 0..layers_len {
             // With the graph shown, only the chosen node's card is drawn (under it).
-            if show_graph && app.selected != Some((s, l)) {
+            if show_graph && (*p.selected) != Some((s, l)) {
                 continue;
             }
             let layer_report = stack_report
                 .as_ref()
                 .and_then(|sr| sr.layers.get(l).cloned());
-            let selected = app.selected == Some((s, l));
+            let selected = (*p.selected) == Some((s, l));
             let has_error = layer_report.as_ref().is_some_and(|r| r.error.is_some());
             let stroke = if has_error {
                 egui::Stroke::new(2.0, ERROR)
@@ -248,7 +255,7 @@ pub fn editor(ui: &mut egui::Ui, app: &mut LaminaApp) {
                 .show(ui, |ui| {
                     ui.set_width(ui.available_width());
                     ui.horizontal(|ui| {
-                        let node = &app.experiment.architecture.stacks[s].layers[l];
+                        let node = &p.arch.stacks[s].layers[l];
                         let info = node.layer.info();
                         let title = match node.id.as_str() {
                             "" => format!("{}. {}", l + 1, info.display),
@@ -259,7 +266,7 @@ pub fn editor(ui: &mut egui::Ui, app: &mut LaminaApp) {
                             .on_hover_text(info.help)
                             .clicked()
                         {
-                            app.selected = Some((s, l));
+                            *p.selected = Some((s, l));
                         }
                         if let Some(r) = &layer_report
                             && let Some(out) = &r.output
@@ -292,7 +299,7 @@ pub fn editor(ui: &mut egui::Ui, app: &mut LaminaApp) {
                             }
                         });
                     });
-                    let stack = &mut app.experiment.architecture.stacks[s];
+                    let stack = &mut p.arch.stacks[s];
                     let graph = stack.is_graph();
                     let node = &mut stack.layers[l];
                     if graph || node.layer.is_merge() {
@@ -331,59 +338,60 @@ pub fn editor(ui: &mut egui::Ui, app: &mut LaminaApp) {
         }
     }
     if let Some((s, at, kind)) = dropped {
-        insert_layer(app, s, at, kind);
+        insert_layer(p, s, at, kind);
     } else if let Some(e) = edit {
-        apply(app, e);
-    } else if app.experiment != before {
-        app.note_edit(before);
+        apply(p, e);
     }
+    p.report = report;
+    actions
 }
 
 /// Apply what the user did on stack `s`'s canvas.
-fn canvas_action(app: &mut LaminaApp, s: usize, action: graph::CanvasAction) {
+fn canvas_action(
+    p: &mut NetworkPanel,
+    s: usize,
+    action: graph::CanvasAction,
+    actions: &mut Vec<Action>,
+) {
     use graph::CanvasAction;
-    let mut stack = app.experiment.architecture.stacks[s].clone();
+    let mut stack = p.arch.stacks[s].clone();
     let changed = match action {
         CanvasAction::Select(i) => {
-            app.selected = Some((s, i));
+            *p.selected = Some((s, i));
             return;
         }
         CanvasAction::AddLayer { kind, after } => {
-            insert_layer(app, s, after.map_or(usize::MAX, |i| i + 1), kind);
+            insert_layer(p, s, after.map_or(usize::MAX, |i| i + 1), kind);
             return;
         }
         CanvasAction::Connect { from, to } => {
-            let joined = app.experiment.joined_inputs(&stack.name);
+            let joined = p.joined.get(s).cloned().unwrap_or_default();
             spec_graph::connect(&mut stack, from, to, &joined)
         }
         CanvasAction::Disconnect { to, slot } => {
-            if let Some(v) = app.network_view.canvases.get_mut(s) {
+            if let Some(v) = p.view.canvases.get_mut(s) {
                 v.chosen_wire = None;
             }
-            let joined = app.experiment.joined_inputs(&stack.name);
+            let joined = p.joined.get(s).cloned().unwrap_or_default();
             spec_graph::disconnect(&mut stack, to, slot, &joined)
         }
     };
     match changed {
-        Ok(()) => {
-            app.checkpoint();
-            app.experiment.architecture.stacks[s] = stack;
-        }
-        Err(e) => app.message = Some((e, true)),
+        Ok(()) => p.arch.stacks[s] = stack,
+        Err(e) => actions.push(Action::Problem(e)),
     }
 }
 
-fn apply(app: &mut LaminaApp, edit: Edit) {
-    app.checkpoint();
-    let stacks = &mut app.experiment.architecture.stacks;
+fn apply(p: &mut NetworkPanel, edit: Edit) {
+    let stacks = &mut p.arch.stacks;
     match edit {
         Edit::Up(s, l) if l > 0 => {
             stacks[s].layers.swap(l, l - 1);
-            app.selected = Some((s, l - 1));
+            *p.selected = Some((s, l - 1));
         }
         Edit::Down(s, l) if l + 1 < stacks[s].layers.len() => {
             stacks[s].layers.swap(l, l + 1);
-            app.selected = Some((s, l + 1));
+            *p.selected = Some((s, l + 1));
         }
         Edit::ToggleFrozen(s, l) => {
             let node = &mut stacks[s].layers[l];
@@ -394,15 +402,13 @@ fn apply(app: &mut LaminaApp, edit: Edit) {
             // Ids name one node each; the copy takes what the original takes.
             copy.id.clear();
             stacks[s].layers.insert(l + 1, copy);
-            app.selected = Some((s, l + 1));
+            *p.selected = Some((s, l + 1));
         }
         Edit::Remove(s, l) => {
             stacks[s].layers.remove(l);
-            app.selected = None;
+            *p.selected = None;
         }
-        _ => {
-            app.undo.pop();
-        }
+        _ => {}
     }
 }
 

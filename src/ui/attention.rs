@@ -5,7 +5,7 @@
 
 use eframe::egui;
 
-use super::LaminaApp;
+use super::Action;
 use super::dialogs::Purpose;
 use crate::export::heat_color;
 use crate::train::{AttentionSnapshot, attention_received};
@@ -68,12 +68,17 @@ pub fn shown_map(snap: &AttentionSnapshot, view: AttentionView) -> Option<ShownM
     })
 }
 
-pub fn show(ui: &mut egui::Ui, app: &mut LaminaApp) {
-    let Some(snap) = &app.training.attention else {
+/// The attention view: `v` (which sequence, layer and head) is its own state;
+/// the export buttons are returned as the dialog to open.
+pub fn show(
+    ui: &mut egui::Ui,
+    attention: Option<&AttentionSnapshot>,
+    v: &mut AttentionView,
+) -> Option<Action> {
+    let Some(snap) = attention else {
         ui.weak("Attention maps appear after the first epoch for networks with attention layers.");
-        return;
+        return None;
     };
-    let v = &mut app.attention_view;
     v.sample = v.sample.min(snap.ids.len().saturating_sub(1));
     v.layer = v.layer.min(snap.layers.len().saturating_sub(1));
     let heads = snap.layers[v.layer].heads;
@@ -124,19 +129,19 @@ pub fn show(ui: &mut egui::Ui, app: &mut LaminaApp) {
                 });
             ui.end_row();
         });
-    let Some(map) = shown_map(snap, *v) else {
-        return;
-    };
+    let map = shown_map(snap, *v)?;
     heatmap(ui, &map);
     importance(ui, &map);
+    let mut action = None;
     ui.horizontal(|ui| {
         if ui.button("Export map as PNG…").clicked() {
-            app.ask(Purpose::ExportAttentionPng, ui.ctx());
+            action = Some(Action::Ask(Purpose::ExportAttentionPng));
         }
         if ui.button("Export map as CSV…").clicked() {
-            app.ask(Purpose::ExportAttentionCsv, ui.ctx());
+            action = Some(Action::Ask(Purpose::ExportAttentionCsv));
         }
     });
+    action
 }
 
 fn heatmap(ui: &mut egui::Ui, map: &ShownMap) {

@@ -1,12 +1,14 @@
 //! The data panel: which files the experiment reads, what was found in them
 //! (kind, samples, classes and their balance), a preview of the first samples,
-//! and errors in place. Reading happens in a background job (`tasks::Kind::Data`).
+//! and errors in place. It edits the experiment's data section and its own
+//! preview caches, and returns the rest as [`Action`]s: dialogs, reading the
+//! data again (a background job, `tasks::Kind::Data`), a new environment.
 
 use eframe::egui;
 
 use super::dialogs::Purpose;
-use super::tasks::Kind;
-use super::{Action, DataState, LaminaApp};
+use super::tasks::{Kind, Tasks};
+use super::{Action, DataState};
 use crate::data::{DataKind, Dataset, Labels};
 use crate::spec::LabelSource;
 
@@ -14,65 +16,79 @@ const ERROR: egui::Color32 = egui::Color32::from_rgb(220, 60, 60);
 const PREVIEW_ROWS: usize = 8;
 const PREVIEW_COLUMNS: usize = 8;
 
-pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
-    if app.experiment.data.format == crate::spec::DataFormat::Environment {
-        environment_panel(ui, app);
-        return;
+/// What the data panel edits (the experiment's data section, the preview
+/// caches) and reads.
+pub struct DataPanel<'a> {
+    pub spec: &'a mut crate::spec::DataSpec,
+    pub data: &'a mut DataState,
+    pub tasks: &'a Tasks,
+    /// The folder relative paths are relative to.
+    pub base: &'a std::path::Path,
+}
+
+/// The data panel: edits the data section in place (the app makes each
+/// change an undo step) and returns what needs the app (dialogs, reading).
+pub fn panel(ui: &mut egui::Ui, p: &mut DataPanel) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let actions = &mut actions;
+    if p.spec.format == crate::spec::DataFormat::Environment {
+        environment_panel(ui, p, actions);
+        return std::mem::take(actions);
     }
     ui.heading("Data");
     ui.horizontal_wrapped(|ui| {
         let name = ui.label("Data file:");
-        let current = app.experiment.data.path.display().to_string();
+        let current = p.spec.path.display().to_string();
         if let Some(text) = path_field(ui, "data_path_field", &current, name.id) {
-            let path = crate::spec::resolve(&app.base_dir(), std::path::Path::new(&text));
-            app.use_path(Purpose::DataFile, &path, ui.ctx());
+            let path = crate::spec::resolve(p.base, std::path::Path::new(&text));
+            actions.push(Action::UsePath(Purpose::DataFile, path));
         }
         if ui
             .button("Choose file…")
             .on_hover_text("A table (CSV/TSV) or sequences (FASTA)")
             .clicked()
         {
-            app.ask(Purpose::DataFile, ui.ctx());
+            actions.push(Action::Ask(Purpose::DataFile));
         }
         if ui
             .button("Choose folder…")
             .on_hover_text("A folder with one subfolder of images per class")
             .clicked()
         {
-            app.ask(Purpose::DataFolder, ui.ctx());
+            actions.push(Action::Ask(Purpose::DataFolder));
         }
         if ui.button("Reload").clicked() {
-            app.reload_data(ui.ctx());
+            actions.push(Action::ReloadData);
         }
     });
     ui.weak("You can also drop a file or folder on the window.");
-    joined_row(ui, app);
-    labels_row(ui, app);
-    if app.experiment.data.format == crate::spec::DataFormat::Fasta {
-        sequence_row(ui, app);
+    joined_row(ui, p, actions);
+    labels_row(ui, p, actions);
+    if p.spec.format == crate::spec::DataFormat::Fasta {
+        sequence_row(ui, p, actions);
     }
-    if app.experiment.data.format == crate::spec::DataFormat::ImageFolder {
-        image_row(ui, app);
+    if p.spec.format == crate::spec::DataFormat::ImageFolder {
+        image_row(ui, p, actions);
     }
-    encoding_row(ui, app);
+    encoding_row(ui, p);
     ui.add_space(4.0);
 
-    if app.tasks.is_running(Kind::Data) {
-        if app.tasks.show(ui, Kind::Data) {
-            app.apply(Action::Cancel(Kind::Data), ui.ctx());
+    if p.tasks.is_running(Kind::Data) {
+        if p.tasks.show(ui, Kind::Data) {
+            actions.push(Action::Cancel(Kind::Data));
         }
         ui.ctx()
             .request_repaint_after(std::time::Duration::from_millis(100));
-        return;
+        return std::mem::take(actions);
     }
-    let data = &mut app.data;
+    let data = &mut *p.data;
     if let Some(e) = &data.error {
         ui.colored_label(ERROR, e);
-        return;
+        return std::mem::take(actions);
     }
     let Some(ds) = &data.dataset else {
         ui.label("No data chosen yet.");
-        return;
+        return std::mem::take(actions);
     };
     summary(ui, ds);
     balance(ui, &ds.labels);
@@ -81,18 +97,18 @@ pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
         .show(ui, |ui| preview(ui, data))
         .header_response
         .on_hover_text("The first samples as read from the file");
+    std::mem::take(actions)
 }
 
 /// How the numbers are transformed before training (fitted on the training
 /// split only and saved with the model).
-fn encoding_row(ui: &mut egui::Ui, app: &mut LaminaApp) {
+fn encoding_row(ui: &mut egui::Ui, p: &mut DataPanel) {
     use crate::spec::{DataFormat, StandardizeScope};
-    let format = app.experiment.data.format;
+    let format = p.spec.format;
     if format == DataFormat::Fasta {
         return;
     }
-    let before = app.experiment.clone();
-    let e = &mut app.experiment.data.encoding;
+    let e = &mut p.spec.encoding;
     ui.horizontal_wrapped(|ui| {
         ui.label("Before training:");
         if format == DataFormat::ImageFolder {
@@ -154,16 +170,13 @@ fn encoding_row(ui: &mut egui::Ui, app: &mut LaminaApp) {
                 });
         }
     });
-    if app.experiment != before {
-        app.note_edit(before);
-    }
 }
 
 /// The tables joined to the data by sample id (further inputs of the network).
-fn joined_row(ui: &mut egui::Ui, app: &mut LaminaApp) {
+fn joined_row(ui: &mut egui::Ui, p: &mut DataPanel, actions: &mut Vec<Action>) {
     use crate::spec::DataFormat;
     if matches!(
-        app.experiment.data.format,
+        p.spec.format,
         DataFormat::Fasta | DataFormat::ImageFolder | DataFormat::Environment
     ) {
         return;
@@ -171,7 +184,7 @@ fn joined_row(ui: &mut egui::Ui, app: &mut LaminaApp) {
     let mut remove = None;
     let mut choose = None;
     let mut typed = None;
-    for (k, j) in app.experiment.data.joined.iter().enumerate() {
+    for (k, j) in p.spec.joined.iter().enumerate() {
         ui.horizontal_wrapped(|ui| {
             let name = ui.label(format!("Joined table '{}':", j.name)).on_hover_text(
                 "Read beside the data and matched to it by sample id (its first column); a node of the network takes it by this name",
@@ -193,14 +206,13 @@ fn joined_row(ui: &mut egui::Ui, app: &mut LaminaApp) {
         });
     }
     if let Some(k) = choose {
-        app.ask(Purpose::JoinedTable(k), ui.ctx());
+        actions.push(Action::Ask(Purpose::JoinedTable(k)));
     }
     if let Some(k) = remove {
-        app.checkpoint();
-        app.experiment.data.joined.remove(k);
-        app.reload_data(ui.ctx());
+        p.spec.joined.remove(k);
+        actions.push(Action::ReloadData);
     }
-    let next = app.experiment.data.joined.len();
+    let next = p.spec.joined.len();
     ui.horizontal_wrapped(|ui| {
         let name = ui.label("Join another table:");
         if let Some(text) = path_field(ui, "join_new_field", "", name.id) {
@@ -211,12 +223,12 @@ fn joined_row(ui: &mut egui::Ui, app: &mut LaminaApp) {
             .on_hover_text("A table of the same samples (e.g. protein beside RNA), matched by sample id; wire it into the network on the canvas")
             .clicked()
         {
-            app.ask(Purpose::JoinedTable(next), ui.ctx());
+            actions.push(Action::Ask(Purpose::JoinedTable(next)));
         }
     });
     if let Some((k, text)) = typed {
-        let path = crate::spec::resolve(&app.base_dir(), std::path::Path::new(&text));
-        app.use_path(Purpose::JoinedTable(k), &path, ui.ctx());
+        let path = crate::spec::resolve(p.base, std::path::Path::new(&text));
+        actions.push(Action::UsePath(Purpose::JoinedTable(k), path));
     }
 }
 
@@ -246,8 +258,8 @@ fn path_field(
     (edit.lost_focus() && text != current && !text.is_empty()).then(|| text.to_string())
 }
 
-fn labels_row(ui: &mut egui::Ui, app: &mut LaminaApp) {
-    let current = app.experiment.data.labels.clone();
+fn labels_row(ui: &mut egui::Ui, p: &mut DataPanel, actions: &mut Vec<Action>) {
+    let current = p.spec.labels.clone();
     let mut changed: Option<LabelSource> = None;
     ui.horizontal_wrapped(|ui| {
         ui.label("Labels:");
@@ -264,7 +276,7 @@ fn labels_row(ui: &mut egui::Ui, app: &mut LaminaApp) {
             LabelSource::Column { column } => {
                 ui.label("column");
                 let mut choice = column.clone();
-                let mut options: Vec<String> = app
+                let mut options: Vec<String> = p
                     .data
                     .dataset
                     .as_ref()
@@ -317,13 +329,13 @@ fn labels_row(ui: &mut egui::Ui, app: &mut LaminaApp) {
             .on_hover_text("Take labels from a table of sample id + label columns")
             .clicked()
         {
-            app.ask(Purpose::LabelTable, ui.ctx());
+            actions.push(Action::Ask(Purpose::LabelTable));
         }
         if matches!(
             current,
             LabelSource::Column { .. } | LabelSource::Metadata { .. }
         ) {
-            let mut drop = app.experiment.data.drop_unlabelled;
+            let mut drop = p.spec.drop_unlabelled;
             if ui
                 .checkbox(&mut drop, "leave out samples without a label")
                 .on_hover_text(
@@ -332,23 +344,21 @@ fn labels_row(ui: &mut egui::Ui, app: &mut LaminaApp) {
                 )
                 .changed()
             {
-                app.checkpoint();
-                app.experiment.data.drop_unlabelled = drop;
-                app.reload_data(ui.ctx());
+                p.spec.drop_unlabelled = drop;
+                actions.push(Action::ReloadData);
             }
         }
     });
     if let Some(l) = changed {
-        app.checkpoint();
-        app.experiment.data.labels = l;
-        app.reload_data(ui.ctx());
+        p.spec.labels = l;
+        actions.push(Action::ReloadData);
     }
 }
 
 /// How sequences are read: alphabet, fixed length, k-mer tokens.
-fn sequence_row(ui: &mut egui::Ui, app: &mut LaminaApp) {
+fn sequence_row(ui: &mut egui::Ui, p: &mut DataPanel, actions: &mut Vec<Action>) {
     use crate::spec::Alphabet;
-    let before = app.experiment.data.sequence.clone();
+    let before = p.spec.sequence.clone();
     let mut opts = before.clone();
     let mut commit = false;
     ui.horizontal_wrapped(|ui| {
@@ -382,19 +392,18 @@ fn sequence_row(ui: &mut egui::Ui, app: &mut LaminaApp) {
         commit = !(k.dragged() || l.dragged() || k.has_focus() || l.has_focus());
     });
     if opts != before {
-        app.note_edit(app.experiment.clone());
-        app.experiment.data.sequence = opts;
+        p.spec.sequence = opts;
     }
-    let loaded = app.data.loaded_sequence_options.clone();
-    if commit && loaded.is_some_and(|o| o != app.experiment.data.sequence) {
-        app.reload_data(ui.ctx());
+    let loaded = p.data.loaded_sequence_options.clone();
+    if commit && loaded.is_some_and(|o| o != p.spec.sequence) {
+        actions.push(Action::ReloadData);
     }
 }
 
 /// How images are read: size, colour, and which pages of a multi-page TIFF.
-fn image_row(ui: &mut egui::Ui, app: &mut LaminaApp) {
+fn image_row(ui: &mut egui::Ui, p: &mut DataPanel, actions: &mut Vec<Action>) {
     use crate::spec::ColorMode;
-    let before = app.experiment.data.image.clone();
+    let before = p.spec.image.clone();
     let mut opts = before.clone();
     let mut commit = true;
     ui.horizontal_wrapped(|ui| {
@@ -446,12 +455,11 @@ fn image_row(ui: &mut egui::Ui, app: &mut LaminaApp) {
         commit = ![&w, &h, &p].iter().any(|r| r.dragged() || r.has_focus());
     });
     if opts != before {
-        app.note_edit(app.experiment.clone());
-        app.experiment.data.image = opts;
+        p.spec.image = opts;
     }
-    let loaded = app.data.loaded_image_options.clone();
-    if commit && loaded.is_some_and(|o| o != app.experiment.data.image) {
-        app.reload_data(ui.ctx());
+    let loaded = p.data.loaded_image_options.clone();
+    if commit && loaded.is_some_and(|o| o != p.spec.image) {
+        actions.push(Action::ReloadData);
     }
 }
 
@@ -547,34 +555,28 @@ fn preview(ui: &mut egui::Ui, data: &mut DataState) {
 
 /// Reinforcement learning: the environment is the data. Choose it, read what
 /// the agent sees, does and is rewarded for.
-fn environment_panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
+fn environment_panel(ui: &mut egui::Ui, p: &mut DataPanel, actions: &mut Vec<Action>) {
     use crate::spec::EnvironmentKind;
     ui.heading("Environment");
-    let before = app.experiment.clone();
-    let kind = &mut app.experiment.data.environment;
+    let mut kind = p.spec.environment;
     ui.horizontal(|ui| {
         let label = ui.label("The agent learns in:");
         egui::ComboBox::from_id_salt("environment")
-            .selected_text(env_title(*kind))
+            .selected_text(env_title(kind))
             .show_ui(ui, |ui| {
                 for k in [EnvironmentKind::CartPole, EnvironmentKind::MotifDesign] {
-                    ui.selectable_value(kind, k, env_title(k));
+                    ui.selectable_value(&mut kind, k, env_title(k));
                 }
             })
             .response
             .labelled_by(label.id);
     });
-    ui.label(crate::rl::describe(app.experiment.data.environment));
-    if app.experiment != before {
-        // A new environment: size the Q-network's output to its actions.
-        let ds = crate::data::environment(app.experiment.data.environment);
-        let actions = ds.labels.class_names().len();
-        app.experiment
-            .fit_to_data(&ds.shape, &crate::spec::shapes::Target::Values(actions));
-        app.note_edit(before);
-        app.reload_data(ui.ctx());
+    ui.label(crate::rl::describe(kind));
+    if kind != p.spec.environment {
+        // The network is sized to the new environment's actions by the app.
+        actions.push(Action::SetEnvironment(kind));
     }
-    if let Some(ds) = &app.data.dataset {
+    if let Some(ds) = &p.data.dataset {
         ui.label(format!(
             "Observes {} numbers; chooses among {} actions.",
             ds.shape[0],

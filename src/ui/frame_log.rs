@@ -1,9 +1,10 @@
 //! The frame-time log: with `LAMINA_FRAME_LOG=FILE` the window appends one
-//! line per frame, `unix-seconds  milliseconds  activity`, where the time is
-//! what the UI thread spent on the frame (in the desktop window eframe's own
-//! measure of the whole frame, layout, tessellation and painting included,
-//! which it reports one frame late) and the activity names the background
-//! jobs running then (`idle` when none). `benches/frame_times.py`
+//! tab-separated line per frame, `unix-seconds  frame-ms  app-ms  activity`:
+//! frame-ms is what the UI thread spent on the whole frame (eframe's own
+//! measure, layout, tessellation and painting included, which it reports one
+//! frame late; our own time where it reports none), app-ms the part spent in
+//! Lamina's code, and the activity names the background jobs running then
+//! (`idle` when none). `benches/frame_times.py`
 //! reads it back. Lines are buffered and written every second or so (a write
 //! per frame would itself cost frame time); what is buffered is written when
 //! the window closes.
@@ -16,8 +17,9 @@ pub struct FrameLog {
     path: PathBuf,
     buffer: String,
     last_flush: Instant,
-    /// The last frame's start and activity, while its full time is not known yet.
-    previous: Option<(f64, String)>,
+    /// The last frame's start, own time and activity, while its full time
+    /// is not known yet.
+    previous: Option<(f64, Duration, String)>,
 }
 
 impl FrameLog {
@@ -51,22 +53,24 @@ impl FrameLog {
         };
         match previous_full {
             Some(full) => {
-                if let Some((at, what)) = self.previous.take() {
-                    self.line(at, full, &what);
+                if let Some((at, own, what)) = self.previous.take() {
+                    self.line(at, full.max(own), own, &what);
                 }
-                self.previous = Some((now, activity));
+                self.previous = Some((now, took, activity));
             }
-            None => self.line(now, took, &activity),
+            None => self.line(now, took, took, &activity),
         }
         if self.last_flush.elapsed() > Duration::from_secs(1) {
             self.flush();
         }
     }
 
-    fn line(&mut self, at: f64, took: Duration, activity: &str) {
+    fn line(&mut self, at: f64, frame: Duration, own: Duration, activity: &str) {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         self.buffer.push_str(&format!(
-            "{at:.3}\t{:.3}\t{activity}\n",
-            took.as_secs_f64() * 1000.0
+            "{at:.3}\t{:.3}\t{:.3}\t{activity}\n",
+            ms(frame),
+            ms(own)
         ));
     }
 
@@ -121,9 +125,9 @@ mod tests {
         let text = std::fs::read_to_string(&path).expect("the log is written on drop");
         let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
         assert_eq!(lines.len(), 3);
-        assert_eq!(lines[0][1..], ["2.500", "idle"]);
-        assert_eq!(lines[1][1..], ["12.000", "loading+training"]);
-        assert_eq!(lines[2][1..], ["30.000", "exporting"]);
+        assert_eq!(lines[0][1..], ["2.500", "2.500", "idle"]);
+        assert_eq!(lines[1][1..], ["12.000", "12.000", "loading+training"]);
+        assert_eq!(lines[2][1..], ["30.000", "1.000", "exporting"]);
         let _ = std::fs::remove_file(&path);
     }
 }

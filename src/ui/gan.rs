@@ -5,19 +5,21 @@
 use eframe::egui;
 use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 
-use super::LaminaApp;
 use super::dialogs::Purpose;
+use super::{Action, TrainingState};
 use crate::train::GanSnapshot;
 
 const REAL: egui::Color32 = egui::Color32::from_rgb(90, 90, 90);
 const FAKE: egui::Color32 = egui::Color32::from_rgb(230, 120, 30);
 
-pub fn show(ui: &mut egui::Ui, app: &mut LaminaApp) {
-    let t = &mut app.training;
+/// The samples view of the run `t` (its textures are the view's own state);
+/// the export button is returned as the dialog to open.
+pub fn show(ui: &mut egui::Ui, t: &mut TrainingState) -> Option<Action> {
     let Some(g) = &t.gan else {
         ui.weak("Generated samples appear when training starts.");
-        return;
+        return None;
     };
+    let mut action = None;
     let when = if g.epoch == 0 {
         "before training".to_string()
     } else {
@@ -30,9 +32,8 @@ pub fn show(ui: &mut egui::Ui, app: &mut LaminaApp) {
         g.structure_correlation, first, g.structure_ceiling, g.spread_ratio, g.mean_correlation
     ));
     if t.outcome.is_some() && ui.button("Save 500 generated samples (CSV)…").clicked() {
-        app.ask(Purpose::ExportGenerated, ui.ctx());
+        action = Some(Action::Ask(Purpose::ExportGenerated));
     }
-    let t = &mut app.training;
     if t.gan_history.len() > 1 {
         Plot::new("gan_stats")
             .height(120.0)
@@ -51,12 +52,13 @@ pub fn show(ui: &mut egui::Ui, app: &mut LaminaApp) {
                 );
             });
     }
-    let Some(g) = &t.gan else { return };
+    let Some(g) = &t.gan else { return action };
     if g.shape.len() == 3 {
         image_grid(ui, g, &mut t.gan_textures);
     } else {
         table_views(ui, g);
     }
+    action
 }
 
 fn image_grid(

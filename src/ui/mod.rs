@@ -13,6 +13,7 @@ mod gan;
 pub mod graph;
 pub mod predict;
 mod rl;
+mod script;
 mod start;
 pub mod sweep;
 pub mod tasks;
@@ -126,6 +127,9 @@ pub struct LaminaApp {
     pub tasks: tasks::Tasks,
     /// Where each frame's UI-thread time is appended (`LAMINA_FRAME_LOG`).
     frame_log: Option<frame_log::FrameLog>,
+    /// A scripted session being carried out (`LAMINA_SCRIPT`), and the last
+    /// message it printed.
+    script: Option<(script::Script, Option<String>)>,
     /// Episodes played back so far (each one's seed).
     replays: u64,
     /// The whole previous frame's CPU time, as eframe reports it.
@@ -155,6 +159,16 @@ pub enum Action {
     UseTrainedModel,
     /// Play an episode of the trained agent's policy.
     Replay,
+    /// Read the experiment's data again (its source or reading options changed).
+    ReloadData,
+    /// Train the experiment on its data in a new run folder.
+    Train,
+    /// Something the user tried was refused: say why.
+    Problem(String),
+    /// Continue the opened, interrupted run from its checkpoint.
+    ResumeRun,
+    /// Learn in another environment: the Q-network is sized to its actions.
+    SetEnvironment(crate::spec::EnvironmentKind),
 }
 
 /// A folder read back.
@@ -204,6 +218,7 @@ impl Default for LaminaApp {
             frame_log: None,
             previous_frame: None,
             replays: 0,
+            script: None,
             sweep: None,
         }
     }
@@ -560,6 +575,19 @@ impl LaminaApp {
                     self.tasks
                         .spawn(tasks::Kind::Replay, "playing an episode", ctx, job);
                 }
+            }
+            Action::ReloadData => self.reload_data(ctx),
+            Action::Train => self.start_training(),
+            Action::Problem(why) => self.message = Some((why, true)),
+            Action::ResumeRun => self.resume_training(),
+            Action::SetEnvironment(kind) => {
+                self.checkpoint();
+                self.experiment.data.environment = kind;
+                let ds = crate::data::environment(kind);
+                let actions = ds.labels.class_names().len();
+                self.experiment
+                    .fit_to_data(&ds.shape, &crate::spec::shapes::Target::Values(actions));
+                self.reload_data(ctx);
             }
             Action::UseTrainedModel => {
                 if let Some(o) = &self.training.outcome {
@@ -990,6 +1018,7 @@ impl LaminaApp {
         self.training.poll(&ctx);
         self.poll_tasks(&ctx);
         self.project_latent(&ctx);
+        self.run_script(&ctx);
         self.poll_dialog(&ctx);
         self.handle_drops(&ctx);
         self.shortcuts(&ctx);
@@ -1015,6 +1044,63 @@ impl LaminaApp {
         self.training
             .record_frame(self.previous_frame.unwrap_or(took));
         self.log_frame(took);
+    }
+
+    /// Carry out the next step of a scripted session once the window is idle.
+    fn run_script(&mut self, ctx: &egui::Context) {
+        use script::Step;
+        let idle = self.tasks.is_idle() && !self.training.is_running() && self.dialog.is_none();
+        let Some((script, printed)) = &mut self.script else {
+            return;
+        };
+        // Frames at a steady 60 per second, as while a person moves the mouse.
+        ctx.request_repaint_after(Duration::from_millis(16));
+        let message = self.message.as_ref().map(|(m, _)| m.clone());
+        if message.is_some() && message != *printed {
+            eprintln!("lamina: {}", message.as_deref().unwrap_or_default());
+            *printed = message;
+        }
+        let Some(step) = script.next(idle) else {
+            return;
+        };
+        eprintln!("lamina script: {step:?}");
+        match step {
+            Step::Template {
+                name,
+                data,
+                labels,
+                experiment,
+            } => match script::template_index(&name) {
+                Some(i) => {
+                    self.start = StartForm {
+                        template: Some(i),
+                        data_path: script::shown(&data),
+                        labels_path: labels.as_deref().map(script::shown).unwrap_or_default(),
+                        experiment_path: script::shown(&experiment),
+                        ..Default::default()
+                    };
+                    self.apply(Action::Create, ctx);
+                }
+                None => self.message = Some((format!("no template is called {name}"), true)),
+            },
+            Step::Set(setting) => {
+                if let Err(e) = project::apply_settings(&mut self.experiment, &[setting]) {
+                    self.message = Some((e, true));
+                }
+            }
+            Step::Train => self.start_training(),
+            Step::Act(action) => self.apply(action, ctx),
+            Step::Predict(path) => {
+                self.apply(Action::UseTrainedModel, ctx);
+                self.result_view = ResultView::Predict;
+                self.apply(Action::UsePath(Purpose::PredictData, path), ctx);
+            }
+            Step::Pause(_) => {}
+            Step::Quit => {
+                self.allow_close = true;
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+        }
     }
 
     /// Project the newest latent snapshot to 2-D on a background thread.
@@ -1114,23 +1200,65 @@ impl LaminaApp {
     }
 
     fn workbench(&mut self, ui: &mut egui::Ui) {
+        // What the panels edit in place becomes one undo step (see `finish_edit`).
+        let before = self.experiment.clone();
         egui::Panel::top("top_bar").show(ui, |ui| self.top_bar(ui));
         egui::Panel::left("palette")
             .resizable(true)
             .default_size(230.0)
-            .show(ui, |ui| architecture::palette(ui, self));
+            .show(ui, |ui| {
+                architecture::palette(ui, &mut self.network_panel(None))
+            });
         egui::Panel::right("training")
             .resizable(true)
             .default_size(440.0)
             .size_range(320.0..=900.0)
-            .show(ui, |ui| training::panel(ui, self));
+            .show(ui, |ui| self.training_panel(ui));
         egui::CentralPanel::default_margins().show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {
-                data::panel(ui, self);
+                let base = self.base_dir();
+                let mut panel = data::DataPanel {
+                    spec: &mut self.experiment.data,
+                    data: &mut self.data,
+                    tasks: &self.tasks,
+                    base: &base,
+                };
+                for action in data::panel(ui, &mut panel) {
+                    self.apply(action, ui.ctx());
+                }
                 ui.separator();
-                architecture::editor(ui, self);
+                let report = self.shape_report();
+                for action in architecture::editor(ui, &mut self.network_panel(report)) {
+                    self.apply(action, ui.ctx());
+                }
             });
         });
+        if self.experiment != before {
+            self.note_edit(before);
+        }
+    }
+
+    /// The network's state for the palette and the editor (`report`: shape
+    /// inference, for the editor).
+    fn network_panel(
+        &mut self,
+        report: Option<Result<(ShapeReport, Target), String>>,
+    ) -> architecture::NetworkPanel<'_> {
+        let joined = self
+            .experiment
+            .architecture
+            .stacks
+            .iter()
+            .map(|s| self.experiment.joined_inputs(&s.name))
+            .collect();
+        architecture::NetworkPanel {
+            arch: &mut self.experiment.architecture,
+            selected: &mut self.selected,
+            view: &mut self.network_view,
+            task: self.experiment.task,
+            joined,
+            report,
+        }
     }
 
     fn top_bar(&mut self, ui: &mut egui::Ui) {
@@ -1336,6 +1464,10 @@ pub fn run(experiment: Option<PathBuf>, train_now: bool) -> anyhow::Result<()> {
         Box::new(move |cc| {
             let mut app = LaminaApp::with_recent_list();
             app.frame_log = frame_log::FrameLog::from_env();
+            match script::Script::from_env() {
+                Ok(s) => app.script = s.map(|s| (s, None)),
+                Err(e) => app.message = Some((e, true)),
+            }
             if let Some(p) = experiment {
                 app.open(&p, &cc.egui_ctx);
                 if train_now {

@@ -6,7 +6,7 @@ use eframe::egui;
 use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 
 use super::dialogs::Purpose;
-use super::tasks::Kind;
+use super::tasks::{Kind, Tasks};
 use super::{Action, LaminaApp};
 use crate::export::run::{self, RunRecord, RunWriter};
 use crate::spec::{ClassWeights, Optimizer, Schedule, TrainSpec};
@@ -291,12 +291,28 @@ impl TrainingState {
     }
 }
 
-pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
-    egui::ScrollArea::vertical().show(ui, |ui| {
+impl LaminaApp {
+    /// The training side of the workbench: its panels, each given its own
+    /// state, and what they ask for carried out.
+    pub(super) fn training_panel(&mut self, ui: &mut egui::Ui) {
+        let app = self;
+        egui::ScrollArea::vertical().show(ui, |ui| {
         ui.heading("Training");
-        settings(ui, app);
+        let cx = SettingsContext::of(&app.experiment, app.data.dataset.as_ref().map(|d| d.len()));
+        settings(ui, &mut app.experiment.training, &mut app.training.device, &cx);
         ui.separator();
-        controls(ui, app);
+        let cx = ControlsContext {
+            blocker: app.train_blocker(),
+            data_ready: app.data.dataset.is_some(),
+            supervised: !matches!(
+                app.experiment.task,
+                crate::spec::Task::Gan | crate::spec::Task::Dqn
+            ),
+            tasks: &app.tasks,
+        };
+        for action in controls(ui, &mut app.training, &cx) {
+            app.apply(action, ui.ctx());
+        }
         ui.separator();
         // Wrapped: a run with every view has more tabs than a narrow panel is wide.
         ui.horizontal_wrapped(|ui| {
@@ -346,8 +362,17 @@ pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
                 latent(ui, &app.training, classes);
             }
             ResultView::Reconstructions => reconstructions(ui, &mut app.training),
-            ResultView::Attention => super::attention::show(ui, app),
-            ResultView::Generated => super::gan::show(ui, app),
+            ResultView::Attention => {
+                let snap = app.training.attention.as_ref();
+                if let Some(action) = super::attention::show(ui, snap, &mut app.attention_view) {
+                    app.apply(action, ui.ctx());
+                }
+            }
+            ResultView::Generated => {
+                if let Some(action) = super::gan::show(ui, &mut app.training) {
+                    app.apply(action, ui.ctx());
+                }
+            }
             ResultView::Play => {
                 let trained = app.training.outcome.is_some();
                 let playback = app.training.playback.as_ref();
@@ -387,6 +412,7 @@ pub fn panel(ui: &mut egui::Ui, app: &mut LaminaApp) {
             }
         }
     });
+    }
 }
 
 impl LaminaApp {
@@ -487,24 +513,55 @@ fn reconstructions(ui: &mut egui::Ui, t: &mut TrainingState) {
     }
 }
 
-fn settings(ui: &mut egui::Ui, app: &mut LaminaApp) {
-    let before_exp = app.experiment.clone();
-    let before = app.experiment.training.clone();
-    let gan = app.experiment.task == crate::spec::Task::Gan;
-    let dqn = app.experiment.task == crate::spec::Task::Dqn;
-    let images = app.experiment.data.format == crate::spec::DataFormat::ImageFolder;
-    let classifier = app.experiment.task == crate::spec::Task::Classification;
-    let steps_per_epoch = app
-        .data
-        .dataset
-        .as_ref()
-        .map(|d| {
-            let t = &app.experiment.training;
-            let train = (d.len() as f64 * (1.0 - t.validation_fraction - t.test_fraction)).max(1.0);
+/// What the training settings depend on, read from the experiment and data.
+pub(super) struct SettingsContext {
+    pub task: crate::spec::Task,
+    pub images: bool,
+    /// The network has recurrent layers (gradient clipping matters).
+    pub recurrent: bool,
+    /// Samples in the data, when it is read.
+    pub samples: Option<usize>,
+}
+
+impl SettingsContext {
+    pub fn of(exp: &crate::spec::Experiment, samples: Option<usize>) -> SettingsContext {
+        SettingsContext {
+            task: exp.task,
+            images: exp.data.format == crate::spec::DataFormat::ImageFolder,
+            recurrent: exp.architecture.stacks.iter().any(|s| {
+                s.layer_specs().any(|l| {
+                    matches!(
+                        l,
+                        crate::spec::LayerSpec::Rnn { .. }
+                            | crate::spec::LayerSpec::Lstm { .. }
+                            | crate::spec::LayerSpec::Gru { .. }
+                    )
+                })
+            }),
+            samples,
+        }
+    }
+}
+
+/// The training settings: edits the experiment's training section and the
+/// device choice in place.
+pub(super) fn settings(
+    ui: &mut egui::Ui,
+    t: &mut TrainSpec,
+    device: &mut DevicePreference,
+    cx: &SettingsContext,
+) {
+    let gan = cx.task == crate::spec::Task::Gan;
+    let dqn = cx.task == crate::spec::Task::Dqn;
+    let images = cx.images;
+    let classifier = cx.task == crate::spec::Task::Classification;
+    let steps_per_epoch = cx
+        .samples
+        .map(|n| {
+            let train = (n as f64 * (1.0 - t.validation_fraction - t.test_fraction)).max(1.0);
             (train as usize).div_ceil(t.batch_size.max(1))
         })
         .unwrap_or(10);
-    let t = &mut app.experiment.training;
     egui::Grid::new("train_settings").num_columns(2).show(ui, |ui| {
         if gan {
             gan_settings(ui, &mut t.gan);
@@ -603,37 +660,23 @@ fn settings(ui: &mut egui::Ui, app: &mut LaminaApp) {
         ui.end_row();
         ui.label("Device");
         egui::ComboBox::from_id_salt("device")
-            .selected_text(match app.training.device {
+            .selected_text(match device {
                 DevicePreference::Auto => "GPU if available",
                 DevicePreference::Gpu => "GPU",
                 DevicePreference::Cpu => "CPU",
             })
             .show_ui(ui, |ui| {
-                ui.selectable_value(&mut app.training.device, DevicePreference::Auto, "GPU if available");
-                ui.selectable_value(&mut app.training.device, DevicePreference::Gpu, "GPU");
-                ui.selectable_value(&mut app.training.device, DevicePreference::Cpu, "CPU");
+                ui.selectable_value(device, DevicePreference::Auto, "GPU if available");
+                ui.selectable_value(device, DevicePreference::Gpu, "GPU");
+                ui.selectable_value(device, DevicePreference::Cpu, "CPU");
             });
         ui.end_row();
     });
-    let t = &app.experiment.training;
     if !gan && !dqn && t.schedule != Schedule::Constant {
         schedule_plot(ui, t, steps_per_epoch);
     }
-    let recurrent = app.experiment.architecture.stacks.iter().any(|s| {
-        s.layer_specs().any(|l| {
-            matches!(
-                l,
-                crate::spec::LayerSpec::Rnn { .. }
-                    | crate::spec::LayerSpec::Lstm { .. }
-                    | crate::spec::LayerSpec::Gru { .. }
-            )
-        })
-    });
-    if recurrent {
+    if cx.recurrent {
         ui.weak("Gradient clipping caps each update so recurrent layers do not blow up (exploding gradients); 1.0 is a good start.");
-    }
-    if app.experiment.training != before {
-        app.note_edit(before_exp);
     }
 }
 
@@ -748,9 +791,28 @@ fn setting(ui: &mut egui::Ui, name: &str, hint: &str, control: impl egui::Widget
     ui.end_row();
 }
 
-fn controls(ui: &mut egui::Ui, app: &mut LaminaApp) {
-    let blocker = app.train_blocker();
-    let running = app.training.is_running();
+/// What the Train controls read besides the run.
+pub(super) struct ControlsContext<'a> {
+    /// Why training cannot start now, if it cannot.
+    pub blocker: Option<String>,
+    /// The data is read (a run can be resumed on it).
+    pub data_ready: bool,
+    /// Supervised (not a GAN or DQN): it can start from a saved model.
+    pub supervised: bool,
+    pub tasks: &'a Tasks,
+}
+
+/// Train, Pause, Stop, Resume; where the run starts from; its progress and
+/// results, and their exports. Edits the run's own fields (the model to
+/// start from); the rest is returned.
+pub(super) fn controls(
+    ui: &mut egui::Ui,
+    t: &mut TrainingState,
+    cx: &ControlsContext,
+) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let blocker = cx.blocker.clone();
+    let running = t.is_running();
     ui.horizontal(|ui| {
         let start = ui.add_enabled(blocker.is_none(), egui::Button::new("Train"));
         let start = match &blocker {
@@ -758,38 +820,33 @@ fn controls(ui: &mut egui::Ui, app: &mut LaminaApp) {
             _ => start,
         };
         if start.clicked() {
-            app.start_training();
+            actions.push(Action::Train);
         }
-        let resumable = !running && app.training.outcome.is_none() && app.training.run_dir.is_some();
-        if let (Some(epoch), true) = (app.training.checkpoint_epoch, resumable) {
-            let ready = app.data.dataset.is_some();
+        let resumable = !running && t.outcome.is_none() && t.run_dir.is_some();
+        if let (Some(epoch), true) = (t.checkpoint_epoch, resumable) {
+            let ready = cx.data_ready;
             let button = ui
                 .add_enabled(ready, egui::Button::new(format!("Resume from epoch {epoch}")))
                 .on_hover_text("Continue this interrupted run from its last checkpoint, to the same result as if it had never stopped")
                 .on_disabled_hover_text("The run's data is not read (yet): it has to be on this machine where the run's experiment says");
             if button.clicked() {
-                app.resume_training();
+                actions.push(Action::ResumeRun);
             }
         }
         if running {
-            if app.training.paused {
+            if t.paused {
                 if ui.button("Resume").clicked() {
-                    app.training.send(Command::Resume);
+                    t.send(Command::Resume);
                 }
             } else if ui.button("Pause").clicked() {
-                app.training.send(Command::Pause);
+                t.send(Command::Pause);
             }
             if ui.button("Stop").clicked() {
-                app.training.send(Command::Stop);
+                t.send(Command::Stop);
             }
         }
     });
-    let supervised = !matches!(
-        app.experiment.task,
-        crate::spec::Task::Gan | crate::spec::Task::Dqn
-    );
-    if supervised && !running {
-        let t = &mut app.training;
+    if cx.supervised && !running {
         let mut choose = false;
         ui.horizontal(|ui| {
             ui.label("Start from").on_hover_text(
@@ -808,7 +865,7 @@ fn controls(ui: &mut egui::Ui, app: &mut LaminaApp) {
                     t.init_from = None;
                     t.init_from_problem = None;
                 } else {
-                    t.choose_init_from(std::path::Path::new(&typed));
+                    actions.push(Action::UsePath(Purpose::InitFrom, typed.into()));
                 }
             }
             choose = ui.button("Choose model…").clicked();
@@ -817,7 +874,7 @@ fn controls(ui: &mut egui::Ui, app: &mut LaminaApp) {
             ui.colored_label(ui.visuals().error_fg_color, p);
         }
         if choose {
-            app.ask(Purpose::InitFrom, ui.ctx());
+            actions.push(Action::Ask(Purpose::InitFrom));
         }
     }
     if let (Some(reason), false) = (&blocker, running) {
@@ -826,7 +883,6 @@ fn controls(ui: &mut egui::Ui, app: &mut LaminaApp) {
             format!("Cannot train yet: {reason}"),
         );
     }
-    let t = &app.training;
     if let Some(s) = &t.started {
         let device = if s.is_gpu {
             format!("GPU: {}", s.device)
@@ -879,7 +935,7 @@ fn controls(ui: &mut egui::Ui, app: &mut LaminaApp) {
             );
         });
     }
-    if let Some(o) = &app.training.outcome {
+    if let Some(o) = &t.outcome {
         let s = &o.summary;
         let mut line = format!(
             "Done: {} epochs in {:.1} s",
@@ -889,13 +945,13 @@ fn controls(ui: &mut egui::Ui, app: &mut LaminaApp) {
             line.push_str(&format!(", validation accuracy {:.1}%", a * 100.0));
         }
         ui.label(line);
-        if app.training.frames_while_training > 0 {
+        if t.frames_while_training > 0 {
             ui.weak(format!(
                 "Window while training: {} frames, slowest {:.1} ms",
-                app.training.frames_while_training, app.training.max_frame_ms
+                t.frames_while_training, t.max_frame_ms
             ));
         }
-        let exporting = app.tasks.is_running(Kind::Export);
+        let exporting = cx.tasks.is_running(Kind::Export);
         ui.add_enabled_ui(!exporting, |ui| {
             ui.horizontal(|ui| {
                 if ui
@@ -903,21 +959,22 @@ fn controls(ui: &mut egui::Ui, app: &mut LaminaApp) {
                     .on_hover_text("The same folder `lamina train` writes: spec, weights (safetensors) and preprocessing")
                     .clicked()
                 {
-                    app.ask(Purpose::ExportModel, ui.ctx());
+                    actions.push(Action::Ask(Purpose::ExportModel));
                 }
                 if ui.button("Save plots (PNG)…").clicked() {
-                    app.ask(Purpose::ExportPlots, ui.ctx());
+                    actions.push(Action::Ask(Purpose::ExportPlots));
                 }
-                if app.training.latent.is_some() && ui.button("Export latent coordinates (CSV)…").clicked() {
-                    app.ask(Purpose::ExportLatent, ui.ctx());
+                if t.latent.is_some() && ui.button("Export latent coordinates (CSV)…").clicked() {
+                    actions.push(Action::Ask(Purpose::ExportLatent));
                 }
             });
         });
     }
     // Every export (model, plots, samples, maps) shows here, whichever view asked.
-    if app.tasks.show(ui, Kind::Export) {
-        app.apply(Action::Cancel(Kind::Export), ui.ctx());
+    if cx.tasks.show(ui, Kind::Export) {
+        actions.push(Action::Cancel(Kind::Export));
     }
+    actions
 }
 
 /// Save the latent coordinates (PCA and raw) of the validation samples, as
