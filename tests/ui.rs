@@ -1582,3 +1582,23 @@ fn cancel_stops_loading_prediction_and_export_and_writes_nothing() {
     wait_for_tasks(&mut h);
     assert_eq!(h.state().data.dataset.as_ref().map(|d| d.len()), Some(400));
 }
+
+#[test]
+fn unsaved_edits_are_autosaved_in_the_background_and_the_file_is_kept() {
+    let dir = scratch("autosave-bg");
+    let exp_path = copy_omics(&dir);
+    let saved = std::fs::read_to_string(&exp_path).unwrap();
+    let mut h = harness(LaminaApp::default());
+    open(&mut h, &exp_path);
+    h.state_mut().experiment.training.epochs = 77;
+    h.run_steps(2);
+    wait_for_tasks(&mut h);
+    let autosaved = Experiment::load(&lamina::ui::autosave_path(&exp_path))
+        .expect("the edit is autosaved beside the experiment");
+    assert_eq!(autosaved.training.epochs, 77);
+    assert_eq!(
+        std::fs::read_to_string(&exp_path).unwrap(),
+        saved,
+        "the experiment file itself changes only on Save"
+    );
+}

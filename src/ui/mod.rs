@@ -130,6 +130,8 @@ pub struct LaminaApp {
     /// A scripted session being carried out (`LAMINA_SCRIPT`), and the last
     /// message it printed.
     script: Option<(script::Script, Option<String>)>,
+    /// The recent list changed and is still to be written.
+    recent_changed: bool,
     /// Episodes played back so far (each one's seed).
     replays: u64,
     /// The whole previous frame's CPU time, as eframe reports it.
@@ -218,6 +220,7 @@ impl Default for LaminaApp {
             frame_log: None,
             previous_frame: None,
             replays: 0,
+            recent_changed: false,
             script: None,
             sweep: None,
         }
@@ -248,15 +251,34 @@ impl LaminaApp {
         self.recent.retain(|p| *p != path);
         self.recent.insert(0, path);
         self.recent.truncate(10);
-        if let Some(file) = &self.recent_file {
-            if let Some(dir) = file.parent() {
-                let _ = std::fs::create_dir_all(dir);
-            }
-            if let Ok(text) = serde_json::to_string_pretty(&self.recent) {
-                // Not worth a message: the list is a convenience.
-                let _ = crate::spec::write_atomic(file, text.as_bytes());
-            }
+        // Written by the next frame, off the UI thread.
+        self.recent_changed = true;
+    }
+
+    /// Write the list of recent experiments, when it changed, in the background.
+    fn save_recent(&mut self, ctx: &egui::Context) {
+        if !std::mem::take(&mut self.recent_changed) {
+            return;
         }
+        let (Some(file), Ok(text)) = (
+            self.recent_file.clone(),
+            serde_json::to_string_pretty(&self.recent),
+        ) else {
+            return;
+        };
+        self.tasks.spawn(
+            tasks::Kind::Save,
+            "saving the recent list",
+            ctx,
+            move || {
+                if let Some(dir) = file.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                }
+                // Not worth a message: the list is a convenience.
+                let _ = crate::spec::write_atomic(&file, text.as_bytes());
+                Ok(tasks::Done::Saved)
+            },
+        );
     }
 
     /// Open an experiment file, or a run folder, on a background thread;
@@ -399,7 +421,7 @@ impl LaminaApp {
                     Kind::Create => "creating the experiment was cancelled",
                     Kind::Open => "opening was cancelled",
                     Kind::OpenModel => "opening the model was cancelled",
-                    Kind::Projection | Kind::Replay => return,
+                    Kind::Projection | Kind::Replay | Kind::Save => return,
                 };
                 self.message = Some((what.into(), false));
                 return;
@@ -409,7 +431,7 @@ impl LaminaApp {
                     Kind::Data => self.data.set(Err(e)),
                     Kind::Predict => self.predict.error = Some(e),
                     Kind::Projection | Kind::Replay => self.training.note = Some(e),
-                    Kind::Create | Kind::Open | Kind::OpenModel | Kind::Export => {
+                    Kind::Create | Kind::Open | Kind::OpenModel | Kind::Export | Kind::Save => {
                         self.message = Some((e, true))
                     }
                 }
@@ -446,6 +468,7 @@ impl LaminaApp {
                 self.use_model(source, model);
             }
             Done::Exported(msg) => self.message = Some((msg, false)),
+            Done::Saved => {}
             Done::Predicted(r) => {
                 self.predict.result = Some(r);
                 self.predict.error = None;
@@ -996,19 +1019,25 @@ impl LaminaApp {
 
     /// Write unsaved edits beside the experiment now and then; the experiment
     /// file itself changes only when the user saves.
-    fn autosave(&mut self) {
+    fn autosave(&mut self, ctx: &egui::Context) {
         let Some(path) = self.path.clone() else {
             return;
         };
         let due = self
             .last_autosave
             .is_none_or(|t| t.elapsed() >= AUTOSAVE_EVERY);
-        if due && self.has_unsaved_changes() {
+        if due && self.has_unsaved_changes() && !self.tasks.is_running(tasks::Kind::Save) {
             self.last_autosave = Some(Instant::now());
-            if let Err(e) = self.experiment.save(&autosave_path(&path)) {
-                self.message = Some((format!("autosave failed: {e}"), true));
-            }
+            // Written (and synced to disk) off the UI thread.
+            let exp = self.experiment.clone();
+            self.tasks
+                .spawn(tasks::Kind::Save, "autosaving", ctx, move || {
+                    exp.save(&autosave_path(&path))
+                        .map(|()| tasks::Done::Saved)
+                        .map_err(|e| format!("autosave failed: {e}"))
+                });
         }
+        self.save_recent(ctx);
     }
 
     /// One frame of the whole window.
@@ -1023,7 +1052,7 @@ impl LaminaApp {
         self.handle_drops(&ctx);
         self.shortcuts(&ctx);
         self.finish_edit(&ctx);
-        self.autosave();
+        self.autosave(&ctx);
         self.close_guard(&ctx);
         match self.screen {
             Screen::Start => {

@@ -39,6 +39,8 @@ pub enum Kind {
     Projection,
     /// Playing an episode with the trained agent.
     Replay,
+    /// Writing the autosave or the list of recent experiments (not shown).
+    Save,
 }
 
 impl Kind {
@@ -53,6 +55,7 @@ impl Kind {
             Kind::Predict => "predicting",
             Kind::Projection => "projecting",
             Kind::Replay => "replaying",
+            Kind::Save => "saving",
         }
     }
 }
@@ -74,6 +77,8 @@ pub enum Done {
     /// A latent snapshot and its 2-D points.
     Projected(Box<(crate::train::LatentSnapshot, Vec<[f64; 2]>)>),
     Replayed(rl::Playback),
+    /// A file the user need not hear about was written.
+    Saved,
 }
 
 /// How a job ended.
@@ -136,6 +141,7 @@ impl Tasks {
         let spawned = std::thread::Builder::new()
             .name(format!("lamina-{}", kind.name()))
             .spawn(move || {
+                yield_to_window();
                 if let Some(gate) = gate {
                     let (open, turn) = &*gate;
                     let mut open = open.lock().unwrap_or_else(|e| e.into_inner());
@@ -286,6 +292,20 @@ impl Tasks {
             }
         });
         cancel
+    }
+}
+
+/// Let the window draw first: on Linux this job's thread, and the threads it
+/// starts (image decoding), run at a lower priority (nice 10), so a job that
+/// keeps every core busy does not make the window stutter. Elsewhere, and if
+/// the system refuses, the job runs as it is.
+fn yield_to_window() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain system calls on this thread's own id; no memory is shared.
+    unsafe {
+        // On Linux each thread has its own nice value.
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
     }
 }
 
