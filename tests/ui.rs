@@ -69,6 +69,17 @@ fn step_until(
     }
 }
 
+/// The number of validation samples of the finished run.
+fn outcome_valid(h: &Harness<'_, LaminaApp>) -> usize {
+    h.state()
+        .training
+        .outcome
+        .as_ref()
+        .unwrap()
+        .summary
+        .valid_samples
+}
+
 /// Let every background job of the window end and apply its result.
 fn wait_for_tasks(h: &mut Harness<'_, LaminaApp>) {
     let ctx = h.ctx.clone();
@@ -203,6 +214,17 @@ fn template_data_train_curve_stop() {
     }
     h.run_steps(2);
     h.get_by_label_contains("plots saved to");
+    // The latent coordinates of the validation samples, as a CSV table.
+    let latent_csv = dir.join("latent.csv");
+    h.state_mut()
+        .use_path(Purpose::ExportLatent, &latent_csv, &ctx);
+    wait_for_tasks(&mut h);
+    let mut table = csv::Reader::from_path(&latent_csv).expect("the latent table is written");
+    let header: Vec<String> = table.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(header[..3], ["sample_id", "pc1", "pc2"]);
+    let rows = table.records().map(|r| r.unwrap()).collect::<Vec<_>>();
+    assert_eq!(rows.len(), outcome_valid(&h));
+    assert!(rows.iter().all(|r| r.len() == header.len()));
     h.get_by_label("Confusion matrix").click();
     h.run_steps(2);
     h.get_by_label_contains("right (");

@@ -540,6 +540,40 @@ pub fn embeddings_table(
 }
 
 /// Write a table as CSV, atomically.
+/// The latent coordinates of the validation samples: `.npy` (the raw latent
+/// values) or CSV (sample id, the 2-D projection, then the raw values) by the
+/// file's name.
+pub fn write_latent(
+    path: &Path,
+    snap: &crate::train::LatentSnapshot,
+    points: &[[f64; 2]],
+) -> Result<(), ExportError> {
+    if is_npy(path) {
+        return write_npy(path, &snap.values, snap.ids.len(), snap.dims);
+    }
+    let mut header = vec!["sample_id".to_string(), "pc1".into(), "pc2".into()];
+    header.extend((1..=snap.dims).map(|d| format!("z{d}")));
+    let rows: Vec<Vec<String>> = snap
+        .ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let mut row = vec![
+                id.clone(),
+                points[i][0].to_string(),
+                points[i][1].to_string(),
+            ];
+            row.extend(
+                snap.values[i * snap.dims..(i + 1) * snap.dims]
+                    .iter()
+                    .map(|v| v.to_string()),
+            );
+            row
+        })
+        .collect();
+    write_csv(path, &header, &rows)
+}
+
 pub fn write_csv(path: &Path, header: &[String], rows: &[Vec<String>]) -> Result<(), ExportError> {
     let err = |source| ExportError::Write {
         path: path.to_path_buf(),

@@ -38,4 +38,4 @@ pub use protocol::*;
 pub(crate) use session::*;
 use snapshots::*;
 use supervised::*;
-pub use worker::{Worker, run_in_pool};
+pub use worker::{Worker, lower_priority, run_in_pool};

@@ -316,6 +316,9 @@ pub struct Job {
     /// CPU threads to compute with (none: one per core), for runs that share
     /// the machine (a sweep trained N at a time).
     pub threads: Option<usize>,
+    /// Train at a lower priority than the window that started it, so that
+    /// it stays smooth while every core trains.
+    pub yield_to_window: bool,
 }
 
 /// A saved model's weights to start from (its `weights.safetensors`, read by `export`).
@@ -340,6 +343,7 @@ impl Job {
             init_from: None,
             init_from_folder: None,
             threads: None,
+            yield_to_window: false,
         }
     }
 }

@@ -36,6 +36,7 @@ pub fn run(
         init_from,
         init_from_folder,
         threads: _,
+        yield_to_window: _,
     } = job;
     // Preprocessing changes the values in place: a copy, made here on the
     // worker's thread, only when the window still holds the same data.

@@ -122,6 +122,10 @@ pub fn run_in_pool(
     events: Sender<Event>,
     commands: Receiver<Command>,
 ) -> Result<Outcome, String> {
+    if job.yield_to_window {
+        // Before the pool is built: its threads inherit this thread's priority.
+        lower_priority();
+    }
     match rayon::ThreadPoolBuilder::new()
         .thread_name(|i| format!("lamina-compute-{i}"))
         // 0: rayon's default.
@@ -131,5 +135,19 @@ pub fn run_in_pool(
         Ok(pool) => pool.install(move || run(job, &events, &commands)),
         // No threads to be had: the calling thread and the global pool still train.
         Err(_) => run(job, &events, &commands),
+    }
+}
+
+/// Let a window draw first: on Linux the calling thread, and the threads it
+/// starts afterwards, run at a lower priority (nice 10). Work that keeps every
+/// core busy then takes only what the window leaves. Elsewhere, and where the
+/// system refuses, nothing changes.
+pub fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain system calls about this thread's own id; no memory is shared.
+    unsafe {
+        // On Linux each thread has its own nice value.
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
     }
 }

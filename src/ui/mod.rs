@@ -932,7 +932,12 @@ impl LaminaApp {
                     self.message = refuse("there are no latent coordinates yet");
                     return;
                 };
-                Box::new(move || training::export_latent(&path, &latent))
+                Box::new(move || {
+                    let (snap, points) = &latent;
+                    crate::export::write_latent(&path, snap, points)
+                        .map(|()| format!("latent coordinates saved to {}", path.display()))
+                        .map_err(|e| e.to_string())
+                })
             }
             Purpose::ExportGenerated => {
                 let Some(o) = &t.outcome else {
@@ -1072,7 +1077,7 @@ impl LaminaApp {
         // The same numbers as the frame log: the window's whole frame when known.
         self.training
             .record_frame(self.previous_frame.unwrap_or(took));
-        self.log_frame(took);
+        self.log_frame(ctx.cumulative_frame_nr(), took);
     }
 
     /// Carry out the next step of a scripted session once the window is idle.
@@ -1148,7 +1153,7 @@ impl LaminaApp {
     }
 
     /// Append this frame's UI-thread time to the frame log, if one is kept.
-    fn log_frame(&mut self, took: Duration) {
+    fn log_frame(&mut self, frame: u64, took: Duration) {
         let Some(log) = &mut self.frame_log else {
             return;
         };
@@ -1156,7 +1161,7 @@ impl LaminaApp {
         if self.training.is_running() {
             activity.push("training");
         }
-        log.record(took, &activity, self.previous_frame.take());
+        log.record(frame, took, &activity, self.previous_frame);
     }
 
     /// Ask before closing with unsaved changes or a running training.

@@ -141,7 +141,8 @@ impl Tasks {
         let spawned = std::thread::Builder::new()
             .name(format!("lamina-{}", kind.name()))
             .spawn(move || {
-                yield_to_window();
+                // The window draws first (image decoding threads inherit this).
+                crate::train::lower_priority();
                 if let Some(gate) = gate {
                     let (open, turn) = &*gate;
                     let mut open = open.lock().unwrap_or_else(|e| e.into_inner());
@@ -292,20 +293,6 @@ impl Tasks {
             }
         });
         cancel
-    }
-}
-
-/// Let the window draw first: on Linux this job's thread, and the threads it
-/// starts (image decoding), run at a lower priority (nice 10), so a job that
-/// keeps every core busy does not make the window stutter. Elsewhere, and if
-/// the system refuses, the job runs as it is.
-fn yield_to_window() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: plain system calls on this thread's own id; no memory is shared.
-    unsafe {
-        // On Linux each thread has its own nice value.
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
     }
 }
 

@@ -136,6 +136,7 @@ impl TrainingState {
         let (writer, mut exp, ck) = RunWriter::resume(dir).map_err(|e| e.to_string())?;
         exp.training.epochs = epochs.max(ck.state.epoch + 1);
         let mut job = Job::new(exp, dataset, self.device);
+        job.yield_to_window = true;
         let kept = ck.state.history.clone();
         job.resume = Some(Box::new(ck));
         let device = self.device;
@@ -437,6 +438,7 @@ impl LaminaApp {
         if let Some(ds) = self.data.dataset.clone() {
             let mut job = Job::new(self.experiment.clone(), ds, self.training.device);
             job.init_from_folder = self.training.init_from.clone();
+            job.yield_to_window = true;
             let dir = crate::export::run::new_run_dir(&self.runs_dir(), &self.run_name());
             self.training.start(job, &dir, &self.base_dir());
         }
@@ -975,43 +977,6 @@ pub(super) fn controls(
         actions.push(Action::Cancel(Kind::Export));
     }
     actions
-}
-
-/// Save the latent coordinates (PCA and raw) of the validation samples, as
-/// `.npy` or CSV by the file's name.
-pub fn export_latent(
-    path: &std::path::Path,
-    (snap, points): &(LatentSnapshot, Vec<[f64; 2]>),
-) -> Result<String, String> {
-    let written = if crate::export::is_npy(path) {
-        crate::export::write_npy(path, &snap.values, snap.ids.len(), snap.dims)
-            .map_err(|e| std::io::Error::other(e.to_string()))
-    } else {
-        write_latent_csv(path, snap, points)
-    };
-    written
-        .map(|()| format!("latent coordinates saved to {}", path.display()))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
-}
-
-fn write_latent_csv(
-    path: &std::path::Path,
-    snap: &LatentSnapshot,
-    points: &[[f64; 2]],
-) -> std::io::Result<()> {
-    let mut out = String::from("sample_id,pc1,pc2");
-    for d in 0..snap.dims {
-        out.push_str(&format!(",z{}", d + 1));
-    }
-    out.push('\n');
-    for (i, id) in snap.ids.iter().enumerate() {
-        out.push_str(&format!("{id},{},{}", points[i][0], points[i][1]));
-        for v in &snap.values[i * snap.dims..(i + 1) * snap.dims] {
-            out.push_str(&format!(",{v}"));
-        }
-        out.push('\n');
-    }
-    crate::spec::write_atomic(path, out.as_bytes())
 }
 
 const TRAIN: egui::Color32 = egui::Color32::from_rgb(70, 130, 230);
