@@ -1624,3 +1624,331 @@ fn unsaved_edits_are_autosaved_in_the_background_and_the_file_is_kept() {
         "the experiment file itself changes only on Save"
     );
 }
+
+/// Train the omics classifier copied into `dir` for two epochs on the CPU.
+fn train_omics(h: &mut Harness<'_, LaminaApp>, dir: &Path) {
+    open(h, &copy_omics(dir));
+    h.state_mut().training.device = DevicePreference::Cpu;
+    h.state_mut().experiment.training.epochs = 2;
+    h.get_by_label("Train").click();
+    h.run_steps(1);
+    step_until(h, Duration::from_secs(120), "training to finish", |a| {
+        a.training.outcome.is_some()
+    });
+    h.run_steps(4);
+}
+
+/// Replace what the text field now showing `value` holds with `text`.
+fn retype(h: &mut Harness<'_, LaminaApp>, value: &str, text: &str) {
+    let field = |n: &egui_kittest::kittest::AccessKitNode<'_>| {
+        n.role() == egui::accesskit::Role::TextInput && n.value().as_deref() == Some(value)
+    };
+    h.get_by(field).focus();
+    h.run_steps(1);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.run_steps(1);
+    h.get_by(field).type_text(text);
+    h.run_steps(1);
+}
+
+#[test]
+fn export_and_predict_through_the_in_app_browser_and_typed_paths() {
+    let dir = scratch("in-app-files");
+    let mut app = LaminaApp::default();
+    // As on a machine without a desktop portal: Lamina's own browser.
+    app.in_app_files = true;
+    let mut h = harness(app);
+    train_omics(&mut h, &dir);
+
+    // The browser opens in the experiment's folder with a name for the model.
+    h.get_by_label("Export model folder…").click();
+    h.run_steps(4);
+    h.get_by_label_contains("Choose a folder for the trained model");
+    assert_eq!(h.state().browsing(), Some(Purpose::ExportModel));
+    h.get_by_label("Save here").click();
+    h.run_steps(1);
+    wait_for_tasks(&mut h);
+    let model = dir.join("classifier-model");
+    assert!(model.join("model.json").exists(), "{:?}", h.state().message);
+
+    // A whole path typed into the browser's name field (once the browser
+    // has faded out).
+    h.run_steps(20);
+    let typed = dir.join("elsewhere").join("typed-model");
+    h.get_by_label("Export model folder…").click();
+    h.run_steps(4);
+    assert_eq!(
+        h.state().browsing(),
+        Some(Purpose::ExportModel),
+        "{:?}",
+        h.state().message
+    );
+    retype(&mut h, "classifier-model", &typed.display().to_string());
+    h.get_by_label("Save here").click();
+    h.run_steps(1);
+    wait_for_tasks(&mut h);
+    assert!(typed.join("model.json").exists(), "{:?}", h.state().message);
+
+    // Predict: the model folder and the data typed in the Predict view.
+    let data = dir.join("new_cells.csv");
+    std::fs::copy(sample("omics/counts.csv"), &data).unwrap();
+    h.run_steps(20);
+    h.get_by_label("Predict").click();
+    h.run_steps(4);
+    let model_field = h.get_by_role_and_label(egui::accesskit::Role::TextInput, "Model folder:");
+    model_field.focus();
+    h.run_steps(1);
+    h.get_by_role_and_label(egui::accesskit::Role::TextInput, "Model folder:")
+        .type_text(&typed.display().to_string());
+    h.run_steps(1);
+    h.get_by_label("Open model").click();
+    h.run_steps(1);
+    wait_for_tasks(&mut h);
+    h.run_steps(4);
+    h.get_by_label_contains("Model: ");
+    h.get_by_role_and_label(egui::accesskit::Role::TextInput, "Data")
+        .focus();
+    h.run_steps(1);
+    h.get_by_role_and_label(egui::accesskit::Role::TextInput, "Data")
+        .type_text(&data.display().to_string());
+    h.run_steps(1);
+    // The Predict button below the fields (the tab above is a Predict too).
+    h.get_all_by_label("Predict").last().unwrap().click();
+    h.run_steps(1);
+    wait_for_tasks(&mut h);
+    h.run_steps(4);
+    let out = dir.join("new_cells.predictions.csv");
+    let r = h
+        .state()
+        .predict
+        .result
+        .clone()
+        .unwrap_or_else(|| panic!("{:?}", h.state().predict.error));
+    assert_eq!((r.out.clone(), r.count), (out.clone(), 400));
+
+    // The data chosen in the browser: the prediction runs again, and asks
+    // before replacing the table it wrote.
+    // The "Choose…" on the Data row (the data panel has its own).
+    let row = h
+        .get_by_role_and_label(egui::accesskit::Role::TextInput, "Data")
+        .rect()
+        .center()
+        .y;
+    h.get_all_by_label("Choose…")
+        .find(|n| (n.rect().center().y - row).abs() < 8.0)
+        .expect("a Choose… button on the Data row")
+        .click();
+    h.run_steps(4);
+    h.get_by_label_contains("Choose data to predict on");
+    h.get_by_label("🗋 new_cells.csv").click();
+    h.run_steps(1);
+    h.get_by_label("Open this file").click();
+    h.run_steps(20);
+    h.get_by_label_contains("exists already. Replace it?");
+    std::fs::write(&out, "mine").unwrap();
+    h.get_by_label("Keep it").click();
+    h.run_steps(4);
+    wait_for_tasks(&mut h);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "mine");
+    h.get_all_by_label("Predict").last().unwrap().click();
+    h.run_steps(4);
+    h.get_by_label("Replace").click();
+    h.run_steps(1);
+    wait_for_tasks(&mut h);
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 401);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn nothing_is_replaced_without_asking() {
+    let dir = scratch("no-overwrite");
+    let mut h = harness(LaminaApp::default());
+    // A typed experiment name that exists: asked, kept, then replaced.
+    let exp = dir.join("mine.json");
+    std::fs::write(&exp, "{\"my\": \"notes\"}").unwrap();
+    h.get_by_label("Classifier for tables and omics (MLP)")
+        .click();
+    h.run_steps(1);
+    let ctx = h.ctx.clone();
+    copy_omics(&dir);
+    h.state_mut()
+        .use_path(Purpose::StartData, &dir.join("counts.csv"), &ctx);
+    h.state_mut()
+        .use_path(Purpose::StartLabels, &dir.join("labels.csv"), &ctx);
+    h.state_mut().start.experiment_path = exp.display().to_string();
+    h.run_steps(1);
+    h.get_by_label("Create experiment").click();
+    h.run_steps(4);
+    h.get_by_label_contains("exists already. Replace it with the new experiment?");
+    h.get_by_label("Keep it").click();
+    h.run_steps(4);
+    wait_for_tasks(&mut h);
+    assert_eq!(
+        std::fs::read_to_string(&exp).unwrap(),
+        "{\"my\": \"notes\"}"
+    );
+    assert_eq!(h.state().screen, Screen::Start);
+    h.get_by_label("Create experiment").click();
+    h.run_steps(4);
+    h.get_by_label("Replace").click();
+    h.run_steps(1);
+    wait_for_tasks(&mut h);
+    h.run_steps(4);
+    assert_eq!(
+        h.state().screen,
+        Screen::Workbench,
+        "{:?}",
+        h.state().message
+    );
+    assert!(Experiment::load(&exp).is_ok());
+
+    // A trained model exported into a folder of the user's own files goes
+    // into a new folder inside it; the files stay.
+    h.state_mut().training.device = DevicePreference::Cpu;
+    h.state_mut().experiment.training.epochs = 1;
+    h.get_by_label("Train").click();
+    h.run_steps(1);
+    step_until(
+        &mut h,
+        Duration::from_secs(120),
+        "training to finish",
+        |a| a.training.outcome.is_some(),
+    );
+    let own = dir.join("own");
+    std::fs::create_dir_all(&own).unwrap();
+    std::fs::write(own.join("notes.txt"), "keep me").unwrap();
+    h.state_mut().use_path(Purpose::ExportModel, &own, &ctx);
+    wait_for_tasks(&mut h);
+    assert_eq!(
+        std::fs::read_to_string(own.join("notes.txt")).unwrap(),
+        "keep me"
+    );
+    assert!(
+        own.join("mine-model").join("model.json").exists(),
+        "{:?}",
+        h.state().message
+    );
+    // Exported again there: the model folder is asked about.
+    h.state_mut()
+        .use_path(Purpose::ExportModel, &own.join("mine-model"), &ctx);
+    h.run_steps(4);
+    h.get_by_label_contains("holds a model folder already");
+    h.get_by_label("Keep it").click();
+    h.run_steps(4);
+    // Plots and tables that exist are asked about too.
+    let plots = dir.join("plots");
+    std::fs::create_dir_all(&plots).unwrap();
+    std::fs::write(plots.join("loss.png"), "mine").unwrap();
+    h.state_mut().use_path(Purpose::ExportPlots, &plots, &ctx);
+    h.run_steps(4);
+    h.get_by_label_contains("holds loss.png already");
+    h.get_by_label("Keep it").click();
+    h.run_steps(4);
+    wait_for_tasks(&mut h);
+    assert_eq!(
+        std::fs::read_to_string(plots.join("loss.png")).unwrap(),
+        "mine"
+    );
+    let latent = dir.join("latent.csv");
+    std::fs::write(&latent, "mine").unwrap();
+    h.state_mut().use_path(Purpose::ExportLatent, &latent, &ctx);
+    h.run_steps(4);
+    h.get_by_label_contains("latent.csv exists already");
+    h.get_by_label("Keep it").click();
+    h.run_steps(4);
+    assert_eq!(std::fs::read_to_string(&latent).unwrap(), "mine");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_template_on_a_bundled_example_is_saved_in_the_users_folder() {
+    let home = scratch("lamina-home");
+    // SAFETY: only `start::user_folder` reads this variable, and only this test sets it.
+    unsafe { std::env::set_var("LAMINA_HOME", &home) };
+    let bundled = sample("omics/autoencoder.json");
+    let before = std::fs::read(&bundled).unwrap();
+    let mut h = harness(LaminaApp::default());
+    h.get_by_label("Autoencoder").click();
+    h.run_steps(1);
+    let ctx = h.ctx.clone();
+    h.state_mut()
+        .use_path(Purpose::StartData, &sample("omics/counts.csv"), &ctx);
+    h.run_steps(1);
+    // "Save experiment as" left empty.
+    h.get_by_label("Create experiment").click();
+    h.run_steps(1);
+    wait_for_tasks(&mut h);
+    h.run_steps(4);
+    assert_eq!(
+        h.state().screen,
+        Screen::Workbench,
+        "{:?}",
+        h.state().message
+    );
+    assert_eq!(
+        std::fs::read(&bundled).unwrap(),
+        before,
+        "the bundled example was kept"
+    );
+    let saved = h.state().path.clone().unwrap();
+    assert_eq!(saved, home.join("autoencoder.json"));
+    // A second one gets a new name, and both find their data.
+    let mut h = harness(LaminaApp::default());
+    h.get_by_label("Autoencoder").click();
+    h.run_steps(1);
+    h.state_mut()
+        .use_path(Purpose::StartData, &sample("omics/counts.csv"), &ctx);
+    h.run_steps(1);
+    h.get_by_label("Create experiment").click();
+    h.run_steps(1);
+    wait_for_tasks(&mut h);
+    assert_eq!(
+        h.state().path.clone().unwrap(),
+        home.join("autoencoder-2.json")
+    );
+    for f in ["autoencoder.json", "autoencoder-2.json"] {
+        let exp = Experiment::load(&home.join(f)).unwrap();
+        assert!(
+            exp.data.resolved_path(&home).exists(),
+            "{f}: {:?}",
+            exp.data.path
+        );
+    }
+    let _ = std::fs::remove_dir_all(home);
+}
+
+#[test]
+fn save_as_into_another_folder_keeps_the_data_and_labels() {
+    let dir = scratch("save-as-elsewhere");
+    let mut app = LaminaApp::default();
+    app.in_app_files = true;
+    let mut h = harness(app);
+    open(&mut h, &copy_omics(&dir));
+    h.get_by_label_contains("4 classes");
+    // Save as, in the in-app browser: a whole path typed in its name field.
+    let other = dir.join("other").join("deeper");
+    std::fs::create_dir_all(&other).unwrap();
+    let target = other.join("saved.json");
+    h.get_by_label("Save as…").click();
+    h.run_steps(4);
+    h.get_by_label_contains("Save the experiment");
+    retype(&mut h, "classifier.json", &target.display().to_string());
+    h.get_by_label("Save here").click();
+    h.run_steps(4);
+    assert_eq!(
+        h.state().path.as_deref(),
+        Some(target.as_path()),
+        "{:?}",
+        h.state().message
+    );
+    let saved = Experiment::load(&target).unwrap();
+    assert_eq!(saved.data.path, Path::new("../../counts.csv"));
+    // Reopened from there, in a fresh window, the data and labels are read.
+    let mut h = harness(LaminaApp::default());
+    open(&mut h, &target);
+    wait_for_tasks(&mut h);
+    h.run_steps(4);
+    assert!(h.state().data.error.is_none(), "{:?}", h.state().data.error);
+    h.get_by_label_contains("4 classes");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,6 +1,8 @@
 //! Native file dialogs (rfd), run on their own thread so the window keeps
 //! drawing while one is open. The answer arrives through a channel and is
-//! picked up by `LaminaApp::poll_dialog` on a later frame.
+//! picked up by `LaminaApp::poll_dialog` on a later frame. What each purpose
+//! asks for (its shape, title, file endings and suggested name) is said here
+//! once, for this dialog and for the in-app browser in `files`.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, channel};
@@ -66,87 +68,129 @@ impl Pending {
     }
 }
 
+/// The kind of dialog a purpose needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    OpenFile,
+    PickFolder,
+    SaveFile,
+    /// A folder to be written (the model folder, the plots): chosen as a
+    /// name, new or not.
+    NewFolder,
+}
+
+/// The kind of dialog `purpose` needs.
+pub fn shape(purpose: Purpose) -> Shape {
+    match purpose {
+        Purpose::OpenExperiment
+        | Purpose::DataFile
+        | Purpose::StartData
+        | Purpose::StartSecond
+        | Purpose::PredictJoined(_)
+        | Purpose::JoinedTable(_)
+        | Purpose::LabelTable
+        | Purpose::StartLabels
+        | Purpose::PredictData => Shape::OpenFile,
+        Purpose::DataFolder
+        | Purpose::StartDataFolder
+        | Purpose::OpenModel
+        | Purpose::InitFrom
+        | Purpose::OpenRun => Shape::PickFolder,
+        Purpose::SaveExperiment
+        | Purpose::ExportGenerated
+        | Purpose::ExportLatent
+        | Purpose::ExportAttentionPng
+        | Purpose::ExportAttentionCsv => Shape::SaveFile,
+        Purpose::ExportModel | Purpose::ExportPlots => Shape::NewFolder,
+    }
+}
+
+/// The dialog's title: what to choose, in words.
+pub fn title(purpose: Purpose) -> &'static str {
+    match purpose {
+        Purpose::OpenExperiment => "Open a Lamina experiment",
+        Purpose::SaveExperiment => "Save the experiment",
+        Purpose::DataFile | Purpose::StartData => "Choose a data file",
+        Purpose::DataFolder | Purpose::StartDataFolder => {
+            "Choose a folder: one subfolder of images per class, or a 10x matrix folder"
+        }
+        Purpose::StartSecond | Purpose::PredictJoined(_) | Purpose::JoinedTable(_) => {
+            "Choose the second table (same samples, joined by sample id)"
+        }
+        Purpose::LabelTable | Purpose::StartLabels => {
+            "Choose a table of labels (sample id + label columns)"
+        }
+        Purpose::ExportModel => "Choose a folder for the trained model",
+        Purpose::ExportGenerated => "Save generated samples (CSV, in the data's units)",
+        Purpose::ExportLatent => "Save latent coordinates (CSV with sample ids, or .npy)",
+        Purpose::ExportPlots => "Choose a folder for the plots (PNG)",
+        Purpose::OpenModel => "Open a model folder (written by training)",
+        Purpose::InitFrom => "Start from a saved model folder (its layers that match are copied)",
+        Purpose::OpenRun => {
+            "Open a run folder (written by training: metrics.jsonl, summary.json, model/)"
+        }
+        Purpose::PredictData => "Choose data to predict on (table, FASTA or image folder)",
+        Purpose::ExportAttentionPng => "Save the attention map as a picture",
+        Purpose::ExportAttentionCsv => "Save the attention map as a table",
+    }
+}
+
+const TABLES: &[&str] = &["csv", "tsv", "txt"];
+
+/// The file name endings offered for `purpose` (none: any file).
+pub fn extensions(purpose: Purpose) -> Option<&'static [&'static str]> {
+    match purpose {
+        Purpose::OpenExperiment | Purpose::SaveExperiment => Some(&["json"]),
+        Purpose::DataFile | Purpose::StartData => Some(&[
+            "csv", "tsv", "txt", "fasta", "fa", "fna", "faa", "fastq", "fq", "gz", "mtx", "h5ad",
+            "h5",
+        ]),
+        Purpose::StartSecond
+        | Purpose::PredictJoined(_)
+        | Purpose::JoinedTable(_)
+        | Purpose::LabelTable
+        | Purpose::StartLabels => Some(TABLES),
+        Purpose::ExportGenerated | Purpose::ExportAttentionCsv => Some(&["csv"]),
+        Purpose::ExportLatent => Some(&["csv", "npy"]),
+        Purpose::ExportAttentionPng => Some(&["png"]),
+        _ => None,
+    }
+}
+
+/// The name a save starts with, given the run's name.
+pub fn suggested_name(purpose: Purpose, run: &str) -> Option<String> {
+    Some(match purpose {
+        Purpose::SaveExperiment => format!("{run}.json"),
+        Purpose::ExportModel => format!("{run}-model"),
+        Purpose::ExportPlots => format!("{run}-plots"),
+        Purpose::ExportGenerated => "generated.csv".into(),
+        Purpose::ExportLatent => "latent.csv".into(),
+        Purpose::ExportAttentionPng => "attention.png".into(),
+        Purpose::ExportAttentionCsv => "attention.csv".into(),
+        _ => return None,
+    })
+}
+
 /// Open the native dialog for `purpose`, starting in `dir`.
-pub fn ask(purpose: Purpose, dir: &Path, ctx: &egui::Context) -> Pending {
+pub fn ask(purpose: Purpose, dir: &Path, run: &str, ctx: &egui::Context) -> Pending {
     let (tx, rx) = channel();
     let dir = dir.to_path_buf();
     let ctx = ctx.clone();
+    let name = suggested_name(purpose, run);
     std::thread::spawn(move || {
-        let d = rfd::FileDialog::new().set_directory(&dir);
-        let tables = ["csv", "tsv", "txt"];
-        let answer = match purpose {
-            Purpose::OpenExperiment => d
-                .set_title("Open a Lamina experiment")
-                .add_filter("Lamina experiment", &["json"])
-                .pick_file(),
-            Purpose::SaveExperiment => d
-                .set_title("Save the experiment")
-                .add_filter("Lamina experiment", &["json"])
-                .save_file(),
-            Purpose::DataFile | Purpose::StartData => d
-                .set_title("Choose a data file")
-                .add_filter(
-                    "Tables, sequences and matrices",
-                    &[
-                        "csv", "tsv", "txt", "fasta", "fa", "fna", "faa", "fastq", "fq", "gz",
-                        "mtx", "h5ad", "h5",
-                    ],
-                )
-                .pick_file(),
-            Purpose::DataFolder | Purpose::StartDataFolder => d
-                .set_title(
-                    "Choose a folder: one subfolder of images per class, or a 10x matrix folder",
-                )
-                .pick_folder(),
-            Purpose::StartSecond | Purpose::PredictJoined(_) | Purpose::JoinedTable(_) => d
-                .set_title("Choose the second table (same samples, joined by sample id)")
-                .add_filter("Tables", &tables)
-                .pick_file(),
-            Purpose::LabelTable | Purpose::StartLabels => d
-                .set_title("Choose a table of labels (sample id + label columns)")
-                .add_filter("Tables", &tables)
-                .pick_file(),
-            Purpose::ExportModel => d
-                .set_title("Choose a folder for the trained model")
-                .pick_folder(),
-            Purpose::ExportGenerated => d
-                .set_title("Save generated samples (CSV, in the data's units)")
-                .add_filter("CSV", &["csv"])
-                .set_file_name("generated.csv")
-                .save_file(),
-            Purpose::ExportLatent => d
-                .set_title("Save latent coordinates (CSV with sample ids, or .npy)")
-                .add_filter("CSV", &["csv"])
-                .add_filter("NumPy", &["npy"])
-                .set_file_name("latent.csv")
-                .save_file(),
-            Purpose::ExportPlots => d
-                .set_title("Choose a folder for the plots (PNG)")
-                .pick_folder(),
-            Purpose::OpenModel => d
-                .set_title("Open a model folder (written by training)")
-                .pick_folder(),
-            Purpose::InitFrom => d
-                .set_title("Start from a saved model folder (its layers that match are copied)")
-                .pick_folder(),
-            Purpose::OpenRun => d
-                .set_title(
-                    "Open a run folder (written by training: metrics.jsonl, summary.json, model/)",
-                )
-                .pick_folder(),
-            Purpose::PredictData => d
-                .set_title("Choose data to predict on (table, FASTA or image folder)")
-                .pick_file(),
-            Purpose::ExportAttentionPng => d
-                .set_title("Save the attention map as a picture")
-                .add_filter("PNG", &["png"])
-                .set_file_name("attention.png")
-                .save_file(),
-            Purpose::ExportAttentionCsv => d
-                .set_title("Save the attention map as a table")
-                .add_filter("CSV", &["csv"])
-                .set_file_name("attention.csv")
-                .save_file(),
+        let mut d = rfd::FileDialog::new()
+            .set_directory(&dir)
+            .set_title(title(purpose));
+        if let Some(ext) = extensions(purpose) {
+            d = d.add_filter(ext.join(", "), ext);
+        }
+        if let Some(name) = name.filter(|_| shape(purpose) == Shape::SaveFile) {
+            d = d.set_file_name(name);
+        }
+        let answer = match shape(purpose) {
+            Shape::OpenFile => d.pick_file(),
+            Shape::PickFolder | Shape::NewFolder => d.pick_folder(),
+            Shape::SaveFile => d.save_file(),
         };
         let _ = tx.send(answer);
         ctx.request_repaint();

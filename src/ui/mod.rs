@@ -8,6 +8,7 @@ pub mod attention;
 mod data;
 pub mod dialogs;
 mod evaluation;
+mod files;
 mod frame_log;
 mod gan;
 pub mod graph;
@@ -110,6 +111,15 @@ pub struct LaminaApp {
     pub start: StartForm,
     /// A native file dialog that is open.
     dialog: Option<dialogs::Pending>,
+    /// The in-app file browser, when open.
+    browser: Option<files::Browser>,
+    /// Choose files in the in-app browser: the system has no file dialog
+    /// (found on the first try), or `LAMINA_FILE_DIALOG=in-app` asks for it.
+    pub in_app_files: bool,
+    /// A save that would replace something, waiting for the user's answer.
+    confirm: Option<files::Confirm>,
+    /// The action being carried out was confirmed: it may replace what is there.
+    replacing: bool,
     last_autosave: Option<Instant>,
     /// An autosave newer than the opened file, offered for restoring.
     pub recovered: Option<Experiment>,
@@ -145,6 +155,8 @@ pub struct LaminaApp {
 pub enum Action {
     /// Open a file dialog for this purpose.
     Ask(Purpose),
+    /// The action, allowed to replace what is in its way (the user agreed).
+    Replace(Box<Action>),
     /// A path typed or chosen, for this purpose.
     UsePath(Purpose, PathBuf),
     /// Open an experiment file or a run or sweep folder.
@@ -209,6 +221,10 @@ impl Default for LaminaApp {
             predict: predict::PredictState::default(),
             start: StartForm::default(),
             dialog: None,
+            browser: None,
+            in_app_files: files::in_app_wanted(),
+            confirm: None,
+            replacing: false,
             last_autosave: None,
             recovered: None,
             confirm_close: false,
@@ -578,9 +594,23 @@ impl LaminaApp {
     pub fn apply(&mut self, action: Action, ctx: &egui::Context) {
         match action {
             Action::Ask(purpose) => self.ask(purpose, ctx),
+            Action::Replace(action) => {
+                self.replacing = true;
+                self.apply(*action, ctx);
+                self.replacing = false;
+            }
             Action::UsePath(purpose, path) => self.use_path(purpose, &path, ctx),
             Action::Open(path) => self.open(&path, ctx),
-            Action::Create => match start::create_job(&self.start) {
+            Action::Create if !self.replacing && start::replaces(&self.start) => {
+                self.confirm = Some(files::Confirm {
+                    question: format!(
+                        "{} exists already. Replace it with the new experiment?",
+                        self.start.experiment_path.trim()
+                    ),
+                    yes: Action::Create,
+                });
+            }
+            Action::Create => match start::create_job(&self.start, self.replacing) {
                 Some(job) => self
                     .tasks
                     .spawn(tasks::Kind::Create, "checking the data", ctx, job),
@@ -625,6 +655,15 @@ impl LaminaApp {
     /// Predict on the files in the Predict view's fields, on a background
     /// thread, on the device chosen for training.
     fn predict_now(&mut self, ctx: &egui::Context) {
+        if let Some(out) = self.predict.output().filter(|_| !self.replacing)
+            && let files::Target::Ask(question) = files::file_target(&out)
+        {
+            self.confirm = Some(files::Confirm {
+                question,
+                yes: Action::Predict,
+            });
+            return;
+        }
         match self.predict.job(self.training.device) {
             Ok(job) => {
                 self.predict.error = None;
@@ -658,10 +697,21 @@ impl LaminaApp {
             .unwrap_or_else(|| self.experiment.name.clone())
     }
 
-    /// Save to `path` (the same JSON the CLI runs).
+    /// Save to `path` (the same JSON the CLI runs). Saved to another folder,
+    /// the data paths are rewritten to point at the same files from there
+    /// (relative where the folders share a root, absolute otherwise); the undo
+    /// steps follow, so that undoing keeps the data.
     pub fn save_as(&mut self, path: &Path) {
-        match self.experiment.save(path) {
+        let (from, to) = (self.base_dir(), project::parent_dir(path));
+        let moved = project::rebased(&self.experiment, &from, &to);
+        match moved.save(path) {
             Ok(()) => {
+                if moved != self.experiment {
+                    self.experiment = moved;
+                    for e in self.undo.iter_mut().chain(self.redo.iter_mut()) {
+                        *e = project::rebased(e, &from, &to);
+                    }
+                }
                 self.saved_json = self.experiment.to_json();
                 self.path = Some(path.to_path_buf());
                 self.path_input = path.display().to_string();
@@ -784,11 +834,59 @@ impl LaminaApp {
         self.load_data(ctx);
     }
 
-    /// Open a native file dialog; its answer is handled on a later frame.
+    /// Open a file dialog: the system's, or the in-app browser where the
+    /// system has none. The answer is handled on a later frame.
     pub fn ask(&mut self, purpose: Purpose, ctx: &egui::Context) {
-        if self.dialog.is_none() {
-            let dir = std::fs::canonicalize(self.base_dir()).unwrap_or_else(|_| self.base_dir());
-            self.dialog = Some(dialogs::ask(purpose, &dir, ctx));
+        if self.dialog.is_some() || self.browser.is_some() {
+            return;
+        }
+        let dir = std::fs::canonicalize(self.base_dir()).unwrap_or_else(|_| self.base_dir());
+        if self.in_app_files {
+            let name = dialogs::suggested_name(purpose, &self.run_name());
+            self.browser = Some(files::Browser::open(purpose, &dir, name));
+        } else {
+            self.dialog = Some(dialogs::ask(purpose, &dir, &self.run_name(), ctx));
+        }
+    }
+
+    /// The question waiting for an answer before something is replaced.
+    pub fn asking(&self) -> Option<&str> {
+        self.confirm.as_ref().map(|c| c.question.as_str())
+    }
+
+    /// The purpose the in-app file browser is open for.
+    pub fn browsing(&self) -> Option<Purpose> {
+        self.browser.as_ref().map(|b| b.purpose)
+    }
+
+    /// Draw the in-app browser while it is open, and use what it chose.
+    fn show_browser(&mut self, ctx: &egui::Context) {
+        let Some(browser) = &mut self.browser else {
+            return;
+        };
+        match browser.show(ctx) {
+            files::Browsed::Open => {}
+            files::Browsed::Closed => self.browser = None,
+            files::Browsed::Chosen(purpose, path) => {
+                self.browser = None;
+                self.use_path(purpose, &path, ctx);
+            }
+        }
+    }
+
+    /// Ask before replacing; carry the action out if the user agrees.
+    fn show_confirm(&mut self, ctx: &egui::Context) {
+        let Some(confirm) = &self.confirm else {
+            return;
+        };
+        match files::ask(ctx, confirm) {
+            Some(true) => {
+                if let Some(c) = self.confirm.take() {
+                    self.apply(Action::Replace(Box::new(c.yes)), ctx);
+                }
+            }
+            Some(false) => self.confirm = None,
+            None => {}
         }
     }
 
@@ -800,19 +898,41 @@ impl LaminaApp {
             return;
         };
         match answer {
+            // The system's save dialog has asked about replacing already.
+            Some(path) if dialogs::shape(pending.purpose) == dialogs::Shape::SaveFile => self
+                .apply(
+                    Action::Replace(Box::new(Action::UsePath(pending.purpose, path))),
+                    ctx,
+                ),
             Some(path) => self.use_path(pending.purpose, &path, ctx),
             None if pending.looks_unavailable() => {
-                self.message = Some((
-                    "No file dialog could be opened on this system: type the path in the field, or drop the file on the window.".into(),
-                    true,
-                ))
+                // No system dialog (no desktop portal): Lamina's own, from now on.
+                self.in_app_files = true;
+                self.ask(pending.purpose, ctx);
             }
             None => {}
         }
     }
 
-    /// Act on a path the user chose in a dialog or dropped on the window.
+    /// Act on a path the user chose in a dialog or dropped on the window. A
+    /// save that would replace something asks first (unless already agreed);
+    /// a model for a folder of other files goes into a new folder inside it.
     pub fn use_path(&mut self, purpose: Purpose, path: &Path, ctx: &egui::Context) {
+        let redirected;
+        let path = match files::target(purpose, path, &self.run_name()) {
+            files::Target::Ask(question) if !self.replacing => {
+                self.confirm = Some(files::Confirm {
+                    question,
+                    yes: Action::UsePath(purpose, path.to_path_buf()),
+                });
+                return;
+            }
+            files::Target::Instead(p) => {
+                redirected = p;
+                &redirected
+            }
+            _ => path,
+        };
         let shown = path.display().to_string();
         match purpose {
             Purpose::OpenExperiment => self.open(path, ctx),
@@ -1054,6 +1174,8 @@ impl LaminaApp {
         self.project_latent(&ctx);
         self.run_script(&ctx);
         self.poll_dialog(&ctx);
+        self.show_browser(&ctx);
+        self.show_confirm(&ctx);
         self.handle_drops(&ctx);
         self.shortcuts(&ctx);
         self.finish_edit(&ctx);
@@ -1083,7 +1205,11 @@ impl LaminaApp {
     /// Carry out the next step of a scripted session once the window is idle.
     fn run_script(&mut self, ctx: &egui::Context) {
         use script::Step;
-        let idle = self.tasks.is_idle() && !self.training.is_running() && self.dialog.is_none();
+        let idle = self.tasks.is_idle()
+            && !self.training.is_running()
+            && self.dialog.is_none()
+            && self.browser.is_none()
+            && self.confirm.is_none();
         let Some((script, printed)) = &mut self.script else {
             return;
         };
@@ -1324,8 +1450,12 @@ impl LaminaApp {
                 let p = PathBuf::from(self.path_input.trim());
                 if p.as_os_str().is_empty() {
                     self.message = Some(("type a file name to save to".into(), true));
-                } else {
+                } else if self.path.as_deref() == Some(p.as_path()) {
                     self.save_as(&p);
+                } else {
+                    // Another file: asked about first if it exists.
+                    let ctx = ui.ctx().clone();
+                    self.use_path(Purpose::SaveExperiment, &p, &ctx);
                 }
             }
             if ui.button("Open").clicked() {

@@ -26,6 +26,10 @@ pub struct PredictState {
     pub data_path: String,
     /// The files for the model's joined tables, in the order of its experiment.
     pub joined_paths: Vec<String>,
+    /// Where the predictions go, as typed (empty: beside the data).
+    pub out_path: String,
+    /// A model folder to open, as typed.
+    pub model_path: String,
 }
 
 /// A finished prediction: where it was written and its first rows.
@@ -81,8 +85,18 @@ impl PredictState {
         self.model.is_some() && self.missing_file().is_none()
     }
 
+    /// Where the predictions will be written: the typed place, or beside the
+    /// data as `NAME.predictions.csv` (none before data is given).
+    pub fn output(&self) -> Option<PathBuf> {
+        match (self.out_path.trim(), self.data_path.trim()) {
+            ("", "") => None,
+            ("", data) => Some(output_path(Path::new(data))),
+            (typed, _) => Some(PathBuf::from(typed)),
+        }
+    }
+
     /// The prediction on the files in the fields, as a job for a background
-    /// thread; the table goes beside the data as `NAME.predictions.csv`.
+    /// thread, written to [`PredictState::output`].
     pub fn job(
         &self,
         device: DevicePreference,
@@ -95,12 +109,13 @@ impl PredictState {
         }
         let model = model.clone();
         let data = PathBuf::from(self.data_path.trim());
+        let out = self.output().unwrap_or_else(|| output_path(&data));
         let joined: Vec<PathBuf> = self
             .joined_paths
             .iter()
             .map(|p| PathBuf::from(p.trim()))
             .collect();
-        Ok(move || predict_file(&model, &data, &joined, device).map(Done::Predicted))
+        Ok(move || predict_file(&model, &data, &joined, &out, device).map(Done::Predicted))
     }
 }
 
@@ -117,21 +132,21 @@ fn predict_file(
     model: &TrainedModel,
     data: &Path,
     joined: &[PathBuf],
+    out: &Path,
     device: DevicePreference,
 ) -> Result<PredictionResult, String> {
     let choice = crate::train::device::choose(device)?;
     let ds = crate::project::read_joined_for_model(model, data, joined)?;
     let inf = crate::train::infer(model, &ds, &choice.device)?;
     let (header, rows) = crate::export::predictions_table(model, &ds.ids, &inf);
-    let out = output_path(data);
     // Cancelled while predicting: nothing is written.
     if crate::data::progress::cancelled() {
         return Err(crate::data::progress::CANCELLED.into());
     }
-    crate::export::write_csv(&out, &header, &rows).map_err(|e| e.to_string())?;
+    crate::export::write_csv(out, &header, &rows).map_err(|e| e.to_string())?;
     Ok(PredictionResult {
         data: data.to_path_buf(),
-        out,
+        out: out.to_path_buf(),
         count: rows.len(),
         rows: rows.into_iter().take(SHOWN_ROWS).collect(),
         header,
@@ -165,11 +180,29 @@ pub fn show(
             ui.weak("No model yet: train one here, or open a model folder.");
         }
     }
+    if trained && ui.button("Use the model just trained").clicked() {
+        action = Some(Action::UseTrainedModel);
+    }
     ui.horizontal(|ui| {
-        if trained && ui.button("Use the model just trained").clicked() {
-            action = Some(Action::UseTrainedModel);
+        let name = ui.label("Model folder:");
+        let edit = ui
+            .add(
+                egui::TextEdit::singleline(&mut state.model_path)
+                    .hint_text("a folder written by training")
+                    .desired_width(260.0),
+            )
+            .labelled_by(name.id);
+        let typed = state.model_path.trim();
+        let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        if (ui
+            .add_enabled(!typed.is_empty(), egui::Button::new("Open model"))
+            .clicked()
+            || enter)
+            && !typed.is_empty()
+        {
+            action = Some(Action::UsePath(Purpose::OpenModel, PathBuf::from(typed)));
         }
-        if ui.button("Open model folder…").clicked() {
+        if ui.button("Browse…").clicked() {
             action = Some(Action::Ask(Purpose::OpenModel));
         }
     });
@@ -188,12 +221,13 @@ pub fn show(
     state.joined_paths.resize(joined.len(), String::new());
     if state.model.is_some() {
         egui::Grid::new("predict_files").num_columns(3).show(ui, |ui| {
-            ui.label("Data");
+            let name = ui.label("Data");
             ui.add(
                 egui::TextEdit::singleline(&mut state.data_path)
                     .hint_text("a file of the kind the model was trained on")
                     .desired_width(320.0),
-            );
+            )
+            .labelled_by(name.id);
             if ui.button("Choose…").clicked() {
                 action = Some(Action::Ask(Purpose::PredictData));
             }
@@ -211,6 +245,20 @@ pub fn show(
                 }
                 ui.end_row();
             }
+            let name = ui.label("Save predictions to");
+            let beside = state
+                .output()
+                .filter(|_| state.out_path.trim().is_empty())
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "beside the data, NAME.predictions.csv".into());
+            ui.add(
+                egui::TextEdit::singleline(&mut state.out_path)
+                    .hint_text(beside)
+                    .desired_width(320.0),
+            )
+            .labelled_by(name.id)
+            .on_hover_text("Left empty: beside the data. A file that exists is asked about first.");
+            ui.end_row();
         });
     }
     if tasks.show(ui, Kind::OpenModel) {
@@ -221,7 +269,7 @@ pub fn show(
     let ready = state.model.is_some() && !running && missing.is_none();
     let button = ui
         .add_enabled(ready, egui::Button::new("Predict"))
-        .on_hover_text("The predictions are saved beside the data as NAME.predictions.csv");
+        .on_hover_text("The predictions are saved where \"Save predictions to\" says");
     if let Some(why) = missing.filter(|_| state.model.is_some()) {
         button.on_disabled_hover_text(why);
     } else if button.clicked() {

@@ -1,7 +1,7 @@
 //! The start screen: pick a template (with a plain description of each family and
 //! the data it suits) and a data file, or open an experiment.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use eframe::egui;
 
@@ -12,7 +12,7 @@ use crate::project::{NewOptions, new_experiment};
 use crate::spec::templates::Template;
 
 /// Start-screen fields kept between frames.
-#[derive(Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct StartForm {
     pub template: Option<usize>,
     pub data_path: String,
@@ -266,23 +266,27 @@ fn sample_path(rel: &str) -> PathBuf {
         .join(rel)
 }
 
+/// The typed "Save experiment as" names a file that exists (one `stat`).
+pub fn replaces(form: &StartForm) -> bool {
+    let typed = form.experiment_path.trim();
+    !typed.is_empty() && PathBuf::from(typed).exists()
+}
+
 /// The job that checks the data against the chosen template and writes the
-/// new experiment file (an existing file is kept: the user is asked to pick
-/// another name or open it). `None` when no template is chosen.
+/// new experiment file. An existing file is replaced only when `replace` says
+/// the user agreed; with no name given, the experiment gets a new name beside
+/// the data (or in the user's Lamina folder, for the bundled examples).
+/// `None` when no template is chosen.
 pub fn create_job(
     form: &StartForm,
+    replace: bool,
 ) -> Option<impl FnOnce() -> Result<Done, String> + Send + use<>> {
     let t = form
         .template
         .and_then(|i| Template::all().get(i).copied())?;
     let data = PathBuf::from(form.data_path.trim());
-    let exp_path = if form.experiment_path.trim().is_empty() && data.as_os_str().is_empty() {
-        PathBuf::from(format!("{}.json", t.name()))
-    } else if form.experiment_path.trim().is_empty() {
-        project_default_path(&data, t)
-    } else {
-        PathBuf::from(form.experiment_path.trim())
-    };
+    let typed = (!form.experiment_path.trim().is_empty())
+        .then(|| PathBuf::from(form.experiment_path.trim()));
     let opts = NewOptions {
         labels: (!form.labels_path.trim().is_empty())
             .then(|| PathBuf::from(form.labels_path.trim())),
@@ -295,19 +299,52 @@ pub fn create_job(
             .collect(),
     };
     Some(move || {
-        if exp_path.exists() {
-            return Err(format!(
-                "{} already exists: type another name under \"Save experiment as\", or open it",
-                exp_path.display()
-            ));
-        }
+        let exp_path = match typed {
+            Some(p) if p.exists() && !replace => {
+                return Err(format!(
+                    "{} already exists: type another name under \"Save experiment as\", or open it",
+                    p.display()
+                ));
+            }
+            Some(p) => p,
+            None => default_experiment_path(&data, t),
+        };
         let (exp, dataset, _) = new_experiment(t, &data, &exp_path, &opts)?;
         exp.save(&exp_path).map_err(|e| e.to_string())?;
         Ok(Done::Created(Box::new((exp, exp_path, dataset))))
     })
 }
 
-fn project_default_path(data: &std::path::Path, t: Template) -> PathBuf {
-    let dir = crate::project::parent_dir(data);
-    dir.join(format!("{}.json", t.name()))
+/// Where a new experiment goes when no name is given: `TEMPLATE.json` beside
+/// the data, or in `~/Lamina` when the data is one of the bundled examples
+/// (or there is no data), numbered (`TEMPLATE-2.json`) when taken.
+fn default_experiment_path(data: &Path, t: Template) -> PathBuf {
+    let beside = crate::project::parent_dir(data);
+    let dir = if data.as_os_str().is_empty() || is_bundled(&beside) {
+        user_folder()
+    } else {
+        beside
+    };
+    let _ = std::fs::create_dir_all(&dir);
+    super::files::unique(&dir.join(format!("{}.json", t.name())))
+}
+
+/// The bundled examples' folder holds `dir`.
+fn is_bundled(dir: &Path) -> bool {
+    let canon = |p: &Path| std::fs::canonicalize(p).ok();
+    let (Some(dir), Some(samples)) = (canon(dir), canon(&sample_path(""))) else {
+        return false;
+    };
+    dir.starts_with(samples)
+}
+
+/// The user's own folder for experiments: `~/Lamina` (`LAMINA_HOME` when
+/// set), or the working folder where there is no home.
+pub fn user_folder() -> PathBuf {
+    if let Some(dir) = std::env::var_os("LAMINA_HOME") {
+        return PathBuf::from(dir);
+    }
+    std::env::home_dir()
+        .map(|h| h.join("Lamina"))
+        .unwrap_or_else(|| PathBuf::from("."))
 }
