@@ -179,6 +179,25 @@ fn format_words(f: DataFormat) -> &'static str {
     }
 }
 
+/// The column names in a table's header (its first line; tab- or
+/// comma-separated, quotes removed), read without the rest of the file.
+pub fn table_columns(table: &Path) -> Result<Vec<String>, String> {
+    use std::io::BufRead;
+    let file =
+        std::fs::File::open(table).map_err(|e| format!("cannot read {}: {e}", table.display()))?;
+    let mut header = String::new();
+    std::io::BufReader::new(file)
+        .read_line(&mut header)
+        .map_err(|e| format!("cannot read {}: {e}", table.display()))?;
+    let sep = if header.contains('\t') { '\t' } else { ',' };
+    Ok(header
+        .trim_end_matches(['\r', '\n'])
+        .split(sep)
+        .map(|c| c.trim().trim_matches('"').to_string())
+        .filter(|c| !c.is_empty())
+        .collect())
+}
+
 /// The second column of a table's header: the default label column.
 pub fn second_column(table: &Path) -> Result<String, String> {
     let text = std::fs::read_to_string(table)

@@ -12,7 +12,7 @@ use lamina::spec::Experiment;
 use lamina::train::DevicePreference;
 use lamina::ui::dialogs::Purpose;
 use lamina::ui::tasks::Kind;
-use lamina::ui::{LaminaApp, Screen};
+use lamina::ui::{LaminaApp, ResultView, Screen};
 
 fn sample(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -93,6 +93,14 @@ fn open(h: &mut Harness<'_, LaminaApp>, path: &Path) {
     h.run_steps(2);
 }
 
+/// Let the start screen check the chosen data against the template (Create
+/// waits for it).
+fn check_start_data(h: &mut Harness<'_, LaminaApp>) {
+    h.run_steps(2);
+    wait_for_tasks(h);
+    h.run_steps(2);
+}
+
 /// On the start screen: pick `template`, hand over the data (and labels) as the
 /// file dialog or a drop would, name the experiment, press Create; then wait
 /// until the workbench has read the data.
@@ -113,7 +121,7 @@ fn create_from_template(
         h.state_mut().use_path(Purpose::StartLabels, labels, &ctx);
     }
     h.state_mut().start.experiment_path = experiment.display().to_string();
-    h.run_steps(1);
+    check_start_data(h);
     h.get_by_label("Create experiment").click();
     h.run_steps(1);
     wait_for_tasks(h);
@@ -1776,7 +1784,7 @@ fn nothing_is_replaced_without_asking() {
     h.state_mut()
         .use_path(Purpose::StartLabels, &dir.join("labels.csv"), &ctx);
     h.state_mut().start.experiment_path = exp.display().to_string();
-    h.run_steps(1);
+    check_start_data(&mut h);
     h.get_by_label("Create experiment").click();
     h.run_steps(4);
     h.get_by_label_contains("exists already. Replace it with the new experiment?");
@@ -1873,7 +1881,7 @@ fn a_template_on_a_bundled_example_is_saved_in_the_users_folder() {
     let ctx = h.ctx.clone();
     h.state_mut()
         .use_path(Purpose::StartData, &sample("omics/counts.csv"), &ctx);
-    h.run_steps(1);
+    check_start_data(&mut h);
     // "Save experiment as" left empty.
     h.get_by_label("Create experiment").click();
     h.run_steps(1);
@@ -1898,7 +1906,7 @@ fn a_template_on_a_bundled_example_is_saved_in_the_users_folder() {
     h.run_steps(1);
     h.state_mut()
         .use_path(Purpose::StartData, &sample("omics/counts.csv"), &ctx);
-    h.run_steps(1);
+    check_start_data(&mut h);
     h.get_by_label("Create experiment").click();
     h.run_steps(1);
     wait_for_tasks(&mut h);
@@ -1950,5 +1958,157 @@ fn save_as_into_another_folder_keeps_the_data_and_labels() {
     h.run_steps(4);
     assert!(h.state().data.error.is_none(), "{:?}", h.state().data.error);
     h.get_by_label_contains("4 classes");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn only_the_views_of_the_open_experiments_task_are_shown() {
+    let dir = scratch("views");
+    let mut h = harness(LaminaApp::default());
+    // A DQN first, on its Play view; then a GAN; then a classifier.
+    open(&mut h, &bundled_in(&dir, "rl/cartpole.json"));
+    h.get_by_label("Play an episode").click();
+    h.run_steps(2);
+    assert_eq!(h.state().result_view, ResultView::Play);
+    assert!(
+        h.query_by_label("Predict").is_none(),
+        "a DQN has no Predict view"
+    );
+    open(&mut h, &bundled_in(&dir, "omics/gan.json"));
+    h.run_steps(2);
+    assert_eq!(h.state().result_view, ResultView::Curves);
+    assert!(h.query_by_label("Play an episode").is_none());
+    assert!(h.query_by_label("Latent space").is_none());
+    // A GAN's own view is there before it trains, saying what will appear.
+    h.get_by_label("Generated samples").click();
+    h.run_steps(2);
+    h.get_by_label_contains("Generated samples appear");
+    open(&mut h, &copy_omics(&dir));
+    h.run_steps(2);
+    assert_eq!(h.state().result_view, ResultView::Curves);
+    for leftover in [
+        "Generated samples appear",
+        "Attention maps appear",
+        "Play an episode",
+    ] {
+        assert!(
+            h.query_by_label_contains(leftover).is_none(),
+            "{leftover} shown for a classifier"
+        );
+    }
+    h.get_by_label("Latent space");
+    h.get_by_label("Predict");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn nothing_moves_when_training_ends_or_a_message_appears() {
+    let dir = scratch("stable-layout");
+    let mut h = harness(LaminaApp::default());
+    open(&mut h, &copy_omics(&dir));
+    h.state_mut().training.device = DevicePreference::Cpu;
+    // Long enough to be looked at while it trains.
+    h.state_mut().experiment.training.epochs = 300;
+    h.run_steps(2);
+    let tabs = |h: &Harness<'_, LaminaApp>| h.get_by_label("Loss & accuracy").rect().top();
+    let data = |h: &Harness<'_, LaminaApp>| h.get_by_label("Data file:").rect().top();
+    // The export row is there before training, disabled with the reason.
+    assert!(
+        h.get_by_label("Export model folder…")
+            .accesskit_node()
+            .is_disabled()
+    );
+    h.get_by_label("Train").click();
+    h.run_steps(1);
+    step_until(&mut h, Duration::from_secs(60), "the first progress", |a| {
+        a.training.progress.is_some()
+    });
+    h.run_steps(2);
+    assert!(h.state().training.is_running());
+    let (tabs_training, data_training) = (tabs(&h), data(&h));
+    step_until(
+        &mut h,
+        Duration::from_secs(120),
+        "training to finish",
+        |a| a.training.outcome.is_some(),
+    );
+    h.run_steps(3);
+    assert!(
+        !h.get_by_label("Export model folder…")
+            .accesskit_node()
+            .is_disabled()
+    );
+    assert_eq!(
+        tabs(&h),
+        tabs_training,
+        "the result tabs moved when training ended"
+    );
+    // A message (here: the model saved) does not push the workbench down.
+    let ctx = h.ctx.clone();
+    h.state_mut()
+        .use_path(Purpose::ExportModel, &dir.join("model"), &ctx);
+    wait_for_tasks(&mut h);
+    h.run_steps(3);
+    h.get_by_label_contains("model saved to");
+    assert_eq!(data(&h), data_training, "the workbench moved for a message");
+    assert_eq!(tabs(&h), tabs_training);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn the_label_column_is_picked_from_the_table_and_the_data_checked_before_create() {
+    let dir = scratch("label-column");
+    copy_omics(&dir);
+    // The label table holds a second column of labels: the batch of each cell.
+    let mut h = harness(LaminaApp::default());
+    h.get_by_label("Classifier for tables and omics (MLP)")
+        .click();
+    h.run_steps(1);
+    let ctx = h.ctx.clone();
+    h.state_mut()
+        .use_path(Purpose::StartData, &dir.join("counts.csv"), &ctx);
+    h.state_mut()
+        .use_path(Purpose::StartLabels, &dir.join("labels.csv"), &ctx);
+    h.state_mut().start.experiment_path = dir.join("batch.json").display().to_string();
+    check_start_data(&mut h);
+    h.get_by_label_contains("4 classes (B_cell, Monocyte, NK_cell, T_cell)");
+    // The label table's columns are offered; the batch is picked.
+    h.get_by_role_and_label(egui::accesskit::Role::ComboBox, "Label column (optional)")
+        .click();
+    h.run_steps(2);
+    h.get_all_by_label("batch")
+        .find(|n| n.accesskit_node().role() != egui::accesskit::Role::Label)
+        .expect("the batch column offered")
+        .click();
+    h.run_steps(1);
+    assert_eq!(h.state().start.label_column, "batch");
+    check_start_data(&mut h);
+    h.get_by_label_contains("2 classes (batch1, batch2)");
+    // Data that does not suit the template is said before Create, which waits.
+    h.state_mut()
+        .use_path(Purpose::StartData, &sample("dna/promoters.fasta"), &ctx);
+    check_start_data(&mut h);
+    assert!(
+        h.get_by_label("Create experiment")
+            .accesskit_node()
+            .is_disabled()
+    );
+    let said = h.state().start_check_outcome().unwrap().unwrap_err();
+    assert!(!said.is_empty());
+    h.get_by_label_contains(&said[..said.len().min(40)]);
+    h.state_mut()
+        .use_path(Purpose::StartData, &dir.join("counts.csv"), &ctx);
+    check_start_data(&mut h);
+    h.get_by_label("Create experiment").click();
+    h.run_steps(1);
+    wait_for_tasks(&mut h);
+    h.run_steps(2);
+    assert_eq!(
+        h.state().screen,
+        Screen::Workbench,
+        "{:?}",
+        h.state().message
+    );
+    h.get_by_label_contains("2 classes");
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -118,6 +118,10 @@ pub struct LaminaApp {
     pub in_app_files: bool,
     /// A save that would replace something, waiting for the user's answer.
     confirm: Option<files::Confirm>,
+    /// What the start screen's data was last found to hold, and for which form.
+    start_check: Option<start::Checked>,
+    /// The form a check is running for.
+    checking: Option<StartForm>,
     /// The action being carried out was confirmed: it may replace what is there.
     replacing: bool,
     last_autosave: Option<Instant>,
@@ -224,6 +228,8 @@ impl Default for LaminaApp {
             browser: None,
             in_app_files: files::in_app_wanted(),
             confirm: None,
+            start_check: None,
+            checking: None,
             replacing: false,
             last_autosave: None,
             recovered: None,
@@ -437,7 +443,7 @@ impl LaminaApp {
                     Kind::Create => "creating the experiment was cancelled",
                     Kind::Open => "opening was cancelled",
                     Kind::OpenModel => "opening the model was cancelled",
-                    Kind::Projection | Kind::Replay | Kind::Save => return,
+                    Kind::Projection | Kind::Replay | Kind::Save | Kind::Check => return,
                 };
                 self.message = Some((what.into(), false));
                 return;
@@ -447,6 +453,7 @@ impl LaminaApp {
                     Kind::Data => self.data.set(Err(e)),
                     Kind::Predict => self.predict.error = Some(e),
                     Kind::Projection | Kind::Replay => self.training.note = Some(e),
+                    Kind::Check => self.start_check = None,
                     Kind::Create | Kind::Open | Kind::OpenModel | Kind::Export | Kind::Save => {
                         self.message = Some((e, true))
                     }
@@ -474,6 +481,7 @@ impl LaminaApp {
                 self.data.set(Ok(Arc::new(ds)));
             }
             Done::Opened(opened) => self.show_opened(opened, ctx),
+            Done::Checked(checked) => self.start_check = Some(*checked),
             Done::Experiment(e) => {
                 let (exp, path, recovered) = *e;
                 self.show_experiment(exp, path, ctx);
@@ -849,6 +857,35 @@ impl LaminaApp {
         }
     }
 
+    /// Check the start screen's data against its template in the background
+    /// whenever the choice changed and no field is being typed in.
+    fn check_start_form(&mut self, ctx: &egui::Context) {
+        let typing = ctx.text_edit_focused();
+        let seen = |f: &Option<StartForm>| f.as_ref().is_some_and(|f| f.same_choice(&self.start));
+        if typing
+            || seen(&self.checking)
+            || self
+                .start_check
+                .as_ref()
+                .is_some_and(|c| c.form.same_choice(&self.start))
+        {
+            return;
+        }
+        if let Some(job) = start::check_job(&self.start) {
+            self.checking = Some(self.start.clone());
+            self.tasks
+                .restart(tasks::Kind::Check, "checking the data", ctx, job);
+        }
+    }
+
+    /// What checking the start screen's data found, for the form as it is now.
+    pub fn start_check_outcome(&self) -> Option<Result<String, String>> {
+        self.start_check
+            .as_ref()
+            .filter(|c| c.form.same_choice(&self.start))
+            .map(|c| c.outcome.clone())
+    }
+
     /// The question waiting for an answer before something is replaced.
     pub fn asking(&self) -> Option<&str> {
         self.confirm.as_ref().map(|c| c.question.as_str())
@@ -1183,7 +1220,13 @@ impl LaminaApp {
         self.close_guard(&ctx);
         match self.screen {
             Screen::Start => {
+                self.check_start_form(&ctx);
+                let check = self
+                    .start_check
+                    .as_ref()
+                    .filter(|c| c.form.same_choice(&self.start));
                 let view = start::StartView {
+                    check,
                     message: self.message.as_ref(),
                     recent: &self.recent,
                     can_go_back: self.path.is_some(),
@@ -1514,6 +1557,10 @@ impl LaminaApp {
                 egui::Color32::from_rgb(60, 160, 60)
             };
             ui.colored_label(color, msg);
+        } else {
+            // The message's line is kept, so that the workbench does not move
+            // when one appears.
+            ui.label(" ");
         }
     }
 }

@@ -23,8 +23,128 @@ pub struct StartForm {
     pub second_path: String,
 }
 
+impl StartForm {
+    /// The same template and files (what a check of the data depends on).
+    pub fn same_choice(&self, other: &StartForm) -> bool {
+        let key = |f: &StartForm| {
+            (
+                f.template,
+                f.data_path.trim().to_string(),
+                f.labels_path.trim().to_string(),
+                f.label_column.trim().to_string(),
+                f.second_path.trim().to_string(),
+            )
+        };
+        key(self) == key(other)
+    }
+}
+
+/// What the start screen's data was found to hold, for the form it was
+/// checked on.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub form: StartForm,
+    /// The columns a label can be taken from: the label table's (after its id
+    /// column), else the data table's; empty for other kinds of data.
+    pub columns: Vec<String>,
+    /// What the data holds, in words, or why it does not suit the template.
+    pub outcome: Result<String, String>,
+}
+
+/// The job that reads the chosen data as the template would (nothing is
+/// written) and finds the columns a label can come from. `None` when there is
+/// nothing to check yet, or the template brings its own environment.
+pub fn check_job(form: &StartForm) -> Option<impl FnOnce() -> Result<Done, String> + Send + use<>> {
+    let t = form
+        .template
+        .and_then(|i| Template::all().get(i).copied())?;
+    let data = PathBuf::from(form.data_path.trim());
+    if data.as_os_str().is_empty()
+        || t.experiment().data.format == crate::spec::DataFormat::Environment
+    {
+        return None;
+    }
+    let form = form.clone();
+    let (opts, _) = new_options(&form);
+    Some(move || {
+        let labels =
+            (!form.labels_path.trim().is_empty()).then(|| PathBuf::from(form.labels_path.trim()));
+        let columns = match &labels {
+            Some(table) => {
+                crate::project::table_columns(table).map(|c| c.into_iter().skip(1).collect())
+            }
+            None if crate::data::detect_format(&data)
+                .is_ok_and(|f| f == crate::spec::DataFormat::Table) =>
+            {
+                crate::project::table_columns(&data).map(|c| c.into_iter().skip(1).collect())
+            }
+            None => Ok(Vec::new()),
+        }
+        .unwrap_or_default();
+        let place = crate::project::parent_dir(&data).join(format!("{}.json", t.name()));
+        let outcome = new_experiment(t, &data, &place, &opts).and_then(|(_, ds, report)| {
+            match report.first_error() {
+                Some(e) => Err(format!(
+                    "the template's network does not fit this data: {e}"
+                )),
+                None => Ok(found(&ds)),
+            }
+        });
+        Ok(Done::Checked(Box::new(Checked {
+            form,
+            columns,
+            outcome,
+        })))
+    })
+}
+
+/// The data in one line: how many samples of what, and the classes.
+fn found(ds: &crate::data::Dataset) -> String {
+    let mut line = format!(
+        "{}: {} samples, each {:?}",
+        ds.kind.label(),
+        ds.len(),
+        ds.shape
+    );
+    let classes = ds.labels.class_names();
+    if !classes.is_empty() {
+        line.push_str(&format!(
+            "; {} classes ({})",
+            classes.len(),
+            preview_names(classes)
+        ));
+    }
+    line
+}
+
+fn preview_names(names: &[String]) -> String {
+    let shown: Vec<&str> = names.iter().take(6).map(String::as_str).collect();
+    let more = if names.len() > 6 { ", …" } else { "" };
+    format!("{}{more}", shown.join(", "))
+}
+
+/// The options the form gives `new_experiment`, and the typed experiment path.
+fn new_options(form: &StartForm) -> (NewOptions, Option<PathBuf>) {
+    let typed = (!form.experiment_path.trim().is_empty())
+        .then(|| PathBuf::from(form.experiment_path.trim()));
+    let opts = NewOptions {
+        labels: (!form.labels_path.trim().is_empty())
+            .then(|| PathBuf::from(form.labels_path.trim())),
+        label_column: (!form.label_column.trim().is_empty())
+            .then(|| form.label_column.trim().to_string()),
+        settings: Vec::new(),
+        joined: (!form.second_path.trim().is_empty())
+            .then(|| PathBuf::from(form.second_path.trim()))
+            .into_iter()
+            .collect(),
+    };
+    (opts, typed)
+}
+
 /// What the start screen shows besides its form.
 pub struct StartView<'a> {
+    /// What the chosen data holds, when checked for the form as it is now.
+    pub check: Option<&'a Checked>,
     pub message: Option<&'a (String, bool)>,
     pub recent: &'a [PathBuf],
     /// An experiment is open behind the start screen.
@@ -120,8 +240,34 @@ pub fn show(ui: &mut egui::Ui, form: &mut StartForm, view: &StartView) -> Vec<Ac
                     });
                     ui.end_row();
                     let name = ui.label("Label column (optional)");
-                    ui.text_edit_singleline(&mut form.label_column)
-                        .labelled_by(name.id);
+                    match view.check.filter(|c| !c.columns.is_empty()) {
+                        // The columns found in the chosen table, to pick from.
+                        Some(c) => {
+                            let shown = match form.label_column.trim() {
+                                "" => "the table's second column".to_string(),
+                                col => col.to_string(),
+                            };
+                            egui::ComboBox::from_id_salt("label_column")
+                                .selected_text(shown)
+                                .width(220.0)
+                                .show_ui(ui, |ui| {
+                                    ui.selectable_value(
+                                        &mut form.label_column,
+                                        String::new(),
+                                        "the table's second column",
+                                    );
+                                    for col in &c.columns {
+                                        ui.selectable_value(&mut form.label_column, col.clone(), col);
+                                    }
+                                })
+                                .response
+                                .labelled_by(name.id);
+                        }
+                        None => {
+                            ui.text_edit_singleline(&mut form.label_column)
+                                .labelled_by(name.id);
+                        }
+                    }
                     ui.end_row();
                     let name = ui.label("Save experiment as");
                     ui.text_edit_singleline(&mut form.experiment_path)
@@ -134,19 +280,34 @@ pub fn show(ui: &mut egui::Ui, form: &mut StartForm, view: &StartView) -> Vec<Ac
                     .and_then(|i| Template::all().get(i))
                     .is_none_or(|t| t.experiment().data.format != crate::spec::DataFormat::Environment);
                 let creating = view.tasks.is_running(Kind::Create);
-                let ready = form.template.is_some()
+                let chosen = form.template.is_some()
                     && (!needs_data || !form.data_path.trim().is_empty());
-                if ui
-                    .add_enabled(ready && !creating, egui::Button::new("Create experiment"))
-                    .clicked()
-                {
+                // The data is checked against the template before Create.
+                let checked = !needs_data || view.check.is_some_and(|c| c.outcome.is_ok());
+                let button = ui.add_enabled(
+                    chosen && checked && !creating,
+                    egui::Button::new("Create experiment"),
+                );
+                if button.clicked() {
                     actions.push(Action::Create);
+                }
+                if view.tasks.show(ui, Kind::Check) {
+                    actions.push(Action::Cancel(Kind::Check));
                 }
                 if view.tasks.show(ui, Kind::Create) {
                     actions.push(Action::Cancel(Kind::Create));
                 }
-                if !ready {
+                if !chosen {
                     ui.weak("Pick a template and a data file first.");
+                } else if let Some(c) = view.check.filter(|_| needs_data) {
+                    match &c.outcome {
+                        Ok(found) => {
+                            ui.colored_label(egui::Color32::from_rgb(60, 160, 60), format!("Found {found}."));
+                        }
+                        Err(e) => {
+                            ui.colored_label(egui::Color32::from_rgb(220, 60, 60), e);
+                        }
+                    }
                 }
 
                 let ui = &mut cols[1];
@@ -285,19 +446,7 @@ pub fn create_job(
         .template
         .and_then(|i| Template::all().get(i).copied())?;
     let data = PathBuf::from(form.data_path.trim());
-    let typed = (!form.experiment_path.trim().is_empty())
-        .then(|| PathBuf::from(form.experiment_path.trim()));
-    let opts = NewOptions {
-        labels: (!form.labels_path.trim().is_empty())
-            .then(|| PathBuf::from(form.labels_path.trim())),
-        label_column: (!form.label_column.trim().is_empty())
-            .then(|| form.label_column.trim().to_string()),
-        settings: Vec::new(),
-        joined: (!form.second_path.trim().is_empty())
-            .then(|| PathBuf::from(form.second_path.trim()))
-            .into_iter()
-            .collect(),
-    };
+    let (opts, typed) = new_options(form);
     Some(move || {
         let exp_path = match typed {
             Some(p) if p.exists() && !replace => {

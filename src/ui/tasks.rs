@@ -41,6 +41,8 @@ pub enum Kind {
     Replay,
     /// Writing the autosave or the list of recent experiments (not shown).
     Save,
+    /// Checking the start screen's data against its template, before Create.
+    Check,
 }
 
 impl Kind {
@@ -56,6 +58,7 @@ impl Kind {
             Kind::Projection => "projecting",
             Kind::Replay => "replaying",
             Kind::Save => "saving",
+            Kind::Check => "checking",
         }
     }
 }
@@ -79,6 +82,8 @@ pub enum Done {
     Replayed(rl::Playback),
     /// A file the user need not hear about was written.
     Saved,
+    /// What the start screen's data holds, or why it does not suit the template.
+    Checked(Box<super::start::Checked>),
 }
 
 /// How a job ended.

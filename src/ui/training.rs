@@ -293,6 +293,45 @@ impl TrainingState {
 }
 
 impl LaminaApp {
+    /// The result views the open experiment has now, with their tab names.
+    pub fn result_views(&self) -> Vec<(ResultView, &'static str)> {
+        use crate::spec::Task;
+        let task = self.experiment.task;
+        let t = &self.training;
+        let mut views = vec![(ResultView::Curves, "Loss & accuracy")];
+        if !matches!(task, Task::Gan | Task::Dqn) {
+            views.push((ResultView::Latent, "Latent space"));
+        }
+        if t.reconstructions.is_some() {
+            views.push((ResultView::Reconstructions, "Reconstructions"));
+        }
+        if t.attention.is_some() {
+            views.push((ResultView::Attention, "Attention"));
+        }
+        if task == Task::Gan {
+            views.push((ResultView::Generated, "Generated samples"));
+        }
+        if task == Task::Dqn {
+            views.push((ResultView::Play, "Play an episode"));
+        }
+        if latest_confusion(t).is_some() {
+            views.push((ResultView::Confusion, "Confusion matrix"));
+        }
+        if t.outcome
+            .as_ref()
+            .is_some_and(|o| o.summary.test.is_some() || o.summary.validation.is_some())
+        {
+            views.push((ResultView::Evaluation, "Evaluation"));
+        }
+        if !matches!(task, Task::Gan | Task::Dqn) {
+            views.push((ResultView::Predict, "Predict"));
+        }
+        if self.sweep.is_some() {
+            views.push((ResultView::Sweep, "Sweep"));
+        }
+        views
+    }
+
     /// The training side of the workbench: its panels, each given its own
     /// state, and what they ask for carried out.
     pub(super) fn training_panel(&mut self, ui: &mut egui::Ui) {
@@ -315,38 +354,16 @@ impl LaminaApp {
             app.apply(action, ui.ctx());
         }
         ui.separator();
+        // Only the views this experiment's task has: a view left over from
+        // the experiment shown before falls back to the curves.
+        let views = app.result_views();
+        if !views.iter().any(|(v, _)| *v == app.result_view) {
+            app.result_view = ResultView::Curves;
+        }
         // Wrapped: a run with every view has more tabs than a narrow panel is wide.
         ui.horizontal_wrapped(|ui| {
-            ui.selectable_value(&mut app.result_view, ResultView::Curves, "Loss & accuracy");
-            if !matches!(app.experiment.task, crate::spec::Task::Gan | crate::spec::Task::Dqn) {
-                ui.selectable_value(&mut app.result_view, ResultView::Latent, "Latent space");
-            }
-            if app.training.reconstructions.is_some() {
-                ui.selectable_value(&mut app.result_view, ResultView::Reconstructions, "Reconstructions");
-            }
-            if app.training.attention.is_some() {
-                ui.selectable_value(&mut app.result_view, ResultView::Attention, "Attention");
-            }
-            if app.training.gan.is_some() {
-                ui.selectable_value(&mut app.result_view, ResultView::Generated, "Generated samples");
-            }
-            if app.experiment.task == crate::spec::Task::Dqn {
-                ui.selectable_value(&mut app.result_view, ResultView::Play, "Play an episode");
-            }
-            if latest_confusion(&app.training).is_some() {
-                ui.selectable_value(&mut app.result_view, ResultView::Confusion, "Confusion matrix");
-            }
-            if app
-                .training
-                .outcome
-                .as_ref()
-                .is_some_and(|o| o.summary.test.is_some() || o.summary.validation.is_some())
-            {
-                ui.selectable_value(&mut app.result_view, ResultView::Evaluation, "Evaluation");
-            }
-            ui.selectable_value(&mut app.result_view, ResultView::Predict, "Predict");
-            if app.sweep.is_some() {
-                ui.selectable_value(&mut app.result_view, ResultView::Sweep, "Sweep");
+            for (view, name) in views {
+                ui.selectable_value(&mut app.result_view, view, name);
             }
         });
         let classes = if app.training.class_names.is_empty() {
@@ -848,9 +865,10 @@ pub(super) fn controls(
             }
         }
     });
-    if cx.supervised && !running {
+    // Kept in place while training (disabled), so that nothing below moves.
+    if cx.supervised {
         let mut choose = false;
-        ui.horizontal(|ui| {
+        ui.add_enabled_ui(!running, |ui| ui.horizontal(|ui| {
             ui.label("Start from").on_hover_text(
                 "Fine-tuning: copy the weights of a saved model's layers that sit at the same place \
                  with the same shapes (the run says which); tick 'frozen' on a layer card to keep it. \
@@ -871,7 +889,7 @@ pub(super) fn controls(
                 }
             }
             choose = ui.button("Choose model…").clicked();
-        });
+        }));
         if let Some(p) = &t.init_from_problem {
             ui.colored_label(ui.visuals().error_fg_color, p);
         }
@@ -914,6 +932,12 @@ pub(super) fn controls(
             p.samples_per_second,
             if running {
                 format!("about {:.0} s left", p.eta_seconds)
+            } else if t
+                .outcome
+                .as_ref()
+                .is_some_and(|o| o.summary.epochs_completed < p.epochs)
+            {
+                "stopped".into()
             } else {
                 "finished".into()
             }
@@ -937,41 +961,64 @@ pub(super) fn controls(
             );
         });
     }
-    if let Some(o) = &t.outcome {
-        let s = &o.summary;
-        let mut line = format!(
-            "Done: {} epochs in {:.1} s",
-            s.epochs_completed, s.wall_seconds
-        );
-        if let Some(a) = s.final_valid.as_ref().and_then(|v| v.accuracy) {
-            line.push_str(&format!(", validation accuracy {:.1}%", a * 100.0));
+    // The lines and buttons a finished run shows are there from the start of
+    // a run (with what is known so far), so that the views below stay put.
+    if t.started.is_some() || t.outcome.is_some() {
+        match &t.outcome {
+            Some(o) => {
+                let s = &o.summary;
+                let mut line = format!(
+                    "Done: {} epochs in {:.1} s",
+                    s.epochs_completed, s.wall_seconds
+                );
+                if let Some(a) = s.final_valid.as_ref().and_then(|v| v.accuracy) {
+                    line.push_str(&format!(", validation accuracy {:.1}%", a * 100.0));
+                }
+                ui.label(line);
+            }
+            None if running => {
+                ui.weak("Training…");
+            }
+            None => {
+                ui.weak("Not finished.");
+            }
         }
-        ui.label(line);
-        if t.frames_while_training > 0 {
-            ui.weak(format!(
-                "Window while training: {} frames, slowest {:.1} ms",
-                t.frames_while_training, t.max_frame_ms
-            ));
-        }
-        let exporting = cx.tasks.is_running(Kind::Export);
-        ui.add_enabled_ui(!exporting, |ui| {
-            ui.horizontal(|ui| {
-                if ui
-                    .button("Export model folder…")
-                    .on_hover_text("The same folder `lamina train` writes: spec, weights (safetensors) and preprocessing")
-                    .clicked()
-                {
-                    actions.push(Action::Ask(Purpose::ExportModel));
-                }
-                if ui.button("Save plots (PNG)…").clicked() {
-                    actions.push(Action::Ask(Purpose::ExportPlots));
-                }
-                if t.latent.is_some() && ui.button("Export latent coordinates (CSV)…").clicked() {
-                    actions.push(Action::Ask(Purpose::ExportLatent));
-                }
-            });
-        });
+        ui.weak(format!(
+            "Window while training: {} frames, slowest {:.1} ms",
+            t.frames_while_training, t.max_frame_ms
+        ))
+        .on_hover_text("How smoothly the window kept drawing while it trained: each frame's time on the window's thread");
     }
+    let exporting = cx.tasks.is_running(Kind::Export);
+    let trained = t.outcome.is_some();
+    ui.add_enabled_ui(trained && !exporting, |ui| {
+        ui.horizontal(|ui| {
+            let why = "Train first: these save what training made";
+            if ui
+                .button("Export model folder…")
+                .on_hover_text("The same folder `lamina train` writes: spec, weights (safetensors) and preprocessing")
+                .on_disabled_hover_text(why)
+                .clicked()
+            {
+                actions.push(Action::Ask(Purpose::ExportModel));
+            }
+            if ui
+                .button("Save plots (PNG)…")
+                .on_disabled_hover_text(why)
+                .clicked()
+            {
+                actions.push(Action::Ask(Purpose::ExportPlots));
+            }
+            if cx.supervised
+                && ui
+                    .add_enabled(t.latent.is_some(), egui::Button::new("Export latent coordinates (CSV)…"))
+                    .on_disabled_hover_text("The latent map appears after the first epoch")
+                    .clicked()
+            {
+                actions.push(Action::Ask(Purpose::ExportLatent));
+            }
+        });
+    });
     // Every export (model, plots, samples, maps) shows here, whichever view asked.
     if cx.tasks.show(ui, Kind::Export) {
         actions.push(Action::Cancel(Kind::Export));
