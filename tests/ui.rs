@@ -2112,3 +2112,24 @@ fn the_label_column_is_picked_from_the_table_and_the_data_checked_before_create(
     h.get_by_label_contains("2 classes");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn latent_map_classes_are_listed_beside_it_and_hidden_by_a_click() {
+    let dir = scratch("latent-legend");
+    let mut h = harness(LaminaApp::default());
+    train_omics(&mut h, &dir);
+    h.get_by_label("Latent space").click();
+    h.run_steps(3);
+    // One entry per class with its count, outside the plot.
+    let b_cell = h.get_by_label_contains("B_cell (");
+    let t_cell = h.get_by_label_contains("T_cell (");
+    assert!(b_cell.rect().bottom() <= h.get_by_label_contains("NK_cell (").rect().bottom() + 1.0);
+    let _ = t_cell;
+    h.get_by_label_contains("B_cell (").click();
+    h.run_steps(2);
+    assert!(h.state().latent_view.hidden.contains("B_cell"));
+    h.get_by_label("show all").click();
+    h.run_steps(2);
+    assert!(h.state().latent_view.hidden.is_empty());
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,6 +1,7 @@
 //! Analyses of trained models and their outputs that the views draw: latent-space
-//! projections (PCA for now) and how well the latent space keeps classes
-//! together. Knows nothing of egui.
+//! projections (PCA for now), how well the latent space keeps classes
+//! together, and the colours that tell classes apart in the window and in
+//! exported plots. Knows nothing of egui.
 
 /// Project `n` rows of `dims` values onto their first two principal components.
 ///
@@ -229,5 +230,109 @@ mod tests {
         let a = knn_agreement(&values, 2, &mixed, 5).unwrap();
         assert!(a < 0.8, "{a}");
         assert_eq!(knn_agreement(&values, 2, &labels[..3], 5), None);
+    }
+}
+
+/// Colours for `n` classes that can be told apart: Tableau 10 (made for
+/// categories, fine on light and dark backgrounds) for the first ten, then
+/// colours picked the way Glasbey et al. (2007) do, each the candidate
+/// farthest in CIELAB from all chosen so far, among mid-lightness colours
+/// (visible on the window's dark background and on white exports).
+pub fn class_colors(n: usize) -> Vec<[u8; 3]> {
+    const TABLEAU10: [[u8; 3]; 10] = [
+        [0x4e, 0x79, 0xa7],
+        [0xf2, 0x8e, 0x2b],
+        [0xe1, 0x57, 0x59],
+        [0x76, 0xb7, 0xb2],
+        [0x59, 0xa1, 0x4f],
+        [0xed, 0xc9, 0x48],
+        [0xb0, 0x7a, 0xa1],
+        [0xff, 0x9d, 0xa7],
+        [0x9c, 0x75, 0x5f],
+        [0xba, 0xb0, 0xac],
+    ];
+    let mut chosen: Vec<[u8; 3]> = TABLEAU10.iter().copied().take(n).collect();
+    if n <= TABLEAU10.len() {
+        return chosen;
+    }
+    // Every 17th level of each channel: 16³ candidates.
+    let level = |i: u32| (i * 17) as u8;
+    let candidates: Vec<([u8; 3], [f64; 3])> = (0..16u32 * 16 * 16)
+        .map(|i| [level(i / 256), level(i / 16 % 16), level(i % 16)])
+        .map(|c| (c, lab(c)))
+        .filter(|(_, l)| (45.0..=82.0).contains(&l[0]))
+        .collect();
+    let mut nearest: Vec<f64> = candidates
+        .iter()
+        .map(|(_, l)| {
+            chosen
+                .iter()
+                .map(|&c| distance(*l, lab(c)))
+                .fold(f64::MAX, f64::min)
+        })
+        .collect();
+    while chosen.len() < n {
+        let Some((best, _)) = nearest.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)) else {
+            break;
+        };
+        let (colour, l) = candidates[best];
+        chosen.push(colour);
+        for (d, (_, other)) in nearest.iter_mut().zip(&candidates) {
+            *d = d.min(distance(l, *other));
+        }
+    }
+    chosen
+}
+
+/// sRGB to CIELAB (D65).
+fn lab([r, g, b]: [u8; 3]) -> [f64; 3] {
+    let lin = |c: u8| {
+        let c = c as f64 / 255.0;
+        if c <= 0.04045 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    let (r, g, b) = (lin(r), lin(g), lin(b));
+    let x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047;
+    let y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    let z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883;
+    let f = |t: f64| {
+        if t > 0.008856 {
+            t.cbrt()
+        } else {
+            7.787 * t + 16.0 / 116.0
+        }
+    };
+    let (fx, fy, fz) = (f(x), f(y), f(z));
+    [116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)]
+}
+
+fn distance(a: [f64; 3], b: [f64; 3]) -> f64 {
+    ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt()
+}
+
+#[cfg(test)]
+mod colour_tests {
+    use super::*;
+
+    #[test]
+    fn class_colours_stay_apart_for_many_classes() {
+        for n in [4, 10, 20, 30] {
+            let c = class_colors(n);
+            assert_eq!(c.len(), n);
+            let mut closest = f64::MAX;
+            for i in 0..n {
+                for j in 0..i {
+                    closest = closest.min(distance(lab(c[i]), lab(c[j])));
+                }
+            }
+            // ΔE 10 is two colours anyone tells apart side by side.
+            assert!(
+                closest > 10.0,
+                "{n} classes: two colours {closest:.1} apart"
+            );
+        }
     }
 }

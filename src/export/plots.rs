@@ -168,8 +168,10 @@ pub fn scatter_png(
             .draw()
             .map_err(|e| e.to_string())?;
         let groups = class_names.len().max(1);
-        for g in 0..groups {
-            let color = PALETTE[g % PALETTE.len()];
+        // The window's colours, one per class however many there are.
+        let colours = crate::analysis::class_colors(groups);
+        for (g, &[r, gr, b]) in colours.iter().enumerate() {
+            let color = RGBColor(r, gr, b);
             let pts: Vec<(f64, f64)> = points
                 .iter()
                 .enumerate()

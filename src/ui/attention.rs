@@ -24,7 +24,38 @@ pub struct ShownMap {
     pub weights: Vec<f32>,
     pub positions: usize,
     pub labels: Vec<String>,
+    /// Residues each attention position covers (more than one after pooling).
+    pub per: usize,
+    /// The sequence's letters, one per residue.
+    pub letters: Vec<char>,
 }
+
+impl ShownMap {
+    /// What to write on an axis whose cells are `cell` points wide: each
+    /// residue's letter where they fit one per cell, else the residue number
+    /// at the start of every `step`-th position, `step` chosen so that the
+    /// numbers do not overlap.
+    fn ticks(&self, cell: f32) -> Vec<(usize, String)> {
+        let p = self.positions;
+        if self.per == 1 && cell >= 7.0 && self.letters.len() >= p {
+            return (0..p).map(|i| (i, self.letters[i].to_string())).collect();
+        }
+        let digits = format!("{}", p * self.per).len() as f32;
+        let needed = digits * TICK_CHAR + 6.0;
+        let step = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000]
+            .into_iter()
+            .find(|&s| s as f32 * cell >= needed)
+            .unwrap_or(p.max(1));
+        (0..p)
+            .step_by(step)
+            .map(|i| (i, format!("{}", i * self.per + 1)))
+            .collect()
+    }
+}
+
+/// The axis font's size and the width of one of its digits.
+const TICK_SIZE: f32 = 10.0;
+const TICK_CHAR: f32 = 6.2;
 
 /// The map `view` selects in `snap`, with position labels aligned to residues.
 pub fn shown_map(snap: &AttentionSnapshot, view: AttentionView) -> Option<ShownMap> {
@@ -65,6 +96,8 @@ pub fn shown_map(snap: &AttentionSnapshot, view: AttentionView) -> Option<ShownM
         weights,
         positions: p,
         labels,
+        per,
+        letters,
     })
 }
 
@@ -130,8 +163,10 @@ pub fn show(
             ui.end_row();
         });
     let map = shown_map(snap, *v)?;
-    heatmap(ui, &map);
+    // The track above the map, its bars over the map's columns, so that the
+    // two are seen together.
     importance(ui, &map);
+    heatmap(ui, &map);
     let mut action = None;
     ui.horizontal(|ui| {
         if ui.button("Export map as PNG…").clicked() {
@@ -146,7 +181,7 @@ pub fn show(
 
 fn heatmap(ui: &mut egui::Ui, map: &ShownMap) {
     let p = map.positions;
-    let margin = 26.0;
+    let margin = MARGIN;
     let side = (ui.available_width() - margin - 8.0).clamp(120.0, 520.0);
     let cell = side / p as f32;
     let (rect, response) = ui.allocate_exact_size(
@@ -167,20 +202,11 @@ fn heatmap(ui: &mut egui::Ui, map: &ShownMap) {
             );
         }
     }
-    // Letters on both axes when there is room, else every tenth position.
-    let font = egui::FontId::monospace((cell * 0.8).clamp(6.0, 11.0));
+    // Letters on both axes when they fit one per cell, else residue numbers
+    // spaced so that they can be read.
+    let font = egui::FontId::monospace(TICK_SIZE);
     let color = ui.visuals().text_color();
-    let step = if cell >= 7.0 {
-        1
-    } else {
-        (10.0 / cell).ceil() as usize
-    };
-    for i in (0..p).step_by(step.max(1)) {
-        let text = if step == 1 {
-            map.labels[i].chars().next().unwrap_or(' ').to_string()
-        } else {
-            format!("{}", i + 1)
-        };
+    for (i, text) in map.ticks(cell) {
         let c = (i as f32 + 0.5) * cell;
         painter.text(
             origin + egui::vec2(c, -4.0),
@@ -216,21 +242,51 @@ fn heatmap(ui: &mut egui::Ui, map: &ShownMap) {
     );
 }
 
-/// How much attention each position receives, as bars under the sequence.
+/// Room left of the map and the track for the row labels and the scale.
+const MARGIN: f32 = 34.0;
+
+/// How much attention each position receives, as bars over the map's
+/// columns, with a scale.
 fn importance(ui: &mut egui::Ui, map: &ShownMap) {
     let p = map.positions;
     let track = attention_received(&map.weights, p);
     let max = track.iter().fold(1e-12f32, |m, &v| m.max(v));
-    let margin = 26.0;
+    let margin = MARGIN;
     let width = (ui.available_width() - margin - 8.0).clamp(120.0, 520.0);
     let cell = width / p as f32;
     let height = 46.0;
+    ui.weak("Importance track: the attention each position receives, averaged over the positions looking.");
     let (rect, response) = ui.allocate_exact_size(
-        egui::vec2(width + margin, height + 14.0),
+        egui::vec2(width + margin, height + 16.0),
         egui::Sense::hover(),
     );
     let painter = ui.painter_at(rect);
     let base = rect.min + egui::vec2(margin, height);
+    let font = egui::FontId::monospace(TICK_SIZE);
+    let color = ui.visuals().text_color();
+    // The scale: 0 at the bottom, the largest value at the top.
+    let axis = ui.visuals().weak_text_color();
+    painter.line_segment(
+        [
+            base + egui::vec2(-2.0, 0.0),
+            base + egui::vec2(-2.0, -(height - 4.0)),
+        ],
+        egui::Stroke::new(1.0, axis),
+    );
+    painter.text(
+        base + egui::vec2(-5.0, 0.0),
+        egui::Align2::RIGHT_BOTTOM,
+        "0",
+        font.clone(),
+        color,
+    );
+    painter.text(
+        base + egui::vec2(-5.0, -(height - 4.0)),
+        egui::Align2::RIGHT_TOP,
+        format!("{max:.2}"),
+        font.clone(),
+        color,
+    );
     for (i, v) in track.iter().enumerate() {
         let h = v / max * (height - 4.0);
         let [r, g, b] = heat_color(v / max);
@@ -243,18 +299,14 @@ fn importance(ui: &mut egui::Ui, map: &ShownMap) {
             egui::Color32::from_rgb(r, g, b),
         );
     }
-    if cell >= 7.0 {
-        let font = egui::FontId::monospace((cell * 0.8).clamp(6.0, 11.0));
-        for i in 0..p {
-            let letter = map.labels[i].chars().next().unwrap_or(' ').to_string();
-            painter.text(
-                base + egui::vec2((i as f32 + 0.5) * cell, 2.0),
-                egui::Align2::CENTER_TOP,
-                letter,
-                font.clone(),
-                ui.visuals().text_color(),
-            );
-        }
+    for (i, text) in map.ticks(cell) {
+        painter.text(
+            base + egui::vec2((i as f32 + 0.5) * cell, 2.0),
+            egui::Align2::CENTER_TOP,
+            text,
+            font.clone(),
+            color,
+        );
     }
     if let Some(pos) = response.hover_pos() {
         let i = ((pos.x - base.x) / cell).floor();
@@ -266,5 +318,38 @@ fn importance(ui: &mut egui::Ui, map: &ShownMap) {
             ));
         }
     }
-    ui.weak("Importance track: the attention each position receives, averaged over all positions.");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(positions: usize, per: usize) -> ShownMap {
+        let letters: Vec<char> = "ACGT".chars().cycle().take(positions * per).collect();
+        ShownMap {
+            weights: vec![0.0; positions * positions],
+            positions,
+            labels: vec![String::new(); positions],
+            per,
+            letters,
+        }
+    }
+
+    #[test]
+    fn axes_show_letters_when_they_fit_and_readable_numbers_otherwise() {
+        // One residue per position, cells wide enough: every letter.
+        let t = map(20, 1).ticks(10.0);
+        assert_eq!(t.len(), 20);
+        assert_eq!(t[1], (1, "C".to_string()));
+        // After pooling by 2, 50 positions in 8-point cells: residue numbers
+        // (up to three digits) far enough apart not to overlap.
+        let t = map(50, 2).ticks(8.0);
+        assert_eq!(t[0], (0, "1".to_string()));
+        assert_eq!(t[1], (5, "11".to_string()));
+        let gap = (t[1].0 - t[0].0) as f32 * 8.0;
+        assert!(gap >= 3.0 * TICK_CHAR, "{gap}");
+        // One residue per position but cells too narrow for letters: numbers.
+        let t = map(100, 1).ticks(4.0);
+        assert!(t.iter().all(|(_, s)| s.parse::<usize>().is_ok()));
+    }
 }

@@ -31,7 +31,7 @@ use crate::project;
 use crate::spec::Experiment;
 use crate::spec::shapes::{ShapeReport, Target, infer_shapes_joined};
 pub use start::{StartForm, bundled_examples};
-pub use training::{ResultView, TrainingState};
+pub use training::{LatentView, ResultView, TrainingState};
 
 use dialogs::Purpose;
 
@@ -105,6 +105,8 @@ pub struct LaminaApp {
     pub selected: Option<(usize, usize)>,
     pub result_view: ResultView,
     pub attention_view: attention::AttentionView,
+    /// Which classes the latent map hides or brings forward.
+    pub latent_view: training::LatentView,
     /// How the network is shown: cards or the node graph, and each canvas's view.
     pub network_view: NetworkView,
     pub predict: predict::PredictState,
@@ -221,6 +223,7 @@ impl Default for LaminaApp {
             selected: None,
             result_view: ResultView::default(),
             attention_view: attention::AttentionView::default(),
+            latent_view: training::LatentView::default(),
             network_view: NetworkView::default(),
             predict: predict::PredictState::default(),
             start: StartForm::default(),

@@ -377,7 +377,7 @@ impl LaminaApp {
                 if app.training.latent.is_none() {
                     ui.weak("The latent map appears after the first epoch (it needs a validation share above 0).");
                 }
-                latent(ui, &app.training, classes);
+                latent(ui, &app.training, classes, &mut app.latent_view);
             }
             ResultView::Reconstructions => reconstructions(ui, &mut app.training),
             ResultView::Attention => {
@@ -1115,7 +1115,20 @@ fn curves(ui: &mut egui::Ui, t: &TrainingState) {
     }
 }
 
-fn latent(ui: &mut egui::Ui, t: &TrainingState, class_names: Option<Vec<String>>) {
+/// What the latent map hides or brings forward, by class name.
+#[derive(Debug, Clone, Default)]
+pub struct LatentView {
+    pub hidden: std::collections::BTreeSet<String>,
+    /// The class under the pointer in the legend: drawn over the others.
+    pub highlighted: Option<String>,
+}
+
+fn latent(
+    ui: &mut egui::Ui,
+    t: &TrainingState,
+    class_names: Option<Vec<String>>,
+    view: &mut LatentView,
+) {
     let Some((snap, points)) = &t.latent else {
         return;
     };
@@ -1130,7 +1143,7 @@ fn latent(ui: &mut egui::Ui, t: &TrainingState, class_names: Option<Vec<String>>
         ));
     }
     let names = class_names.unwrap_or_default();
-    // One series per class so the legend names them; hover shows the sample.
+    // One series per class so that hover names the sample and its class.
     let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
     match &snap.labels {
         Some(labels) => {
@@ -1143,12 +1156,51 @@ fn latent(ui: &mut egui::Ui, t: &TrainingState, class_names: Option<Vec<String>>
         }
         None => groups.push(("samples".into(), (0..points.len()).collect())),
     }
-    let lookup = groups.clone();
+    let colours: Vec<egui::Color32> = crate::analysis::class_colors(names.len().max(1))
+        .into_iter()
+        .map(|[r, g, b]| egui::Color32::from_rgb(r, g, b))
+        .collect();
+    let colour_of = |name: &str| {
+        let k = names.iter().position(|n| n == name).unwrap_or(0);
+        colours[k % colours.len()]
+    };
+    // The legend beside the plot, not over the points: click a class to hide
+    // or show it, point at it to bring it forward.
+    if snap.labels.is_some() {
+        view.highlighted = None;
+        ui.horizontal_wrapped(|ui| {
+            for (name, idx) in &groups {
+                let hidden = view.hidden.contains(name);
+                let colour = if hidden {
+                    ui.visuals().weak_text_color()
+                } else {
+                    colour_of(name)
+                };
+                let label = format!("{name} ({})", idx.len());
+                let chip = legend_entry(ui, &label, colour, hidden)
+                    .on_hover_text("Click to hide or show this class");
+                if chip.clicked() && !view.hidden.remove(name) {
+                    view.hidden.insert(name.clone());
+                }
+                if chip.hovered() && !hidden {
+                    view.highlighted = Some(name.clone());
+                }
+            }
+            if !view.hidden.is_empty() && ui.small_button("show all").clicked() {
+                view.hidden.clear();
+            }
+        });
+    }
+    let shown: Vec<(String, Vec<usize>)> = groups
+        .into_iter()
+        .filter(|(n, _)| !view.hidden.contains(n))
+        .collect();
+    let lookup = shown.clone();
     let ids = snap.ids.clone();
+    let highlighted = view.highlighted.clone();
     Plot::new("latent_plot")
         .height(380.0)
         .data_aspect(1.0)
-        .legend(Legend::default())
         .label_formatter(move |pos| match pos {
             egui_plot::HoverPosition::NearDataPoint {
                 plot_name, index, ..
@@ -1160,11 +1212,56 @@ fn latent(ui: &mut egui::Ui, t: &TrainingState, class_names: Option<Vec<String>>
             _ => None,
         })
         .show(ui, |p| {
-            for (name, idx) in &groups {
+            // The highlighted class last, so that it is drawn on top.
+            let mut order: Vec<&(String, Vec<usize>)> = shown.iter().collect();
+            order.sort_by_key(|(n, _)| Some(n) == highlighted.as_ref());
+            for (name, idx) in order {
                 let pts: Vec<[f64; 2]> = idx.iter().map(|&i| points[i]).collect();
-                p.points(Points::new(name.clone(), PlotPoints::from(pts)).radius(2.5));
+                let mut colour = colour_of(name);
+                let mut radius = 2.5;
+                match &highlighted {
+                    Some(h) if h == name => radius = 3.5,
+                    Some(_) => colour = colour.gamma_multiply(0.25),
+                    None => {}
+                }
+                p.points(
+                    Points::new(name.clone(), PlotPoints::from(pts))
+                        .radius(radius)
+                        .color(colour),
+                );
             }
         });
+}
+
+/// One entry of a legend: a dot of the class's colour and its name, as one
+/// widget (so that the two wrap together), clickable.
+fn legend_entry(
+    ui: &mut egui::Ui,
+    label: &str,
+    colour: egui::Color32,
+    hidden: bool,
+) -> egui::Response {
+    let mut text = egui::RichText::new(label).color(colour);
+    if hidden {
+        text = text.strikethrough();
+    }
+    let galley = egui::WidgetText::from(text).into_galley(
+        ui,
+        Some(egui::TextWrapMode::Extend),
+        f32::INFINITY,
+        egui::TextStyle::Button,
+    );
+    let size = egui::vec2(14.0 + galley.size().x, galley.size().y.max(14.0));
+    let (rect, response) = ui.allocate_exact_size(size, egui::Sense::click());
+    let response = response.on_hover_cursor(egui::CursorIcon::PointingHand);
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, label));
+    if ui.is_rect_visible(rect) {
+        let painter = ui.painter();
+        painter.circle_filled(egui::pos2(rect.left() + 5.0, rect.center().y), 4.0, colour);
+        let at = egui::pos2(rect.left() + 14.0, rect.center().y - galley.size().y / 2.0);
+        painter.galley(at, galley, colour);
+    }
+    response
 }
 
 /// The validation confusion matrix to show: the finished run's (with the kept
