@@ -348,6 +348,7 @@ impl LaminaApp {
                 app.experiment.task,
                 crate::spec::Task::Gan | crate::spec::Task::Dqn
             ),
+            task: app.experiment.task,
             tasks: &app.tasks,
         };
         for action in controls(ui, &mut app.training, &cx) {
@@ -372,7 +373,7 @@ impl LaminaApp {
             Some(app.training.class_names.clone())
         };
         match app.result_view {
-            ResultView::Curves => curves(ui, &app.training),
+            ResultView::Curves => curves(ui, &app.training, app.experiment.task),
             ResultView::Latent => {
                 if app.training.latent.is_none() {
                     ui.weak("The latent map appears after the first epoch (it needs a validation share above 0).");
@@ -818,6 +819,8 @@ pub(super) struct ControlsContext<'a> {
     pub data_ready: bool,
     /// Supervised (not a GAN or DQN): it can start from a saved model.
     pub supervised: bool,
+    /// What the experiment learns (for the words its numbers are given in).
+    pub task: crate::spec::Task,
     pub tasks: &'a Tasks,
 }
 
@@ -915,17 +918,28 @@ pub(super) fn controls(
         } else {
             String::new()
         };
-        ui.weak(format!(
-            "{} training / {} validation{test} samples, {} parameters",
-            s.train_samples, s.valid_samples, s.parameters
-        ));
+        if cx.task == crate::spec::Task::Dqn {
+            ui.weak(format!(
+                "learns from its own play in the environment; {} parameters",
+                s.parameters
+            ));
+        } else {
+            ui.weak(format!(
+                "{} training / {} validation{test} samples, {} parameters",
+                s.train_samples, s.valid_samples, s.parameters
+            ));
+        }
     }
     if let Some(p) = &t.progress {
         let done = ((p.epoch - 1) * p.steps_per_epoch + p.step) as f32;
         let total = (p.epochs * p.steps_per_epoch).max(1) as f32;
         ui.add(egui::ProgressBar::new(done / total).show_percentage());
+        let unit = match cx.task {
+            crate::spec::Task::Dqn => "steps/s",
+            _ => "samples/s",
+        };
         ui.label(format!(
-            "epoch {}/{} · loss {:.4} · {:.0} samples/s · {}",
+            "epoch {}/{} · loss {:.4} · {:.0} {unit} · {}",
             p.epoch,
             p.epochs,
             p.loss,
@@ -941,7 +955,8 @@ pub(super) fn controls(
             } else {
                 "finished".into()
             }
-        ));
+        ))
+        .on_hover_text(loss_meaning(cx.task));
     }
     if t.paused {
         ui.label("Paused.");
@@ -1030,12 +1045,59 @@ const TRAIN: egui::Color32 = egui::Color32::from_rgb(70, 130, 230);
 const TRAIN_LIGHT: egui::Color32 = egui::Color32::from_rgb(140, 170, 220);
 const VALID: egui::Color32 = egui::Color32::from_rgb(240, 150, 40);
 
-fn curves(ui: &mut egui::Ui, t: &TrainingState) {
+/// A hint when the validation loss has risen for a while from its lowest
+/// point while the training loss kept falling: what that means and what helps.
+pub fn overfitting(history: &[EpochMetrics]) -> Option<String> {
+    let valid: Vec<(usize, f64, f64)> = history
+        .iter()
+        .filter_map(|m| m.valid.as_ref().map(|v| (m.epoch, v.loss, m.train.loss)))
+        .collect();
+    let &(last_epoch, last_valid, last_train) = valid.last()?;
+    let &(best_epoch, best_valid, best_train) = valid.iter().min_by(|a, b| a.1.total_cmp(&b.1))?;
+    let rising_for = last_epoch - best_epoch;
+    let risen = last_valid > best_valid + 0.03 * best_valid.abs().max(1e-9);
+    (rising_for >= 3 && risen && last_train < best_train).then(|| {
+        format!(
+            "Overfitting: the validation loss is {:.0}% above its lowest (epoch {best_epoch}) and has not come back for {rising_for} epochs, while the training loss kept falling: the model is learning its training samples rather than what holds for new ones. What helps: early stopping (Training → Early stopping), more dropout, a smaller network, or more data. \"Keep best weights\" keeps the model of epoch {best_epoch}.",
+            (last_valid / best_valid - 1.0) * 100.0
+        )
+    })
+}
+
+/// What the loss of a task measures, in words, for the hover of its number.
+pub fn loss_meaning(task: crate::spec::Task) -> &'static str {
+    use crate::spec::Task;
+    match task {
+        Task::Classification => {
+            "Cross-entropy per sample: 0 when the model gives the right class all its confidence; guessing evenly among K classes gives ln K (0.69 for 2, 1.39 for 4). Lower is better."
+        }
+        Task::Regression => {
+            "Mean squared error: the average squared difference between prediction and target, in the target's units squared. Lower is better."
+        }
+        Task::Autoencoder => {
+            "Mean squared error of the reconstruction: the average squared difference between each input value and its reconstruction (after preprocessing). Lower is better."
+        }
+        Task::Vae => {
+            "Per sample: the reconstruction error summed over all features, plus the KL term that keeps the latent space smooth. It grows with the number of features, so compare it between epochs of a run, not between data sets. Lower is better."
+        }
+        Task::Gan => {
+            "The generator's loss: how well its samples fool the discriminator. It does not fall steadily; look at the generated samples and how they compare with the real ones."
+        }
+        Task::Dqn => {
+            "The Q-network's error in predicting the return of its actions (Huber loss). The episode returns say how well it plays."
+        }
+    }
+}
+
+fn curves(ui: &mut egui::Ui, t: &TrainingState, task: crate::spec::Task) {
     if !t.episodes.is_empty() {
         super::rl::curves(ui, &t.episodes);
         return;
     }
-    ui.strong("Loss");
+    if let Some(hint) = overfitting(&t.history) {
+        ui.colored_label(egui::Color32::from_rgb(200, 120, 0), hint);
+    }
+    ui.strong("Loss").on_hover_text(loss_meaning(task));
     let series = |f: &dyn Fn(&EpochMetrics) -> Option<f64>| -> Vec<[f64; 2]> {
         t.history
             .iter()
@@ -1460,4 +1522,60 @@ fn schedule_plot(ui: &mut egui::Ui, t: &TrainSpec, steps_per_epoch: usize) {
         .x_axis_label("epoch")
         .y_axis_label("learning rate")
         .show(ui, |p| p.line(Line::new("planned", PlotPoints::from(pts))));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::SplitMetrics;
+
+    fn epochs(losses: &[(f64, f64)]) -> Vec<EpochMetrics> {
+        losses
+            .iter()
+            .enumerate()
+            .map(|(i, &(train, valid))| EpochMetrics {
+                epoch: i + 1,
+                train: SplitMetrics {
+                    loss: train,
+                    ..Default::default()
+                },
+                valid: Some(SplitMetrics {
+                    loss: valid,
+                    ..Default::default()
+                }),
+                seconds: 1.0,
+                learning_rate: None,
+                confusion: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn overfitting_is_named_when_validation_rises_while_training_falls() {
+        let over = epochs(&[
+            (1.0, 1.0),
+            (0.8, 0.7),
+            (0.6, 0.6),
+            (0.5, 0.62),
+            (0.4, 0.66),
+            (0.3, 0.7),
+        ]);
+        let hint = overfitting(&over).expect("a hint");
+        assert!(hint.contains("epoch 3"), "{hint}");
+        // Both falling, or a rise of one epoch: no hint.
+        assert!(overfitting(&epochs(&[(1.0, 1.0), (0.8, 0.9), (0.6, 0.8), (0.5, 0.7)])).is_none());
+        assert!(overfitting(&epochs(&[(1.0, 1.0), (0.8, 0.7), (0.6, 0.75)])).is_none());
+        // Noise a percent above the lowest is not overfitting.
+        assert!(
+            overfitting(&epochs(&[
+                (1.0, 1.0),
+                (0.8, 0.7),
+                (0.6, 0.705),
+                (0.5, 0.704),
+                (0.4, 0.706),
+                (0.3, 0.705)
+            ]))
+            .is_none()
+        );
+    }
 }
