@@ -264,6 +264,13 @@ pub fn rebased(exp: &Experiment, from: &Path, to: &Path) -> Experiment {
     })
 }
 
+/// `path` (relative to `base` unless absolute) as a whole path without `..`
+/// steps; the disk is not consulted.
+pub fn whole_path(base: &Path, path: &Path) -> PathBuf {
+    let joined = crate::spec::resolve(base, path);
+    normalise(&std::path::absolute(&joined).unwrap_or(joined))
+}
+
 /// `exp` with its relative data paths, relative to `from`, made absolute.
 pub fn absolute_data_paths(exp: &Experiment, from: &Path) -> Experiment {
     map_data_paths(exp, |p| {

@@ -981,7 +981,7 @@ fn a_gan_trains_from_the_window_and_shows_its_samples() {
     h.get_by_label("Discriminator accuracy");
     h.get_by_label("Generated samples").click();
     h.run_steps(2);
-    h.get_by_label_contains("How features vary together");
+    h.get_by_label_contains("How alike generated and real samples are");
     h.get_by_label("Save 500 generated samples (CSV)…");
 }
 

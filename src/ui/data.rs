@@ -39,7 +39,13 @@ pub fn panel(ui: &mut egui::Ui, p: &mut DataPanel) -> Vec<Action> {
     ui.horizontal_wrapped(|ui| {
         let name = ui.label("Data file:");
         let current = p.spec.path.display().to_string();
-        if let Some(text) = path_field(ui, "data_path_field", &current, name.id) {
+        if let Some(text) = path_field(
+            ui,
+            "data_path_field",
+            &current,
+            name.id,
+            whole(p.base, &p.spec.path),
+        ) {
             let path = crate::spec::resolve(p.base, std::path::Path::new(&text));
             actions.push(Action::UsePath(Purpose::DataFile, path));
         }
@@ -190,7 +196,7 @@ fn joined_row(ui: &mut egui::Ui, p: &mut DataPanel, actions: &mut Vec<Action>) {
                 "Read beside the data and matched to it by sample id (its first column); a node of the network takes it by this name",
             );
             let current = j.path.display().to_string();
-            if let Some(text) = path_field(ui, ("joined_path_field", k), &current, name.id) {
+            if let Some(text) = path_field(ui, ("joined_path_field", k), &current, name.id, whole(p.base, &j.path)) {
                 typed = Some((k, text));
             }
             if ui.button("Choose…").clicked() {
@@ -215,7 +221,7 @@ fn joined_row(ui: &mut egui::Ui, p: &mut DataPanel, actions: &mut Vec<Action>) {
     let next = p.spec.joined.len();
     ui.horizontal_wrapped(|ui| {
         let name = ui.label("Join another table:");
-        if let Some(text) = path_field(ui, "join_new_field", "", name.id) {
+        if let Some(text) = path_field(ui, "join_new_field", "", name.id, None) {
             typed = Some((next, text));
         }
         if ui
@@ -232,6 +238,12 @@ fn joined_row(ui: &mut egui::Ui, p: &mut DataPanel, actions: &mut Vec<Action>) {
     }
 }
 
+/// The whole path a path in the experiment names, for the field's hover.
+fn whole(base: &std::path::Path, path: &std::path::Path) -> Option<String> {
+    (!path.as_os_str().is_empty())
+        .then(|| crate::project::whole_path(base, path).display().to_string())
+}
+
 /// A path typed into a field: kept as typed while focused, and given back
 /// (trimmed, when not empty and changed) once focus leaves (Enter). Relative
 /// paths are relative to the experiment file's folder.
@@ -240,15 +252,23 @@ fn path_field(
     id: impl std::hash::Hash + std::fmt::Debug,
     current: &str,
     label: egui::Id,
+    hover: Option<String>,
 ) -> Option<String> {
     let edit_id = egui::Id::unique(id);
     let mut text = ui
         .data(|d| d.get_temp::<String>(edit_id))
         .unwrap_or_else(|| current.to_string());
+    // As wide as the path (within reason), so that a long one is not cut off.
+    let wide = (text.chars().count() as f32 * 7.5 + 16.0).clamp(220.0, 560.0);
     let edit = ui
-        .add(egui::TextEdit::singleline(&mut text).desired_width(220.0))
+        .add(egui::TextEdit::singleline(&mut text).desired_width(wide))
         .labelled_by(label)
-        .on_hover_text("Relative paths are relative to the experiment file's folder");
+        .on_hover_text(match hover {
+            Some(whole) => {
+                format!("{whole}\n(relative paths are relative to the experiment file's folder)")
+            }
+            None => "Relative paths are relative to the experiment file's folder".into(),
+        });
     if edit.has_focus() {
         ui.data_mut(|d| d.insert_temp(edit_id, text.clone()));
         return None;

@@ -28,9 +28,10 @@ pub fn show(ui: &mut egui::Ui, t: &mut TrainingState) -> Option<Action> {
     ui.strong(format!("Generated vs real samples, {when}"));
     let first = t.gan_history.first().map_or(0.0, |h| h[1]);
     ui.label(format!(
-        "How features vary together, real against generated: r = {:.3} (before training {:.3}; two halves of the real data reach {:.3}). Spread of the generated samples: {:.2} of the real spread. Per-feature means: r = {:.3}.",
-        g.structure_correlation, first, g.structure_ceiling, g.spread_ratio, g.mean_correlation
-    ));
+        "How alike generated and real samples are: the features vary together the same way to r = {:.3} (1 would be the same pattern; before training {:.3}; two halves of the real data agree to {:.3}, the most to expect). The generated samples spread {:.0}% as widely as the real ones (100% is right). Each feature's average agrees to r = {:.3}.",
+        g.structure_correlation, first, g.structure_ceiling, g.spread_ratio * 100.0, g.mean_correlation
+    ))
+    .on_hover_text("r is the correlation between the real and the generated samples' feature-by-feature correlations: near 0 the generator has not learnt which features rise and fall together; near the real data's own agreement it has.");
     if t.outcome.is_some() && ui.button("Save 500 generated samples (CSV)…").clicked() {
         action = Some(Action::Ask(Purpose::ExportGenerated));
     }
@@ -45,10 +46,18 @@ pub fn show(ui: &mut egui::Ui, t: &mut TrainingState) -> Option<Action> {
                 let structure: Vec<[f64; 2]> = t.gan_history.iter().map(|h| [h[0], h[1]]).collect();
                 let spread: Vec<[f64; 2]> = t.gan_history.iter().map(|h| [h[0], h[2]]).collect();
                 p.line(
-                    Line::new("correlation structure r", PlotPoints::from(structure)).color(FAKE),
+                    Line::new(
+                        "features vary together like the real ones (r)",
+                        PlotPoints::from(structure),
+                    )
+                    .color(FAKE),
                 );
                 p.line(
-                    Line::new("spread (generated / real)", PlotPoints::from(spread)).color(REAL),
+                    Line::new(
+                        "spread of generated / real (1 = right)",
+                        PlotPoints::from(spread),
+                    )
+                    .color(REAL),
                 );
             });
     }
