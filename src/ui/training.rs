@@ -938,10 +938,13 @@ pub(super) fn controls(
             crate::spec::Task::Dqn => "steps/s",
             _ => "samples/s",
         };
+        // A DQN learns in one long stretch of steps, not in epochs.
+        let at = match cx.task {
+            crate::spec::Task::Dqn => format!("step {}/{}", p.step, p.steps_per_epoch),
+            _ => format!("epoch {}/{}", p.epoch, p.epochs),
+        };
         ui.label(format!(
-            "epoch {}/{} · loss {:.4} · {:.0} {unit} · {}",
-            p.epoch,
-            p.epochs,
+            "{at} · loss {:.4} · {:.0} {unit} · {}",
             p.loss,
             p.samples_per_second,
             if running {
