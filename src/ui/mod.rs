@@ -1,7 +1,11 @@
 //! The workbench window (eframe/egui). One app struct holds the experiment being
 //! edited, the loaded data and the training run; panels are functions that take
-//! `&mut` to exactly the state they edit. Nothing here calls burn: training goes
-//! through `train::Worker`, data through `data`, checks through `spec`.
+//! `&mut` to exactly the state they edit and return [`Action`]s, which
+//! [`LaminaApp::apply`] carries out; long work runs as `tasks` jobs. Files the
+//! user names go through `dialogs` (the system's) or `files` (Lamina's own
+//! browser, and the question before anything is replaced). Nothing here calls
+//! burn: training goes through `train::Worker`, data through `data`, checks
+//! through `spec`.
 
 mod architecture;
 pub mod attention;

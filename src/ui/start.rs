@@ -1,5 +1,9 @@
 //! The start screen: pick a template (with a plain description of each family and
-//! the data it suits) and a data file, or open an experiment.
+//! the data it suits) and a data file, or open an experiment. The chosen data
+//! is read as the template would read it by a background job ([`check_job`])
+//! before Create, which says what it holds and offers the label table's
+//! columns; [`create_job`] writes the experiment (never over a file unless the
+//! user agreed; with no name, beside the data or in `~/Lamina`).
 
 use std::path::{Path, PathBuf};
 
