@@ -724,6 +724,16 @@ pub enum SpecError {
         message: String,
     },
     #[error(
+        "{path}, line {line}: \"{key}\" is not a setting Lamina knows{}",
+        nearest.as_ref().map(|n| format!("; did you mean \"{n}\"?")).unwrap_or_default()
+    )]
+    UnknownKey {
+        path: PathBuf,
+        key: String,
+        line: usize,
+        nearest: Option<String>,
+    },
+    #[error(
         "{path} was written by a newer Lamina (format version {found}; this build reads up to {FORMAT_VERSION}); update Lamina to open it"
     )]
     TooNew { path: PathBuf, found: u32 },
@@ -766,7 +776,15 @@ impl Experiment {
             });
         }
         let value = upgrade(value, found);
-        let mut exp: Experiment = match serde_json::from_value(value) {
+        // Keys Lamina does not know are refused, with the nearest it knows: a
+        // misspelt setting ("epoch" for "epochs") would otherwise be ignored.
+        let mut unknown = Vec::new();
+        let parsed: Result<Experiment, _> =
+            serde_ignored::deserialize(value.clone(), |p| unknown.push(p.to_string()));
+        let mut exp: Experiment = match parsed {
+            Ok(exp) if !unknown.is_empty() => {
+                return Err(unknown_key(&exp, &unknown[0], text, path));
+            }
             Ok(exp) => exp,
             // Parse the text again to point at the line of the offending value.
             Err(e) => {
@@ -1007,6 +1025,66 @@ fn stack_list(arch: &Architecture) -> String {
 }
 
 /// Upgrade the JSON of an older format version to the current one.
+/// The error for `key` (a dotted path such as `training.epoch`), with the
+/// nearest key Lamina knows at that place and the line the key is on.
+fn unknown_key(exp: &Experiment, key: &str, text: &str, path: &Path) -> SpecError {
+    let (parent, name) = key.rsplit_once('.').unwrap_or(("", key));
+    let known = serde_json::to_value(exp).unwrap_or_default();
+    let mut place = &known;
+    for part in parent.split('.').filter(|p| !p.is_empty()) {
+        place = match place {
+            serde_json::Value::Object(m) => m.get(part).unwrap_or(&serde_json::Value::Null),
+            serde_json::Value::Array(a) => part
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| a.get(i))
+                .unwrap_or(&serde_json::Value::Null),
+            _ => &serde_json::Value::Null,
+        };
+    }
+    let nearest = match place {
+        serde_json::Value::Object(m) => m
+            .keys()
+            .map(|k| (edit_distance(k, name), k))
+            .filter(|(d, _)| *d <= 3)
+            .min()
+            .map(|(_, k)| match parent {
+                "" => k.clone(),
+                p => format!("{p}.{k}"),
+            }),
+        _ => None,
+    };
+    let quoted = format!("\"{name}\"");
+    let line = text
+        .lines()
+        .position(|l| l.contains(&quoted))
+        .map_or(0, |i| i + 1);
+    SpecError::UnknownKey {
+        path: path.to_path_buf(),
+        key: key.to_string(),
+        line,
+        nearest,
+    }
+}
+
+/// Levenshtein distance between two short names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let next = (prev + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
 fn upgrade(value: serde_json::Value, from: u32) -> serde_json::Value {
     // Version 0 is a file without `format_version`; its fields are those of version 1,
     // and a version 1 file reads as version 2 (its stacks are chains).
@@ -1190,5 +1268,37 @@ mod tests {
             experiments >= 16,
             "only {experiments} experiment files found"
         );
+    }
+}
+
+#[cfg(test)]
+mod unknown_key_tests {
+    use super::*;
+
+    #[test]
+    fn a_misspelt_setting_is_refused_with_the_nearest_name() {
+        let exp = templates::Template::MlpClassifier.experiment();
+        let mut value = serde_json::to_value(&exp).unwrap();
+        value["training"]["epoch"] = serde_json::json!(5);
+        let text = serde_json::to_string_pretty(&value).unwrap();
+        let err = Experiment::from_json(&text, Path::new("exp.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"training.epoch\""), "{err}");
+        assert!(err.contains("did you mean \"training.epochs\""), "{err}");
+        let line = text.lines().position(|l| l.contains("\"epoch\"")).unwrap() + 1;
+        assert!(err.contains(&format!("line {line}")), "{err}");
+        // A key far from any Lamina knows is refused without a guess.
+        let mut value = serde_json::to_value(&exp).unwrap();
+        value["my_notes"] = serde_json::json!("first try");
+        let err = Experiment::from_json(&value.to_string(), Path::new("exp.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"my_notes\" is not a setting") && !err.contains("did you mean"),
+            "{err}"
+        );
+        // What Lamina writes reads back.
+        assert!(Experiment::from_json(&exp.to_json(), Path::new("exp.json")).is_ok());
     }
 }
