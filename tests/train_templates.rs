@@ -887,3 +887,30 @@ fn a_gan_generator_of_transposed_convolutions_makes_pictures_of_the_data_size() 
         assert_eq!((img.width(), img.height()), (32, 32));
     }
 }
+
+/// A learning rate far too high makes the loss explode: the run stops with
+/// the fix instead of saving a model at chance.
+#[test]
+fn a_diverging_run_stops_and_says_how_to_fix_it() {
+    let dir = temp_dir("diverge");
+    let mut opts = labels_opts();
+    opts.settings.push("training.epochs=5".into());
+    opts.settings.push("training.learning_rate=1000000".into());
+    let (exp, dataset, _) = new_experiment(
+        Template::MlpClassifier,
+        &sample("omics/counts.csv"),
+        &dir.join("exp.json"),
+        &opts,
+    )
+    .unwrap();
+    let (ev_tx, _ev_rx) = mpsc::channel();
+    let (_cmd_tx, cmd_rx) = mpsc::channel();
+    let job = Job::new(exp, dataset, DevicePreference::Cpu);
+    let Err(err) = train::run_in_pool(job, ev_tx, cmd_rx) else {
+        panic!("a run with a learning rate of a million finished as if nothing were wrong");
+    };
+    assert!(
+        (err.contains("diverged") || err.contains("became")) && err.contains("learning rate"),
+        "{err}"
+    );
+}

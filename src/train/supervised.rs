@@ -162,6 +162,8 @@ pub fn run(
     let mut stopped_by_user = false;
     let mut stopped_early = false;
 
+    // The run's first step's loss, to tell divergence by.
+    let mut first_loss: Option<f64> = None;
     'epochs: for epoch in first_epoch..=t.epochs {
         let epoch_start = Instant::now();
         rand::seq::SliceRandom::shuffle(order.as_mut_slice(), &mut rng);
@@ -200,6 +202,15 @@ pub fn run(
                     },
                     step + 1,
                     lr
+                ));
+            }
+            // A loss ten thousand times its first value is a run that has
+            // diverged (a learning rate far too high): stopped, not saved.
+            let first = *first_loss.get_or_insert(loss_value);
+            if loss_value > 1e4 * first.abs().max(1e-3) {
+                return Err(format!(
+                    "training diverged: the loss grew from {first:.4} at the first step to {loss_value:.4e} at epoch {epoch}, step {}; training stopped and no model was kept. Lower the learning rate (now {lr}: try 0.001 for Adam), or turn on gradient clipping",
+                    step + 1
                 ));
             }
             acc.add(&parts, chunk.len(), loss_value);
