@@ -914,3 +914,32 @@ fn a_diverging_run_stops_and_says_how_to_fix_it() {
         "{err}"
     );
 }
+
+/// Too few samples for any to be held back: the run says so.
+#[test]
+fn a_run_without_validation_samples_says_so() {
+    let dir = temp_dir("one-sample");
+    let rows: Vec<String> = std::fs::read_to_string(sample("omics/counts.csv"))
+        .unwrap()
+        .lines()
+        .take(2)
+        .map(String::from)
+        .collect();
+    let data = dir.join("one_cell.csv");
+    std::fs::write(&data, rows.join("\n") + "\n").unwrap();
+    let opts = NewOptions {
+        settings: vec!["training.epochs=1".into()],
+        ..NewOptions::default()
+    };
+    let (exp, dataset, _) =
+        new_experiment(Template::Autoencoder, &data, &dir.join("exp.json"), &opts).unwrap();
+    assert!(exp.training.validation_fraction > 0.0);
+    let (o, events) = run_on_cpu(exp, dataset);
+    assert_eq!(o.summary.valid_samples, 0);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Note(n) if n.contains("no validation samples"))),
+        "no note said there is no validation split"
+    );
+}

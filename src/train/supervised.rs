@@ -106,6 +106,14 @@ pub fn run(
         parameters: report.total_params(),
     }));
 
+    if valid.is_empty() && t.validation_fraction > 0.0 {
+        // Asked for, but too few samples to hold any back: said, not hidden.
+        let _ = events.send(Event::Note(format!(
+            "{} samples are too few to hold back a validation share of {:.0}%: this run has no validation samples, so nothing tells how it does on samples it has not seen. Use more samples, or a larger validation share.",
+            data.len(),
+            t.validation_fraction * 100.0
+        )));
+    }
     if let Some(init) = &init_from
         && resume.is_none()
     {
