@@ -72,6 +72,31 @@ fn read_with(
         .iter()
         .map(|c| String::from_utf8_lossy(c).trim().to_string())
         .collect();
+    // Two columns of one name would be told apart by nothing but their place.
+    let mut named: HashMap<&str, usize> = HashMap::new();
+    for (i, c) in columns.iter().enumerate().filter(|(_, c)| !c.is_empty()) {
+        if let Some(first) = named.insert(c.as_str(), i) {
+            return Err(DataError::Invalid(format!(
+                "{}: columns {} and {} of the header are both called '{c}'; give each column a name of its own",
+                path.display(),
+                first + 1,
+                i + 1
+            )));
+        }
+    }
+    // A first line of numbers is more likely data than names: it is read as
+    // the header all the same (numeric gene ids are names too), and said.
+    let mut notes = Vec::new();
+    let named_by_numbers = columns.len() > 1
+        && columns[1..]
+            .iter()
+            .all(|c| parse_number(c.as_bytes()).is_some());
+    if named_by_numbers {
+        notes.push(format!(
+            "the first line is read as the header, but all its column names are numbers ({}…): if the file has no header row, its first sample was taken for the names; add a header line",
+            columns[1..].iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
     let find = |name: &str| find_column(path, &columns, name);
     let id_col = if opts.id_column.is_empty() {
         0
@@ -188,7 +213,7 @@ fn read_with(
         feature_names: feature_cols.iter().map(|&c| columns[c].clone()).collect(),
         labels,
         max_value: f32::MAX,
-        notes: Vec::new(),
+        notes,
         text_columns: text_cols.iter().map(|&c| columns[c].clone()).collect(),
         sparse: None,
         lengths: None,
@@ -366,6 +391,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("no data rows"), "{msg}");
+        let p = write("dupcols.csv", "id,a,b,a\nx,1,2,3\n");
+        let msg = read(&p, &TableOptions::default(), None, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("columns 2 and 4 of the header are both called 'a'"),
+            "{msg}"
+        );
+        let p = write("noheader.csv", "c1,0.5,1,2\nc2,3,4,5\n");
+        let ds = read(&p, &TableOptions::default(), None, false).unwrap();
+        assert_eq!(ds.len(), 1);
+        assert!(
+            ds.notes
+                .iter()
+                .any(|n| n.contains("all its column names are numbers (0.5, 1, 2…)")),
+            "{:?}",
+            ds.notes
+        );
         let p = write("dup.csv", "id,a\nx,1\nx,2\n");
         let msg = read(&p, &TableOptions::default(), None, false)
             .unwrap_err()
