@@ -89,6 +89,8 @@ pub fn read(dir: &Path) -> Result<Dataset, DataError> {
     let mut reader = open(&matrix)?;
     let mut line = String::new();
     let mut n = 0usize;
+    // The header says the values are integers (counts).
+    let mut integer = false;
     let read_err = |e: std::io::Error| {
         DataError::Invalid(format!(
             "cannot read {}: {e} (is the file complete? a download cut short leaves a truncated gzip stream)",
@@ -117,6 +119,7 @@ pub fn read(dir: &Path) -> Result<Dataset, DataError> {
                     ),
                 ));
             }
+            integer = lower.contains(" integer");
             if lower.contains("complex") || !lower.contains("general") {
                 return Err(bad(
                     &matrix,
@@ -214,6 +217,16 @@ pub fn read(dir: &Path) -> Result<Dataset, DataError> {
             .next()
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| bad(&matrix, n, format!("'{t}' has no numeric value")))?;
+        // An integer matrix holds counts: whole numbers, none below zero.
+        if integer && (value < 0.0 || value.fract() != 0.0 || !value.is_finite()) {
+            return Err(bad(
+                &matrix,
+                n,
+                format!(
+                    "{value} is not a count, but the header says the matrix holds integers (counts are whole numbers from 0); if the values were normalised, the header should say 'real'"
+                ),
+            ));
+        }
         counts.push(cell, gene, value);
     }
     if seen < entries {
@@ -371,6 +384,18 @@ mod tests {
                 MATRIX.to_string(),
                 "AAAC-1\n",
                 "lists 1 cells (barcodes) but",
+            ),
+            (
+                "negative",
+                MATRIX.replace("2 2 7", "2 2 -7"),
+                "AAAC-1\nTTTG-1\n",
+                "line 6: -7 is not a count",
+            ),
+            (
+                "fraction",
+                MATRIX.replace("3 1 2", "3 1 2.5"),
+                "AAAC-1\nTTTG-1\n",
+                "line 5: 2.5 is not a count",
             ),
         ];
         for (name, m, b, want) in cases {
