@@ -198,22 +198,45 @@ pub fn read(root: &Path, opts: &ImageOptions) -> Result<Dataset, DataError> {
     }
     let mut files: Vec<(PathBuf, String)> = Vec::new();
     let mut loose = 0;
+    // Class folders without images (left out, and said), and folders whose
+    // own subfolders hold the images (the data folder is one level deeper).
+    let mut empty_classes = Vec::new();
+    let mut deeper = None;
     for entry in sorted_entries(root)? {
         if entry.is_dir() {
             let class = entry
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            for f in sorted_entries(&entry)? {
-                if f.is_file() && is_image(&f) {
-                    files.push((f, class.clone()));
+            let before = files.len();
+            let inside = sorted_entries(&entry)?;
+            for f in &inside {
+                if f.is_file() && is_image(f) {
+                    files.push((f.clone(), class.clone()));
                 }
+            }
+            if files.len() == before {
+                let nested = inside.iter().filter(|d| d.is_dir()).any(|d| {
+                    sorted_entries(d).is_ok_and(|fs| fs.iter().any(|f| f.is_file() && is_image(f)))
+                });
+                if nested && deeper.is_none() {
+                    deeper = Some(entry.clone());
+                }
+                empty_classes.push(class);
             }
         } else if is_image(&entry) {
             loose += 1;
         }
     }
     if files.is_empty() {
+        if let Some(inner) = deeper {
+            return Err(DataError::Invalid(format!(
+                "{} holds no class folders of images, but {} does (its subfolders hold the images): choose {} as the data folder",
+                root.display(),
+                inner.display(),
+                inner.display()
+            )));
+        }
         return Err(DataError::NoImages {
             path: root.to_path_buf(),
         });
@@ -357,6 +380,23 @@ pub fn read(root: &Path, opts: &ImageOptions) -> Result<Dataset, DataError> {
     if resized > 0 {
         notes.push(format!("{resized} images were resized to {w} × {h} pixels"));
     }
+    if !empty_classes.is_empty() {
+        notes.push(format!(
+            "class folder{} {} hold{} no images and {} left out",
+            if empty_classes.len() == 1 { "" } else { "s" },
+            empty_classes
+                .iter()
+                .map(|c| format!("'{c}'"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if empty_classes.len() == 1 { "s" } else { "" },
+            if empty_classes.len() == 1 {
+                "is"
+            } else {
+                "are"
+            }
+        ));
+    }
     if loose > 0 {
         notes.push(format!(
             "{loose} images directly in {} were skipped: images must sit in a subfolder named after their class",
@@ -463,6 +503,42 @@ mod tests {
         std::fs::create_dir_all(&empty).unwrap();
         let msg = read(&empty, &opts).unwrap_err().to_string();
         assert!(msg.contains("holds no images"), "{msg}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn empty_class_folders_are_said_and_images_one_level_deeper_are_pointed_to() {
+        let dir = std::env::temp_dir().join(format!("lamina-img-deep-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let inner = dir.join("experiment1");
+        for class in ["a", "b"] {
+            std::fs::create_dir_all(inner.join(class)).unwrap();
+            for k in 0..2 {
+                let img = image::GrayImage::from_pixel(4, 4, image::Luma([k * 50]));
+                img.save(inner.join(class).join(format!("{k}.png")))
+                    .unwrap();
+            }
+        }
+        let opts = ImageOptions {
+            width: 4,
+            height: 4,
+            ..ImageOptions::default()
+        };
+        let msg = read(&dir, &opts).unwrap_err().to_string();
+        assert!(
+            msg.contains("choose") && msg.contains("experiment1"),
+            "{msg}"
+        );
+        std::fs::create_dir_all(inner.join("c")).unwrap();
+        let ds = read(&inner, &opts).unwrap();
+        assert_eq!(ds.labels.class_names(), ["a", "b"]);
+        assert!(
+            ds.notes
+                .iter()
+                .any(|n| n.contains("class folder 'c' holds no images and is left out")),
+            "{:?}",
+            ds.notes
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
