@@ -250,8 +250,9 @@ fn unknown_input(name: &str, ids: &[(&str, usize)], joined: &[String]) -> String
     }
 }
 
-/// Levenshtein distance between two short names.
-fn edit_distance(a: &str, b: &str) -> usize {
+/// Levenshtein distance between two short names (also for the nearest
+/// key to a misspelt one in an experiment file).
+pub(super) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

@@ -780,7 +780,7 @@ impl Experiment {
         // misspelt setting ("epoch" for "epochs") would otherwise be ignored.
         let mut unknown = Vec::new();
         let parsed: Result<Experiment, _> =
-            serde_ignored::deserialize(value.clone(), |p| unknown.push(p.to_string()));
+            serde_ignored::deserialize(value, |p| unknown.push(p.to_string()));
         let mut exp: Experiment = match parsed {
             Ok(exp) if !unknown.is_empty() => {
                 return Err(unknown_key(&exp, &unknown[0], text, path));
@@ -1030,22 +1030,15 @@ fn stack_list(arch: &Architecture) -> String {
 fn unknown_key(exp: &Experiment, key: &str, text: &str, path: &Path) -> SpecError {
     let (parent, name) = key.rsplit_once('.').unwrap_or(("", key));
     let known = serde_json::to_value(exp).unwrap_or_default();
-    let mut place = &known;
-    for part in parent.split('.').filter(|p| !p.is_empty()) {
-        place = match place {
-            serde_json::Value::Object(m) => m.get(part).unwrap_or(&serde_json::Value::Null),
-            serde_json::Value::Array(a) => part
-                .parse::<usize>()
-                .ok()
-                .and_then(|i| a.get(i))
-                .unwrap_or(&serde_json::Value::Null),
-            _ => &serde_json::Value::Null,
-        };
-    }
+    let pointer = match parent {
+        "" => String::new(),
+        p => format!("/{}", p.replace('.', "/")),
+    };
+    let place = known.pointer(&pointer);
     let nearest = match place {
-        serde_json::Value::Object(m) => m
+        Some(serde_json::Value::Object(m)) => m
             .keys()
-            .map(|k| (edit_distance(k, name), k))
+            .map(|k| (graph::edit_distance(k, name), k))
             .filter(|(d, _)| *d <= 3)
             .min()
             .map(|(_, k)| match parent {
@@ -1065,24 +1058,6 @@ fn unknown_key(exp: &Experiment, key: &str, text: &str, path: &Path) -> SpecErro
         line,
         nearest,
     }
-}
-
-/// Levenshtein distance between two short names.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let next = (prev + usize::from(ca != cb))
-                .min(row[j] + 1)
-                .min(row[j + 1] + 1);
-            prev = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
 }
 
 fn upgrade(value: serde_json::Value, from: u32) -> serde_json::Value {
