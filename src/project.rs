@@ -180,7 +180,8 @@ fn format_words(f: DataFormat) -> &'static str {
 }
 
 /// The column names in a table's header (its first line; tab- or
-/// comma-separated, quotes removed), read without the rest of the file.
+/// comma-separated, quotes removed, an unnamed column as ""), read without
+/// the rest of the file.
 pub fn table_columns(table: &Path) -> Result<Vec<String>, String> {
     use std::io::BufRead;
     let file =
@@ -194,20 +195,14 @@ pub fn table_columns(table: &Path) -> Result<Vec<String>, String> {
         .trim_end_matches(['\r', '\n'])
         .split(sep)
         .map(|c| c.trim().trim_matches('"').to_string())
-        .filter(|c| !c.is_empty())
         .collect())
 }
 
 /// The second column of a table's header: the default label column.
 pub fn second_column(table: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(table)
-        .map_err(|e| format!("cannot read {}: {e}", table.display()))?;
-    let header = text.lines().next().unwrap_or("");
-    let sep = if header.contains('\t') { '\t' } else { ',' };
-    header
-        .split(sep)
+    table_columns(table)?
+        .into_iter()
         .nth(1)
-        .map(|s| s.trim().to_string())
         .ok_or_else(|| format!("{} needs an id column and a label column", table.display()))
 }
 
@@ -257,7 +252,7 @@ pub fn rebased(exp: &Experiment, from: &Path, to: &Path) -> Experiment {
             .take_while(|c| matches!(c, Component::ParentDir))
             .count();
         if ups >= depth {
-            normalise(&std::path::absolute(from.join(p)).unwrap_or_else(|_| from.join(p)))
+            whole_path(from, p)
         } else {
             rel
         }
@@ -273,10 +268,7 @@ pub fn whole_path(base: &Path, path: &Path) -> PathBuf {
 
 /// `exp` with its relative data paths, relative to `from`, made absolute.
 pub fn absolute_data_paths(exp: &Experiment, from: &Path) -> Experiment {
-    map_data_paths(exp, |p| {
-        let whole = std::path::absolute(from.join(p)).unwrap_or_else(|_| from.join(p));
-        normalise(&whole)
-    })
+    map_data_paths(exp, |p| whole_path(from, p))
 }
 
 fn map_data_paths(exp: &Experiment, f: impl Fn(&Path) -> PathBuf) -> Experiment {

@@ -73,18 +73,17 @@ pub fn check_job(form: &StartForm) -> Option<impl FnOnce() -> Result<Done, Strin
     Some(move || {
         let labels =
             (!form.labels_path.trim().is_empty()).then(|| PathBuf::from(form.labels_path.trim()));
-        let columns = match &labels {
-            Some(table) => {
-                crate::project::table_columns(table).map(|c| c.into_iter().skip(1).collect())
-            }
-            None if crate::data::detect_format(&data)
-                .is_ok_and(|f| f == crate::spec::DataFormat::Table) =>
-            {
-                crate::project::table_columns(&data).map(|c| c.into_iter().skip(1).collect())
-            }
-            None => Ok(Vec::new()),
-        }
-        .unwrap_or_default();
+        // The label table's columns, else the data table's, after the id column.
+        let table = match &labels {
+            Some(table) => Some(table.as_path()),
+            None => crate::data::detect_format(&data)
+                .is_ok_and(|f| f == crate::spec::DataFormat::Table)
+                .then_some(data.as_path()),
+        };
+        let columns = table
+            .and_then(|t| crate::project::table_columns(t).ok())
+            .map(|c| c.into_iter().skip(1).filter(|c| !c.is_empty()).collect())
+            .unwrap_or_default();
         let place = crate::project::parent_dir(&data).join(format!("{}.json", t.name()));
         let outcome = new_experiment(t, &data, &place, &opts).and_then(|(_, ds, report)| {
             match report.first_error() {
