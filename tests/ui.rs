@@ -1633,6 +1633,24 @@ fn unsaved_edits_are_autosaved_in_the_background_and_the_file_is_kept() {
     );
 }
 
+/// Press the button `label` and let the jobs it starts end.
+fn press_and_wait(h: &mut Harness<'_, LaminaApp>, label: &str) {
+    h.get_by_label(label).click();
+    h.run_steps(1);
+    wait_for_tasks(h);
+    h.run_steps(4);
+}
+
+/// The workbench is showing (else the message that says why not).
+fn assert_on_workbench(h: &Harness<'_, LaminaApp>) {
+    assert_eq!(
+        h.state().screen,
+        Screen::Workbench,
+        "{:?}",
+        h.state().message
+    );
+}
+
 /// Train the omics classifier copied into `dir` for two epochs on the CPU.
 fn train_omics(h: &mut Harness<'_, LaminaApp>, dir: &Path) {
     open(h, &copy_omics(dir));
@@ -1709,10 +1727,7 @@ fn export_and_predict_through_the_in_app_browser_and_typed_paths() {
     h.get_by_role_and_label(egui::accesskit::Role::TextInput, "Model folder:")
         .type_text(&typed.display().to_string());
     h.run_steps(1);
-    h.get_by_label("Open model").click();
-    h.run_steps(1);
-    wait_for_tasks(&mut h);
-    h.run_steps(4);
+    press_and_wait(&mut h, "Open model");
     h.get_by_label_contains("Model: ");
     h.get_by_role_and_label(egui::accesskit::Role::TextInput, "Data")
         .focus();
@@ -1798,16 +1813,8 @@ fn nothing_is_replaced_without_asking() {
     assert_eq!(h.state().screen, Screen::Start);
     h.get_by_label("Create experiment").click();
     h.run_steps(4);
-    h.get_by_label("Replace").click();
-    h.run_steps(1);
-    wait_for_tasks(&mut h);
-    h.run_steps(4);
-    assert_eq!(
-        h.state().screen,
-        Screen::Workbench,
-        "{:?}",
-        h.state().message
-    );
+    press_and_wait(&mut h, "Replace");
+    assert_on_workbench(&h);
     assert!(Experiment::load(&exp).is_ok());
 
     // A trained model exported into a folder of the user's own files goes
@@ -1883,16 +1890,8 @@ fn a_template_on_a_bundled_example_is_saved_in_the_users_folder() {
         .use_path(Purpose::StartData, &sample("omics/counts.csv"), &ctx);
     check_start_data(&mut h);
     // "Save experiment as" left empty.
-    h.get_by_label("Create experiment").click();
-    h.run_steps(1);
-    wait_for_tasks(&mut h);
-    h.run_steps(4);
-    assert_eq!(
-        h.state().screen,
-        Screen::Workbench,
-        "{:?}",
-        h.state().message
-    );
+    press_and_wait(&mut h, "Create experiment");
+    assert_on_workbench(&h);
     assert_eq!(
         std::fs::read(&bundled).unwrap(),
         before,
@@ -2103,12 +2102,7 @@ fn the_label_column_is_picked_from_the_table_and_the_data_checked_before_create(
     h.run_steps(1);
     wait_for_tasks(&mut h);
     h.run_steps(2);
-    assert_eq!(
-        h.state().screen,
-        Screen::Workbench,
-        "{:?}",
-        h.state().message
-    );
+    assert_on_workbench(&h);
     h.get_by_label_contains("2 classes");
     let _ = std::fs::remove_dir_all(dir);
 }
