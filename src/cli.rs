@@ -338,7 +338,7 @@ fn cmd_sweep(
     device: DevicePreference,
     parallel: usize,
 ) -> Result<()> {
-    let exp = Experiment::load(path)?;
+    let exp = load_valid(path)?;
     let base = parent_dir(path);
     let planned = plan.runs().len();
     println!(
@@ -561,6 +561,15 @@ fn print_network(exp: &Experiment, report: &ShapeReport) {
     println!("total: {} parameters", report.total_params());
 }
 
+/// Read an experiment file and check its settings; a wrong setting is named
+/// with the file it is in.
+fn load_valid(path: &Path) -> Result<Experiment> {
+    let exp = Experiment::load(path)?;
+    exp.validate()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(exp)
+}
+
 fn cmd_train(
     path: &Path,
     out: &Path,
@@ -568,7 +577,7 @@ fn cmd_train(
     resume: bool,
     init_from: Option<&Path>,
 ) -> Result<()> {
-    let asked = Experiment::load(path)?;
+    let asked = load_valid(path)?;
     let (exp, base, writer, checkpoint) = if resume {
         let (writer, trained, ck) = RunWriter::resume(out)?;
         same_training(&asked, &trained, out)?;

@@ -190,7 +190,7 @@ pub fn table_columns(table: &Path) -> Result<Vec<String>, String> {
     std::io::BufReader::new(file)
         .read_line(&mut header)
         .map_err(|e| format!("cannot read {}: {e}", table.display()))?;
-    let sep = if header.contains('\t') { '\t' } else { ',' };
+    let sep = crate::data::table::delimiter_for(table, header.as_bytes()) as char;
     Ok(header
         .trim_end_matches(['\r', '\n'])
         .split(sep)

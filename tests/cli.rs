@@ -224,6 +224,11 @@ fn a_run_killed_midway_resumes_to_the_same_result_as_an_uninterrupted_one() {
     child.wait().unwrap();
     assert!(!cut.join("summary.json").exists(), "killed before the end");
     assert!(killed_after < 40);
+    // What the killed run left is whole, and a new run is not started over it.
+    let left = std::fs::read(cut.join("metrics.jsonl")).unwrap();
+    let o = train(&cut, false).output().unwrap();
+    assert_clear_failure(&o, &["already holds a run", "metrics.jsonl"]);
+    assert!(std::fs::read(cut.join("metrics.jsonl")).unwrap() == left);
 
     let o = train(&cut, true).output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
@@ -266,6 +271,54 @@ fn a_run_killed_midway_resumes_to_the_same_result_as_an_uninterrupted_one() {
     // A finished run is not resumed again, and says why.
     let o = train(&cut, true).output().unwrap();
     assert_clear_failure(&o, &["finished run", "nothing to resume"]);
+}
+
+/// Two runs started into one folder at the same moment: one trains, the
+/// other is refused with a message and writes nothing there.
+#[test]
+fn two_runs_into_one_folder_at_once_give_one_run_and_one_refusal() {
+    let dir = temp_dir("concurrent");
+    let exp = dir.join("exp.json");
+    let exp_s = exp.to_string_lossy().into_owned();
+    let o = lamina(&[
+        "new",
+        &exp_s,
+        "--template",
+        "dna_cnn",
+        "--data",
+        &sample("dna/promoters.fasta"),
+        "--set",
+        "training.epochs=4",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = dir.join("run");
+    let out_s = out.to_string_lossy().into_owned();
+    let start = || {
+        Command::new(env!("CARGO_BIN_EXE_lamina"))
+            .args(["train", &exp_s, "--out", &out_s, "--device", "cpu"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (start(), start());
+    let outputs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    let ok: Vec<&Output> = outputs.iter().filter(|o| o.status.success()).collect();
+    let refused: Vec<&Output> = outputs.iter().filter(|o| !o.status.success()).collect();
+    assert_eq!(ok.len(), 1, "{}\n{}", text(&outputs[0]), text(&outputs[1]));
+    let why = text(refused[0]);
+    assert!(
+        why.contains("already holds a run") || why.contains("another Lamina run is writing"),
+        "{why}"
+    );
+    assert_clear_failure(refused[0], &[&out_s]);
+    // The one run's lines alone: 4 epochs, train and valid, in order.
+    let m = metrics(&out);
+    assert_eq!(m.len(), 8, "{m:?}");
+    for (i, line) in m.iter().enumerate() {
+        assert_eq!(line["epoch"].as_u64(), Some(i as u64 / 2 + 1), "{m:?}");
+    }
+    assert!(out.join("summary.json").is_file());
 }
 
 /// The weights of layer `layer` (0-based) of the first stack of a saved model, as bytes.

@@ -56,13 +56,14 @@ pub fn read(
         mut letters,
         mut starts,
     } = parse(path, label_key)?;
+    let mut notes = Vec::new();
+    let mut u_as_t = false;
     let alphabet = match opts.alphabet {
         Alphabet::Auto => {
-            let a = detect(&letters);
-            if a == Alphabet::Protein {
-                check_not_mixed(path, &ids, &letters, &starts)?;
-            }
-            a
+            let d = decide(path, &ids, &letters, &starts)?;
+            notes = d.notes;
+            u_as_t = d.u_as_t;
+            d.alphabet
         }
         a => a,
     };
@@ -106,6 +107,9 @@ pub fn read(
         lut[l as usize] = UNKNOWN_LETTER;
         lut[l.to_ascii_lowercase() as usize] = UNKNOWN_LETTER;
     }
+    if u_as_t {
+        (lut[b'U' as usize], lut[b'u' as usize]) = (lut[b'T' as usize], lut[b'T' as usize]);
+    }
     // The letters become their codes where they lie, a block at a time without a branch per
     // letter; a block with a letter outside the alphabet is looked at again in its copy.
     const BLOCK: usize = 64;
@@ -129,7 +133,7 @@ pub fn read(
                 path: path.to_path_buf(),
                 record: r + 1,
                 id: ids[r].clone(),
-                letter: copy[j] as char,
+                letter: super::ShownByte(copy[j]),
                 position: at - starts[r] + 1,
                 alphabet: alphabet.label().to_string(),
                 allowed: format!(
@@ -140,6 +144,8 @@ pub fn read(
             });
         }
     }
+    let unknown = letters.iter().filter(|&&c| c == UNKNOWN_LETTER).count();
+    notes.extend(unknown_note(unknown, letters.len(), alphabet.ambiguous()));
     // Sequences longer than `length` are cut, moving the others up.
     let truncated = seq_lens.iter().filter(|&&n| n > length).count();
     let padded = seq_lens.iter().filter(|&&n| n < length).count();
@@ -177,7 +183,6 @@ pub fn read(
         None => Labels::None,
     };
 
-    let mut notes = Vec::new();
     if truncated > 0 {
         notes.push(format!(
             "{truncated} sequences are longer than {length} and were cut to that length"
@@ -253,6 +258,23 @@ pub fn read(
     })
 }
 
+/// The first byte of a file, of its contents when it is gzipped.
+fn first_byte(path: &Path) -> Option<u8> {
+    use std::io::Read;
+    let mut head = [0u8; 2];
+    let mut f = std::fs::File::open(path).ok()?;
+    f.read_exact(&mut head).ok()?;
+    if head == [0x1f, 0x8b] {
+        let f = std::fs::File::open(path).ok()?;
+        let mut one = [0u8; 1];
+        flate2::read::MultiGzDecoder::new(f)
+            .read_exact(&mut one)
+            .ok()?;
+        return Some(one[0]);
+    }
+    Some(head[0])
+}
+
 /// Every k-mer of `letters`, in the order of [`LetterRows`]'s token numbers.
 fn kmer_names(letters: &[String], k: usize) -> Vec<String> {
     let mut names = vec![String::new()];
@@ -287,7 +309,23 @@ fn parse(path: &Path, label_key: Option<&str>) -> Result<Parsed, DataError> {
         });
     }
     let fastx = |e: needletail::errors::ParseError| {
+        use needletail::errors::ParseErrorKind;
+        if e.kind == ParseErrorKind::UnknownFormat {
+            let begins = first_byte(path).map_or("something else".to_string(), |b| {
+                super::ShownByte(b).to_string()
+            });
+            return DataError::Fastx {
+                path: path.to_path_buf(),
+                message: format!(
+                    "a FASTA file begins with '>' and a FASTQ file with '@', but this one begins with {begins}"
+                ),
+            };
+        }
         let mut message = e.to_string();
+        // Errors without a place say "line 0".
+        if let Some(cut) = message.strip_suffix(" (line 0)") {
+            message = cut.to_string();
+        }
         if message.contains("'+' separator") {
             message.push_str(
                 "; FASTQ records must be four lines (name, sequence, +, quality), \
@@ -318,7 +356,22 @@ fn parse(path: &Path, label_key: Option<&str>) -> Result<Parsed, DataError> {
     };
     let mut header_lines = Vec::new();
     while let Some(rec) = reader.next() {
-        let rec = rec.map_err(fastx)?;
+        let rec = rec.map_err(|e| {
+            // A last FASTA record of a header alone ends the file early.
+            let fasta = e.format == Some(needletail::parser::Format::Fasta);
+            if fasta && e.kind == needletail::errors::ParseErrorKind::UnexpectedEnd {
+                DataError::Fastx {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "record {} (the last) has a header line but no sequence: the file ends at line {}; add its sequence or remove its header",
+                        p.ids.len() + 1,
+                        e.position.line
+                    ),
+                }
+            } else {
+                fastx(e)
+            }
+        })?;
         let header = rec.id();
         let (id, description) = match header.iter().position(u8::is_ascii_whitespace) {
             Some(at) => (&header[..at], &header[at + 1..]),
@@ -376,65 +429,128 @@ fn parse(path: &Path, label_key: Option<&str>) -> Result<Parsed, DataError> {
     Ok(p)
 }
 
-/// DNA if every letter is A/C/G/T/N, RNA if A/C/G/U/N, else protein.
-/// A nucleotide-looking record (only A, C, G, T, U, N; at least 12 letters,
-/// which proteins practically never are) beside a protein record is a mix-up.
-fn check_not_mixed(
+/// The alphabet of a file read with the alphabet on automatic, decided from
+/// every record alike so that their order does not matter.
+///
+/// A record is nucleotide when all its letters are IUPAC nucleotide codes
+/// (A, C, G, T, U and the ambiguity codes N, R, Y, S, W, K, M, B, D, H, V)
+/// and at most a quarter of them are ambiguity codes other than N; else it is protein
+/// (every protein of some length has letters such as E, F, I, L, P or Q).
+/// Nucleotide records of 12 letters or more beside protein records are a
+/// mix-up, refused; shorter ones are peptides. DNA holds T, RNA U; a file
+/// with both is read as DNA with U read as T, which is said.
+struct Decided {
+    alphabet: Alphabet,
+    /// Read U as T (DNA beside RNA records).
+    u_as_t: bool,
+    notes: Vec<String>,
+}
+
+fn decide(
     path: &Path,
     ids: &[String],
     letters: &[u8],
     starts: &[usize],
-) -> Result<(), DataError> {
-    let nucleotide_letter = |b: &u8| {
-        matches!(
-            b.to_ascii_uppercase(),
-            b'A' | b'C' | b'G' | b'T' | b'U' | b'N'
-        )
-    };
-    let seq = |r: usize| &letters[starts[r]..starts[r + 1]];
-    let records = 0..ids.len();
-    let nucleotide = records
-        .clone()
-        .find(|&r| seq(r).len() >= 12 && seq(r).iter().all(nucleotide_letter));
-    let protein = records
-        .clone()
-        .find(|&r| !seq(r).iter().all(nucleotide_letter));
-    if let (Some(n), Some(p)) = (nucleotide, protein) {
-        return Err(DataError::MixedAlphabets {
-            path: path.to_path_buf(),
-            nucleotide_record: n + 1,
-            nucleotide_id: ids[n].clone(),
-            protein_record: p + 1,
-            protein_id: ids[p].clone(),
-        });
-    }
-    Ok(())
-}
-
-fn detect(letters: &[u8]) -> Alphabet {
-    // One bit per kind of letter seen, from a table: no branch per letter.
-    const NUCLEOTIDE: u8 = 1;
+) -> Result<Decided, DataError> {
+    // One bit per kind of letter, from a table: no branch per letter.
+    const PLAIN: u8 = 1;
     const T: u8 = 2;
     const U: u8 = 4;
-    const OTHER: u8 = 8;
+    const AMBIGUOUS: u8 = 8;
+    const OTHER: u8 = 16;
     let mut kind = [OTHER; 256];
-    for b in *b"ACGNacgn" {
-        kind[b as usize] = NUCLEOTIDE;
-    }
-    (kind[b'T' as usize], kind[b't' as usize]) = (T, T);
-    (kind[b'U' as usize], kind[b'u' as usize]) = (U, U);
-    let mut seen = 0u8;
-    for chunk in letters.chunks(1 << 16) {
-        seen |= chunk.iter().fold(0u8, |acc, &b| acc | kind[b as usize]);
-        if seen & OTHER != 0 {
-            return Alphabet::Protein;
+    let mut set = |letters: &str, k: u8| {
+        for b in letters.bytes() {
+            kind[b as usize] = k;
+            kind[b.to_ascii_lowercase() as usize] = k;
+        }
+    };
+    // N is the usual unknown base; the other codes are letters proteins use too.
+    set("ACGN", PLAIN);
+    set("T", T);
+    set("U", U);
+    set("RYSWKMBDHV", AMBIGUOUS);
+    let mut file_kinds = 0u8;
+    let mut first_nucleotide = None;
+    let mut first_protein = None;
+    for r in 0..ids.len() {
+        let seq = &letters[starts[r]..starts[r + 1]];
+        let mut seen = 0u8;
+        let mut unsure = 0usize;
+        for &b in seq {
+            let k = kind[b as usize];
+            seen |= k;
+            unsure += usize::from(k == AMBIGUOUS);
+        }
+        let nucleotide = seen & OTHER == 0 && unsure * 4 <= seq.len();
+        if nucleotide {
+            file_kinds |= seen;
+            if seq.len() >= 12 && first_nucleotide.is_none() {
+                first_nucleotide = Some(r);
+            }
+        } else if first_protein.is_none() {
+            first_protein = Some(r);
         }
     }
-    match (seen & T != 0, seen & U != 0) {
-        (_, false) => Alphabet::Dna,
-        (false, true) => Alphabet::Rna,
-        (true, true) => Alphabet::Protein,
+    if let Some(p) = first_protein {
+        if let Some(n) = first_nucleotide {
+            return Err(DataError::MixedAlphabets {
+                path: path.to_path_buf(),
+                nucleotide_record: n + 1,
+                nucleotide_id: ids[n].clone(),
+                protein_record: p + 1,
+                protein_id: ids[p].clone(),
+            });
+        }
+        return Ok(Decided {
+            alphabet: Alphabet::Protein,
+            u_as_t: false,
+            notes: Vec::new(),
+        });
     }
+    let (t, u) = (file_kinds & T != 0, file_kinds & U != 0);
+    let mut notes = Vec::new();
+    if t && u {
+        let with_u = (0..ids.len())
+            .find(|&r| {
+                letters[starts[r]..starts[r + 1]]
+                    .iter()
+                    .any(|&b| kind[b as usize] == U)
+            })
+            .expect("a record holds U");
+        notes.push(format!(
+            "the sequences hold both T (DNA) and U (RNA), e.g. record {} ('{}'): read as DNA, with U read as T",
+            with_u + 1,
+            ids[with_u]
+        ));
+    }
+    Ok(Decided {
+        alphabet: if u && !t {
+            Alphabet::Rna
+        } else {
+            Alphabet::Dna
+        },
+        u_as_t: t && u,
+        notes,
+    })
+}
+
+/// Said when a file holds ambiguity codes (`N`, `R`, `X`, …): they are read
+/// as unknown, an all-zero column, as `N` is.
+fn unknown_note(count: usize, total: usize, codes: &str) -> Option<String> {
+    (count > 0).then(|| {
+        let share = 100.0 * count as f64 / total.max(1) as f64;
+        let share = if share < 0.1 {
+            "under 0.1%".to_string()
+        } else {
+            format!("{share:.1}%")
+        };
+        let codes: Vec<String> = codes.chars().map(String::from).collect();
+        format!(
+            "{count} letters ({share}) are ambiguity codes ({}): each is read as unknown, an all-zero column",
+            codes.join(", ")
+        )
+    })
 }
 
 /// The value of `key=value` in a FASTA description.
@@ -549,6 +665,64 @@ mod tests {
         // Short peptides that happen to use only A, C, G and T are not mistaken for DNA.
         let p = write("peptides.fa", ">p1\nGATTACA\n>p2\nMKLVW\n");
         assert!(read(&p, &SequenceOptions::default(), None).is_ok());
+    }
+
+    #[test]
+    fn iupac_dna_is_dna_and_the_alphabet_does_not_depend_on_record_order() {
+        let opts = SequenceOptions::default();
+        // Ambiguity codes (R, Y, K, M, S, W) are letters proteins use too.
+        let p = write("iupac.fa", ">a\nACGTRYACGTKMACGT\n>b\nACGTSWACGTACGTNN\n");
+        let ds = read(&p, &opts, None).unwrap();
+        assert_eq!(ds.feature_names.join(""), "ACGT", "{:?}", ds.notes);
+        let note = ds.notes.join("\n");
+        assert!(
+            note.contains("8 letters") && note.contains("ambiguity codes") && note.contains("R, Y"),
+            "{note}"
+        );
+        // R at position 5 of record a is unknown: no letter set there.
+        let row = ds.sample(0);
+        let at = |letter: usize, pos: usize| row[letter * ds.shape[1] + pos];
+        assert_eq!((0..4).map(|l| at(l, 4)).sum::<f32>(), 0.0);
+        assert_eq!(at(0, 0), 1.0);
+        // DNA then protein, and protein then DNA: refused alike, naming both.
+        let dna = ">gene1\nACGTACGTACGTAC\n";
+        let protein = ">kinase\nMKLVWWPRSTEEQ\n";
+        for (name, text) in [
+            ("dna-first.fa", format!("{dna}{protein}")),
+            ("protein-first.fa", format!("{protein}{dna}")),
+        ] {
+            let err = read(&write(name, &text), &opts, None)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("('gene1')") && err.contains("('kinase')") && err.contains("mixes"),
+                "{name}: {err}"
+            );
+        }
+        // Short peptides in either order stay protein.
+        for text in [">p1\nGATTACA\n>p2\nMKLVW\n", ">p2\nMKLVW\n>p1\nGATTACA\n"] {
+            let ds = read(&write("pep.fa", text), &opts, None).unwrap();
+            assert_eq!(ds.feature_names.len(), 20, "{text}");
+        }
+        // A mostly-ambiguous record is not taken for DNA.
+        let ds = read(&write("kmsw.fa", ">p\nKMSWRYDHVBKMSWRYDHVB\n"), &opts, None).unwrap();
+        assert_eq!(ds.feature_names.len(), 20);
+        // T beside U: DNA, U read as T, and said.
+        let ds = read(
+            &write("tu.fa", ">d\nACGTACGTACGT\n>r\nACGUACGUACGU\n"),
+            &opts,
+            None,
+        )
+        .unwrap();
+        assert_eq!(ds.feature_names.join(""), "ACGT");
+        assert!(
+            ds.notes
+                .iter()
+                .any(|n| n.contains("both T") && n.contains("('r')")),
+            "{:?}",
+            ds.notes
+        );
+        assert_eq!(ds.sample(1)[3 * ds.shape[1] + 3], 1.0, "U at 4 is a T");
     }
 
     #[test]

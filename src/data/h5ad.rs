@@ -96,6 +96,7 @@ pub fn read(path: &Path, label: Option<&str>, regression: bool) -> Result<Datase
                 format!("X has shape {shape:?}; a cells × genes matrix has two dimensions"),
             ));
         };
+        numeric(path, "X", &x)?;
         let values = x
             .read_f32()
             .map_err(|e| err(path, format!("cannot read X: {e}")))?;
@@ -111,8 +112,48 @@ pub fn read(path: &Path, label: Option<&str>, regression: bool) -> Result<Datase
             ),
         ));
     };
+    if n_obs == 0 || n_var == 0 {
+        return Err(err(
+            path,
+            format!(
+                "X is {n_obs} cells × {n_var} genes: there is nothing to train on (was the file written after filtering removed every {}?)",
+                if n_obs == 0 { "cell" } else { "gene" }
+            ),
+        ));
+    }
     let obs = frame(&file, path, "obs", &groups)?;
     let var = frame(&file, path, "var", &groups)?;
+    // Not a number, or infinite: refused, with where, before anything averages it in.
+    let bad = match &sparse {
+        Some(m) => m.data.iter().position(|v| !v.is_finite()).map(|k| {
+            (
+                m.indptr.partition_point(|&p| p <= k) - 1,
+                m.indices[k] as usize,
+            )
+        }),
+        None => values
+            .iter()
+            .position(|v| !v.is_finite())
+            .map(|k| (k / n_var, k % n_var)),
+    };
+    if let Some((cell, gene)) = bad {
+        let count = match &sparse {
+            Some(m) => m.data.iter().filter(|v| !v.is_finite()).count(),
+            None => values.iter().filter(|v| !v.is_finite()).count(),
+        };
+        return Err(err(
+            path,
+            format!(
+                "X holds {count} value{} that {} NaN or infinite, the first at cell '{}' (row {}), gene '{}' (column {}); AnnData's X must hold measured numbers: fill them in or drop those cells or genes before training",
+                if count == 1 { "" } else { "s" },
+                if count == 1 { "is" } else { "are" },
+                obs.index.get(cell).map_or("?", String::as_str),
+                cell + 1,
+                var.index.get(gene).map_or("?", String::as_str),
+                gene + 1
+            ),
+        ));
+    }
     if obs.index.len() != n_obs {
         return Err(err(
             path,
@@ -199,6 +240,30 @@ pub fn read(path: &Path, label: Option<&str>, regression: bool) -> Result<Datase
     })
 }
 
+/// Refuse a matrix of text (or anything else but numbers) before reading it,
+/// with what it holds instead of the library's type mismatch.
+fn numeric(path: &Path, name: &str, d: &hdf5_pure::Dataset) -> Result<(), DataError> {
+    let what = match d
+        .datatype()
+        .map_err(|e| err(path, format!("{name}: {e}")))?
+    {
+        Datatype::FixedPoint { .. } | Datatype::FloatingPoint { .. } => return Ok(()),
+        Datatype::String { .. }
+        | Datatype::VariableLength {
+            is_string: true, ..
+        } => "text",
+        Datatype::Compound { .. } => "records of several fields",
+        Datatype::Enumeration { .. } => "an enumeration",
+        _ => "values that are not numbers",
+    };
+    Err(err(
+        path,
+        format!(
+            "{name} holds {what}, not numbers; AnnData's X must be a numeric cells × genes matrix"
+        ),
+    ))
+}
+
 /// X stored as a sparse group: CSR (rows = cells) or CSC, made dense here.
 fn sparse_x(
     file: &File,
@@ -233,7 +298,9 @@ fn sparse_x(
         g.dataset(name)
             .map_err(|e| err(path, format!("X/{name}: {e}")))
     };
-    let data = read("data")?
+    let data = read("data")?;
+    numeric(path, "X/data", &data)?;
+    let data = data
         .read_f32()
         .map_err(|e| err(path, format!("X/data: {e}")))?;
     let indices = read("indices")?

@@ -51,9 +51,20 @@ fn decode(path: &Path, opts: &ImageOptions) -> Result<Vec<DynamicImage>, DataErr
         .decode()
         .map_err(|e| DataError::Image {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            message: match (&e, image::image_dimensions(path)) {
+                (image::ImageError::Limits(_), Ok((w, h))) => too_large(w, h),
+                _ => e.to_string(),
+            },
         })?;
     Ok(vec![img])
+}
+
+/// Why an image whose header claims `w × h` pixels is not decoded.
+fn too_large(w: u32, h: u32) -> String {
+    format!(
+        "its header says it is {w} × {h} pixels ({:.0} megapixels), more than Lamina decodes at once (512 MB per image); if it is that large, cut it into tiles first (e.g. in Fiji), else the file is damaged",
+        f64::from(w) * f64::from(h) / 1e6
+    )
 }
 
 /// TIFF through the `tiff` decoder itself: the chosen page, or every page as a

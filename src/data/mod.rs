@@ -498,12 +498,13 @@ pub enum DataError {
         column: String,
         available: String,
     },
-    #[error("record {record} ('{id}') of {}: '{letter}' at position {position} is not a {alphabet} letter (allowed: {allowed})", path.display())]
+    #[error("record {record} ('{id}') of {}: {letter} at position {position} is not a {alphabet} letter (allowed: {allowed})", path.display())]
     InvalidLetter {
         path: PathBuf,
         record: usize,
         id: String,
-        letter: char,
+        /// Shown as it is (`'J'`), or as a byte when it is no letter at all.
+        letter: ShownByte,
         position: usize,
         alphabet: String,
         allowed: String,
@@ -555,6 +556,25 @@ pub enum DataError {
     Invalid(String),
 }
 
+/// A byte as a message shows it: `'J'`, or `byte 0xD5 (…)` when it is not a
+/// printable letter (a binary file, or text in another encoding).
+#[derive(Debug, Clone, Copy)]
+pub struct ShownByte(pub u8);
+
+impl std::fmt::Display for ShownByte {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let b = self.0;
+        if b.is_ascii_graphic() {
+            write!(f, "'{}'", b as char)
+        } else {
+            write!(
+                f,
+                "byte 0x{b:02X} (not a letter: is the file binary, or text in another encoding than UTF-8 or ASCII?)"
+            )
+        }
+    }
+}
+
 impl DataError {
     pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
         move |source| {
@@ -562,6 +582,11 @@ impl DataError {
                 DataError::NotFound {
                     path: path.to_path_buf(),
                 }
+            } else if source.kind() == std::io::ErrorKind::IsADirectory {
+                DataError::Invalid(format!(
+                    "{} is a folder where a file is expected; choose the file in it",
+                    path.display()
+                ))
             } else {
                 DataError::Io {
                     path: path.to_path_buf(),
@@ -580,11 +605,37 @@ pub fn detect_format(path: &Path) -> Result<DataFormat, DataError> {
         });
     }
     if path.is_dir() {
-        return Ok(if mtx::is_tenx_folder(path) {
-            DataFormat::MatrixMarket
-        } else {
-            DataFormat::ImageFolder
-        });
+        if mtx::is_tenx_folder(path) {
+            return Ok(DataFormat::MatrixMarket);
+        }
+        let visible = std::fs::read_dir(path)
+            .map_err(DataError::io(path))?
+            .filter_map(Result::ok)
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .map(|e| e.path())
+            .collect::<Vec<_>>();
+        if visible.is_empty() {
+            return Err(DataError::Invalid(format!(
+                "{} is an empty folder; choose the folder or file that holds the data: a folder with one subfolder of images per class, a 10x folder (matrix.mtx with its barcodes and features), or a table, FASTA or .h5ad file",
+                path.display()
+            )));
+        }
+        // A folder of data files rather than of image folders: name them.
+        let mut files: Vec<String> = visible
+            .iter()
+            .filter(|p| p.is_file() && detect_format(p).is_ok())
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        if !files.is_empty() && !visible.iter().any(|p| p.is_dir()) {
+            files.sort();
+            files.truncate(3);
+            return Err(DataError::Invalid(format!(
+                "{} is a folder of data files ({}), not of image folders: choose the file itself",
+                path.display(),
+                files.join(", ")
+            )));
+        }
+        return Ok(DataFormat::ImageFolder);
     }
     let name = path
         .file_name()

@@ -133,7 +133,14 @@ impl<R: Read> Counting<R> {
 /// Open the file at `path` with its reads counted as a new stage; also its size.
 pub fn open(path: &std::path::Path) -> Result<(Counting<std::fs::File>, u64), super::DataError> {
     let file = std::fs::File::open(path).map_err(super::DataError::io(path))?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let meta = file.metadata().map_err(super::DataError::io(path))?;
+    if meta.is_dir() {
+        return Err(super::DataError::Invalid(format!(
+            "{} is a folder where a file is expected; choose the file in it",
+            path.display()
+        )));
+    }
+    let size = meta.len();
     Ok((Counting::file(file, path, size), size))
 }
 

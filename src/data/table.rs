@@ -51,7 +51,16 @@ fn read_with(
             path: path.to_path_buf(),
         });
     }
+    if let Some(what) = not_text(head) {
+        return Err(DataError::Invalid(format!(
+            "{} is not a text table: {what}. Lamina reads tables saved as CSV or TSV text (in a spreadsheet: Save as, CSV)",
+            path.display()
+        )));
+    }
     let delimiter = delimiter_for(path, head);
+    // European spreadsheets write `;` between columns and a comma in numbers.
+    let comma = delimiter == b';';
+    let parse_number = |cell: &[u8]| number(cell, comma);
     let header_len = head.iter().position(|&b| b == b'\n').unwrap_or(head.len()) as u64;
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
@@ -114,6 +123,7 @@ fn read_with(
     let mut seen: HashMap<String, u64> = HashMap::new();
     let mut values = Vec::new();
     let mut raw_labels = Vec::new();
+    let mut missing = Missing::default();
     let mut first_row = true;
     for rec in records {
         let rec = rec.map_err(|e| csv_error(path, e))?;
@@ -122,6 +132,14 @@ fn read_with(
             continue; // blank line
         }
         if rec.len() != columns.len() {
+            // A quote left open swallows the lines after it into one value.
+            if let Some(f) = rec.iter().position(|f| f.contains(&b'\n')) {
+                return Err(DataError::Invalid(format!(
+                    "line {line} of {}: a quote (\") in column {} is not closed, so the lines after it were read as one value; close the quote or remove it",
+                    path.display(),
+                    f + 1
+                )));
+            }
             return Err(DataError::Ragged {
                 path: path.to_path_buf(),
                 line,
@@ -131,10 +149,11 @@ fn read_with(
         }
         if first_row && allow_text {
             // Columns holding text in the first row are label candidates, not features.
+            // A missing value (empty, NA) says nothing of the column's kind.
             text_cols = feature_cols
                 .iter()
                 .copied()
-                .filter(|&c| parse_number(&rec[c]).is_none())
+                .filter(|&c| parse_number(&rec[c]).is_none() && !is_missing(&rec[c]))
                 .collect();
             feature_cols.retain(|c| !text_cols.contains(c));
         }
@@ -159,11 +178,14 @@ fn read_with(
             let cell = &rec[c];
             match parse_number(cell) {
                 Some(v) => values.push(v),
+                // Counted, all of them, and refused or said below.
+                None if is_missing(cell) => {
+                    missing.add(line, c);
+                    values.push(f32::NAN);
+                }
                 None => {
                     let text = String::from_utf8_lossy(cell).trim().to_string();
-                    let hint = if super::is_missing_label(&text) {
-                        "; fill in or remove missing values".to_string()
-                    } else if ids.is_empty() {
+                    let hint = if ids.is_empty() {
                         "; if this column holds labels, choose it as the label column".to_string()
                     } else {
                         String::new()
@@ -187,6 +209,41 @@ fn read_with(
         return Err(DataError::NoRows {
             path: path.to_path_buf(),
         });
+    }
+    if let Some((line, c)) = missing.first {
+        let mut names: Vec<&str> = missing
+            .columns
+            .iter()
+            .map(|&c| columns[c].as_str())
+            .collect();
+        let more = names.len().saturating_sub(5);
+        names.truncate(5);
+        let mut where_ = names.join(", ");
+        if more > 0 {
+            where_.push_str(&format!(" and {more} more"));
+        }
+        let what = format!(
+            "{} of {} values are missing (an empty cell, NA or NaN), in column{} {where_}; the first is on line {line}, column '{}'",
+            missing.count,
+            ids.len() * feature_cols.len(),
+            if missing.columns.len() == 1 { "" } else { "s" },
+            columns[c]
+        );
+        if !allow_text {
+            return Err(DataError::Invalid(format!(
+                "{}: {what}. Lamina does not guess missing measurements: fill them in (e.g. 0 for counts not seen), or remove those rows or columns",
+                path.display()
+            )));
+        }
+        notes.push(format!(
+            "{what}: training refuses the table until they are filled in"
+        ));
+    }
+    if comma {
+        notes.push(
+            "the columns are separated by ';', and a decimal comma (1,5) is read as a decimal point"
+                .to_string(),
+        );
     }
     if feature_cols.is_empty() && !allow_text {
         return Err(DataError::Invalid(format!(
@@ -219,6 +276,28 @@ fn read_with(
         lengths: None,
         joined: Vec::new(),
     })
+}
+
+/// Where a table's missing values are: how many, the first one's line and
+/// column, and the columns that have any.
+#[derive(Default)]
+struct Missing {
+    count: usize,
+    first: Option<(u64, usize)>,
+    columns: std::collections::BTreeSet<usize>,
+}
+
+impl Missing {
+    fn add(&mut self, line: u64, column: usize) {
+        self.count += 1;
+        self.first.get_or_insert((line, column));
+        self.columns.insert(column);
+    }
+}
+
+/// An empty cell or a usual missing-value marker (NA, NaN, null…).
+fn is_missing(cell: &[u8]) -> bool {
+    std::str::from_utf8(cell).is_ok_and(super::is_missing_label)
 }
 
 fn gz_error(path: &Path, e: std::io::Error) -> DataError {
@@ -261,7 +340,46 @@ pub(crate) fn find_column(path: &Path, columns: &[String], name: &str) -> Result
         })
 }
 
-/// Tab for `.tsv`/`.tab`, comma for `.csv`, else whichever the first line uses more.
+/// What the first bytes of a file that should be a text table are instead,
+/// when they are not text.
+fn not_text(head: &[u8]) -> Option<String> {
+    let known: [(&[u8], &str); 5] = [
+        (
+            b"\x1f\x8b",
+            "it is gzip-compressed; name it with .gz at the end (e.g. table.csv.gz)",
+        ),
+        (
+            b"PK\x03\x04",
+            "it is a zip archive (an Excel .xlsx workbook is one)",
+        ),
+        (
+            b"\xd0\xcf\x11\xe0",
+            "it is an old Excel (.xls) or Office file",
+        ),
+        (b"\x89HDF", "it is an HDF5 file (name it .h5ad or .h5)"),
+        (b"%PDF", "it is a PDF document"),
+    ];
+    if let Some((_, what)) = known.iter().find(|(magic, _)| head.starts_with(magic)) {
+        return Some(what.to_string());
+    }
+    let sample = &head[..head.len().min(4096)];
+    let control = sample
+        .iter()
+        .filter(|&&b| b < b' ' && !matches!(b, b'\n' | b'\r' | b'\t'))
+        .count();
+    // UTF-8 cut at the end of the sample is still text.
+    let utf8 = match std::str::from_utf8(sample) {
+        Ok(_) => true,
+        Err(e) => e.error_len().is_none(),
+    };
+    (control > 0 || !utf8).then(|| {
+        "its first bytes are binary, not text (is it an image, a compressed or a spreadsheet file?)"
+            .to_string()
+    })
+}
+
+/// Tab for `.tsv`/`.tab`, comma for `.csv` (`;` when the header has no
+/// comma but a `;`), else whichever of tab, comma and `;` the first line uses most.
 pub(crate) fn delimiter_for(path: &Path, bytes: &[u8]) -> u8 {
     let name = path
         .file_name()
@@ -271,21 +389,36 @@ pub(crate) fn delimiter_for(path: &Path, bytes: &[u8]) -> u8 {
     if name.ends_with(".tsv") || name.ends_with(".tab") {
         return b'\t';
     }
-    if name.ends_with(".csv") {
-        return b',';
-    }
     let first_line = bytes.split(|&b| b == b'\n').next().unwrap_or(&[]);
-    let tabs = first_line.iter().filter(|&&b| b == b'\t').count();
-    let commas = first_line.iter().filter(|&&b| b == b',').count();
-    if tabs > commas { b'\t' } else { b',' }
+    let count = |c: u8| first_line.iter().filter(|&&b| b == c).count();
+    let (tabs, commas, semicolons) = (count(b'\t'), count(b','), count(b';'));
+    if name.ends_with(".csv") {
+        return if commas == 0 && semicolons > 0 {
+            b';'
+        } else {
+            b','
+        };
+    }
+    if semicolons > tabs.max(commas) {
+        b';'
+    } else if tabs > commas {
+        b'\t'
+    } else {
+        b','
+    }
 }
 
-fn parse_number(cell: &[u8]) -> Option<f32> {
+/// A cell's number; with `comma`, a decimal comma (`1,5`) is a decimal point.
+fn number(cell: &[u8], comma: bool) -> Option<f32> {
     let s = std::str::from_utf8(cell).ok()?.trim();
     if s.is_empty() {
         return None;
     }
-    let v: f32 = s.parse().ok()?;
+    let v: f32 = match s.parse() {
+        Ok(v) => v,
+        Err(_) if comma && s.matches(',').count() == 1 => s.replace(',', ".").parse().ok()?,
+        Err(_) => return None,
+    };
     v.is_finite().then_some(v)
 }
 
@@ -376,7 +509,7 @@ mod tests {
         let msg = read(&p, &TableOptions::default(), None, false)
             .unwrap_err()
             .to_string();
-        assert!(msg.contains("missing values"), "{msg}");
+        assert!(msg.contains("1 of 1 values are missing"), "{msg}");
     }
 
     #[test]
@@ -422,6 +555,38 @@ mod tests {
             msg.contains("no column 'type'") && msg.contains("id, a"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn empty_cells_and_nan_are_missing_alike_counted_and_refused() {
+        // An empty cell in the first row, NA and NaN further down: all three
+        // are missing values, counted together, in the strict and the preview read.
+        let text = "id,a,b,c\nx,,2,3\ny,1,NA,3\nz,1,2,NaN\nw,1,2,3\n";
+        let p = write("missing.csv", text);
+        let msg = read(&p, &TableOptions::default(), None, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("3 of 12 values are missing")
+                && msg.contains("columns a, b, c")
+                && msg.contains("first is on line 2, column 'a'")
+                && msg.contains("missing.csv"),
+            "{msg}"
+        );
+        let ds = read_lenient(&p).unwrap();
+        assert_eq!(ds.feature_names, ["a", "b", "c"], "a is not taken for text");
+        assert!(ds.text_columns.is_empty());
+        assert!(
+            ds.notes
+                .iter()
+                .any(|n| n.contains("3 of 12 values are missing")),
+            "{:?}",
+            ds.notes
+        );
+        // Text that is not a missing-value marker is still a text column.
+        let p = write("text.csv", "id,a,kind\nx,,T\ny,1,B\n");
+        let ds = read_lenient(&p).unwrap();
+        assert_eq!((ds.feature_names.len(), ds.text_columns.len()), (1, 1));
     }
 
     #[test]

@@ -395,13 +395,23 @@ pub fn load_model(dir: &Path, device: &Device) -> Result<TrainedModel, ExportErr
     // introduced keep burn's own paths and load as they are.
     let mut applied = None;
     for remapper in [internal_names(&experiment, &network), KeyRemapper::new()] {
-        let mut store = SafetensorsStore::from_file(&weights).remap(remapper);
+        // Not validated by the store: what does not fit is said below, in words.
+        let mut store = SafetensorsStore::from_file(&weights)
+            .remap(remapper)
+            .validate(false)
+            .allow_partial(true);
         let mut attempt = network.clone();
         let result = attempt
             .load_from(&mut store)
             .map_err(|e| read_err(format!("weights.safetensors: {e}")))?;
         let complete = result.missing.is_empty() && result.errors.is_empty();
-        applied = Some(result);
+        // The naming that matched more is the one to explain.
+        if applied
+            .as_ref()
+            .is_none_or(|a: &burn::store::ApplyResult| result.missing.len() < a.missing.len())
+        {
+            applied = Some(result);
+        }
         if complete {
             network = attempt;
             break;
@@ -410,10 +420,35 @@ pub fn load_model(dir: &Path, device: &Device) -> Result<TrainedModel, ExportErr
     if let Some(applied) = applied
         && (!applied.missing.is_empty() || !applied.errors.is_empty())
     {
+        use burn::store::ApplyError;
+        let first = applied.errors.first().map(|e| match e {
+            ApplyError::ShapeMismatch {
+                path,
+                expected,
+                found,
+            } => format!(
+                "'{path}' is stored as {:?} but the network needs {:?}",
+                found.as_slice(),
+                expected.as_slice()
+            ),
+            other => other.to_string(),
+        });
+        let first = first.unwrap_or_else(|| {
+            let missing: Vec<&str> = applied
+                .missing
+                .iter()
+                .take(3)
+                .map(|m| m.0.as_str())
+                .collect();
+            format!("it has no weights for {}", missing.join(", "))
+        });
         return Err(read_err(format!(
-            "weights.safetensors does not match the architecture (missing: {:?}, errors: {:?})",
-            applied.missing.iter().map(|m| &m.0).collect::<Vec<_>>(),
-            applied.errors
+            "weights.safetensors does not fit the network that model.json and experiment.json describe (input shape {:?}): {first}{}. Were model.json or experiment.json edited? Put back the files that were saved with the weights, or export the model again",
+            meta.input_shape,
+            match applied.errors.len() + applied.missing.len() {
+                0 | 1 => String::new(),
+                n => format!(", and {} more", n - 1),
+            }
         )));
     }
     Ok(TrainedModel {

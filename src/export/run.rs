@@ -21,7 +21,12 @@
 //!   validation split), `generated.csv` for a GAN; or `error.txt` when
 //!   training failed.
 //!
-//! Every whole-file write is atomic; the line files are appended and flushed.
+//! Every whole-file write is atomic; the line files are appended a whole line
+//! (or epoch) per write, so a run killed at any moment leaves whole files and
+//! at most one cut last line, which the reader leaves out. One writer at a
+//! time: a run folder is locked (`lamina.lock`) while a run writes into it, a
+//! second run into it is refused, and a folder that holds a run, finished or
+//! killed, is never started afresh (it can be resumed).
 //! Training itself, and how the files are shown, are left to `train` and `ui`.
 
 use std::fs::File;
@@ -56,6 +61,9 @@ const CHECKPOINT_STATE: &str = "state.json";
 const CHECKPOINT_WEIGHTS: &str = "weights.safetensors";
 const CHECKPOINT_OPTIMIZER: &str = "optimizer.bpk";
 const CHECKPOINT_BEST: &str = "best.safetensors";
+/// Held locked by the one writer of a run folder while it writes (the lock,
+/// not the file, counts: the system lets it go when the writer ends, however).
+const LOCK: &str = "lamina.lock";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -78,6 +86,11 @@ pub enum RunError {
     )]
     NotARun { path: PathBuf },
     #[error(
+        "another Lamina run is writing into {} right now; wait for it to end, or choose another folder",
+        path.display()
+    )]
+    Busy { path: PathBuf },
+    #[error(
         "{} holds a finished run ({epochs} epochs): there is nothing to resume; to train further, start a new run from its model",
         path.display()
     )]
@@ -94,6 +107,8 @@ pub enum RunError {
 /// Writes one run folder from the engine's events.
 pub struct RunWriter {
     dir: PathBuf,
+    /// Locked for as long as this writer lives: a second writer is refused.
+    _lock: File,
     metrics: File,
     gan_progress: Option<File>,
     episodes: Option<File>,
@@ -107,6 +122,8 @@ pub struct RunWriter {
     experiment: Experiment,
     /// Gathered when the run starts, written into `summary.json` at the end.
     reproducibility: Option<crate::provenance::Reproducibility>,
+    /// The data's notes and the run's, written into `summary.json` at the end.
+    notes: Vec<String>,
 }
 
 /// A snapshot kept until its file is written; serialised as the inner value.
@@ -127,6 +144,12 @@ impl RunWriter {
     /// paths are relative to `base`. A folder that already holds a run is
     /// refused, so no earlier results are overwritten.
     pub fn create(dir: &Path, exp: &Experiment, base: &Path) -> Result<RunWriter, RunError> {
+        let write_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| RunError::Write { path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(write_err(dir))?;
+        let lock = lock(dir)?;
         for found in [METRICS, SUMMARY, MODEL] {
             if dir.join(found).exists() {
                 return Err(RunError::Exists {
@@ -135,18 +158,28 @@ impl RunWriter {
                 });
             }
         }
-        let write_err = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| RunError::Write { path, source }
-        };
-        std::fs::create_dir_all(dir).map_err(write_err(dir))?;
+        // Made only if it is not there: of two runs started at once, one has it.
+        let metrics_path = dir.join(METRICS);
+        let metrics = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&metrics_path)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => RunError::Exists {
+                    path: dir.to_path_buf(),
+                    found: METRICS,
+                },
+                _ => RunError::Write {
+                    path: metrics_path.clone(),
+                    source: e,
+                },
+            })?;
         let rebased = crate::project::rebased(exp, base, dir);
         write_atomic(&dir.join(EXPERIMENT), rebased.to_json().as_bytes())
             .map_err(write_err(&dir.join(EXPERIMENT)))?;
-        let metrics_path = dir.join(METRICS);
-        let metrics = File::create(&metrics_path).map_err(write_err(&metrics_path))?;
         Ok(RunWriter {
             dir: dir.to_path_buf(),
+            _lock: lock,
             metrics,
             gan_progress: None,
             episodes: None,
@@ -155,6 +188,7 @@ impl RunWriter {
             written: Vec::new(),
             experiment: rebased,
             reproducibility: None,
+            notes: Vec::new(),
         })
     }
 
@@ -191,9 +225,12 @@ impl RunWriter {
             *file = Some(File::create(&path).map_err(io)?);
         }
         let f = file.as_mut().expect("just opened");
-        let text = serde_json::to_string(value).map_err(std::io::Error::other);
-        writeln!(f, "{}", text.map_err(io)?).map_err(io)?;
-        f.flush().map_err(io)
+        let mut text = serde_json::to_string(value)
+            .map_err(std::io::Error::other)
+            .map_err(io)?;
+        text.push('\n');
+        // One write per line: a run killed mid-way cuts at most the last line.
+        f.write_all(text.as_bytes()).map_err(io)
     }
 
     /// Write what `event` adds to the run.
@@ -204,6 +241,7 @@ impl RunWriter {
                 // writer's thread, while the training goes on.
                 self.reproducibility =
                     Some(crate::provenance::record(&self.experiment, &self.dir, s));
+                self.notes = s.data_notes.clone();
                 self.json(STARTED, s)
             }
             Event::Epoch(m) => self.epoch(m),
@@ -227,7 +265,11 @@ impl RunWriter {
                 write_atomic(&self.dir.join(ERROR), msg.as_bytes()).map_err(self.err(ERROR))
             }
             Event::Checkpoint(ck) => self.checkpoint(ck),
-            Event::Progress(_) | Event::Paused | Event::Resumed | Event::Note(_) => Ok(()),
+            Event::Note(n) => {
+                self.notes.push(n.clone());
+                Ok(())
+            }
+            Event::Progress(_) | Event::Paused | Event::Resumed => Ok(()),
         }
     }
 
@@ -273,6 +315,7 @@ impl RunWriter {
     /// `metrics.jsonl`, to be trained again.
     pub fn resume(dir: &Path) -> Result<(RunWriter, Experiment, Checkpoint), RunError> {
         let record = RunRecord::open(dir)?;
+        let lock = lock(dir)?;
         if let Some(s) = &record.summary {
             return Err(RunError::Finished {
                 path: dir.to_path_buf(),
@@ -305,6 +348,7 @@ impl RunWriter {
             .map_err(io)?;
         let writer = RunWriter {
             dir: dir.to_path_buf(),
+            _lock: lock,
             metrics,
             gan_progress: None,
             episodes: None,
@@ -313,6 +357,7 @@ impl RunWriter {
             written: Vec::new(),
             experiment: experiment.clone(),
             reproducibility: None,
+            notes: Vec::new(),
         };
         Ok((writer, experiment, ck))
     }
@@ -352,11 +397,14 @@ impl RunWriter {
     }
 
     fn epoch(&mut self, m: &EpochMetrics) -> Result<(), RunError> {
+        // The epoch's lines in one write: a run killed mid-way cuts at most
+        // the last line, which the reader leaves out.
         let written = metrics_lines(m).and_then(|lines| {
+            let mut text = Vec::new();
             for obj in lines {
-                writeln!(self.metrics, "{obj}")?;
+                writeln!(text, "{obj}")?;
             }
-            self.metrics.flush()
+            self.metrics.write_all(&text)
         });
         written.map_err(self.err(METRICS))
     }
@@ -364,6 +412,7 @@ impl RunWriter {
     fn finish(&mut self, outcome: &Outcome) -> Result<(), RunError> {
         let mut summary = outcome.summary.clone();
         summary.reproducibility = self.reproducibility.clone();
+        summary.notes = self.notes.clone();
         super::save_model(&self.dir.join(MODEL), &outcome.model, Some(&summary))?;
         let text = serde_json::to_string_pretty(&summary).map_err(std::io::Error::other);
         write_atomic(
@@ -394,6 +443,27 @@ impl RunWriter {
             super::write_generated(&self.dir.join("generated.csv"), &outcome.model, 500)?;
         }
         Ok(())
+    }
+}
+
+/// Lock `dir`'s lock file for one writer, or say that another one holds it.
+fn lock(dir: &Path) -> Result<File, RunError> {
+    let path = dir.join(LOCK);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| RunError::Write {
+            path: path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(RunError::Busy {
+            path: dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(RunError::Write { path, source }),
     }
 }
 
@@ -725,6 +795,18 @@ mod tests {
         RunWriter::create(&dir, &Experiment::default(), Path::new(".")).unwrap();
         let e = RunWriter::create(&dir, &Experiment::default(), Path::new("."));
         assert!(matches!(e, Err(RunError::Exists { .. })));
+        // While a writer lives, a second one into its folder is refused as busy,
+        // a fresh run and a resume alike; once it has ended, the lock is gone.
+        let busy = scratch("busy");
+        let w = RunWriter::create(&busy, &Experiment::default(), Path::new(".")).unwrap();
+        let e = RunWriter::create(&busy, &Experiment::default(), Path::new("."));
+        assert!(matches!(e, Err(RunError::Busy { .. })), "{:?}", e.err());
+        let e = RunWriter::resume(&busy).err().unwrap().to_string();
+        assert!(e.contains("another Lamina run is writing"), "{e}");
+        drop(w);
+        let e = RunWriter::resume(&busy).err().unwrap().to_string();
+        assert!(e.contains("no checkpoint"), "{e}");
+        let _ = std::fs::remove_dir_all(busy);
         let empty = scratch("not-a-run");
         std::fs::create_dir_all(&empty).unwrap();
         assert!(matches!(

@@ -765,6 +765,23 @@ impl Experiment {
             message: e.to_string(),
         };
         let value: serde_json::Value = serde_json::from_str(text).map_err(parse_err)?;
+        if !value.is_object() {
+            let holds = match &value {
+                serde_json::Value::Array(_) => "a list ([ … ])",
+                serde_json::Value::String(_) => "a text",
+                serde_json::Value::Number(_) => "a number",
+                serde_json::Value::Bool(_) => "true or false",
+                _ => "null",
+            };
+            return Err(SpecError::Parse {
+                path: path.to_path_buf(),
+                line: 1,
+                column: 1,
+                message: format!(
+                    "this file holds {holds}, not an experiment: an experiment file is one JSON object ({{ … }}) with \"data\", \"architecture\" and \"training\" (as `lamina new` or Save writes it)"
+                ),
+            });
+        }
         let found = value
             .get("format_version")
             .and_then(|v| v.as_u64())
@@ -869,12 +886,20 @@ impl Experiment {
             )));
         }
         for name in self.task.stack_names() {
-            if self.architecture.stack(name).is_none() {
-                return Err(SpecError::Invalid(format!(
-                    "a {} needs a stack of layers named '{name}'; the architecture has {}",
-                    self.task.label(),
-                    stack_list(&self.architecture)
-                )));
+            match self.architecture.stack(name) {
+                None => {
+                    return Err(SpecError::Invalid(format!(
+                        "a {} needs a stack of layers named '{name}'; the architecture has {}",
+                        self.task.label(),
+                        stack_list(&self.architecture)
+                    )));
+                }
+                Some(stack) if stack.layers.is_empty() => {
+                    return Err(SpecError::Invalid(format!(
+                        "the network '{name}' has no layers; add layers from the palette, or start from a template"
+                    )));
+                }
+                Some(_) => {}
             }
         }
         for stack in &self.architecture.stacks {

@@ -79,6 +79,56 @@ pub struct GpuAdapter {
 /// (about 100 times slower than the CPU backend, so never chosen otherwise).
 pub const SOFTWARE_GPU_VAR: &str = "LAMINA_SOFTWARE_GPU";
 
+/// Run `f` (the adapter search) with what the system's graphics libraries
+/// print kept from the terminal when it is only the Wayland client's
+/// "XDG_RUNTIME_DIR is invalid or not set" (printed on machines without a
+/// desktop session, on every run): the rest of what they print is passed on.
+#[cfg(unix)]
+fn without_wayland_noise<T>(f: impl FnOnce() -> T) -> T {
+    use std::io::{Read, Seek, Write};
+    use std::os::fd::AsRawFd;
+    if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
+        return f();
+    }
+    let path = std::env::temp_dir().join(format!("lamina-stderr-{}", std::process::id()));
+    let Ok(mut caught) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+    else {
+        return f();
+    };
+    let _ = std::fs::remove_file(&path);
+    let _ = std::io::stderr().flush();
+    // SAFETY: plain descriptor calls on descriptors this function owns; fd 2
+    // is put back before returning.
+    let saved = unsafe { libc::dup(2) };
+    if saved < 0 || unsafe { libc::dup2(caught.as_raw_fd(), 2) } < 0 {
+        return f();
+    }
+    let out = f();
+    unsafe {
+        libc::dup2(saved, 2);
+        libc::close(saved);
+    }
+    let mut text = String::new();
+    if caught.rewind().is_ok() && caught.read_to_string(&mut text).is_ok() {
+        let rest: String = text
+            .lines()
+            .filter(|l| !l.contains("XDG_RUNTIME_DIR"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let _ = std::io::stderr().write_all(rest.as_bytes());
+    }
+    out
+}
+
+#[cfg(not(unix))]
+fn without_wayland_noise<T>(f: impl FnOnce() -> T) -> T {
+    f()
+}
+
 /// Look for adapters. Returns the first hardware GPU, and the names of software
 /// adapters seen (for the message when there is none).
 pub fn find_gpu() -> (Option<GpuAdapter>, Vec<String>) {
@@ -87,8 +137,9 @@ pub fn find_gpu() -> (Option<GpuAdapter>, Vec<String>) {
         backends: wgpu::Backends::PRIMARY,
         ..wgpu::InstanceDescriptor::new_without_display_handle()
     });
-    let adapters =
-        futures_lite::future::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY));
+    let adapters = without_wayland_noise(|| {
+        futures_lite::future::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY))
+    });
     let mut software = Vec::new();
     let (mut discrete, mut integrated, mut virt) = (0usize, 0usize, 0usize);
     let mut found = None;

@@ -178,6 +178,7 @@ pub(super) fn run(
         steps_per_epoch: d.steps,
         epochs: 1,
         parameters: report.total_params(),
+        data_notes: data.notes.clone(),
     }));
 
     let mut env: Box<dyn Environment> = rl::make(kind, t.seed);
@@ -375,6 +376,7 @@ pub(super) fn run(
             },
             solved_at_step: solved_at,
         }),
+        notes: Vec::new(),
         reproducibility: None,
     };
     Ok(Outcome {

@@ -116,6 +116,7 @@ pub(super) fn run(
         steps_per_epoch,
         epochs: t.epochs,
         parameters: report.total_params(),
+        data_notes: data.notes.clone(),
     }));
 
     let adam = || Adam::optimizer(g.beta1 as f32, 0.999, None);
@@ -281,6 +282,7 @@ pub(super) fn run(
         validation: None,
         test: None,
         rl: None,
+        notes: Vec::new(),
         reproducibility: None,
     };
     Ok(Outcome {

@@ -154,6 +154,10 @@ pub struct StartInfo {
     pub steps_per_epoch: usize,
     pub epochs: usize,
     pub parameters: usize,
+    /// What the reader noted about the data (conversions, padding, columns
+    /// left out…), to be kept with the run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_notes: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -287,6 +291,10 @@ pub struct Summary {
     /// Reinforcement learning: how the trained agent does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rl: Option<dqn::RlSummary>,
+    /// What was noted about the data and the run (filled in by the run
+    /// folder's writer from the start and the run's notes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// What the run was made from and on (filled in by the run folder's writer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reproducibility: Option<crate::provenance::Reproducibility>,

@@ -104,6 +104,7 @@ pub fn run(
         steps_per_epoch,
         epochs: t.epochs,
         parameters: report.total_params(),
+        data_notes: data.notes.clone(),
     }));
 
     if valid.is_empty() && t.validation_fraction > 0.0 {
@@ -425,6 +426,7 @@ pub fn run(
         final_valid,
         chance_accuracy,
         rl: None,
+        notes: Vec::new(),
         reproducibility: None,
     };
     Ok(Outcome {
