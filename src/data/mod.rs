@@ -576,6 +576,14 @@ impl std::fmt::Display for ShownByte {
 }
 
 impl DataError {
+    /// A folder given where a file is expected.
+    pub(crate) fn folder_not_file(path: &Path) -> DataError {
+        DataError::Invalid(format!(
+            "{} is a folder where a file is expected; choose the file in it",
+            path.display()
+        ))
+    }
+
     pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
         move |source| {
             if source.kind() == std::io::ErrorKind::NotFound {
@@ -583,10 +591,7 @@ impl DataError {
                     path: path.to_path_buf(),
                 }
             } else if source.kind() == std::io::ErrorKind::IsADirectory {
-                DataError::Invalid(format!(
-                    "{} is a folder where a file is expected; choose the file in it",
-                    path.display()
-                ))
+                DataError::folder_not_file(path)
             } else {
                 DataError::Io {
                     path: path.to_path_buf(),

@@ -135,10 +135,7 @@ pub fn open(path: &std::path::Path) -> Result<(Counting<std::fs::File>, u64), su
     let file = std::fs::File::open(path).map_err(super::DataError::io(path))?;
     let meta = file.metadata().map_err(super::DataError::io(path))?;
     if meta.is_dir() {
-        return Err(super::DataError::Invalid(format!(
-            "{} is a folder where a file is expected; choose the file in it",
-            path.display()
-        )));
+        return Err(super::DataError::folder_not_file(path));
     }
     let size = meta.len();
     Ok((Counting::file(file, path, size), size))

@@ -317,12 +317,7 @@ pub(crate) fn read_all(path: &Path) -> Result<Vec<u8>, DataError> {
         let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(raw.as_slice())
             .read_to_end(&mut out)
-            .map_err(|e| {
-                DataError::Invalid(format!(
-                    "{} is not a readable gzip file (truncated or damaged?): {e}",
-                    path.display()
-                ))
-            })?;
+            .map_err(|e| gz_error(path, e))?;
         return Ok(out);
     }
     Ok(raw)
