@@ -1,4 +1,5 @@
-//! The `lamina` command line: `new`, `train`, `inspect`. Thin glue over `project`,
+//! The `lamina` command line: `new`, `train`, `predict`, `explain`, `inspect` and
+//! the rest. Thin glue over `project`,
 //! `train` and `export`, the same functions the window calls.
 
 use std::io::Write;
@@ -7,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
+use crate::explain;
 use crate::export::run::{RunRecord, RunWriter, record};
 use crate::export::sweep;
 use crate::project::{NewOptions, new_experiment, parent_dir, prepare};
@@ -182,6 +184,47 @@ pub enum Command {
         #[arg(long, default_value = "auto")]
         device: String,
     },
+    /// Show what a trained model bases its predictions on: attributions of
+    /// each position, pixel or feature (attributions.npy, attributions.csv,
+    /// explained.csv), in-silico mutagenesis of sequences (mutagenesis.npy),
+    /// and for sequence networks the first layer's motifs (motifs.meme,
+    /// logos/filter_N.png).
+    Explain {
+        /// The model folder, e.g. runs/my_exp/model.
+        model: PathBuf,
+        /// A data file or folder of the kind the model was trained on.
+        data: PathBuf,
+        /// The second table, for a model trained on two joined tables.
+        #[arg(long)]
+        data2: Option<PathBuf>,
+        /// The folder to write into (made if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// saliency (gradient × input), integrated_gradients or mutagenesis
+        /// (sequences only).
+        #[arg(long, default_value = "integrated_gradients")]
+        method: String,
+        /// The class to explain (a regression: the 0-based index of the value);
+        /// by default each sample's predicted class.
+        #[arg(long)]
+        class: Option<String>,
+        /// Integrated gradients: points on the path from the baseline.
+        #[arg(long, default_value_t = 50)]
+        steps: usize,
+        /// Integrated gradients: zeros, or shuffled (each sample's own
+        /// positions, pixels or values in random order).
+        #[arg(long, default_value = "zeros")]
+        baseline: String,
+        /// Motifs: the windows per filter that its motif is made from.
+        #[arg(long, default_value_t = 100)]
+        top: usize,
+        /// Replace the files of an earlier explanation in --out.
+        #[arg(long)]
+        force: bool,
+        /// auto (GPU if present), gpu or cpu.
+        #[arg(long, default_value = "auto")]
+        device: String,
+    },
 }
 
 /// Run the command line; errors become a message and exit code 1 in `main`.
@@ -253,6 +296,49 @@ pub fn run(cli: Cli) -> Result<()> {
             let pref: DevicePreference = device.parse().map_err(anyhow::Error::msg)?;
             let data: Vec<PathBuf> = std::iter::once(data).chain(data2).collect();
             cmd_predict(&model, &data, &out, embeddings.as_deref(), pref)
+        }
+        Some(Command::Explain {
+            model,
+            data,
+            data2,
+            out,
+            method,
+            class,
+            steps,
+            baseline,
+            top,
+            force,
+            device,
+        }) => {
+            let pref: DevicePreference = device.parse().map_err(anyhow::Error::msg)?;
+            let data: Vec<PathBuf> = std::iter::once(data).chain(data2).collect();
+            let method = match (method.as_str(), baseline.as_str()) {
+                ("saliency" | "gradient_x_input", _) => Some(explain::Method::GradientTimesInput),
+                ("mutagenesis", _) => None,
+                ("integrated_gradients", "zeros") => Some(explain::Method::IntegratedGradients {
+                    steps,
+                    baseline: explain::Baseline::Zeros,
+                }),
+                ("integrated_gradients", "shuffled") => {
+                    Some(explain::Method::IntegratedGradients {
+                        steps,
+                        baseline: explain::Baseline::Shuffled { seed: 0 },
+                    })
+                }
+                ("integrated_gradients", other) => {
+                    bail!("unknown baseline '{other}': use zeros or shuffled")
+                }
+                (other, _) => bail!(
+                    "unknown method '{other}': use saliency, integrated_gradients or mutagenesis"
+                ),
+            };
+            let request = ExplainRequest {
+                method,
+                class,
+                top,
+                force,
+            };
+            cmd_explain(&model, &data, &out, &request, pref)
         }
         Some(Command::Bench {
             jobs,
@@ -488,6 +574,98 @@ fn cmd_predict(
         }
         println!("embeddings written to {}", path.display());
     }
+    Ok(())
+}
+
+/// What `lamina explain` was asked for.
+struct ExplainRequest {
+    /// Attributions by this method; none for mutagenesis.
+    method: Option<explain::Method>,
+    class: Option<String>,
+    top: usize,
+    force: bool,
+}
+
+fn cmd_explain(
+    model_dir: &Path,
+    data: &[PathBuf],
+    out: &Path,
+    request: &ExplainRequest,
+    pref: DevicePreference,
+) -> Result<()> {
+    use crate::export::explain as files;
+    let choice = crate::train::device::choose(pref).map_err(anyhow::Error::msg)?;
+    let model = crate::export::load_model(model_dir, &choice.device)?;
+    let ds = crate::project::read_joined_for_model(&model, &data[0], &data[1..])
+        .map_err(anyhow::Error::msg)?;
+    let explained = match &request.class {
+        Some(name) => explain::Explained::named(&model, name)?,
+        None => explain::Explained::Predicted,
+    };
+    let sequences = ds.kind == crate::data::DataKind::Sequences;
+    // Motifs where the network starts with a convolution over the letters.
+    let motifs = match sequences.then(|| explain::first_layer_motifs(&model, &ds, request.top)) {
+        Some(Ok(m)) => Some(m),
+        Some(Err(e)) => {
+            println!("no motifs: {e}");
+            None
+        }
+        None => None,
+    };
+    let planned = files::planned_files(out, request.method.is_none(), motifs.is_some());
+    if !request.force
+        && let Some(existing) = planned.iter().find(|p| p.exists())
+    {
+        bail!(
+            "{} already exists and was left as it is; choose another --out folder, or add --force to replace it",
+            existing.display()
+        );
+    }
+    let mut written = Vec::new();
+    match &request.method {
+        Some(method) => {
+            let a = explain::attribute(&model, &ds, method, &explained, &choice.device)?;
+            let (summed, _) = a.summed();
+            written.extend(files::write_attributions(
+                out,
+                &ds.ids,
+                &summed,
+                &ds.shape,
+                &ds.feature_names,
+            )?);
+            written.push(files::write_explained(
+                out,
+                &ds.ids,
+                &model.class_names,
+                &a.targets,
+                &a.scores,
+                a.baseline_scores.as_deref(),
+            )?);
+        }
+        None => {
+            let map = explain::mutagenesis(&model, &ds, &explained, &choice.device)?;
+            written.extend(files::write_mutagenesis(out, &ds.ids, &map)?);
+            written.push(files::write_explained(
+                out,
+                &ds.ids,
+                &model.class_names,
+                &map.targets,
+                &map.scores,
+                None,
+            )?);
+        }
+    }
+    if let Some(motifs) = &motifs {
+        written.extend(files::write_motifs(out, motifs, &ds.feature_names)?);
+    }
+    println!(
+        "explained {} samples of {} ({}); wrote {} files into {}",
+        ds.len(),
+        ds.source.display(),
+        choice.name,
+        written.len(),
+        out.display()
+    );
     Ok(())
 }
 

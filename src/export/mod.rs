@@ -6,8 +6,12 @@
 //! never leaves a half-written model where a good one was.
 //!
 //! Beside it: `run` writes and reads a run folder, `sweep` a folder of runs
-//! compared in a table, `plots` draws PNG files, `onnx` writes ONNX.
+//! compared in a table, `plots` draws PNG files, `onnx` writes ONNX, `explain`
+//! writes explanations (attributions, mutagenesis maps, motifs and their
+//! logos, drawn by `logo`).
 
+pub mod explain;
+mod logo;
 pub mod onnx;
 pub mod plots;
 pub mod run;

@@ -46,19 +46,28 @@ fn render(
     path: &Path,
     draw: impl FnOnce(&DrawingArea<BitMapBackend, plotters::coord::Shift>) -> Result<(), String>,
 ) -> Result<(), ExportError> {
+    render_sized(path, (W, H), draw)
+}
+
+/// [`render`] onto a canvas of `(width, height)` pixels.
+pub(super) fn render_sized(
+    path: &Path,
+    (w, h): (u32, u32),
+    draw: impl FnOnce(&DrawingArea<BitMapBackend, plotters::coord::Shift>) -> Result<(), String>,
+) -> Result<(), ExportError> {
     fonts();
     let err = |e: String| ExportError::Write {
         path: path.to_path_buf(),
         source: std::io::Error::other(e),
     };
-    let mut buf = vec![0u8; (W * H * 3) as usize];
+    let mut buf = vec![0u8; (w * h * 3) as usize];
     {
-        let root = BitMapBackend::with_buffer(&mut buf, (W, H)).into_drawing_area();
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
         draw(&root).map_err(err)?;
         root.present().map_err(|e| err(e.to_string()))?;
     }
-    let img = image::RgbImage::from_raw(W, H, buf).ok_or_else(|| err("image size".into()))?;
+    let img = image::RgbImage::from_raw(w, h, buf).ok_or_else(|| err("image size".into()))?;
     let mut bytes = Vec::new();
     img.write_to(
         &mut std::io::Cursor::new(&mut bytes),

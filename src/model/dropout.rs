@@ -21,6 +21,28 @@ thread_local! {
     static MASKS: Cell<u64> = const { Cell::new(0) };
     /// The run's noise, likewise.
     static NOISE: RefCell<StdRng> = RefCell::new(StdRng::seed_from_u64(0));
+    /// Set while [`switched_off`] runs: no dropout, also on an autodiff device.
+    static OFF: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Run `f` with dropout off on this thread, also on an autodiff device: the
+/// gradients of a trained model's outputs (attributions) are those of the
+/// model as it predicts, not as it trains.
+pub fn switched_off<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            OFF.with(|o| o.set(self.0));
+        }
+    }
+    let _restore = Restore(OFF.with(|o| o.replace(true)));
+    f()
+}
+
+/// Whether dropout applies to values on `device`: while training (on an
+/// autodiff device), unless [`switched_off`].
+pub fn active(device: &Device) -> bool {
+    device.is_autodiff() && !OFF.with(Cell::get)
 }
 
 /// Make the masks and noise of the coming run (on this thread) follow from `seed`.
@@ -52,7 +74,7 @@ pub fn next_seed() -> u64 {
 /// while training (on an autodiff device); unchanged otherwise.
 pub fn dropout<const D: usize>(x: Tensor<D>, p: f64) -> Tensor<D> {
     let device = x.device();
-    if p <= 0.0 || !device.is_autodiff() {
+    if p <= 0.0 || !active(&device) {
         return x;
     }
     let keep = 1.0 - p;

@@ -386,7 +386,11 @@ impl Attention {
         let fused = match (&padding, lengths) {
             // The mask and the lengths must say the same: both, or neither.
             (Some(_), Some(_)) | (None, None) if !m.quiet_softmax => {
-                let p = m.dropout.prob;
+                let p = if super::dropout::active(&q.device()) {
+                    m.dropout.prob
+                } else {
+                    0.0
+                };
                 super::cpu::attention::run(q.clone(), k.clone(), v.clone(), lengths, p)
             }
             _ => None,

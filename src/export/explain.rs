@@ -1,0 +1,185 @@
+//! The files an explanation is written to (`lamina explain`, and the window's
+//! export of the Explain view): attributions as `.npy` and `.csv` (one row per
+//! sample, one value per position, pixel or feature, in the order of the
+//! input), which output each sample was explained for, the mutagenesis maps,
+//! and the first layer's motifs as MEME text and one logo PNG per filter.
+//! What is computed is `crate::explain`'s; this only writes it.
+
+use std::path::{Path, PathBuf};
+
+use super::{ExportError, write_csv};
+use crate::explain::{Motif, Mutagenesis};
+use crate::spec::write_atomic;
+
+/// Write `values` (`shape`, row-major) as a float32 NumPy array, atomically.
+pub fn write_npy_shaped(path: &Path, values: &[f32], shape: &[usize]) -> Result<(), ExportError> {
+    let err = |e: std::io::Error| ExportError::Write {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    use npyz::WriterBuilder;
+    let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+    let mut bytes = Vec::new();
+    {
+        let mut w = npyz::WriteOptions::<f32>::new()
+            .default_dtype()
+            .shape(&dims)
+            .writer(&mut bytes)
+            .begin_nd()
+            .map_err(err)?;
+        w.extend(values.iter().copied()).map_err(err)?;
+        w.finish().map_err(err)?;
+    }
+    write_atomic(path, &bytes).map_err(err)
+}
+
+/// The names of the values of one sample's summed attributions: positions
+/// (`pos1…`), pixels (`y0_x0…`) or the features' own names.
+pub fn value_names(shape: &[usize], features: &[String]) -> Vec<String> {
+    match shape {
+        [f] if features.len() == *f => features.to_vec(),
+        [f] => (1..=*f).map(|i| format!("feature{i}")).collect(),
+        [_, l] => (1..=*l).map(|p| format!("pos{p}")).collect(),
+        [_, h, w] => (0..*h)
+            .flat_map(|y| (0..*w).map(move |x| format!("y{y}_x{x}")))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `attributions.npy` (samples × positions, features, or H × W) and
+/// `attributions.csv` (id, then one value per position or feature) in `dir`.
+pub fn write_attributions(
+    dir: &Path,
+    ids: &[String],
+    values: &[f32],
+    shape: &[usize],
+    features: &[String],
+) -> Result<Vec<PathBuf>, ExportError> {
+    let width: usize = match shape {
+        [f] => *f,
+        [_, rest @ ..] => rest.iter().product(),
+        [] => 0,
+    };
+    let mut dims = vec![ids.len()];
+    match shape {
+        [_, h, w] => dims.extend([*h, *w]),
+        _ => dims.push(width),
+    }
+    let npy = dir.join("attributions.npy");
+    write_npy_shaped(&npy, values, &dims)?;
+    let mut header = vec!["id".to_string()];
+    header.extend(value_names(shape, features));
+    let rows: Vec<Vec<String>> = ids
+        .iter()
+        .zip(values.chunks(width.max(1)))
+        .map(|(id, v)| {
+            std::iter::once(id.clone())
+                .chain(v.iter().map(|x| x.to_string()))
+                .collect()
+        })
+        .collect();
+    let csv = dir.join("attributions.csv");
+    write_csv(&csv, &header, &rows)?;
+    Ok(vec![npy, csv])
+}
+
+/// `explained.csv`: for each sample, the output explained, its score and
+/// (integrated gradients) the baseline's score.
+pub fn write_explained(
+    dir: &Path,
+    ids: &[String],
+    classes: &[String],
+    targets: &[usize],
+    scores: &[f32],
+    baseline: Option<&[f32]>,
+) -> Result<PathBuf, ExportError> {
+    let mut header: Vec<String> = ["id", "explained", "score"].map(String::from).to_vec();
+    if baseline.is_some() {
+        header.push("baseline_score".into());
+    }
+    let rows: Vec<Vec<String>> = (0..ids.len())
+        .map(|s| {
+            let name = classes
+                .get(targets[s])
+                .cloned()
+                .unwrap_or_else(|| format!("output {}", targets[s]));
+            let mut r = vec![ids[s].clone(), name, scores[s].to_string()];
+            if let Some(b) = baseline {
+                r.push(b[s].to_string());
+            }
+            r
+        })
+        .collect();
+    let path = dir.join("explained.csv");
+    write_csv(&path, &header, &rows)?;
+    Ok(path)
+}
+
+/// The summary track of each sample's mutagenesis (`samples × positions`)
+/// as attributions, and the whole map as `mutagenesis.npy`
+/// (`samples × positions × letters`).
+pub fn write_mutagenesis(
+    dir: &Path,
+    ids: &[String],
+    map: &Mutagenesis,
+) -> Result<Vec<PathBuf>, ExportError> {
+    let tracks: Vec<f32> = (0..ids.len()).flat_map(|s| map.track(s)).collect();
+    let mut written = write_attributions(
+        dir,
+        ids,
+        &tracks,
+        &[map.letters.len(), map.length],
+        &map.letters,
+    )?;
+    let npy = dir.join("mutagenesis.npy");
+    write_npy_shaped(
+        &npy,
+        &map.effects,
+        &[ids.len(), map.length, map.letters.len()],
+    )?;
+    written.push(npy);
+    Ok(written)
+}
+
+/// `motifs.meme` and `logos/filter_N.png` for each motif.
+pub fn write_motifs(
+    dir: &Path,
+    motifs: &[Motif],
+    letters: &[String],
+) -> Result<Vec<PathBuf>, ExportError> {
+    let meme = dir.join("motifs.meme");
+    write_atomic(&meme, crate::explain::meme(motifs, letters).as_bytes()).map_err(|source| {
+        ExportError::Write {
+            path: meme.clone(),
+            source,
+        }
+    })?;
+    let mut written = vec![meme];
+    for m in motifs {
+        let path = dir
+            .join("logos")
+            .join(format!("filter_{}.png", m.filter + 1));
+        let title = format!("filter {} ({} windows)", m.filter + 1, m.sites);
+        super::logo::logo_png(&path, &m.pwm, letters, &title)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// The files and folders an explanation writes into `dir` (with the
+/// mutagenesis map, with motifs), to check before anything is written.
+pub fn planned_files(dir: &Path, mutagenesis: bool, motifs: bool) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = ["attributions.npy", "attributions.csv", "explained.csv"]
+        .iter()
+        .map(|f| dir.join(f))
+        .collect();
+    if mutagenesis {
+        files.push(dir.join("mutagenesis.npy"));
+    }
+    if motifs {
+        files.push(dir.join("motifs.meme"));
+        files.push(dir.join("logos"));
+    }
+    files
+}
