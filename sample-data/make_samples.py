@@ -55,6 +55,13 @@ def omics():
                 row.append(str(poisson(lam)))
             f.write(f"cell{c + 1:04d}," + ",".join(row) + "\n")
             lab.write(f"cell{c + 1:04d},{t},batch{1 + c % 2}\n")
+    # The genes each type was made to express more: what an explanation of a
+    # classifier trained on these cells should rank first.
+    with open(os.path.join(HERE, "omics", "markers.csv"), "w") as f:
+        f.write("cell_type,gene\n")
+        for t in types:
+            for g in sorted(markers[t]):
+                f.write(f"{t},Gene{g + 1:03d}\n")
 
 
 def dna():

@@ -218,6 +218,14 @@ pub enum Command {
         /// Motifs: the windows per filter that its motif is made from.
         #[arg(long, default_value_t = 100)]
         top: usize,
+        /// Tables: a metadata table with each sample's class, so permutation
+        /// importance is measured against the true classes (without it,
+        /// against the model's own predictions).
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// The class column in --labels (default: the one the model was trained with).
+        #[arg(long = "label-column")]
+        label_column: Option<String>,
         /// Replace the files of an earlier explanation in --out.
         #[arg(long)]
         force: bool,
@@ -307,6 +315,8 @@ pub fn run(cli: Cli) -> Result<()> {
             steps,
             baseline,
             top,
+            labels,
+            label_column,
             force,
             device,
         }) => {
@@ -336,6 +346,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 method,
                 class,
                 top,
+                labels: labels.map(|l| (l, label_column)),
                 force,
             };
             cmd_explain(&model, &data, &out, &request, pref)
@@ -583,6 +594,8 @@ struct ExplainRequest {
     method: Option<explain::Method>,
     class: Option<String>,
     top: usize,
+    /// A metadata table and its class column.
+    labels: Option<(PathBuf, Option<String>)>,
     force: bool,
 }
 
@@ -612,7 +625,26 @@ fn cmd_explain(
         }
         None => None,
     };
-    let planned = files::planned_files(out, request.method.is_none(), motifs.is_some());
+    let table = ds.kind == crate::data::DataKind::Table && request.method.is_some();
+    let labels = match &request.labels {
+        Some((path, column)) => {
+            let column = match (column, &model.experiment.data.labels) {
+                (Some(c), _) => c.clone(),
+                (None, crate::spec::LabelSource::Metadata { column, .. })
+                | (None, crate::spec::LabelSource::Column { column }) => column.clone(),
+                (None, _) => bail!(
+                    "say which column of {} holds the classes (--label-column)",
+                    path.display()
+                ),
+            };
+            let regression = model.experiment.task == crate::spec::Task::Regression;
+            Some(crate::data::labels::join(
+                &ds, path, "", &column, regression,
+            )?)
+        }
+        None => None,
+    };
+    let planned = files::planned_files(out, request.method.is_none(), motifs.is_some(), table);
     if !request.force
         && let Some(existing) = planned.iter().find(|p| p.exists())
     {
@@ -657,6 +689,10 @@ fn cmd_explain(
     }
     if let Some(motifs) = &motifs {
         written.extend(files::write_motifs(out, motifs, &ds.feature_names)?);
+    }
+    if table {
+        let imp = explain::feature_importance(&model, &ds, labels.as_ref(), &choice.device)?;
+        written.push(files::write_importance(out, &imp)?);
     }
     println!(
         "explained {} samples of {} ({}); wrote {} files into {}",

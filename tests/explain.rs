@@ -268,3 +268,51 @@ fn explain_writes_attributions_mutagenesis_motifs_and_logos_and_keeps_earlier_fi
         "{err}"
     );
 }
+
+#[test]
+fn gene_importance_ranks_the_sample_generators_markers_first() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data/omics/classifier.json");
+    let mut exp = lamina::spec::Experiment::load(&path).unwrap();
+    exp.training.epochs = 15;
+    let (ds, _, _) = lamina::project::prepare(&exp, path.parent().unwrap()).unwrap();
+    let worker = Worker::spawn(Job::new(exp, ds.clone(), DevicePreference::Cpu));
+    let o = loop {
+        match worker.recv() {
+            Some(train::Event::Finished(o)) => break *o,
+            Some(train::Event::Failed(e)) => panic!("{e}"),
+            Some(_) => {}
+            None => panic!("the worker ended without a result"),
+        }
+    };
+    let device = lamina::train::device::DeviceChoice::cpu("test").device;
+    let imp = explain::feature_importance(&o.model, &ds, Some(&ds.labels), &device).unwrap();
+    assert_eq!(imp.against, explain::Against::Labels);
+    let markers = std::fs::read_to_string(path.parent().unwrap().join("markers.csv")).unwrap();
+    for (c, class) in imp.classes.iter().enumerate() {
+        let planted: Vec<&str> = markers
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(','))
+            .filter(|(t, _)| t == class)
+            .map(|(_, g)| g)
+            .collect();
+        assert_eq!(planted.len(), 12);
+        let top: Vec<&str> = imp.ranked(c)[..12]
+            .iter()
+            .map(|&j| imp.features[j].as_str())
+            .collect();
+        let overlap = top.iter().filter(|g| planted.contains(g)).count();
+        eprintln!("{class}: {overlap} of its 12 marker genes are among its 12 top-ranked genes");
+        assert!(overlap >= 8, "{class}: {overlap} of 12 ({top:?})");
+        // Shuffling a top gene costs its class more than shuffling a bottom one.
+        let f = imp.features.len();
+        let ranked = imp.ranked(c);
+        let p = |j: usize| imp.permutation[c * f + j];
+        let top_mean: f32 = ranked[..12].iter().map(|&j| p(j)).sum::<f32>() / 12.0;
+        let bottom_mean: f32 = ranked[f - 12..].iter().map(|&j| p(j)).sum::<f32>() / 12.0;
+        assert!(
+            top_mean > bottom_mean,
+            "{class}: {top_mean} ≤ {bottom_mean}"
+        );
+    }
+}

@@ -2,7 +2,9 @@
 //! attributions of each input value to one output score (gradient × input and
 //! integrated gradients, `gradients`), in-silico mutagenesis of sequences
 //! (`mutagenesis`), and the motifs of a sequence network's first convolution
-//! as position weight matrices and MEME text (`motifs`).
+//! as position weight matrices and MEME text (`motifs`), and per-class
+//! feature importance for tables (`importance`: mean |gradient × input| and
+//! permutation importance).
 //!
 //! Everything runs in the engine on any device, in batches, on the network as
 //! it predicts (no dropout, batch norm from its running statistics), through
@@ -12,6 +14,7 @@
 //! draws nothing: the CLI and `export` write what it returns, `ui` shows it.
 
 mod gradients;
+mod importance;
 mod motifs;
 mod mutagenesis;
 
@@ -22,6 +25,7 @@ use crate::spec::Task;
 use crate::train::TrainedModel;
 
 pub use gradients::{Attributions, Baseline, Method, attribute};
+pub use importance::{Against, Importance, PERMUTED_AT_MOST, feature_importance};
 pub use motifs::{Motif, first_layer_motifs, meme};
 pub use mutagenesis::{Mutagenesis, mutagenesis};
 

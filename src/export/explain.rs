@@ -2,13 +2,14 @@
 //! export of the Explain view): attributions as `.npy` and `.csv` (one row per
 //! sample, one value per position, pixel or feature, in the order of the
 //! input), which output each sample was explained for, the mutagenesis maps,
-//! and the first layer's motifs as MEME text and one logo PNG per filter.
+//! the first layer's motifs as MEME text and one logo PNG per filter, and
+//! the features of a table ranked per class.
 //! What is computed is `crate::explain`'s; this only writes it.
 
 use std::path::{Path, PathBuf};
 
 use super::{ExportError, write_csv};
-use crate::explain::{Motif, Mutagenesis};
+use crate::explain::{Against, Importance, Motif, Mutagenesis};
 use crate::spec::write_atomic;
 
 /// Write `values` (`shape`, row-major) as a float32 NumPy array, atomically.
@@ -168,12 +169,21 @@ pub fn write_motifs(
 }
 
 /// The files and folders an explanation writes into `dir` (with the
-/// mutagenesis map, with motifs), to check before anything is written.
-pub fn planned_files(dir: &Path, mutagenesis: bool, motifs: bool) -> Vec<PathBuf> {
+/// mutagenesis map, with motifs, with feature importance), to check before
+/// anything is written.
+pub fn planned_files(
+    dir: &Path,
+    mutagenesis: bool,
+    motifs: bool,
+    importance: bool,
+) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = ["attributions.npy", "attributions.csv", "explained.csv"]
         .iter()
         .map(|f| dir.join(f))
         .collect();
+    if importance {
+        files.push(dir.join("importance.csv"));
+    }
     if mutagenesis {
         files.push(dir.join("mutagenesis.npy"));
     }
@@ -182,4 +192,46 @@ pub fn planned_files(dir: &Path, mutagenesis: bool, motifs: bool) -> Vec<PathBuf
         files.push(dir.join("logos"));
     }
     files
+}
+
+/// `importance.csv`: for each class, its features ranked by mean |gradient ×
+/// input|, with their permutation importance (empty where not shuffled).
+pub fn write_importance(dir: &Path, imp: &Importance) -> Result<PathBuf, ExportError> {
+    let permutation = match imp.against {
+        Against::Labels => "permutation_loss_increase",
+        Against::Predictions => "permutation_loss_increase_vs_predictions",
+    };
+    let header: Vec<String> = [
+        "class",
+        "rank",
+        "feature",
+        "mean_abs_attribution",
+        permutation,
+    ]
+    .map(String::from)
+    .to_vec();
+    let f = imp.features.len();
+    let mut rows = Vec::with_capacity(imp.classes.len() * f);
+    for (c, class) in imp.classes.iter().enumerate() {
+        if imp.samples[c] == 0 {
+            continue;
+        }
+        for (rank, j) in imp.ranked(c).into_iter().enumerate() {
+            let p = imp.permutation[c * f + j];
+            rows.push(vec![
+                class.clone(),
+                (rank + 1).to_string(),
+                imp.features[j].clone(),
+                imp.attribution[c * f + j].to_string(),
+                if p.is_nan() {
+                    String::new()
+                } else {
+                    p.to_string()
+                },
+            ]);
+        }
+    }
+    let path = dir.join("importance.csv");
+    write_csv(&path, &header, &rows)?;
+    Ok(path)
 }
