@@ -187,8 +187,9 @@ pub enum Command {
     /// Show what a trained model bases its predictions on: attributions of
     /// each position, pixel or feature (attributions.npy, attributions.csv,
     /// explained.csv), in-silico mutagenesis of sequences (mutagenesis.npy),
-    /// and for sequence networks the first layer's motifs (motifs.meme,
-    /// logos/filter_N.png).
+    /// for sequence networks the first layer's motifs (motifs.meme,
+    /// logos/filter_N.png), for tables the features ranked per class
+    /// (importance.csv), for images Grad-CAM (gradcam.npy, gradcam/ID.png).
     Explain {
         /// The model folder, e.g. runs/my_exp/model.
         model: PathBuf,
@@ -644,7 +645,14 @@ fn cmd_explain(
         }
         None => None,
     };
-    let planned = files::planned_files(out, request.method.is_none(), motifs.is_some(), table);
+    let images = ds.kind == crate::data::DataKind::Images;
+    let planned = files::planned_files(
+        out,
+        request.method.is_none(),
+        motifs.is_some(),
+        table,
+        images,
+    );
     if !request.force
         && let Some(existing) = planned.iter().find(|p| p.exists())
     {
@@ -693,6 +701,17 @@ fn cmd_explain(
     if table {
         let imp = explain::feature_importance(&model, &ds, labels.as_ref(), &choice.device)?;
         written.push(files::write_importance(out, &imp)?);
+    }
+    if images {
+        let cam = explain::grad_cam(&model, &ds, &explained, &choice.device)?;
+        written.extend(files::write_gradcam(out, &ds, &cam)?);
+        if ds.len() > files::OVERLAYS_AT_MOST {
+            println!(
+                "Grad-CAM overlays drawn for the first {} of {} images; gradcam.npy holds all",
+                files::OVERLAYS_AT_MOST,
+                ds.len()
+            );
+        }
     }
     println!(
         "explained {} samples of {} ({}); wrote {} files into {}",

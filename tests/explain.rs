@@ -316,3 +316,99 @@ fn gene_importance_ranks_the_sample_generators_markers_first() {
         );
     }
 }
+
+/// A mask of the cell in a grey image: the 5 × 5 mean above Otsu's threshold.
+fn cell_mask(img: &[f32], h: usize, w: usize) -> Vec<bool> {
+    let smooth: Vec<f32> = (0..h * w)
+        .map(|i| {
+            let (y, x) = ((i / w) as isize, (i % w) as isize);
+            let mut sum = 0.0;
+            for dy in -2..=2 {
+                for dx in -2..=2 {
+                    let yy = (y + dy).clamp(0, h as isize - 1) as usize;
+                    let xx = (x + dx).clamp(0, w as isize - 1) as usize;
+                    sum += img[yy * w + xx];
+                }
+            }
+            sum / 25.0
+        })
+        .collect();
+    let (lo, hi) = smooth
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    let mut best = (f32::MIN, lo);
+    for k in 1..63 {
+        let t = lo + (hi - lo) * k as f32 / 63.0;
+        let (a, b): (Vec<f32>, Vec<f32>) = smooth.iter().partition(|&&v| v <= t);
+        if a.is_empty() || b.is_empty() {
+            continue;
+        }
+        let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
+        let score = a.len() as f32 * b.len() as f32 * (mean(&a) - mean(&b)).powi(2);
+        if score > best.0 {
+            best = (score, t);
+        }
+    }
+    smooth.iter().map(|&v| v > best.1).collect()
+}
+
+#[test]
+fn grad_cam_and_integrated_gradients_lie_on_the_cells_of_the_image_sample() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data/images/resnet.json");
+    let exp = lamina::spec::Experiment::load(&path).unwrap();
+    let (ds, _, _) = lamina::project::prepare(&exp, path.parent().unwrap()).unwrap();
+    let worker = Worker::spawn(Job::new(exp, ds.clone(), DevicePreference::Cpu));
+    let o = loop {
+        match worker.recv() {
+            Some(train::Event::Finished(o)) => break *o,
+            Some(train::Event::Failed(e)) => panic!("{e}"),
+            Some(_) => {}
+            None => panic!("the worker ended without a result"),
+        }
+    };
+    let device = lamina::train::device::DeviceChoice::cpu("test").device;
+    let cam = explain::grad_cam(&o.model, &ds, &Explained::Predicted, &device).unwrap();
+    let ig = explain::attribute(
+        &o.model,
+        &ds,
+        &Method::IntegratedGradients {
+            steps: 16,
+            baseline: Baseline::Zeros,
+        },
+        &Explained::Predicted,
+        &device,
+    )
+    .unwrap();
+    let (ig, _) = ig.summed();
+    let (h, w) = (cam.height, cam.width);
+    let lamina::data::Labels::Classes { index, names } = &ds.labels else {
+        panic!("the image folders are classes");
+    };
+    for (c, name) in names.iter().enumerate() {
+        let (mut cam_in, mut ig_in, mut area, mut n) = (0.0, 0.0, 0.0, 0.0);
+        for s in (0..ds.len()).filter(|&s| index[s] == c) {
+            let mask = cell_mask(&ds.sample(s), h, w);
+            let share = |map: &[f32]| -> f64 {
+                let pos = |i: usize| map[i].max(0.0) as f64;
+                let total: f64 = (0..h * w).map(pos).sum();
+                (0..h * w).filter(|&i| mask[i]).map(pos).sum::<f64>() / total.max(1e-12)
+            };
+            cam_in += share(&cam.maps[s * h * w..(s + 1) * h * w]);
+            ig_in += share(&ig[s * h * w..(s + 1) * h * w]);
+            area += mask.iter().filter(|m| **m).count() as f64 / (h * w) as f64;
+            n += 1.0;
+        }
+        let (cam_in, ig_in, area) = (cam_in / n, ig_in / n, area / n);
+        eprintln!(
+            "{name}: Grad-CAM puts {cam_in:.3} and integrated gradients {ig_in:.3} of their mass inside the cell mask, which covers {area:.3} of the image"
+        );
+        assert!(
+            cam_in > 2.0 * area,
+            "{name}: Grad-CAM {cam_in} vs area {area}"
+        );
+        assert!(
+            ig_in > 3.0 * area,
+            "{name}: integrated gradients {ig_in} vs area {area}"
+        );
+    }
+}

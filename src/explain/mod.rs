@@ -4,7 +4,7 @@
 //! (`mutagenesis`), and the motifs of a sequence network's first convolution
 //! as position weight matrices and MEME text (`motifs`), and per-class
 //! feature importance for tables (`importance`: mean |gradient × input| and
-//! permutation importance).
+//! permutation importance), and Grad-CAM maps over images (`gradcam`).
 //!
 //! Everything runs in the engine on any device, in batches, on the network as
 //! it predicts (no dropout, batch norm from its running statistics), through
@@ -13,6 +13,7 @@
 //! (before the softmax), a regression's values. This module reads no files and
 //! draws nothing: the CLI and `export` write what it returns, `ui` shows it.
 
+mod gradcam;
 mod gradients;
 mod importance;
 mod motifs;
@@ -24,6 +25,7 @@ use crate::data::Dataset;
 use crate::spec::Task;
 use crate::train::TrainedModel;
 
+pub use gradcam::{GradCam, grad_cam};
 pub use gradients::{Attributions, Baseline, Method, attribute};
 pub use importance::{Against, Importance, PERMUTED_AT_MOST, feature_importance};
 pub use motifs::{Motif, first_layer_motifs, meme};
@@ -163,6 +165,38 @@ impl Scorer {
                 .grad(&grads)
                 .ok_or_else(|| ExplainError::Device("no gradient reached the input".into()))?;
             Ok((values, Some(host(g)?)))
+        })
+    }
+
+    /// The last image layer's output for `x` (`[rows, k, h, w]`, flat) and the
+    /// gradient of `Σ_rows output[row, target[row]]` with respect to it.
+    fn run_tapped(
+        &self,
+        x: Vec<f32>,
+        rows: usize,
+        targets: &[usize],
+    ) -> Result<(Vec<f32>, Vec<f32>, [usize; 4]), ExplainError> {
+        let width = x.len() / rows.max(1);
+        crate::model::dropout::switched_off(|| {
+            let x = Tensor::<2>::from_data(TensorData::new(x, [rows, width]), &self.device);
+            let (out, tapped) = self.network.forward_tapped(x);
+            let features = tapped.ok_or_else(|| {
+                ExplainError::NotSequences(
+                    "Grad-CAM needs a network with convolution layers on the image; this one has none".into(),
+                )
+            })?;
+            let outputs = out.dims()[1];
+            let mut pick = vec![0.0f32; rows * outputs];
+            for (r, &t) in targets.iter().enumerate() {
+                pick[r * outputs + t] = 1.0;
+            }
+            let pick = Tensor::<2>::from_data(TensorData::new(pick, [rows, outputs]), &self.device);
+            let grads = (out * pick).sum().backward();
+            let g = features.grad(&grads).ok_or_else(|| {
+                ExplainError::Device("no gradient reached the feature maps".into())
+            })?;
+            let dims = features.dims();
+            Ok((host(features)?, host(g)?, dims))
         })
     }
 

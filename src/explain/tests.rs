@@ -266,3 +266,69 @@ fn autoencoders_and_tables_given_to_sequence_methods_are_refused_by_name() {
     let e = Explained::named(&mlp, "B_cell").unwrap_err();
     assert!(e.to_string().contains("'class0', 'class1'"), "{e}");
 }
+
+#[test]
+fn grad_cam_of_a_global_average_pooling_head_is_the_class_activation_map() {
+    // Conv → ReLU → global average pooling → Dense: Grad-CAM is then the
+    // class activation map of Zhou et al., Σ_k w_ck A_k / (h w), kept where positive.
+    let mut exp = Template::ImageCnn.experiment();
+    let layers = serde_json::json!([
+        {"type": "Conv2d", "filters": 4, "kernel": 3, "stride": 1, "padding": "same"},
+        {"type": "ReLU"},
+        {"type": "GlobalAvgPool"},
+        {"type": "Dense", "units": 2, "bias": true}
+    ]);
+    exp.architecture.stacks[0].layers = serde_json::from_value(layers).unwrap();
+    let shape = [1, 6, 6];
+    let (network, _) =
+        crate::model::build(&exp, &shape, &Target::Classes(2), &Device::flex()).unwrap();
+    let m = TrainedModel {
+        experiment: exp,
+        network,
+        preprocessing: Preprocessing::default(),
+        class_names: vec!["a".into(), "b".into()],
+        feature_names: vec!["grey".into()],
+        input_shape: shape.to_vec(),
+        target: Target::Classes(2),
+    };
+    let mut data = table(2, 36);
+    data.kind = DataKind::Images;
+    data.shape = shape.to_vec();
+    let cam = grad_cam(&m, &data, &Explained::Output(1), &Device::flex()).unwrap();
+    assert_eq!((cam.height, cam.width, cam.coarse), (6, 6, (6, 6)));
+    let crate::model::Layer::Dense(dense) = &m.network.stacks[0].layers[3] else {
+        panic!("the last layer is the Dense layer");
+    };
+    let w = host(dense.weight.val()).unwrap(); // [4 inputs, 2 outputs]
+    let x = burn::tensor::Tensor::<2>::from_data(
+        burn::tensor::TensorData::new(data.values.clone(), [2, 36]),
+        &Device::flex(),
+    );
+    let (_, a) = m.network.forward_tapped(x);
+    let a = host(a.unwrap()).unwrap(); // [2, 4, 6, 6]
+    for s in 0..2 {
+        for i in 0..36 {
+            let expected: f32 = (0..4)
+                .map(|k| w[k * 2 + 1] * a[s * 144 + k * 36 + i])
+                .sum::<f32>()
+                / 36.0;
+            let got = cam.maps[s * 36 + i];
+            assert!(
+                (got - expected.max(0.0)).abs() < 1e-5,
+                "sample {s}, pixel {i}: {got} vs {expected}"
+            );
+        }
+    }
+}
+
+#[test]
+fn upsampling_keeps_a_constant_map_and_the_corners() {
+    let map = [1.0, 2.0, 3.0, 4.0];
+    let up = super::gradcam::upsample(&map, 2, 2, 4, 4);
+    assert_eq!((up[0], up[3], up[12], up[15]), (1.0, 2.0, 3.0, 4.0));
+    assert!(
+        super::gradcam::upsample(&[5.0; 4], 2, 2, 7, 3)
+            .iter()
+            .all(|v| *v == 5.0)
+    );
+}

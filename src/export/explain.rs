@@ -3,13 +3,14 @@
 //! sample, one value per position, pixel or feature, in the order of the
 //! input), which output each sample was explained for, the mutagenesis maps,
 //! the first layer's motifs as MEME text and one logo PNG per filter, and
-//! the features of a table ranked per class.
+//! the features of a table ranked per class, and Grad-CAM maps with overlays.
 //! What is computed is `crate::explain`'s; this only writes it.
 
 use std::path::{Path, PathBuf};
 
 use super::{ExportError, write_csv};
-use crate::explain::{Against, Importance, Motif, Mutagenesis};
+use crate::data::Dataset;
+use crate::explain::{Against, GradCam, Importance, Motif, Mutagenesis};
 use crate::spec::write_atomic;
 
 /// Write `values` (`shape`, row-major) as a float32 NumPy array, atomically.
@@ -169,13 +170,14 @@ pub fn write_motifs(
 }
 
 /// The files and folders an explanation writes into `dir` (with the
-/// mutagenesis map, with motifs, with feature importance), to check before
-/// anything is written.
+/// mutagenesis map, with motifs, with feature importance, with Grad-CAM), to
+/// check before anything is written.
 pub fn planned_files(
     dir: &Path,
     mutagenesis: bool,
     motifs: bool,
     importance: bool,
+    gradcam: bool,
 ) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = ["attributions.npy", "attributions.csv", "explained.csv"]
         .iter()
@@ -183,6 +185,10 @@ pub fn planned_files(
         .collect();
     if importance {
         files.push(dir.join("importance.csv"));
+    }
+    if gradcam {
+        files.push(dir.join("gradcam.npy"));
+        files.push(dir.join("gradcam"));
     }
     if mutagenesis {
         files.push(dir.join("mutagenesis.npy"));
@@ -234,4 +240,94 @@ pub fn write_importance(dir: &Path, imp: &Importance) -> Result<PathBuf, ExportE
     let path = dir.join("importance.csv");
     write_csv(&path, &header, &rows)?;
     Ok(path)
+}
+
+/// At most this many overlays are drawn (the maps of all images are in `gradcam.npy`).
+pub const OVERLAYS_AT_MOST: usize = 100;
+
+/// `gradcam.npy` (`samples × height × width`) and, for the first
+/// [`OVERLAYS_AT_MOST`] images, `gradcam/<id>.png`: the image in grey with
+/// the map over it in heat colours.
+pub fn write_gradcam(
+    dir: &Path,
+    data: &Dataset,
+    cam: &GradCam,
+) -> Result<Vec<PathBuf>, ExportError> {
+    let npy = dir.join("gradcam.npy");
+    write_npy_shaped(&npy, &cam.maps, &[data.len(), cam.height, cam.width])?;
+    let mut written = vec![npy];
+    let plane = cam.height * cam.width;
+    for s in 0..data.len().min(OVERLAYS_AT_MOST) {
+        let path = dir
+            .join("gradcam")
+            .join(format!("{}.png", safe_name(&data.ids[s])));
+        let bytes = overlay_png(
+            &data.sample(s),
+            &cam.maps[s * plane..(s + 1) * plane],
+            cam.height,
+            cam.width,
+        )
+        .map_err(|e| ExportError::Write {
+            path: path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        write_atomic(&path, &bytes).map_err(|source| ExportError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// A sample id as a file name: an image's extension dropped, path
+/// separators and other awkward characters replaced.
+fn safe_name(id: &str) -> String {
+    let stem = Path::new(id)
+        .extension()
+        .map_or(id, |e| &id[..id.len() - e.len() - 1]);
+    let name: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    name.trim_start_matches('.').to_string()
+}
+
+/// An image (channel-first raw values) in grey with `map` (`h × w`) over it,
+/// scaled up to at least 256 pixels across, as PNG.
+pub fn overlay_png(image: &[f32], map: &[f32], h: usize, w: usize) -> Result<Vec<u8>, String> {
+    let channels = image.len() / (h * w).max(1);
+    let grey: Vec<f32> = (0..h * w)
+        .map(|i| (0..channels).map(|c| image[c * h * w + i]).sum::<f32>() / channels.max(1) as f32)
+        .collect();
+    let (lo, hi) = grey
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    let top = map.iter().copied().fold(0.0f32, f32::max).max(1e-12);
+    let scale = (256 / w.max(1)).max(1) as u32;
+    let img = image::RgbImage::from_fn(w as u32 * scale, h as u32 * scale, |x, y| {
+        let i = (y / scale) as usize * w + (x / scale) as usize;
+        let g = if hi > lo {
+            (grey[i] - lo) / (hi - lo)
+        } else {
+            0.0
+        } * 255.0;
+        let a = (map[i] / top).clamp(0.0, 1.0);
+        let heat = super::heat_color(a);
+        let mix = |k: usize| (g * (1.0 - 0.6 * a) + heat[k] as f32 * 0.6 * a) as u8;
+        image::Rgb([mix(0), mix(1), mix(2)])
+    });
+    let mut bytes = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(bytes)
 }

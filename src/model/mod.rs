@@ -364,6 +364,29 @@ impl StackModule {
     /// attention, and a recurrent layer's last state is taken at each
     /// sequence's own end.
     pub fn forward(&self, x: Act, sample: bool, lengths: Option<Vec<usize>>) -> StackOut {
+        self.run(x, sample, lengths, false).0
+    }
+
+    /// [`StackModule::forward`] that also gives the output of the last layer
+    /// (in the plan's order) whose output is an image, `[batch, channels,
+    /// height, width]`, as a leaf of its own: gradients of the stack's output
+    /// can be taken with respect to it (Grad-CAM), and none flow past it.
+    pub fn forward_tapped(
+        &self,
+        x: Act,
+        lengths: Option<Vec<usize>>,
+    ) -> (StackOut, Option<Tensor<4>>) {
+        self.run(x, false, lengths, true)
+    }
+
+    fn run(
+        &self,
+        x: Act,
+        sample: bool,
+        lengths: Option<Vec<usize>>,
+        tap: bool,
+    ) -> (StackOut, Option<Tensor<4>>) {
+        let mut tapped = None;
         let wiring = &self.plan.wiring;
         let n = self.layers.len();
         let mut pass = Pass {
@@ -453,13 +476,23 @@ impl StackModule {
                     self.apply(i, flow, &mut pass)
                 }
             });
+            if tap && let Some(Flow { x: Act::Img(t), .. }) = &mut values[i] {
+                let leaf = if t.device().is_autodiff() {
+                    t.clone().detach().require_grad()
+                } else {
+                    t.clone()
+                };
+                *t = leaf.clone();
+                tapped = Some(leaf);
+            }
         }
-        StackOut {
+        let out = StackOut {
             out: take(wiring.output, &mut values).x,
             before_last_dense,
             vae: pass.vae,
             attention: pass.attention,
-        }
+        };
+        (out, tapped)
     }
 
     /// Apply layer `i` to the value it takes.
@@ -743,6 +776,15 @@ pub struct Forward {
 }
 
 impl Network {
+    /// The raw outputs of a classifier or regression for `x` (as
+    /// [`Network::forward`] without sampling), and the output of its last
+    /// image layer as a leaf to take gradients by (see [`StackModule::forward_tapped`]).
+    pub fn forward_tapped(&self, x: Tensor<2>) -> (Tensor<2>, Option<Tensor<4>>) {
+        let x = Act::from_flat(x, &self.input_shape);
+        let (out, tapped) = self.stacks[0].forward_tapped(x, None);
+        (out.out.flatten(), tapped)
+    }
+
     /// Forward a flat batch `[batch, sample_len]` of full-size samples.
     pub fn forward(&self, x: Tensor<2>, sample: bool) -> Forward {
         self.forward_padded(x, None, sample)
