@@ -54,6 +54,9 @@ pub enum ExplainError {
     Device(String),
 }
 
+/// The tapped feature maps, their gradients (both flat) and their shape.
+type Tapped = (Vec<f32>, Vec<f32>, [usize; 4]);
+
 /// Which output each sample's attributions are for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Explained {
@@ -175,7 +178,7 @@ impl Scorer {
         x: Vec<f32>,
         rows: usize,
         targets: &[usize],
-    ) -> Result<(Vec<f32>, Vec<f32>, [usize; 4]), ExplainError> {
+    ) -> Result<Tapped, ExplainError> {
         let width = x.len() / rows.max(1);
         crate::model::dropout::switched_off(|| {
             let x = Tensor::<2>::from_data(TensorData::new(x, [rows, width]), &self.device);
