@@ -206,6 +206,13 @@ fn corpus() -> Vec<Case> {
             ]),
         },
         Case {
+            // Found by fuzzing (fuzz/run.sh, target h5ad): a header that claims
+            // 17 GB of values asked for them before reading a byte.
+            name: "a header claiming more values than the file holds",
+            input: Fixture("h5ad_huge_claim.h5ad"),
+            expect: Refused(&["h5ad_huge_claim.h5ad", "X/data claims", "damaged"]),
+        },
+        Case {
             name: "NaN in a dense X",
             input: Fixture("h5ad_nan_dense.h5ad"),
             expect: Refused(&[

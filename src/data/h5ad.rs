@@ -240,9 +240,36 @@ pub fn read(path: &Path, label: Option<&str>, regression: bool) -> Result<Datase
     })
 }
 
+/// Refuse a dataset whose header claims more values than the file could
+/// hold, even compressed (deflate packs at most about 1032 to 1), before
+/// anything is allocated for it: a damaged header would otherwise ask for
+/// gigabytes (found by fuzzing).
+pub(crate) fn fits_in_file(path: &Path, name: &str, d: &hdf5_pure::Dataset) -> Result<(), DataError> {
+    let shape = d.shape().map_err(|e| err(path, format!("{name}: {e}")))?;
+    let size = d.element_size().unwrap_or(1).max(1);
+    let claimed = shape
+        .iter()
+        .try_fold(size, |acc, &n| acc.checked_mul(n))
+        .unwrap_or(u64::MAX);
+    let file = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if claimed > file.saturating_mul(1100).saturating_add(1 << 20) {
+        return Err(err(
+            path,
+            format!(
+                "{name} claims {} values ({:.1} GB) in a file of {file} bytes, more than it can hold even compressed; the file is damaged or not whole",
+                shape.iter().product::<u64>(),
+                claimed as f64 / 1e9
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Refuse a matrix of text (or anything else but numbers) before reading it,
-/// with what it holds instead of the library's type mismatch.
+/// with what it holds instead of the library's type mismatch; and one whose
+/// size the file cannot hold ([`fits_in_file`]).
 fn numeric(path: &Path, name: &str, d: &hdf5_pure::Dataset) -> Result<(), DataError> {
+    fits_in_file(path, name, d)?;
     let what = match d
         .datatype()
         .map_err(|e| err(path, format!("{name}: {e}")))?
@@ -295,8 +322,11 @@ fn sparse_x(
         }
     };
     let read = |name: &str| {
-        g.dataset(name)
-            .map_err(|e| err(path, format!("X/{name}: {e}")))
+        let d = g
+            .dataset(name)
+            .map_err(|e| err(path, format!("X/{name}: {e}")))?;
+        fits_in_file(path, &format!("X/{name}"), &d)?;
+        Ok::<_, DataError>(d)
     };
     let data = read("data")?;
     numeric(path, "X/data", &data)?;

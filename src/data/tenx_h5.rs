@@ -55,14 +55,22 @@ pub fn read(path: &Path) -> Result<Dataset, DataError> {
     };
     let g = file.group(&name).map_err(|e| err(path, e))?;
     let part = |what: &str| format!("{name}/{what}");
+    // Each dataset's claimed size is checked against the file's before it is read.
+    let open = |g: &Group, what: &str, shown: &str| -> Result<hdf5_pure::Dataset, DataError> {
+        let d = g
+            .dataset(what)
+            .map_err(|e| err(path, format!("{shown}: {e}")))?;
+        super::h5ad::fits_in_file(path, shown, &d)?;
+        Ok(d)
+    };
     let ints = |g: &Group, what: &str| -> Result<Vec<i64>, DataError> {
-        g.dataset(what)
-            .and_then(|d| d.read_i64())
+        open(g, what, &part(what))?
+            .read_i64()
             .map_err(|e| err(path, format!("{}: {e}", part(what))))
     };
     let texts = |g: &Group, what: &str, shown: &str| -> Result<Vec<String>, DataError> {
-        g.dataset(what)
-            .and_then(|d| d.read_string())
+        open(g, what, shown)?
+            .read_string()
             .map_err(|e| err(path, format!("{shown}: {e}")))
     };
     let shape = ints(&g, "shape")?;
@@ -76,9 +84,8 @@ pub fn read(path: &Path) -> Result<Dataset, DataError> {
         ));
     };
     let (n_genes, n_cells) = (n_genes.max(0) as usize, n_cells.max(0) as usize);
-    let data = g
-        .dataset("data")
-        .and_then(|d| d.read_f32())
+    let data = open(&g, "data", &part("data"))?
+        .read_f32()
         .map_err(|e| err(path, format!("{}: {e}", part("data"))))?;
     let indices = ints(&g, "indices")?;
     let indptr = ints(&g, "indptr")?;
