@@ -62,6 +62,11 @@ fn trained(train_fasta: &Path) -> train::Outcome {
     exp.data.path = train_fasta.to_path_buf();
     exp.training.epochs = 12;
     let (ds, _, _) = lamina::project::prepare(&exp, Path::new("")).unwrap();
+    train_on(exp, ds)
+}
+
+/// Train `exp` on `ds` in a background worker on the CPU.
+fn train_on(exp: lamina::spec::Experiment, ds: Dataset) -> train::Outcome {
     let worker = Worker::spawn(Job::new(exp, ds, DevicePreference::Cpu));
     loop {
         match worker.recv() {
@@ -275,15 +280,7 @@ fn gene_importance_ranks_the_sample_generators_markers_first() {
     let mut exp = lamina::spec::Experiment::load(&path).unwrap();
     exp.training.epochs = 15;
     let (ds, _, _) = lamina::project::prepare(&exp, path.parent().unwrap()).unwrap();
-    let worker = Worker::spawn(Job::new(exp, ds.clone(), DevicePreference::Cpu));
-    let o = loop {
-        match worker.recv() {
-            Some(train::Event::Finished(o)) => break *o,
-            Some(train::Event::Failed(e)) => panic!("{e}"),
-            Some(_) => {}
-            None => panic!("the worker ended without a result"),
-        }
-    };
+    let o = train_on(exp, ds.clone());
     let device = lamina::train::device::DeviceChoice::cpu("test").device;
     let imp = explain::feature_importance(&o.model, &ds, Some(&ds.labels), &device).unwrap();
     assert_eq!(imp.against, explain::Against::Labels);
@@ -357,15 +354,7 @@ fn grad_cam_and_integrated_gradients_lie_on_the_cells_of_the_image_sample() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data/images/resnet.json");
     let exp = lamina::spec::Experiment::load(&path).unwrap();
     let (ds, _, _) = lamina::project::prepare(&exp, path.parent().unwrap()).unwrap();
-    let worker = Worker::spawn(Job::new(exp, ds.clone(), DevicePreference::Cpu));
-    let o = loop {
-        match worker.recv() {
-            Some(train::Event::Finished(o)) => break *o,
-            Some(train::Event::Failed(e)) => panic!("{e}"),
-            Some(_) => {}
-            None => panic!("the worker ended without a result"),
-        }
-    };
+    let o = train_on(exp, ds.clone());
     let device = lamina::train::device::DeviceChoice::cpu("test").device;
     let cam = explain::grad_cam(&o.model, &ds, &Explained::Predicted, &device).unwrap();
     let ig = explain::attribute(

@@ -244,7 +244,11 @@ pub fn read(path: &Path, label: Option<&str>, regression: bool) -> Result<Datase
 /// hold, even compressed (deflate packs at most about 1032 to 1), before
 /// anything is allocated for it: a damaged header would otherwise ask for
 /// gigabytes (found by fuzzing).
-pub(crate) fn fits_in_file(path: &Path, name: &str, d: &hdf5_pure::Dataset) -> Result<(), DataError> {
+pub(crate) fn fits_in_file(
+    path: &Path,
+    name: &str,
+    d: &hdf5_pure::Dataset,
+) -> Result<(), DataError> {
     let shape = d.shape().map_err(|e| err(path, format!("{name}: {e}")))?;
     let size = d.element_size().unwrap_or(1).max(1);
     let claimed = shape

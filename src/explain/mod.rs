@@ -157,13 +157,7 @@ impl Scorer {
             let Some(targets) = targets else {
                 return Ok((values, None));
             };
-            let outputs = out.dims()[1];
-            let mut pick = vec![0.0f32; rows * outputs];
-            for (r, &t) in targets.iter().enumerate() {
-                pick[r * outputs + t] = 1.0;
-            }
-            let pick = Tensor::<2>::from_data(TensorData::new(pick, [rows, outputs]), &self.device);
-            let grads = (out * pick).sum().backward();
+            let grads = self.picked(out, targets).backward();
             let g = x
                 .grad(&grads)
                 .ok_or_else(|| ExplainError::Device("no gradient reached the input".into()))?;
@@ -188,19 +182,24 @@ impl Scorer {
                     "Grad-CAM needs a network with convolution layers on the image; this one has none".into(),
                 )
             })?;
-            let outputs = out.dims()[1];
-            let mut pick = vec![0.0f32; rows * outputs];
-            for (r, &t) in targets.iter().enumerate() {
-                pick[r * outputs + t] = 1.0;
-            }
-            let pick = Tensor::<2>::from_data(TensorData::new(pick, [rows, outputs]), &self.device);
-            let grads = (out * pick).sum().backward();
+            let grads = self.picked(out, targets).backward();
             let g = features.grad(&grads).ok_or_else(|| {
                 ExplainError::Device("no gradient reached the feature maps".into())
             })?;
             let dims = features.dims();
             Ok((host(features)?, host(g)?, dims))
         })
+    }
+
+    /// `Σ_rows out[row, targets[row]]`: the scores whose gradient is taken.
+    fn picked(&self, out: Tensor<2>, targets: &[usize]) -> Tensor<1> {
+        let [rows, outputs] = out.dims();
+        let mut pick = vec![0.0f32; rows * outputs];
+        for (r, &t) in targets.iter().enumerate() {
+            pick[r * outputs + t] = 1.0;
+        }
+        let pick = Tensor::<2>::from_data(TensorData::new(pick, [rows, outputs]), &self.device);
+        (out * pick).sum()
     }
 
     /// The output each of `rows` samples is explained for, from their outputs.
