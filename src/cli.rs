@@ -616,17 +616,6 @@ fn cmd_explain(
         Some(name) => explain::Explained::named(&model, name)?,
         None => explain::Explained::Predicted,
     };
-    let sequences = ds.kind == crate::data::DataKind::Sequences;
-    // Motifs where the network starts with a convolution over the letters.
-    let motifs = match sequences.then(|| explain::first_layer_motifs(&model, &ds, request.top)) {
-        Some(Ok(m)) => Some(m),
-        Some(Err(e)) => {
-            println!("no motifs: {e}");
-            None
-        }
-        None => None,
-    };
-    let table = ds.kind == crate::data::DataKind::Table && request.method.is_some();
     let labels = match &request.labels {
         Some((path, column)) => {
             let column = match (column, &model.experiment.data.labels) {
@@ -645,13 +634,14 @@ fn cmd_explain(
         }
         None => None,
     };
-    let images = ds.kind == crate::data::DataKind::Images;
+    use crate::data::DataKind;
+    // Refused before the work, for every file this kind of data may get.
     let planned = files::planned_files(
         out,
         request.method.is_none(),
-        motifs.is_some(),
-        table,
-        images,
+        ds.kind == DataKind::Sequences,
+        ds.kind == DataKind::Table,
+        ds.kind == DataKind::Images,
     );
     if !request.force
         && let Some(existing) = planned.iter().find(|p| p.exists())
@@ -661,57 +651,28 @@ fn cmd_explain(
             existing.display()
         );
     }
-    let mut written = Vec::new();
-    match &request.method {
-        Some(method) => {
-            let a = explain::attribute(&model, &ds, method, &explained, &choice.device)?;
-            let (summed, _) = a.summed();
-            written.extend(files::write_attributions(
-                out,
-                &ds.ids,
-                &summed,
-                &ds.shape,
-                &ds.feature_names,
-            )?);
-            written.push(files::write_explained(
-                out,
-                &ds.ids,
-                &model.class_names,
-                &a.targets,
-                &a.scores,
-                a.baseline_scores.as_deref(),
-            )?);
-        }
-        None => {
-            let map = explain::mutagenesis(&model, &ds, &explained, &choice.device)?;
-            written.extend(files::write_mutagenesis(out, &ds.ids, &map)?);
-            written.push(files::write_explained(
-                out,
-                &ds.ids,
-                &model.class_names,
-                &map.targets,
-                &map.scores,
-                None,
-            )?);
-        }
+    let asked = explain::Request {
+        explained,
+        attributions: request.method.clone(),
+        mutagenesis: if request.method.is_none() {
+            ds.len()
+        } else {
+            0
+        },
+        top: request.top,
+        labels,
+    };
+    let e = explain::explain(&model, &ds, &asked, &choice.device)?;
+    for note in &e.notes {
+        println!("{note}");
     }
-    if let Some(motifs) = &motifs {
-        written.extend(files::write_motifs(out, motifs, &ds.feature_names)?);
-    }
-    if table {
-        let imp = explain::feature_importance(&model, &ds, labels.as_ref(), &choice.device)?;
-        written.push(files::write_importance(out, &imp)?);
-    }
-    if images {
-        let cam = explain::grad_cam(&model, &ds, &explained, &choice.device)?;
-        written.extend(files::write_gradcam(out, &ds, &cam)?);
-        if ds.len() > files::OVERLAYS_AT_MOST {
-            println!(
-                "Grad-CAM overlays drawn for the first {} of {} images; gradcam.npy holds all",
-                files::OVERLAYS_AT_MOST,
-                ds.len()
-            );
-        }
+    let written = files::write_explanation(out, &ds, &model.class_names, &e)?;
+    if e.gradcam.is_some() && ds.len() > files::OVERLAYS_AT_MOST {
+        println!(
+            "Grad-CAM overlays drawn for the first {} of {} images; gradcam.npy holds all",
+            files::OVERLAYS_AT_MOST,
+            ds.len()
+        );
     }
     println!(
         "explained {} samples of {} ({}); wrote {} files into {}",

@@ -350,13 +350,24 @@ fn cell_mask(img: &[f32], h: usize, w: usize) -> Vec<bool> {
 }
 
 #[test]
-fn grad_cam_and_integrated_gradients_lie_on_the_cells_of_the_image_sample() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data/images/resnet.json");
+fn grad_cam_and_integrated_gradients_lie_on_the_cells_of_the_image_samples() {
+    // A network that flattens its last maps into a dense layer, and one
+    // that averages them (the residual network).
+    for sample in ["images/cnn.json", "images/resnet.json"] {
+        cells_are_explained(sample);
+    }
+}
+
+fn cells_are_explained(sample: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sample-data")
+        .join(sample);
     let exp = lamina::spec::Experiment::load(&path).unwrap();
     let (ds, _, _) = lamina::project::prepare(&exp, path.parent().unwrap()).unwrap();
     let o = train_on(exp, ds.clone());
     let device = lamina::train::device::DeviceChoice::cpu("test").device;
     let cam = explain::grad_cam(&o.model, &ds, &Explained::Predicted, &device).unwrap();
+    eprintln!("{sample}: Grad-CAM from maps of {:?}", cam.coarse);
     let ig = explain::attribute(
         &o.model,
         &ds,
@@ -389,15 +400,15 @@ fn grad_cam_and_integrated_gradients_lie_on_the_cells_of_the_image_sample() {
         }
         let (cam_in, ig_in, area) = (cam_in / n, ig_in / n, area / n);
         eprintln!(
-            "{name}: Grad-CAM puts {cam_in:.3} and integrated gradients {ig_in:.3} of their mass inside the cell mask, which covers {area:.3} of the image"
+            "{sample} {name}: Grad-CAM puts {cam_in:.3} and integrated gradients {ig_in:.3} of their mass inside the cell mask, which covers {area:.3} of the image"
         );
         assert!(
             cam_in > 2.0 * area,
-            "{name}: Grad-CAM {cam_in} vs area {area}"
+            "{sample} {name}: Grad-CAM {cam_in} vs area {area}"
         );
         assert!(
             ig_in > 3.0 * area,
-            "{name}: integrated gradients {ig_in} vs area {area}"
+            "{sample} {name}: integrated gradients {ig_in} vs area {area}"
         );
     }
 }

@@ -2127,3 +2127,193 @@ fn latent_map_classes_are_listed_beside_it_and_hidden_by_a_click() {
     assert!(h.state().latent_view.hidden.is_empty());
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Train `rel` (a bundled experiment) for `epochs` in the window, on the CPU.
+fn train_bundled(h: &mut Harness<'_, LaminaApp>, dir: &Path, rel: &str, epochs: usize) {
+    open(h, &bundled_in(dir, rel));
+    h.state_mut().training.device = DevicePreference::Cpu;
+    h.state_mut().experiment.training.epochs = epochs;
+    h.run_steps(1);
+    h.get_by_label("Train").click();
+    h.run_steps(1);
+    step_until(h, Duration::from_secs(300), "training to finish", |a| {
+        a.training.outcome.is_some()
+    });
+    h.run_steps(4);
+}
+
+#[test]
+fn explain_view_shows_a_sequence_its_mutagenesis_and_logos_and_exports_them() {
+    let dir = scratch("explain-dna");
+    let mut h = harness(LaminaApp::default());
+    train_bundled(&mut h, &dir, "dna/cnn.json", 2);
+    h.get_by_label("Explain").click();
+    h.run_steps(2);
+    h.get_by_label_contains("What did the model learn?");
+    h.get_by_label_contains("Model: trained in this window");
+    // Fewer samples and steps than the defaults, for the test's time.
+    h.state_mut().explain.settings.samples = 24;
+    h.state_mut().explain.settings.mutated = 3;
+    h.state_mut().explain.settings.steps = 8;
+    h.run_steps(1);
+    // The tab and the button share the name: the button is the later one.
+    let buttons = h.query_all_by_label("Explain").count();
+    h.query_all_by_label("Explain")
+        .nth(buttons - 1)
+        .unwrap()
+        .click();
+    h.run_steps(1);
+    assert!(h.state().tasks.is_running(Kind::Explain));
+    wait_for_tasks(&mut h);
+    h.run_steps(4);
+    let state = &h.state().explain;
+    assert!(state.error.is_none(), "{:?}", state.error);
+    let r = state.result.clone().expect("an explanation");
+    // The validation samples, as the run split them.
+    let data = h.state().data.dataset.clone().unwrap();
+    let exp = &h
+        .state()
+        .training
+        .outcome
+        .as_ref()
+        .unwrap()
+        .model
+        .experiment;
+    let valid = lamina::train::split_of(exp, &data).valid;
+    assert_eq!(r.data.len(), 24);
+    assert_eq!(r.data.ids[0], data.ids[valid[0]]);
+    assert_eq!(r.letters[0].len(), 100);
+    assert_eq!(r.tracks[0].len(), 100);
+    assert!(r.effects(0).is_some() && r.effects(3).is_none());
+    h.get_by_label_contains(&format!(
+        "Explained the first 24 of {} validation samples",
+        valid.len()
+    ));
+    h.get_by_label_contains("Attribution of each position");
+    h.get_by_label_contains("Motifs of the first convolution");
+    h.get_by_label_contains("1 of 24");
+    // The next sample.
+    h.get_by_label("▶").click();
+    h.run_steps(2);
+    assert_eq!(h.state().explain.sample, 1);
+    h.get_by_label_contains("2 of 24");
+    // A setting changed: the view says the explanation is out of date.
+    h.state_mut().explain.settings.integrated = false;
+    h.run_steps(2);
+    h.get_by_label_contains("The settings have changed since");
+    h.state_mut().explain.settings.integrated = true;
+    h.run_steps(1);
+
+    let ctx = h.ctx.clone();
+    let png = dir.join("seq.png");
+    let csv = dir.join("seq.csv");
+    let meme = dir.join("motifs.meme");
+    let logo = dir.join("logo.png");
+    let all = dir.join("explained");
+    h.state_mut().explain.sample = 0;
+    for (purpose, path) in [
+        (Purpose::ExportExplainPng, &png),
+        (Purpose::ExportExplainCsv, &csv),
+        (Purpose::ExportMotifs, &meme),
+        (Purpose::ExportLogoPng, &logo),
+        (Purpose::ExportExplanation, &all),
+    ] {
+        h.state_mut().use_path(purpose, path, &ctx);
+        wait_for_tasks(&mut h);
+        let (msg, error) = h.state().message.clone().unwrap();
+        assert!(!error, "{msg}");
+    }
+    assert_eq!(&std::fs::read(&png).unwrap()[1..4], b"PNG");
+    assert_eq!(&std::fs::read(&logo).unwrap()[1..4], b"PNG");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 101, "a header and one row per position");
+    assert!(
+        lines[0].starts_with("position,letter,attribution,mutated_to_"),
+        "{}",
+        lines[0]
+    );
+    // The CSV holds what the view shows for the sample.
+    let first: Vec<&str> = lines[1].split(',').collect();
+    assert_eq!(first[1], r.letters[0][0].to_string());
+    let shown = r.tracks[0][0];
+    assert!((first[2].parse::<f32>().unwrap() - shown).abs() <= 1e-6 * shown.abs().max(1.0));
+    assert!(
+        std::fs::read_to_string(&meme)
+            .unwrap()
+            .starts_with("MEME version")
+    );
+    for f in [
+        "attributions.npy",
+        "attributions.csv",
+        "explained.csv",
+        "mutagenesis.npy",
+        "motifs.meme",
+    ] {
+        assert!(all.join(f).is_file(), "{f} in the folder");
+    }
+    // Saving the whole explanation again asks first.
+    h.state_mut()
+        .use_path(Purpose::ExportExplanation, &all, &ctx);
+    h.run_steps(2);
+    h.get_by_label_contains("holds attributions.npy");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn explain_view_ranks_the_genes_of_a_table_and_explains_a_new_file() {
+    let dir = scratch("explain-omics");
+    let mut h = harness(LaminaApp::default());
+    train_omics(&mut h, &dir);
+    h.state_mut().result_view = ResultView::Explain;
+    h.run_steps(2);
+    h.state_mut().explain.settings.samples = 40;
+    h.state_mut().explain.settings.steps = 8;
+    let ctx = h.ctx.clone();
+    h.state_mut().apply(lamina::ui::Action::Explain, &ctx);
+    wait_for_tasks(&mut h);
+    h.run_steps(4);
+    let r = h
+        .state()
+        .explain
+        .result
+        .clone()
+        .unwrap_or_else(|| panic!("{:?}", h.state().explain.error));
+    let imp = r.explanation.importance.as_ref().expect("ranked features");
+    assert_eq!(imp.features.len(), r.data.feature_names.len());
+    h.get_by_label_contains("Features ranked for");
+    h.get_by_label_contains("This sample's features");
+    // The top gene on screen is the top of the ranking.
+    let c = h.state().explain.ranked_class;
+    let top = &imp.features[imp.ranked(c)[0]];
+    assert!(h.query_all_by_label(top.as_str()).count() >= 1);
+    let csv = dir.join("ranked.csv");
+    h.state_mut()
+        .use_path(Purpose::ExportExplainCsv, &csv, &ctx);
+    wait_for_tasks(&mut h);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.starts_with("class,rank,feature,mean_abs_attribution"));
+    assert!(
+        text.contains(&format!(",1,{top},")),
+        "{top} is ranked first in the CSV too"
+    );
+
+    // A new file, chosen as the dialog would.
+    let new_data = dir.join("new_cells.csv");
+    std::fs::copy(dir.join("counts.csv"), &new_data).unwrap();
+    h.state_mut()
+        .use_path(Purpose::ExplainData, &new_data, &ctx);
+    h.run_steps(1);
+    assert_eq!(
+        h.state().explain.settings.source,
+        lamina::ui::explain::Source::File
+    );
+    h.state_mut().apply(lamina::ui::Action::Explain, &ctx);
+    wait_for_tasks(&mut h);
+    h.run_steps(3);
+    let r = h.state().explain.result.clone().unwrap();
+    assert_eq!(r.data.len(), 40, "the first 40 of the file's 400 cells");
+    assert_eq!(r.data.ids[0], "cell0001", "in the file's order");
+    h.get_by_label_contains("Explained the first 40 of 400");
+    let _ = std::fs::remove_dir_all(dir);
+}

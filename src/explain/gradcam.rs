@@ -1,8 +1,18 @@
 //! Grad-CAM (Selvaraju et al. 2017) for image networks: the output of the
-//! last layer that still gives an image (the last convolution's feature
-//! maps, after its activation and pooling), each map weighted by the mean
-//! gradient of the explained score over it, summed, kept where positive and
-//! scaled up to the input's size (bilinear), so it lies over the image.
+//! last layer that still gives an image, pooling aside (the last
+//! convolution's feature maps after its activation, before they are pooled,
+//! as in Grad-CAM's paper), weighted by the gradient of the
+//! explained score, summed over the maps, kept where positive and scaled up
+//! to the input's size (bilinear), so it lies over the image.
+//!
+//! The weighting is position by position (the element-wise form, HiResCAM:
+//! Draelos & Carin 2020) rather than by each map's mean gradient. For a
+//! network that averages its last maps before the head the two are the same
+//! (the gradient is then equal at every position); for one that flattens
+//! them into a dense layer, as the bundled image CNN does, the mean
+//! gradient mixes the weights of all positions and the map can light up the
+//! background, while the element-wise map adds up to the first-order
+//! (gradient × activation) part of the score, position by position.
 
 use super::*;
 
@@ -28,7 +38,7 @@ pub fn grad_cam(
     device: &Device,
 ) -> Result<GradCam, ExplainError> {
     let [_, height, width] = data.shape[..] else {
-        return Err(ExplainError::NotSequences(format!(
+        return Err(ExplainError::NotApplicable(format!(
             "Grad-CAM is made for networks on images; {} holds samples of shape {:?}",
             data.source.display(),
             data.shape
@@ -54,11 +64,12 @@ pub fn grad_cam(
         for (r, &t) in targets.iter().enumerate() {
             let a = &features[r * k * h * w..(r + 1) * k * h * w];
             let g = &grads[r * k * h * w..(r + 1) * k * h * w];
+            // Each feature map times its gradient, position by position.
             let mut cam = vec![0.0f32; h * w];
             for c in 0..k {
-                let alpha: f32 = g[c * h * w..(c + 1) * h * w].iter().sum::<f32>() / (h * w) as f32;
-                for (m, v) in cam.iter_mut().zip(&a[c * h * w..(c + 1) * h * w]) {
-                    *m += alpha * v;
+                let plane = c * h * w..(c + 1) * h * w;
+                for ((m, v), d) in cam.iter_mut().zip(&a[plane.clone()]).zip(&g[plane]) {
+                    *m += v * d;
                 }
             }
             cam.iter_mut().for_each(|m| *m = m.max(0.0));

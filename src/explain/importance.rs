@@ -61,7 +61,7 @@ pub fn feature_importance(
     device: &Device,
 ) -> Result<Importance, ExplainError> {
     let [features] = data.shape[..] else {
-        return Err(ExplainError::NotSequences(format!(
+        return Err(ExplainError::NotApplicable(format!(
             "feature importance ranks the columns of a table; {} holds samples of shape {:?} (use attributions for sequences and images)",
             data.source.display(),
             data.shape

@@ -4,7 +4,9 @@
 //! (`mutagenesis`), and the motifs of a sequence network's first convolution
 //! as position weight matrices and MEME text (`motifs`), and per-class
 //! feature importance for tables (`importance`: mean |gradient × input| and
-//! permutation importance), and Grad-CAM maps over images (`gradcam`).
+//! permutation importance), and Grad-CAM maps over images (`gradcam`);
+//! `explanation` runs every way that suits a data set at once, as the CLI
+//! and the window ask.
 //!
 //! Everything runs in the engine on any device, in batches, on the network as
 //! it predicts (no dropout, batch norm from its running statistics), through
@@ -13,6 +15,7 @@
 //! (before the softmax), a regression's values. This module reads no files and
 //! draws nothing: the CLI and `export` write what it returns, `ui` shows it.
 
+mod explanation;
 mod gradcam;
 mod gradients;
 mod importance;
@@ -25,6 +28,7 @@ use crate::data::Dataset;
 use crate::spec::Task;
 use crate::train::TrainedModel;
 
+pub use explanation::{Explanation, Request, explain};
 pub use gradcam::{GradCam, grad_cam};
 pub use gradients::{Attributions, Baseline, Method, attribute};
 pub use importance::{Against, Importance, PERMUTED_AT_MOST, feature_importance};
@@ -47,7 +51,7 @@ pub enum ExplainError {
     #[error("the model has no class '{name}'; its classes are {known}")]
     UnknownClass { name: String, known: String },
     #[error("{0}")]
-    NotSequences(String),
+    NotApplicable(String),
     #[error("the model has no output {index}; it has {outputs}")]
     UnknownOutput { index: usize, outputs: usize },
     #[error("the device failed while explaining: {0}")]
@@ -178,7 +182,7 @@ impl Scorer {
             let x = Tensor::<2>::from_data(TensorData::new(x, [rows, width]), &self.device);
             let (out, tapped) = self.network.forward_tapped(x);
             let features = tapped.ok_or_else(|| {
-                ExplainError::NotSequences(
+                ExplainError::NotApplicable(
                     "Grad-CAM needs a network with convolution layers on the image; this one has none".into(),
                 )
             })?;

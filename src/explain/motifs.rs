@@ -53,7 +53,7 @@ pub fn first_layer_motifs(
     top: usize,
 ) -> Result<Vec<Motif>, ExplainError> {
     let [letters, length] = data.shape[..] else {
-        return Err(ExplainError::NotSequences(format!(
+        return Err(ExplainError::NotApplicable(format!(
             "motifs are read from a network on sequences; {} holds samples of shape {:?}",
             data.source.display(),
             data.shape
@@ -77,13 +77,13 @@ pub fn first_layer_motifs(
             _ => None,
         })
         .ok_or_else(|| {
-            ExplainError::NotSequences(
+            ExplainError::NotApplicable(
                 "motifs are read from a 1-D convolution that takes the sequences directly; this network's first layer is not one".into(),
             )
         })?;
     let [filters, inputs, width] = conv.weight.val().dims();
     if inputs != letters || conv.groups != 1 {
-        return Err(ExplainError::NotSequences(format!(
+        return Err(ExplainError::NotApplicable(format!(
             "the first convolution reads {inputs} channels in {} groups, not the {letters} letters",
             conv.groups
         )));

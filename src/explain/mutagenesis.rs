@@ -22,6 +22,11 @@ pub struct Mutagenesis {
 }
 
 impl Mutagenesis {
+    /// How many samples were mutated.
+    pub fn samples(&self) -> usize {
+        self.targets.len()
+    }
+
     /// Sample `s`'s summary track: at each position, the largest change any
     /// substitution makes (by size, with its sign).
     pub fn track(&self, s: usize) -> Vec<f32> {
@@ -47,14 +52,14 @@ pub fn mutagenesis(
     device: &Device,
 ) -> Result<Mutagenesis, ExplainError> {
     let [letters, length] = data.shape[..] else {
-        return Err(ExplainError::NotSequences(format!(
+        return Err(ExplainError::NotApplicable(format!(
             "in-silico mutagenesis changes letters of sequences; {} holds samples of shape {:?}",
             data.source.display(),
             data.shape
         )));
     };
     if data.kind != crate::data::DataKind::Sequences {
-        return Err(ExplainError::NotSequences(format!(
+        return Err(ExplainError::NotApplicable(format!(
             "in-silico mutagenesis changes letters of sequences; {} is not a sequence file",
             data.source.display()
         )));

@@ -160,6 +160,19 @@ pub fn logo_png(
     })
 }
 
+/// A letter's shape as convex pieces in a unit box (x from the left, y from
+/// the bottom), for drawing logos elsewhere (the window); none for letters
+/// drawn as labelled blocks.
+pub fn letter_shape(letter: &str) -> Option<Vec<Vec<(f64, f64)>>> {
+    glyph(letter)
+}
+
+/// A letter's colour in logos.
+pub fn letter_rgb(letter: &str) -> [u8; 3] {
+    let RGBColor(r, g, b) = colour(letter);
+    [r, g, b]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,8 @@
 //! Beside it: `run` writes and reads a run folder, `sweep` a folder of runs
 //! compared in a table, `plots` draws PNG files, `onnx` writes ONNX, `explain`
 //! writes explanations (attributions, mutagenesis maps, motifs and their
-//! logos, drawn by `logo`).
+//! logos, drawn by `logo`, whose letter shapes the window draws too; one
+//! sequence's track and map, ranked features, image overlays).
 
 pub mod explain;
 mod logo;
@@ -16,6 +17,8 @@ pub mod onnx;
 pub mod plots;
 pub mod run;
 pub mod sweep;
+
+pub use logo::{heights as logo_heights, letter_rgb, letter_shape, logo_png};
 
 use std::path::{Path, PathBuf};
 
@@ -628,6 +631,18 @@ pub fn write_csv(path: &Path, header: &[String], rows: &[Vec<String>]) -> Result
         .into_inner()
         .map_err(|e| err(std::io::Error::other(e.to_string())))?;
     write_atomic(path, &bytes).map_err(err)
+}
+
+/// A colour for a signed value in -1..=1: blue below 0, white at 0, red
+/// above (ColorBrewer's RdBu ends), for effects that can go either way.
+pub fn diverging_color(v: f32) -> [u8; 3] {
+    const LOW: [f32; 3] = [33.0, 102.0, 172.0];
+    const MID: [f32; 3] = [247.0, 247.0, 247.0];
+    const HIGH: [f32; 3] = [178.0, 24.0, 43.0];
+    let v = if v.is_nan() { 0.0 } else { v.clamp(-1.0, 1.0) };
+    let (end, t) = if v < 0.0 { (LOW, -v) } else { (HIGH, v) };
+    let mix = |k: usize| (MID[k] + (end[k] - MID[k]) * t) as u8;
+    [mix(0), mix(1), mix(2)]
 }
 
 /// A colour for a weight in 0..=1 (dark blue, through teal and green, to yellow).

@@ -331,6 +331,9 @@ struct Pass<'a> {
     after_pooling: Vec<Option<&'a Activation>>,
     /// Max pooling layers that the convolution before them already applied.
     pooled: Vec<bool>,
+    /// Convolution, activation and max pooling may run as one (not when the
+    /// maps before the pooling are tapped).
+    fuse: bool,
 }
 
 impl StackModule {
@@ -368,9 +371,11 @@ impl StackModule {
     }
 
     /// [`StackModule::forward`] that also gives the output of the last layer
-    /// (in the plan's order) whose output is an image, `[batch, channels,
-    /// height, width]`, as a leaf of its own: gradients of the stack's output
-    /// can be taken with respect to it (Grad-CAM), and none flow past it.
+    /// (in the plan's order) other than a pooling whose output is an image,
+    /// `[batch, channels, height, width]` (the last convolution's maps after
+    /// its activation, at their full size), as a leaf of its own: gradients
+    /// of the stack's output can be taken with respect to it (Grad-CAM), and
+    /// none flow past it.
     pub fn forward_tapped(
         &self,
         x: Act,
@@ -395,6 +400,7 @@ impl StackModule {
             attention: Vec::new(),
             after_pooling: vec![None; n],
             pooled: vec![false; n],
+            fuse: !tap,
         };
         let mut before_last_dense = None;
         // Each wire's value, dropped once its last taker has it.
@@ -476,7 +482,11 @@ impl StackModule {
                     self.apply(i, flow, &mut pass)
                 }
             });
-            if tap && let Some(Flow { x: Act::Img(t), .. }) = &mut values[i] {
+            let pooling = matches!(self.layers[i], Layer::MaxPool2d(_) | Layer::AvgPool2d(_));
+            if tap
+                && !pooling
+                && let Some(Flow { x: Act::Img(t), .. }) = &mut values[i]
+            {
                 let leaf = if t.device().is_autodiff() {
                     t.clone().detach().require_grad()
                 } else {
@@ -519,7 +529,8 @@ impl StackModule {
                 Act::Img(t) => Act::Img(l.forward(t.permute([0, 2, 3, 1])).permute([0, 3, 1, 2])),
             },
             Layer::Activation(a)
-                if a.commutes_with_max_pooling()
+                if pass.fuse
+                    && a.commutes_with_max_pooling()
                     && self.plan.next[i].is_some_and(|j| self.layers[j].is_max_pooling()) =>
             {
                 pass.after_pooling[self.plan.next[i].expect("checked just above")] = Some(a);
@@ -528,7 +539,7 @@ impl StackModule {
             Layer::Activation(a) => each_rank!(x, t => a.apply(t)),
             Layer::Conv1d(l) => {
                 let x = x.seq();
-                let fused = match self.max_pooling_after(i) {
+                let fused = match self.max_pooling_after(i).filter(|_| pass.fuse) {
                     Some((j, Layer::MaxPool1d(p))) => {
                         cpu::conv::conv1d_max_pool(l, p, x.clone()).map(|f| (j, f))
                     }
@@ -545,7 +556,7 @@ impl StackModule {
             }
             Layer::Conv2d(l) => {
                 let x = x.img();
-                let fused = match self.max_pooling_after(i) {
+                let fused = match self.max_pooling_after(i).filter(|_| pass.fuse) {
                     Some((j, Layer::MaxPool2d(p))) => {
                         cpu::conv::conv2d_max_pool(l, p, x.clone()).map(|y| (j, y))
                     }

@@ -37,5 +37,6 @@ pub use inference::{Inference, infer, predict};
 pub use protocol::*;
 pub(crate) use session::*;
 use snapshots::*;
+pub use supervised::split_of;
 use supervised::*;
 pub use worker::{Worker, lower_priority, run_in_pool};

@@ -66,14 +66,7 @@ pub fn run(
     let t = &exp.training;
 
     let prep_start = Instant::now();
-    let Split { train, valid, test } = split_folds(
-        data.len(),
-        &data.labels,
-        t.validation_fraction,
-        t.test_fraction,
-        (t.folds > 1).then_some((t.folds, t.fold)),
-        t.seed,
-    );
+    let Split { train, valid, test } = split_of(&exp, &data);
     if train.is_empty() {
         return Err(format!(
             "{} has no samples to train on",
@@ -612,4 +605,19 @@ pub(super) fn score(
         acc.add(&parts, chunk.len(), v);
     }
     (acc.metrics(), scores)
+}
+
+/// How a run of `exp` splits `data` into training, validation and test
+/// samples: the one place the split is made, so that the window's Explain
+/// view finds the same validation samples the run was scored on.
+pub fn split_of(exp: &crate::spec::Experiment, data: &crate::data::Dataset) -> Split {
+    let t = &exp.training;
+    split_folds(
+        data.len(),
+        &data.labels,
+        t.validation_fraction,
+        t.test_fraction,
+        (t.folds > 1).then_some((t.folds, t.fold)),
+        t.seed,
+    )
 }

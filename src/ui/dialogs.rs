@@ -46,6 +46,17 @@ pub enum Purpose {
     /// A table joined to the open experiment's data: replaces table `k`, or
     /// adds one when `k` is past the last.
     JoinedTable(usize),
+    /// A file to explain, and its joined tables.
+    ExplainData,
+    ExplainJoined(usize),
+    /// A folder for the whole explanation, as `lamina explain` writes it.
+    ExportExplanation,
+    /// The Explain view's sample (or ranking) as a picture, or as a table.
+    ExportExplainPng,
+    ExportExplainCsv,
+    /// The first-layer motifs as MEME text, and one filter's logo.
+    ExportMotifs,
+    ExportLogoPng,
 }
 
 /// A dialog that is open.
@@ -90,6 +101,8 @@ pub fn shape(purpose: Purpose) -> Shape {
         | Purpose::JoinedTable(_)
         | Purpose::LabelTable
         | Purpose::StartLabels
+        | Purpose::ExplainData
+        | Purpose::ExplainJoined(_)
         | Purpose::PredictData => Shape::OpenFile,
         Purpose::DataFolder
         | Purpose::StartDataFolder
@@ -100,8 +113,14 @@ pub fn shape(purpose: Purpose) -> Shape {
         | Purpose::ExportGenerated
         | Purpose::ExportLatent
         | Purpose::ExportAttentionPng
-        | Purpose::ExportAttentionCsv => Shape::SaveFile,
-        Purpose::ExportModel | Purpose::ExportPlots => Shape::NewFolder,
+        | Purpose::ExportAttentionCsv
+        | Purpose::ExportExplainPng
+        | Purpose::ExportExplainCsv
+        | Purpose::ExportMotifs
+        | Purpose::ExportLogoPng => Shape::SaveFile,
+        Purpose::ExportModel | Purpose::ExportPlots | Purpose::ExportExplanation => {
+            Shape::NewFolder
+        }
     }
 }
 
@@ -114,7 +133,10 @@ pub fn title(purpose: Purpose) -> &'static str {
         Purpose::DataFolder | Purpose::StartDataFolder => {
             "Choose a folder: one subfolder of images per class, or a 10x matrix folder"
         }
-        Purpose::StartSecond | Purpose::PredictJoined(_) | Purpose::JoinedTable(_) => {
+        Purpose::StartSecond
+        | Purpose::PredictJoined(_)
+        | Purpose::JoinedTable(_)
+        | Purpose::ExplainJoined(_) => {
             "Choose the second table (same samples, joined by sample id)"
         }
         Purpose::LabelTable | Purpose::StartLabels => {
@@ -132,6 +154,12 @@ pub fn title(purpose: Purpose) -> &'static str {
         Purpose::PredictData => "Choose data to predict on (table, FASTA or image folder)",
         Purpose::ExportAttentionPng => "Save the attention map as a picture",
         Purpose::ExportAttentionCsv => "Save the attention map as a table",
+        Purpose::ExplainData => "Choose data to explain (table, FASTA or image folder)",
+        Purpose::ExportExplanation => "Choose a folder for the explanation",
+        Purpose::ExportExplainPng => "Save the explanation shown as a picture",
+        Purpose::ExportExplainCsv => "Save the explanation shown as a table",
+        Purpose::ExportMotifs => "Save the motifs in MEME format (for Tomtom)",
+        Purpose::ExportLogoPng => "Save the selected filter's logo as a picture",
     }
 }
 
@@ -148,11 +176,21 @@ pub fn extensions(purpose: Purpose) -> Option<&'static [&'static str]> {
         Purpose::StartSecond
         | Purpose::PredictJoined(_)
         | Purpose::JoinedTable(_)
+        | Purpose::ExplainJoined(_)
         | Purpose::LabelTable
         | Purpose::StartLabels => Some(TABLES),
-        Purpose::ExportGenerated | Purpose::ExportAttentionCsv => Some(&["csv"]),
+        Purpose::ExplainData => Some(&[
+            "csv", "tsv", "txt", "fasta", "fa", "fna", "faa", "fastq", "fq", "gz", "mtx", "h5ad",
+            "h5",
+        ]),
+        Purpose::ExportGenerated | Purpose::ExportAttentionCsv | Purpose::ExportExplainCsv => {
+            Some(&["csv"])
+        }
+        Purpose::ExportMotifs => Some(&["meme", "txt"]),
         Purpose::ExportLatent => Some(&["csv", "npy"]),
-        Purpose::ExportAttentionPng => Some(&["png"]),
+        Purpose::ExportAttentionPng | Purpose::ExportExplainPng | Purpose::ExportLogoPng => {
+            Some(&["png"])
+        }
         _ => None,
     }
 }
@@ -167,6 +205,11 @@ pub fn suggested_name(purpose: Purpose, run: &str) -> Option<String> {
         Purpose::ExportLatent => "latent.csv".into(),
         Purpose::ExportAttentionPng => "attention.png".into(),
         Purpose::ExportAttentionCsv => "attention.csv".into(),
+        Purpose::ExportExplanation => format!("{run}-explained"),
+        Purpose::ExportExplainPng => "explained.png".into(),
+        Purpose::ExportExplainCsv => "explained.csv".into(),
+        Purpose::ExportMotifs => "motifs.meme".into(),
+        Purpose::ExportLogoPng => "logo.png".into(),
         _ => return None,
     })
 }

@@ -140,11 +140,33 @@ pub fn target(purpose: Purpose, path: &Path, name: &str) -> Target {
                 ))
             }
         }
+        Purpose::ExportExplanation => {
+            // Every file an explanation of any kind may write.
+            let planned = crate::export::explain::planned_files(path, true, true, true, true);
+            let found: Vec<String> = planned
+                .iter()
+                .filter(|p| p.exists())
+                .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect();
+            if found.is_empty() {
+                Target::Free
+            } else {
+                Target::Ask(format!(
+                    "{shown} holds {} already. Replace {}?",
+                    found.join(", "),
+                    if found.len() == 1 { "it" } else { "them" }
+                ))
+            }
+        }
         Purpose::SaveExperiment
         | Purpose::ExportLatent
         | Purpose::ExportGenerated
         | Purpose::ExportAttentionPng
-        | Purpose::ExportAttentionCsv => file_target(path),
+        | Purpose::ExportAttentionCsv
+        | Purpose::ExportExplainPng
+        | Purpose::ExportExplainCsv
+        | Purpose::ExportMotifs
+        | Purpose::ExportLogoPng => file_target(path),
         _ => Target::Free,
     }
 }

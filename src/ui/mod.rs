@@ -4,14 +4,15 @@
 //! [`LaminaApp::apply`] carries out; long work runs as `tasks` jobs. Files the
 //! user names go through `dialogs` (the system's) or `files` (Lamina's own
 //! browser, and the question before anything is replaced). Nothing here calls
-//! burn: training goes through `train::Worker`, data through `data`, checks
-//! through `spec`.
+//! burn: training goes through `train::Worker`, explanations through
+//! `explain`, data through `data`, checks through `spec`.
 
 mod architecture;
 pub mod attention;
 mod data;
 pub mod dialogs;
 mod evaluation;
+pub mod explain;
 mod files;
 mod frame_log;
 mod gan;
@@ -114,6 +115,8 @@ pub struct LaminaApp {
     /// How the network is shown: cards or the node graph, and each canvas's view.
     pub network_view: NetworkView,
     pub predict: predict::PredictState,
+    /// The Explain view's choices and the explanation shown.
+    pub explain: explain::ExplainState,
     pub start: StartForm,
     /// A native file dialog that is open.
     dialog: Option<dialogs::Pending>,
@@ -179,6 +182,8 @@ pub enum Action {
     Cancel(tasks::Kind),
     /// Predict with the model in the Predict view on the files in its fields.
     Predict,
+    /// Explain the model in use as the Explain view's settings say.
+    Explain,
     /// Predict with the model just trained from now on.
     UseTrainedModel,
     /// Play an episode of the trained agent's policy.
@@ -230,6 +235,7 @@ impl Default for LaminaApp {
             latent_view: training::LatentView::default(),
             network_view: NetworkView::default(),
             predict: predict::PredictState::default(),
+            explain: explain::ExplainState::default(),
             start: StartForm::default(),
             dialog: None,
             browser: None,
@@ -446,6 +452,11 @@ impl LaminaApp {
                         self.predict.error = Some("The prediction was cancelled.".into());
                         return;
                     }
+                    Kind::Explain => {
+                        self.explain
+                            .set_error("The explanation was cancelled.".into());
+                        return;
+                    }
                     Kind::Export => "the export was cancelled; nothing more was written",
                     Kind::Create => "creating the experiment was cancelled",
                     Kind::Open => "opening was cancelled",
@@ -459,6 +470,7 @@ impl LaminaApp {
                 match kind {
                     Kind::Data => self.data.set(Err(e)),
                     Kind::Predict => self.predict.error = Some(e),
+                    Kind::Explain => self.explain.set_error(e),
                     Kind::Projection | Kind::Replay => self.training.note = Some(e),
                     Kind::Check => self.start_check = None,
                     Kind::Create | Kind::Open | Kind::OpenModel | Kind::Export | Kind::Save => {
@@ -508,6 +520,7 @@ impl LaminaApp {
                 let (snapshot, points) = *p;
                 self.training.set_projection(snapshot, points);
             }
+            Done::Explained(r) => self.explain.set_result(*r),
             Done::Replayed(mut playback) => {
                 playback.started = Instant::now();
                 self.training.playback = Some(playback);
@@ -524,6 +537,7 @@ impl LaminaApp {
             self.saved_json = self.experiment.to_json();
             self.screen = Screen::Workbench;
         }
+        self.explain.set_model(&model);
         self.predict.set_model(source, model);
     }
 
@@ -590,6 +604,7 @@ impl LaminaApp {
             self.take_experiment(&exp, &dir, ctx);
         }
         if let Some(m) = &model {
+            self.explain.set_model(m);
             self.predict
                 .set_model(format!("from the run {}", dir.display()), m.clone());
         }
@@ -634,6 +649,7 @@ impl LaminaApp {
             Action::ToWorkbench => self.screen = Screen::Workbench,
             Action::Cancel(kind) => self.tasks.cancel(kind),
             Action::Predict => self.predict_now(ctx),
+            Action::Explain => self.explain_now(ctx),
             Action::Replay => {
                 if let Some(o) = &self.training.outcome {
                     // Another episode each time: seeded by how many were played.
@@ -660,6 +676,7 @@ impl LaminaApp {
             Action::UseTrainedModel => {
                 if let Some(o) = &self.training.outcome {
                     let model = o.model.clone();
+                    self.explain.set_model(&model);
                     self.predict
                         .set_model("trained in this window".into(), model);
                 }
@@ -687,6 +704,21 @@ impl LaminaApp {
             }
             Err(e) => self.predict.error = Some(e),
         }
+    }
+
+    /// Explain the model in use as the Explain view says, on a background
+    /// thread, on the device chosen for training.
+    fn explain_now(&mut self, ctx: &egui::Context) {
+        let Some((_, model)) = explain::model_in_use(&self.predict, &self.training) else {
+            self.explain
+                .set_error("train a model, or open a model folder, first".into());
+            return;
+        };
+        let model = model.clone();
+        let loaded = self.data.dataset.clone();
+        let job = self.explain.job(&model, loaded, self.training.device);
+        self.tasks
+            .restart(tasks::Kind::Explain, "explaining", ctx, job);
     }
 
     /// Where the window's runs go: `runs/` beside the experiment file (or
@@ -1024,6 +1056,19 @@ impl LaminaApp {
             | Purpose::ExportPlots
             | Purpose::ExportAttentionPng
             | Purpose::ExportAttentionCsv => self.export(purpose, path, ctx),
+            Purpose::ExportExplanation
+            | Purpose::ExportExplainPng
+            | Purpose::ExportExplainCsv
+            | Purpose::ExportMotifs
+            | Purpose::ExportLogoPng => match explain::export(purpose, path, &self.explain) {
+                Ok(work) => self
+                    .tasks
+                    .spawn(tasks::Kind::Export, "exporting", ctx, move || {
+                        work().map(tasks::Done::Exported)
+                    }),
+                Err(e) => self.message = Some((e, true)),
+            },
+            Purpose::ExplainData | Purpose::ExplainJoined(_) => self.explain.choose(purpose, path),
             Purpose::OpenModel => {
                 let dir = path.to_path_buf();
                 let label = format!("reading the model {}", dir.display());
@@ -1304,6 +1349,10 @@ impl LaminaApp {
                 self.apply(Action::UseTrainedModel, ctx);
                 self.result_view = ResultView::Predict;
                 self.apply(Action::UsePath(Purpose::PredictData, path), ctx);
+            }
+            Step::Explain => {
+                self.result_view = ResultView::Explain;
+                self.apply(Action::Explain, ctx);
             }
             Step::Pause(_) => {}
             Step::Quit => {

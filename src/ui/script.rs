@@ -12,6 +12,7 @@
 //! train                                         and wait until it ends
 //! export-model DIR | export-plots DIR | export-latent FILE
 //! predict FILE                                  with the model just trained
+//! explain                                       the Explain view, as it is set
 //! pause SECONDS                                 idle frames
 //! quit
 //! ```
@@ -36,6 +37,7 @@ pub enum Step {
     Train,
     Act(Action),
     Predict(PathBuf),
+    Explain,
     Pause(Duration),
     Quit,
 }
@@ -97,6 +99,7 @@ impl Script {
                 "export-plots" => Step::Act(Action::UsePath(Purpose::ExportPlots, path(1)?)),
                 "export-latent" => Step::Act(Action::UsePath(Purpose::ExportLatent, path(1)?)),
                 "predict" => Step::Predict(path(1)?),
+                "explain" => Step::Explain,
                 "pause" => {
                     let s: f64 = words
                         .get(1)

@@ -1,6 +1,6 @@
 //! The window's background jobs: reading data, creating an experiment from a
 //! template, opening run folders and models, exports, predictions, latent
-//! projections and episode replays. Each job runs on its own thread under a
+//! projections, episode replays and explanations. Each job runs on its own thread under a
 //! name ([`Kind`]), reports how far it has got through a shared
 //! [`LoadProgress`] (the readers count the bytes they read), can be cancelled,
 //! and hands back one [`Done`] that the app applies between frames. What a job
@@ -43,6 +43,8 @@ pub enum Kind {
     Save,
     /// Checking the start screen's data against its template, before Create.
     Check,
+    /// Explaining what the model looks at (the Explain view).
+    Explain,
 }
 
 impl Kind {
@@ -59,6 +61,7 @@ impl Kind {
             Kind::Replay => "replaying",
             Kind::Save => "saving",
             Kind::Check => "checking",
+            Kind::Explain => "explaining",
         }
     }
 }
@@ -84,6 +87,7 @@ pub enum Done {
     Saved,
     /// What the start screen's data holds, or why it does not suit the template.
     Checked(Box<super::start::Checked>),
+    Explained(Box<super::explain::ExplainResult>),
 }
 
 /// How a job ended.

@@ -29,6 +29,7 @@ pub enum ResultView {
     Generated,
     Play,
     Predict,
+    Explain,
 }
 
 /// A run in progress or finished, as the window shows it.
@@ -326,6 +327,9 @@ impl LaminaApp {
         if !matches!(task, Task::Gan | Task::Dqn) {
             views.push((ResultView::Predict, "Predict"));
         }
+        if matches!(task, Task::Classification | Task::Regression) {
+            views.push((ResultView::Explain, "Explain"));
+        }
         if self.sweep.is_some() {
             views.push((ResultView::Sweep, "Sweep"));
         }
@@ -404,6 +408,19 @@ impl LaminaApp {
                 if let Some(action) =
                     super::predict::show(ui, &mut app.predict, trained, &app.tasks)
                 {
+                    app.apply(action, ui.ctx());
+                }
+            }
+            ResultView::Explain => {
+                let model = super::explain::model_in_use(&app.predict, &app.training);
+                let loaded = app.data.dataset.as_deref();
+                let cx = super::explain::Context {
+                    no_validation: model.and_then(|(_, m)| super::explain::no_validation(loaded, m)),
+                    model,
+                    trained: app.training.outcome.is_some() && app.predict.model.is_some(),
+                    tasks: &app.tasks,
+                };
+                if let Some(action) = super::explain::show(ui, &mut app.explain, &cx) {
                     app.apply(action, ui.ctx());
                 }
             }
